@@ -1,0 +1,1 @@
+"""The MLOps pipeline package: plain, typed functions importable and testable without Airflow."""

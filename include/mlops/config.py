@@ -1,0 +1,147 @@
+"""The typed pipeline configuration.
+
+`load_config()` reads ``include/pipeline.yaml`` (or ``MLOPS_CONFIG``), applies environment
+overrides of the form ``MLOPS__SECTION__KEY=value`` and validates the result. Any unknown,
+missing or mistyped key raises :class:`ConfigError` naming its dotted path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
+ENV_PREFIX = "MLOPS__"
+
+
+class ConfigError(ValueError):
+    """The pipeline configuration is invalid; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakeConfig(_Section):
+    local_root: str | None = None
+    raw_prefix: str = "raw/dms"
+    curated_prefix: str = "curated"
+    reports_prefix: str = "reports"
+    models_prefix: str = "models"
+    athena_results_prefix: str = "athena-results"
+    capture_prefix: str = "capture"
+    monitoring_prefix: str = "monitoring"
+    staging_prefix: str = "_staging"
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _relative_prefix(cls, value: str | None, info: Any) -> str | None:
+        if info.field_name != "local_root" and value is not None:
+            if value.startswith("/") or value.endswith("/") or ".." in value.split("/"):
+                raise ValueError("must be a relative key prefix without leading/trailing '/' or '..'")
+        return value
+
+
+class SourceConfig(_Section):
+    url: str | None = None
+    schema_name: str = Field("shop", alias="schema", pattern=r"^[a-z][a-z0-9_]*$")
+    seed: int = 42
+    orders: int = Field(20_000, ge=100, le=5_000_000)
+    start_date: str = Field("2025-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    days: int = Field(540, ge=30, le=3650)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ReplicationConfig(_Section):
+    task_id: str = Field("mlops-source-to-lake", pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,254}$")
+    tables: tuple[str, ...] = ("customers", "products", "orders", "order_items")
+    timestamp_column: str = "dms_commit_ts"
+    include_op_for_full_load: bool = True
+    cdc_batch_max_changes: int = Field(200_000, ge=1)
+    max_cdc_lag_seconds: int = Field(900, ge=1)
+    require_fresh_objects: bool = True
+
+    @field_validator("tables")
+    @classmethod
+    def _non_empty_unique(cls, tables: tuple[str, ...]) -> tuple[str, ...]:
+        if not tables:
+            raise ValueError("must list at least one table")
+        if len(set(tables)) != len(tables):
+            raise ValueError("must not repeat a table")
+        return tables
+
+
+class AwsConfig(_Section):
+    region: str = Field("eu-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    conn_id: str = "aws_default"
+    lake_bucket: str = Field("mlops-lake-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    artifacts_bucket: str = Field("mlops-artifacts-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    dms_replication_task_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:dms:")
+    dms_poll_interval_seconds: int = Field(60, ge=1)
+    dms_max_attempts: int = Field(30, ge=1)
+
+
+class PipelineConfig(_Section):
+    project: str = "mlops-orchestrator"
+    lake: LakeConfig = LakeConfig()
+    source: SourceConfig = SourceConfig()
+    replication: ReplicationConfig = ReplicationConfig()
+    aws: AwsConfig = AwsConfig()
+
+
+def mlops_home() -> Path:
+    """The one folder that holds all local state (``MLOPS_HOME``, default ``<project>/.mlops``)."""
+    return Path(os.environ.get("MLOPS_HOME", PROJECT_ROOT / ".mlops")).resolve()
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Overlay ``MLOPS__A__B=value`` variables onto the raw mapping; values are parsed as YAML."""
+    merged: dict[str, Any] = {**raw}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            raise ConfigError(f"environment variable {name}: empty key segment; use MLOPS__SECTION__KEY")
+        node = merged
+        for part in path[:-1]:
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, dict) else {}
+            node = child
+        node[path[-1]] = yaml.safe_load(value) if value != "" else None
+    return merged
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"invalid pipeline config ({source}):"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key; remove it or fix its spelling")
+        else:
+            lines.append(f"  - {key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> PipelineConfig:
+    """Load, override and validate the pipeline config; raise ConfigError naming any bad key."""
+    config_path = Path(path or os.environ.get("MLOPS_CONFIG", DEFAULT_CONFIG_PATH))
+    env = dict(os.environ if environ is None else environ)
+    try:
+        raw = yaml.safe_load(config_path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"pipeline config not found at {config_path}; set MLOPS_CONFIG to its path") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"pipeline config {config_path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"pipeline config {config_path} must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return PipelineConfig.model_validate(_apply_env_overrides(raw, env))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, str(config_path))) from None

@@ -1,0 +1,1 @@
+"""The e-commerce OLTP source database: schema, generator and activity simulator."""
