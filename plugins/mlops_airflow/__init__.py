@@ -1,0 +1,1 @@
+"""Airflow-facing code: the target switch, assets, operators, sensors and hooks."""

@@ -1,0 +1,91 @@
+"""The one target switch (DESIGN.md §1.1).
+
+``MLOPS_TARGET`` (``local`` by default, or ``aws``) is read here and nowhere else. This module
+maps each pipeline step to its operator class (the Amazon provider's on ``aws``, a local
+stand-in on ``local``; both take the same arguments) and resolves the few target-dependent
+values (lake root, source DB URL, DMS task ARN). DAG files ask for steps by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+from typing import Literal
+
+from mlops.config import PipelineConfig, load_config, mlops_home
+from mlops.lake import Lake
+
+Target = Literal["local", "aws"]
+TARGET_ENV = "MLOPS_TARGET"
+TARGETS: tuple[Target, ...] = ("local", "aws")
+LOCAL_ACCOUNT = "000000000000"
+
+# step name -> (aws operator, local operator), as "module:Class" so only the chosen one imports.
+STEPS: dict[str, tuple[str, str]] = {
+    "dms_sync": (
+        "mlops_airflow.operators.replication:DmsReplicationReadySensor",
+        "mlops_airflow.operators.replication:LocalDmsSyncOperator",
+    ),
+    "replication_check": (
+        "mlops_airflow.operators.replication:AwsReplicationCheckOperator",
+        "mlops_airflow.operators.replication:LocalReplicationCheckOperator",
+    ),
+}
+
+
+class TargetError(ValueError):
+    """MLOPS_TARGET or a step name is invalid."""
+
+
+def current_target() -> Target:
+    """The target this process runs against, validated."""
+    value = os.environ.get(TARGET_ENV, "local").strip().lower() or "local"
+    if value not in TARGETS:
+        raise TargetError(f"{TARGET_ENV}={value!r} is not a target; set it to one of {', '.join(TARGETS)}")
+    return value  # type: ignore[return-value]
+
+
+def step_operator(step: str) -> type:
+    """The operator class that runs ``step`` on the current target."""
+    try:
+        aws_path, local_path = STEPS[step]
+    except KeyError:
+        raise TargetError(f"unknown pipeline step {step!r}; known steps: {', '.join(sorted(STEPS))}") from None
+    module_name, _, class_name = (aws_path if current_target() == "aws" else local_path).partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+@cache
+def pipeline_config() -> PipelineConfig:
+    """The validated pipeline config (loaded once per process, at task run time)."""
+    return load_config()
+
+
+def lake(config: PipelineConfig | None = None) -> Lake:
+    """The lake of the current target."""
+    return Lake.for_target(config or pipeline_config(), current_target())
+
+
+def source_url(config: PipelineConfig | None = None) -> str:
+    """SQLAlchemy URL of the source DB: the configured one, else the local SQLite file."""
+    config = config or pipeline_config()
+    return config.source.url or f"sqlite:///{mlops_home() / 'source.db'}"
+
+
+def replication_task_arn(config: PipelineConfig | None = None) -> str:
+    """ARN of the DMS replication task: from config on aws, a local ARN on local."""
+    config = config or pipeline_config()
+    if current_target() == "aws":
+        if not config.aws.dms_replication_task_arn:
+            raise TargetError(
+                "aws.dms_replication_task_arn is not set; put the stack's ReplicationTaskArn output in "
+                "include/pipeline.yaml or MLOPS__AWS__DMS_REPLICATION_TASK_ARN"
+            )
+        return config.aws.dms_replication_task_arn
+    return local_task_arn(config.replication.task_id)
+
+
+def local_task_arn(task_id: str) -> str:
+    """The ARN the local DMS stand-in reports for a task id."""
+    return f"arn:aws:dms:local:{LOCAL_ACCOUNT}:task:{task_id}"
