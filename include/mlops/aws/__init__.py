@@ -1,0 +1,1 @@
+"""Pure builders of AWS request dicts, validated against botocore in tests."""
