@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from mlops.config import PipelineConfig, load_config, mlops_home
 from mlops.lake import Lake
@@ -89,3 +89,10 @@ def replication_task_arn(config: PipelineConfig | None = None) -> str:
 def local_task_arn(task_id: str) -> str:
     """The ARN the local DMS stand-in reports for a task id."""
     return f"arn:aws:dms:local:{LOCAL_ACCOUNT}:task:{task_id}"
+
+
+def source_engine(config: PipelineConfig | None = None) -> Any:
+    """A SQLAlchemy engine on the source DB (see :func:`source_url`)."""
+    from mlops.source.db import make_engine
+
+    return make_engine(source_url(config))
