@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,12 +87,46 @@ class AwsConfig(_Section):
     dms_max_attempts: int = Field(30, ge=1)
 
 
+class MetricDefinition(_Section):
+    """A SageMaker MetricDefinition: the metric's name and the regex whose group 1 is its value."""
+
+    Name: str = Field(pattern=r"^[a-zA-Z0-9:_./-]{1,255}$")
+    Regex: str = Field(min_length=1, max_length=500)
+
+
+class TrainingConfig(_Section):
+    job_name_prefix: str = Field("mlops", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+    image_uri: str | None = None
+    framework_version: str = "1.2-1"
+    instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.")
+    instance_count: int = Field(1, ge=1, le=1)
+    volume_size_gb: int = Field(30, ge=1)
+    max_runtime_seconds: int = Field(7200, ge=60)
+    processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
+    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    map_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)
+    parity_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
+    cache: bool = True
+    metric_definitions: tuple[MetricDefinition, ...] = ()
+
+
+class RegistryConfig(_Section):
+    model_package_group: str = Field("mlops-order-outcome", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    approval_policy: Literal["auto", "manual"] = "auto"
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
+    content_types: tuple[str, ...] = ("application/json", "text/csv")
+
+
 class PipelineConfig(_Section):
     project: str = "mlops-orchestrator"
     lake: LakeConfig = LakeConfig()
     source: SourceConfig = SourceConfig()
     replication: ReplicationConfig = ReplicationConfig()
     aws: AwsConfig = AwsConfig()
+    training: TrainingConfig = TrainingConfig()
+    registry: RegistryConfig = RegistryConfig()
 
 
 def mlops_home() -> Path:
