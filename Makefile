@@ -53,7 +53,7 @@ lock: | $(UV) ## Re-resolve requirements.txt into requirements.lock
 
 .PHONY: demo
 demo: venv ## Run the pipeline end to end on the local target (SIZE=orders)
-	$(PY) -m mlops_airflow.demo --size $(SIZE)
+	MLOPS_TARGET=local $(PY) -m mlops_airflow.demo --size $(SIZE)
 
 .PHONY: test-deps
 test-deps: venv

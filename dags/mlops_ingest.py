@@ -39,7 +39,10 @@ with DAG(
     tags=["mlops", "ingest", "dms"],
     params={
         "max_cdc_lag_seconds": Param(
-            None, type=["null", "integer"], minimum=1, description="CDC lag bound; empty = replication.max_cdc_lag_seconds"
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="CDC lag bound; empty = replication.max_cdc_lag_seconds",
         ),
         "require_fresh_objects": Param(
             None, type=["null", "boolean"], description="Fail when no new lake objects arrived; empty = config"

@@ -50,7 +50,9 @@ def is_alive(pgid: int) -> bool:
     return True
 
 
-def start(name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
+def start(
+    name: str, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> ManagedProcess:
     """Start ``command`` in a new session (its own process group) with output to a log file."""
     existing = read(name)
     if existing and is_alive(existing.pgid):
@@ -58,7 +60,7 @@ def start(name: str, command: Sequence[str], *, env: Mapping[str, str] | None = 
     log_path = mlops_home() / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - command comes from our own code
+        proc = subprocess.Popen(
             list(command),
             stdout=log,
             stderr=subprocess.STDOUT,

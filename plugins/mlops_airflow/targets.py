@@ -13,7 +13,7 @@ import os
 from functools import cache
 from typing import Any, Literal
 
-from mlops.config import PipelineConfig, load_config, mlops_home
+from mlops.config import PipelineConfig, load_config
 from mlops.lake import Lake
 
 Target = Literal["local", "aws"]
@@ -24,12 +24,12 @@ LOCAL_ACCOUNT = "000000000000"
 # step name -> (aws operator, local operator), as "module:Class" so only the chosen one imports.
 STEPS: dict[str, tuple[str, str]] = {
     "dms_sync": (
-        "mlops_airflow.operators.replication:DmsReplicationReadySensor",
-        "mlops_airflow.operators.replication:LocalDmsSyncOperator",
+        "mlops_airflow.operators.replication_aws:DmsReplicationReadySensor",
+        "mlops_airflow.operators.replication_local:LocalDmsSyncOperator",
     ),
     "replication_check": (
-        "mlops_airflow.operators.replication:AwsReplicationCheckOperator",
-        "mlops_airflow.operators.replication:LocalReplicationCheckOperator",
+        "mlops_airflow.operators.replication_aws:AwsReplicationCheckOperator",
+        "mlops_airflow.operators.replication_local:LocalReplicationCheckOperator",
     ),
 }
 
@@ -69,8 +69,10 @@ def lake(config: PipelineConfig | None = None) -> Lake:
 
 def source_url(config: PipelineConfig | None = None) -> str:
     """SQLAlchemy URL of the source DB: the configured one, else the local SQLite file."""
+    from mlops.source.db import default_source_url
+
     config = config or pipeline_config()
-    return config.source.url or f"sqlite:///{mlops_home() / 'source.db'}"
+    return config.source.url or default_source_url()
 
 
 def replication_task_arn(config: PipelineConfig | None = None) -> str:

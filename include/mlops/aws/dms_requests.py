@@ -59,4 +59,3 @@ def cdc_latency_request(
         "EndTime": end,
         "ScanBy": "TimestampDescending",
     }
-

@@ -1,0 +1,175 @@
+"""`mlops`: the command line for the local operations a person needs.
+
+    mlops generate --orders 100000     create and fill the source DB
+    mlops activity --steps 5           inserts, updates and deletes over time (CDC work)
+    mlops replicate                    one local DMS batch: full load first, then CDC
+    mlops status                       DMS task, table statistics, CDC lag, source counts
+
+Later stages add their commands here. Run it as `.venv/bin/mlops` or `python -m mlops.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="Local operations of the MLOps pipeline.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@contextmanager
+def progress_bar(description: str):
+    """A rich progress bar; yields a ``(done, total)`` callback for long work."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def _engine(url: str | None) -> Any:
+    from mlops.config import load_config
+    from mlops.source.db import make_engine
+
+    config = load_config()
+    return make_engine(url or config.source.url)
+
+
+@app.command()
+def generate(
+    orders: Annotated[int | None, typer.Option(help="Orders to generate (default: source.orders)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: source.seed)")] = None,
+    covariate_drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="Covariate shift strength")] = 0.0,
+    concept_drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="Concept shift strength")] = 0.0,
+    append: Annotated[bool, typer.Option(help="Append after existing orders instead of starting empty")] = False,
+    url: Annotated[str | None, typer.Option(help="Source DB URL (default: source.url or local SQLite)")] = None,
+) -> None:
+    """Create the source schema and fill it with deterministic e-commerce data."""
+    from mlops.config import load_config
+    from mlops.source.db import reset_schema, table_counts
+    from mlops.source.generator import DriftSpec
+    from mlops.source.generator import generate as run_generate
+
+    config = load_config()
+    try:
+        engine = _engine(url)
+        if not append:
+            reset_schema(engine)
+        drift = (
+            DriftSpec(covariate=covariate_drift, concept=concept_drift) if covariate_drift or concept_drift else None
+        )
+        with progress_bar("generating orders") as progress:
+            result = run_generate(
+                engine,
+                orders=orders or config.source.orders,
+                seed=config.source.seed if seed is None else seed,
+                start_date=config.source.start_date,
+                days=config.source.days,
+                drift=drift,
+                progress=progress,
+                append=append,
+            )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    _print_counts("source DB", table_counts(engine))
+    console.print(f"generated in {result.seconds:.1f}s")
+
+
+@app.command()
+def activity(
+    steps: Annotated[int, typer.Option(min=1, help="Simulated time steps of OLTP activity")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    url: Annotated[str | None, typer.Option(help="Source DB URL")] = None,
+) -> None:
+    """Insert, update and delete source rows over time so CDC has work to do."""
+    from mlops.source.activity import simulate_activity
+
+    try:
+        with progress_bar("simulating activity") as progress:
+            result = simulate_activity(_engine(url), seed=seed, steps=steps, progress=progress)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print_json(json.dumps(_plain(result)))
+
+
+@app.command()
+def replicate() -> None:
+    """Run one local DMS batch: the full load if it has not run, else one CDC batch."""
+    from mlops.local_stack import local_replicator
+
+    with progress_bar("replicating") as progress:
+        result = local_replicator().sync(progress=progress)
+    console.print_json(json.dumps(_plain(result)))
+
+
+@app.command()
+def status() -> None:
+    """Show the local DMS task, its table statistics, CDC lag and source row counts."""
+    from mlops.local_stack import local_replicator, source_engine
+    from mlops.source.db import table_counts
+
+    replicator = local_replicator()
+    state = replicator.status()
+    task = state["tasks"]["ReplicationTasks"][0]
+    stats = task.get("ReplicationTaskStats", {})
+    console.print(
+        f"[bold]{task['ReplicationTaskIdentifier']}[/bold] status={task['Status']} "
+        f"full-load={stats.get('FullLoadProgressPercent', 0)}% cdc-lag={state['cdc_lag_seconds']}s"
+    )
+    table = Table("table", "state", "full load rows", "inserts", "updates", "deletes", "last update")
+    for row in state["table_statistics"]["TableStatistics"]:
+        table.add_row(
+            row["TableName"],
+            row["TableState"],
+            str(row["FullLoadRows"]),
+            str(row["Inserts"]),
+            str(row["Updates"]),
+            str(row["Deletes"]),
+            str(row.get("LastUpdateTime", "")),
+        )
+    console.print(table)
+    _print_counts("source DB", table_counts(source_engine()))
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table("table", "rows", title=title)
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+    from datetime import datetime
+
+    if is_dataclass(value):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+if __name__ == "__main__":
+    app()
