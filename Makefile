@@ -38,10 +38,11 @@ $(STATE)/tools/bin/uv:
 .PHONY: uv
 uv: $(UV)
 
-$(VENV)/.installed: requirements.lock | $(UV)
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	@echo "==> installing the pinned stack from requirements.lock into .venv"
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
 	$(UV) pip sync --quiet -p $(PY) requirements.lock
+	$(UV) pip install --quiet -p $(PY) --no-deps -e .   # the `mlops` command
 	touch $@
 
 .PHONY: venv
@@ -63,7 +64,7 @@ test-deps: venv
 
 .PHONY: test
 test: test-deps ## Install everything and run the tests
-	$(PY) -m pytest $(PYTEST_ARGS)
+	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: venv ## ruff, including the AIR3 Airflow 3 rules
