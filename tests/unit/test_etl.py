@@ -1,0 +1,212 @@
+"""The features Glue job on local Spark: hand-checked output, CDC, idempotency, failure safety."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+from test_etl_fixtures import EXPECTED, write_fixture
+
+from mlops.etl import build_features as job
+from mlops.etl import pandas_features
+from mlops.etl.local_glue import GlueJobFailedError, job_run_id, run_job_locally
+from mlops.etl.synthetic_raw import write_raw
+
+SCRIPT = Path(job.__file__)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = job.spark_session("mlops-etl-tests", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    return write_fixture(tmp_path_factory.mktemp("lake") / "raw" / "dms" / "shop")
+
+
+def _args(root: Path, raw: Path, run_key: str = "manual__2025-04-01T00:00:00+00:00") -> dict[str, str]:
+    return {
+        "JOB_NAME": "mlops-build-features",
+        "raw_uri": raw.as_uri(),
+        "curated_uri": (root / "curated" / "features").as_uri(),
+        "staging_uri": (root / "_staging" / "curated" / "features").as_uri(),
+        "run_key": run_key,
+    }
+
+
+def _read_current(root: Path) -> pd.DataFrame:
+    pointer = job.read_current((root / "curated" / "features").as_uri())
+    frame = pd.read_parquet(Path(pointer["uri"].removeprefix("file://")))
+    frame["split"] = frame["split"].astype(str)
+    return frame.sort_values("order_id").reset_index(drop=True)
+
+
+def _split_of(order_id: int) -> str:
+    import hashlib
+
+    bucket = int(hashlib.sha256(str(order_id).encode()).hexdigest()[:8], 16) % 100
+    return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
+
+
+def test_latest_state_applies_cdc_in_change_order(spark, raw):
+    orders = job.latest_state(job.read_raw_table(spark, raw.as_uri(), "orders"), "order_id").toPandas()
+    status = dict(zip(orders["order_id"], orders["status"], strict=True))
+    assert 7 not in status, "a key whose last change is a delete must disappear"
+    assert status[2] == "returned" and status[6] == "delivered", "the last update wins over earlier ones"
+    assert status[9] == "cancelled", "a CDC insert followed by an update keeps the update"
+    assert set(orders.columns).isdisjoint(job.DMS_COLUMNS)
+
+
+def test_hand_checked_features(spark, raw, tmp_path):
+    pointer = job.run_job(spark, _args(tmp_path, raw))
+    out = _read_current(tmp_path).set_index("order_id")
+    assert sorted(out.index) == sorted(EXPECTED), (
+        "terminal orders of live customers only (5 non-terminal, 7 deleted, 8 orphaned)"
+    )
+    for order_id, expected in EXPECTED.items():
+        for column, value in expected.items():
+            got = out.loc[order_id, column]
+            if value is None:
+                assert pd.isna(got), (order_id, column, got)
+            elif isinstance(value, float):
+                assert math.isclose(got, value, abs_tol=1e-9), (order_id, column, got, value)
+            else:
+                assert got == value, (order_id, column, got, value)
+        assert out.loc[order_id, "split"] == _split_of(order_id)
+    assert list(out.reset_index().columns[:-1]) == [c for c in job.CURATED_COLUMNS if c != "split"]
+    assert pointer["rows"] == 7 and sum(pointer["splits"].values()) == 7
+    assert pointer["labels"] == {"delivered": 4, "returned": 1, "cancelled": 2}
+
+
+def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_path):
+    synthetic = tmp_path / "synthetic"
+    write_raw(synthetic, 3000, seed=3)
+    for raw_dir in (raw, synthetic):
+        tables = job.load_latest_tables(spark, raw_dir.as_uri())
+        spark_out = job.build_features(tables).toPandas().sort_values("order_id").reset_index(drop=True)
+        pandas_out = pandas_features.run(raw_dir)
+        assert len(spark_out) == len(pandas_out) > 0
+        for column in job.CURATED_COLUMNS:
+            left, right = spark_out[column], pandas_out[column]
+            if column == "order_ts":
+                assert (left.astype("datetime64[us]") == right.astype("datetime64[us]")).all()
+            elif left.dtype.kind in "fi":
+                pd.testing.assert_series_equal(left.astype(float), right.astype(float), check_names=False, rtol=1e-9)
+            else:
+                assert (left.astype(str) == right.astype(str)).all(), column
+
+
+def test_two_runs_give_identical_output_without_duplicates(spark, raw, tmp_path):
+    first = job.run_job(spark, _args(tmp_path, raw))
+    first_rows = _read_current(tmp_path)
+    second = job.run_job(spark, _args(tmp_path, raw))
+    second_rows = _read_current(tmp_path)
+    pd.testing.assert_frame_equal(first_rows, second_rows)
+    assert second_rows["order_id"].is_unique
+    assert second["snapshot_id"] != first["snapshot_id"], "a visible snapshot is never overwritten"
+    assert second["previous"]["snapshot_id"] == first["snapshot_id"]
+    snapshots = sorted(p.name for p in (tmp_path / "curated" / "features" / "snapshots").iterdir())
+    assert snapshots == sorted([first["snapshot_id"], second["snapshot_id"]])
+    assert not (tmp_path / "_staging" / "curated" / "features" / first["run_key"]).exists()
+    job.run_job(spark, _args(tmp_path, raw))  # a third run garbage-collects the oldest snapshot
+    assert len(list((tmp_path / "curated" / "features" / "snapshots").iterdir())) == job.KEEP_SNAPSHOTS
+
+
+def test_failure_midway_leaves_previous_curated_data_intact(spark, raw, tmp_path, monkeypatch):
+    good = job.run_job(spark, _args(tmp_path, raw, run_key="scheduled__1"))
+    before = _read_current(tmp_path)
+
+    def crash(*_args, **_kwargs):
+        raise OSError("disk full while moving the snapshot")
+
+    monkeypatch.setattr(job.LakeFiles, "move_tree", crash)
+    with pytest.raises(OSError, match="disk full"):
+        job.run_job(spark, _args(tmp_path, raw, run_key="scheduled__2"))
+    monkeypatch.undo()
+    broken_raw = tmp_path / "broken_raw"
+    write_fixture(broken_raw)
+    for parquet in (broken_raw / "orders").iterdir():
+        parquet.unlink()
+    with pytest.raises(Exception, match=r"(?i)path does not exist|unable to infer"):
+        job.run_job(spark, _args(tmp_path, broken_raw, run_key="scheduled__3"))
+    assert job.read_current((tmp_path / "curated" / "features").as_uri())["snapshot_id"] == good["snapshot_id"]
+    pd.testing.assert_frame_equal(before, _read_current(tmp_path))
+    retried = job.run_job(spark, _args(tmp_path, raw, run_key="scheduled__2"))  # leftover staging is replaced
+    assert retried["rows"] == good["rows"]
+
+
+def test_sample_fraction_is_deterministic(spark, raw, tmp_path):
+    synthetic = tmp_path / "synthetic"
+    write_raw(synthetic, 2000, seed=5)
+    tables = job.load_latest_tables(spark, synthetic.as_uri())
+    full = job.build_features(tables).count()
+    half_a = sorted(r.order_id for r in job.build_features(tables, 0.5).select("order_id").collect())
+    half_b = sorted(pandas_features.run(synthetic, 0.5)["order_id"])
+    assert half_a == half_b and 0.4 * full < len(half_a) < 0.6 * full
+
+
+def test_job_args_are_parsed_glue_style():
+    args = job.parse_job_args(
+        [
+            "x.py",
+            "--JOB_NAME",
+            "j",
+            "--raw_uri",
+            "r",
+            "--curated_uri",
+            "c",
+            "--staging_uri",
+            "s",
+            "--run_key",
+            "k",
+            "--airflow_task_uuid",
+            "d:t:r:-1",
+        ]
+    )
+    assert args["sample_fraction"] == "1.0" and args["airflow_task_uuid"] == "d:t:r:-1"
+    with pytest.raises(SystemExit, match="--run_key"):
+        job.parse_job_args(["x.py", "--JOB_NAME", "j", "--raw_uri", "r", "--curated_uri", "c", "--staging_uri", "s"])
+    assert job.run_key_safe("scheduled__2025-01-01T00:00:00+00:00") == "scheduled__2025-01-01T00-00-00-00-00"
+
+
+def test_local_glue_runs_the_script_as_a_subprocess(raw, tmp_path):
+    args = _args(tmp_path, raw)
+    request = {
+        "JobName": "mlops-build-features",
+        "Arguments": {f"--{k}": v for k, v in args.items() if k != "JOB_NAME"},
+    }
+    request["Arguments"]["--JOB_NAME"] = "mlops-build-features"
+    request["Arguments"]["--shuffle_partitions"] = "2"
+    lines: list[str] = []
+    result = run_job_locally(request, SCRIPT, log=lines.append)
+    assert result["JobRun"]["JobRunState"] == "SUCCEEDED"
+    assert result["JobRun"]["Id"] == job_run_id(request)
+    assert result["Result"]["rows"] == 7
+    assert any(line.startswith("built 7 rows") for line in lines)
+
+
+def test_local_glue_failure_carries_the_log_tail(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(
+        textwrap.dedent("""
+        import sys
+        print("reading raw tables")
+        sys.exit("AnalysisException: Path does not exist: raw/orders")
+    """)
+    )
+    with pytest.raises(GlueJobFailedError, match="Path does not exist"):
+        run_job_locally({"JobName": "j", "Arguments": {"--run_key": "r"}}, script, log=lambda _: None)
+    assert json.dumps(job.curated_types())  # the schema contract is serialisable
+    assert sys.executable
