@@ -119,12 +119,52 @@ class RegistryConfig(_Section):
     content_types: tuple[str, ...] = ("application/json", "text/csv")
 
 
+class ServingVariant(_Section):
+    name: str = Field("AllTraffic", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    weight: float = Field(1.0, ge=0)
+
+
+class ServingConfig(_Section):
+    endpoint_name: str = Field("mlops-orders", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    port_range: tuple[int, int] = (18080, 18199)
+    max_payload_bytes: int = Field(6 * 1024 * 1024, ge=1, le=6 * 1024 * 1024)
+    capture_sampling_percentage: int = Field(100, ge=0, le=100)
+    strategy: Literal["all_at_once", "canary"] = "canary"
+    canary_percent: int = Field(10, ge=1, le=99)
+    bake_seconds: int = Field(10, ge=0, le=3600)
+    termination_wait_seconds: int = Field(0, ge=0, le=3600)
+    rollback_error_rate: float = Field(0.05, gt=0, le=1)
+    rollback_alarms: tuple[str, ...] = ()
+    health_check_timeout_seconds: int = Field(60, ge=1, le=3600)
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
+    instance_count: int = Field(1, ge=1)
+    execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+    framework_version: str = "1.2-1"
+    variants: tuple[ServingVariant, ...] = (ServingVariant(),)
+
+    @field_validator("port_range")
+    @classmethod
+    def _ordered_ports(cls, ports: tuple[int, int]) -> tuple[int, int]:
+        if not 1024 <= ports[0] <= ports[1] <= 65535:
+            raise ValueError("must be [low, high] with 1024 <= low <= high <= 65535")
+        return ports
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, variants: tuple[ServingVariant, ...]) -> tuple[ServingVariant, ...]:
+        names = [v.name for v in variants]
+        if not names or len(set(names)) != len(names) or not any(v.weight > 0 for v in variants):
+            raise ValueError("must list at least one variant, with unique names and a positive total weight")
+        return variants
+
+
 class PipelineConfig(_Section):
     project: str = "mlops-orchestrator"
     lake: LakeConfig = LakeConfig()
     source: SourceConfig = SourceConfig()
     replication: ReplicationConfig = ReplicationConfig()
     aws: AwsConfig = AwsConfig()
+    serving: ServingConfig = ServingConfig()
     training: TrainingConfig = TrainingConfig()
     registry: RegistryConfig = RegistryConfig()
 
