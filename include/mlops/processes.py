@@ -40,7 +40,11 @@ def _record_path(name: str) -> Path:
 
 
 def is_alive(pgid: int) -> bool:
-    """True while any process of the group is alive."""
+    """True while any process of the group is alive (a group leader we started is reaped first)."""
+    try:
+        os.waitpid(pgid, os.WNOHANG)  # reap our own exited child so it is not counted as a zombie
+    except ChildProcessError:
+        pass
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
