@@ -1,0 +1,53 @@
+"""Shared fixtures: a throwaway PostgreSQL 15 server for the session, and SQLite source URLs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pg_server import PostgresServer, PostgresUnavailable, start_server
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1, started once per session; fails (never skips) when it cannot start."""
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"cannot start the PostgreSQL test server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """``postgresql+psycopg://`` URL of a database created for this session."""
+    return postgres_server.create_database("mlops_test")
+
+
+@pytest.fixture
+def postgres_db_url(postgres_server: PostgresServer) -> str:
+    """URL of a fresh, empty database for one test."""
+    return postgres_server.create_database(f"test_{next(_DATABASE_NUMBERS)}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a SQLite source database file in the test's temporary folder."""
+    return f"sqlite:///{tmp_path / 'source.db'}"
+
+
+@pytest.fixture
+def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``MLOPS_HOME`` at an empty temporary folder for one test."""
+    home = tmp_path / "mlops-home"
+    home.mkdir()
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    return home
