@@ -1,0 +1,1 @@
+"""Data validation gates: the Great Expectations suite of the curated features and its runner."""
