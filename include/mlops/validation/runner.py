@@ -65,10 +65,8 @@ def describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any], frame_dt
     if kind == "expect_column_values_to_be_unique":
         return f"{result.get('unexpected_count')} rows share a key, e.g. {sample}"
     if kind == "expect_column_values_to_be_between":
-        return (
-            f"{result.get('unexpected_count')} values outside [{_num(kwargs['min_value'])}, {_num(kwargs['max_value'])}], "
-            f"e.g. {sample}"
-        )
+        low, high = _num(kwargs["min_value"]), _num(kwargs["max_value"])
+        return f"{result.get('unexpected_count')} values outside [{low}, {high}], e.g. {sample}"
     if kind in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         values = kwargs["value_set"]
         if column == "label" and len(values) == 1:  # a label-share bound (see expectation_specs)
