@@ -31,6 +31,22 @@ STEPS: dict[str, tuple[str, str]] = {
         "mlops_airflow.operators.replication_aws:AwsReplicationCheckOperator",
         "mlops_airflow.operators.replication_local:LocalReplicationCheckOperator",
     ),
+    "sagemaker_model": (
+        "mlops_airflow.operators.serving:AwsSageMakerModelOperator",
+        "mlops_airflow.operators.serving:LocalSageMakerModelOperator",
+    ),
+    "sagemaker_endpoint_config": (
+        "mlops_airflow.operators.serving:AwsSageMakerEndpointConfigOperator",
+        "mlops_airflow.operators.serving:LocalSageMakerEndpointConfigOperator",
+    ),
+    "sagemaker_endpoint": (
+        "mlops_airflow.operators.serving:AwsSageMakerEndpointOperator",
+        "mlops_airflow.operators.serving:LocalSageMakerEndpointOperator",
+    ),
+    "endpoint_smoke_test": (
+        "mlops_airflow.operators.serving:AwsEndpointSmokeTestOperator",
+        "mlops_airflow.operators.serving:LocalEndpointSmokeTestOperator",
+    ),
 }
 
 

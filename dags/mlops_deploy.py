@@ -1,0 +1,104 @@
+"""
+### mlops_deploy — blue/green deployment of the approved model to the real-time endpoint
+
+Scheduled on the `mlops_registered_model` Asset (or triggered by hand with the Param form).
+Deploys **approved models only**, then smoke-tests the endpoint through the SageMaker Runtime
+path and emits `mlops_endpoint_live`, which schedules drift monitoring.
+
+| task | aws | local |
+|---|---|---|
+| `resolve_model` | the triggering registered-model event (else the newest one, else the registry); fails unless `Approved` | same |
+| `build_requests` | CreateModel / CreateEndpointConfig (DataCaptureConfig) / CreateEndpoint (DeploymentConfig: blue/green, canary, auto-rollback alarms), built from `include/pipeline.yaml` | same requests |
+| `create_model` | `SageMakerModelOperator` (one per model; A/B may add a champion) | local stand-in records the model |
+| `create_endpoint_config` | `SageMakerEndpointConfigOperator` | local stand-in records the config |
+| `deploy_endpoint` | `SageMakerEndpointOperator` (create, or blue/green update; deferrable; fails if SageMaker rolled back) | model-server + router processes on 127.0.0.1; green is health-checked, traffic shifts (canary: bake, error-rate alarm), blue is terminated; rollback leaves blue serving |
+| `smoke_test` | `invoke_endpoint` through sagemaker-runtime, checks the answer | boto3 sagemaker-runtime against `http://127.0.0.1:PORT` |
+
+The `mlops_endpoint_live` event's `extra`: `endpoint_name`, `invocation_url`
+(`http://127.0.0.1:PORT/endpoints/NAME/invocations` locally), `variant_weights`,
+`model_version`, `model_package_group`, `model_data_url`, and a sample request with its
+response as JSON, so anyone can replay the call with curl or boto3.
+
+Names (model, endpoint config) derive from the model version and the run id, so re-running a
+run reuses what it already created.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from mlops_airflow.assets import REGISTERED_MODEL
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.targets import step_operator
+
+with DAG(
+    dag_id="mlops_deploy",
+    description="Blue/green deploy of the approved model to the endpoint, smoke test, emit endpoint-live",
+    doc_md=__doc__,
+    schedule=[REGISTERED_MODEL],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
+    tags=["mlops", "serving", "sagemaker"],
+    params={
+        "model_version": Param("latest approved", type=["string", "integer"],
+                               description="Model package version to deploy, or 'latest approved'"),
+        "model_data_url": Param(None, type=["null", "string"],
+                                description="model.tar.gz to deploy when triggering by hand (s3:// or file://)"),
+        "strategy": Param("canary", enum=["all_at_once", "canary"], description="Blue/green traffic shift"),
+        "canary_percent": Param(10, type="integer", minimum=1, maximum=99, description="Canary share of traffic (%)"),
+        "bake_seconds": Param(None, type=["null", "integer"], minimum=0, maximum=3600,
+                              description="Canary bake time; empty = serving.bake_seconds"),
+        "champion_model_data_url": Param(None, type=["null", "string"],
+                                         description="A/B: model for the variants after the first (serving.variants)"),
+        "sample_request": Param(None, type=["null", "string"],
+                                description="Smoke-test request body (JSON); empty = the package's input example"),
+    },
+) as dag:
+
+    @task(inlets=[REGISTERED_MODEL])
+    def resolve_model(**context) -> dict:
+        """The approved model to deploy (raises for any other approval status)."""
+        from mlops_airflow.operators.serving import resolve_model
+
+        return resolve_model(context)
+
+    @task(multiple_outputs=True)
+    def build_requests(model: dict, **context) -> dict:
+        """CreateModel, CreateEndpointConfig and CreateEndpoint requests for this run."""
+        from mlops_airflow.operators.serving import deployment_requests
+
+        return deployment_requests(model, context)
+
+    @task
+    def model_requests(requests: dict) -> list:
+        """The CreateModel requests to map over (one, or two for an A/B champion)."""
+        return requests["models"]
+
+    model = resolve_model()
+    requests = build_requests(model)
+    create_model = step_operator("sagemaker_model").partial(task_id="create_model").expand(
+        config=model_requests(requests)
+    )
+    create_endpoint_config = step_operator("sagemaker_endpoint_config")(
+        task_id="create_endpoint_config", config=requests["endpoint_config"]
+    )
+    deploy_endpoint = step_operator("sagemaker_endpoint")(
+        task_id="deploy_endpoint",
+        config=requests["endpoint"],
+        operation="create",
+        wait_for_completion=True,
+        check_interval=30,
+        max_ingestion_time=3600,
+        deferrable=True,
+    )
+    smoke_test = step_operator("endpoint_smoke_test")(
+        task_id="smoke_test",
+        endpoint_name="{{ pipeline_setting('serving.endpoint_name') }}",
+        model=model,
+        sample_request="{{ params.sample_request or '' }}",
+    )
+    create_model >> create_endpoint_config >> deploy_endpoint >> smoke_test

@@ -1,0 +1,199 @@
+"""Requests the serving stage sends to SageMaker: CreateModel, CreateEndpointConfig,
+CreateEndpoint / UpdateEndpoint with a blue/green DeploymentConfig, and DataCaptureConfig.
+
+Pure functions of their inputs (DESIGN.md §1.2); ``tests/aws/test_endpoint_requests.py``
+validates every one against botocore's service model. The local stand-in
+(:class:`mlops.serving.manager.LocalSageMaker`) executes the same dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from mlops.config import PipelineConfig
+
+NAME_MAX = 63
+CONTENT_TYPES = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
+
+
+def resource_name(*parts: str) -> str:
+    """A SageMaker resource name (``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``) from parts; long names keep a hash."""
+    raw = "-".join(re.sub(r"[^a-zA-Z0-9]+", "-", p).strip("-") for p in parts if p)
+    raw = re.sub(r"-+", "-", raw)
+    if len(raw) <= NAME_MAX:
+        return raw
+    digest = hashlib.sha1(raw.encode()).hexdigest()[:8]  # noqa: S324 - a name suffix, not security
+    return f"{raw[: NAME_MAX - 9].rstrip('-')}-{digest}"
+
+
+def run_token(run_id: str) -> str:
+    """A short, stable token of an Airflow run id (names come from the run, never from now())."""
+    return hashlib.sha1(run_id.encode()).hexdigest()[:8]  # noqa: S324
+
+
+def container_environment(region: str, program: str = "inference.py") -> dict[str, str]:
+    """Environment of the framework inference container: run ``code/inference.py`` from model.tar.gz."""
+    return {
+        "SAGEMAKER_PROGRAM": program,
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+        "MLOPS_ORT_THREADS": "1",
+    }
+
+
+def create_model_request(
+    *, model_name: str, model_data_url: str, image_uri: str, role_arn: str, region: str,
+    tags: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``."""
+    request: dict[str, Any] = {
+        "ModelName": model_name,
+        "PrimaryContainer": {
+            "Image": image_uri,
+            "ModelDataUrl": model_data_url,
+            "Mode": "SingleModel",
+            "Environment": container_environment(region),
+        },
+        "ExecutionRoleArn": role_arn,
+        "EnableNetworkIsolation": False,
+    }
+    if tags:
+        request["Tags"] = list(tags)
+    return request
+
+
+def production_variant(
+    *, variant_name: str, model_name: str, weight: float, instance_type: str, instance_count: int,
+    health_check_timeout_seconds: int,
+) -> dict[str, Any]:
+    return {
+        "VariantName": variant_name,
+        "ModelName": model_name,
+        "InitialVariantWeight": float(weight),
+        "InitialInstanceCount": int(instance_count),
+        "InstanceType": instance_type,
+        "ContainerStartupHealthCheckTimeoutInSeconds": int(health_check_timeout_seconds),
+    }
+
+
+def data_capture_config(*, destination_uri: str, sampling_percentage: int) -> dict[str, Any]:
+    """DataCaptureConfig: capture request and response, CSV and JSON recorded as text."""
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": int(sampling_percentage),
+        "DestinationS3Uri": destination_uri,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {k: list(v) for k, v in CONTENT_TYPES.items()},
+    }
+
+
+def create_endpoint_config_request(
+    *, endpoint_config_name: str, variants: Sequence[dict[str, Any]], data_capture: dict[str, Any] | None,
+    tags: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    request: dict[str, Any] = {"EndpointConfigName": endpoint_config_name, "ProductionVariants": list(variants)}
+    if data_capture:
+        request["DataCaptureConfig"] = data_capture
+    if tags:
+        request["Tags"] = list(tags)
+    return request
+
+
+def deployment_config(
+    *, strategy: Literal["all_at_once", "canary"], canary_percent: int, bake_seconds: int,
+    termination_wait_seconds: int, alarm_names: Sequence[str] = (), max_execution_seconds: int | None = None,
+) -> dict[str, Any]:
+    """DeploymentConfig: blue/green, all at once or canary, with auto-rollback on the given alarms."""
+    if strategy == "canary":
+        routing: dict[str, Any] = {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": int(bake_seconds),
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": int(canary_percent)},
+        }
+    elif strategy == "all_at_once":
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": int(bake_seconds)}
+    else:
+        raise ValueError(f"strategy {strategy!r} is not all_at_once or canary")
+    policy: dict[str, Any] = {"TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": int(termination_wait_seconds)}
+    if max_execution_seconds:
+        policy["MaximumExecutionTimeoutInSeconds"] = max(600, int(max_execution_seconds))
+    config: dict[str, Any] = {"BlueGreenUpdatePolicy": policy}
+    if alarm_names:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarm_names]}
+    return config
+
+
+def create_endpoint_request(
+    *, endpoint_name: str, endpoint_config_name: str, deployment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """CreateEndpoint (the provider's operator turns it into UpdateEndpoint when the endpoint exists)."""
+    request: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name}
+    if deployment:
+        request["DeploymentConfig"] = deployment
+    return request
+
+
+def update_endpoint_request(*, endpoint_name: str, endpoint_config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
+    return {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name, "DeploymentConfig": deployment}
+
+
+def deploy_requests(
+    config: PipelineConfig,
+    *,
+    model_data_url: str,
+    model_version: str | int,
+    run_id: str,
+    image_uri: str,
+    capture_uri: str,
+    strategy: Literal["all_at_once", "canary"] | None = None,
+    canary_percent: int | None = None,
+    bake_seconds: int | None = None,
+    champion_model_data_url: str | None = None,
+) -> dict[str, Any]:
+    """Every request of one deployment: ``models`` (CreateModel list), ``endpoint_config``, ``endpoint``.
+
+    The candidate model serves the first configured variant; the other variants (A/B) serve
+    ``champion_model_data_url`` when given, else the candidate too.
+    """
+    serving, region = config.serving, config.aws.region
+    token = run_token(run_id)
+    role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
+    candidate = resource_name(serving.endpoint_name, f"v{model_version}", token)
+    names = {"candidate": candidate}
+    models = [create_model_request(model_name=candidate, model_data_url=model_data_url, image_uri=image_uri,
+                                   role_arn=role, region=region)]
+    if champion_model_data_url and len(serving.variants) > 1:
+        names["champion"] = resource_name(serving.endpoint_name, "champion", token)
+        models.append(create_model_request(model_name=names["champion"], model_data_url=champion_model_data_url,
+                                           image_uri=image_uri, role_arn=role, region=region))
+    variants = [
+        production_variant(
+            variant_name=v.name, model_name=names["candidate"] if i == 0 else names.get("champion", candidate),
+            weight=v.weight, instance_type=serving.instance_type, instance_count=serving.instance_count,
+            health_check_timeout_seconds=serving.health_check_timeout_seconds,
+        )
+        for i, v in enumerate(serving.variants)
+    ]
+    endpoint_config_name = resource_name(serving.endpoint_name, f"v{model_version}", token, "config")
+    deployment = deployment_config(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        bake_seconds=serving.bake_seconds if bake_seconds is None else bake_seconds,
+        termination_wait_seconds=serving.termination_wait_seconds,
+        alarm_names=serving.rollback_alarms,
+    )
+    return {
+        "models": models,
+        "endpoint_config": create_endpoint_config_request(
+            endpoint_config_name=endpoint_config_name, variants=variants,
+            data_capture=data_capture_config(destination_uri=capture_uri,
+                                             sampling_percentage=serving.capture_sampling_percentage),
+        ),
+        "endpoint": create_endpoint_request(endpoint_name=serving.endpoint_name, endpoint_config_name=endpoint_config_name,
+                                            deployment=deployment),
+    }

@@ -1,0 +1,100 @@
+"""Every SageMaker request the serving stage builds is valid for botocore's service model."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.aws import endpoint_requests as er
+from mlops.config import PipelineConfig, ServingConfig, ServingVariant
+from tests.aws.botocore_validation import assert_valid_request
+
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+MODEL_URL = "s3://mlops-artifacts-dev/models/mlops-order-outcome/3/model.tar.gz"
+
+
+def _requests(**serving):
+    config = PipelineConfig(serving=ServingConfig(**serving))
+    return er.deploy_requests(
+        config, model_data_url=MODEL_URL, model_version=3, run_id="scheduled__2026-11-24T10:00:00+00:00",
+        image_uri=IMAGE, capture_uri="s3://mlops-lake-dev/capture",
+    )
+
+
+@pytest.mark.parametrize("strategy", ["canary", "all_at_once"])
+def test_deploy_requests_are_valid(strategy):
+    requests = _requests(strategy=strategy, rollback_alarms=("mlops-orders-5xx", "mlops-orders-latency"))
+    for model in requests["models"]:
+        assert_valid_request("sagemaker", "CreateModel", model)
+    assert_valid_request("sagemaker", "CreateEndpointConfig", requests["endpoint_config"])
+    assert_valid_request("sagemaker", "CreateEndpoint", requests["endpoint"])
+    update = er.update_endpoint_request(
+        endpoint_name="mlops-orders", endpoint_config_name=requests["endpoint_config"]["EndpointConfigName"],
+        deployment=requests["endpoint"]["DeploymentConfig"],
+    )
+    assert_valid_request("sagemaker", "UpdateEndpoint", update)
+
+
+def test_deployment_config_canary_with_rollback_alarms():
+    config = er.deployment_config(strategy="canary", canary_percent=10, bake_seconds=300, termination_wait_seconds=120,
+                                  alarm_names=["five-xx"], max_execution_seconds=1800)
+    policy = config["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    assert policy["TerminationWaitInSeconds"] == 120 and policy["MaximumExecutionTimeoutInSeconds"] == 1800
+    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "five-xx"}]}
+    assert_valid_request("sagemaker", "UpdateEndpoint",
+                         {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": config})
+
+
+def test_no_alarms_means_no_auto_rollback_block():
+    config = er.deployment_config(strategy="all_at_once", canary_percent=10, bake_seconds=0, termination_wait_seconds=0)
+    assert "AutoRollbackConfiguration" not in config
+    assert config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+
+
+def test_data_capture_config():
+    requests = _requests(capture_sampling_percentage=25)
+    capture = requests["endpoint_config"]["DataCaptureConfig"]
+    assert capture["DestinationS3Uri"] == "s3://mlops-lake-dev/capture"
+    assert capture["InitialSamplingPercentage"] == 25
+    assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
+    assert capture["CaptureContentTypeHeader"]["CsvContentTypes"] == ["text/csv"]
+
+
+def test_model_runs_code_inference_py_of_the_package():
+    model = _requests()["models"][0]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL_URL
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+
+def test_names_come_from_the_run_and_are_valid():
+    first, again = _requests(), _requests()
+    assert first == again  # same run -> same names (idempotent)
+    other = er.deploy_requests(PipelineConfig(), model_data_url=MODEL_URL, model_version=3, run_id="manual__x",
+                               image_uri=IMAGE, capture_uri="s3://b/capture")
+    assert other["models"][0]["ModelName"] != first["models"][0]["ModelName"]
+    long = er.resource_name("a" * 50, "v123", "deadbeef", "config")
+    assert len(long) <= 63 and long[0].isalnum() and long[-1].isalnum()
+
+
+def test_ab_variants_with_a_champion_model():
+    serving = ServingConfig(variants=(ServingVariant(name="challenger", weight=0.2),
+                                      ServingVariant(name="champion", weight=0.8)))
+    requests = er.deploy_requests(
+        PipelineConfig(serving=serving), model_data_url=MODEL_URL, model_version=4, run_id="r",
+        image_uri=IMAGE, capture_uri="s3://b/capture", champion_model_data_url="s3://b/models/3/model.tar.gz",
+    )
+    assert len(requests["models"]) == 2
+    variants = {v["VariantName"]: v for v in requests["endpoint_config"]["ProductionVariants"]}
+    assert variants["challenger"]["ModelName"] == requests["models"][0]["ModelName"]
+    assert variants["champion"]["ModelName"] == requests["models"][1]["ModelName"]
+    assert variants["champion"]["InitialVariantWeight"] == 0.8
+    assert_valid_request("sagemaker", "CreateEndpointConfig", requests["endpoint_config"])
+
+
+def test_validation_catches_a_bad_deployment_config():
+    bad = {"EndpointName": "e", "EndpointConfigName": "c",
+           "DeploymentConfig": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY"}}}}
+    with pytest.raises(AssertionError, match="WaitIntervalInSeconds"):
+        assert_valid_request("sagemaker", "UpdateEndpoint", bad)
