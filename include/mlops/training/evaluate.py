@@ -1,0 +1,129 @@
+"""SageMaker Processing entry point: evaluate a model package on the test split.
+
+Run as ``python3 evaluate.py --model <dir> --test <dir> [--champion <dir>] --output <dir>``;
+the defaults are the processing container paths under ``/opt/ml/processing``. It scores the
+challenger's ONNX model (the artifact that will be served) and, when a champion package is
+given, the champion on the very same rows, and writes to ``--output``:
+
+- ``evaluation.json``: ModelQuality statistics (mAP, per-class AP, accuracy, F1, ...,
+  confusion matrix), the document CreateModelPackage's ModelMetrics points at;
+- ``champion_evaluation.json``: the same for the champion (when given);
+- ``pr_curves.png``, ``confusion_matrix.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` package, not sibling modules
+    _here = Path(__file__).resolve().parent
+    sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
+
+PROCESSING = "/opt/ml/processing"
+NEEDED_MODULES = ("onnxruntime", "pyarrow", "matplotlib", "pandas")
+
+
+def ensure_packages() -> None:
+    """Install the bundle's requirements.txt when the image lacks them (processing jobs don't)."""
+    missing = [m for m in NEEDED_MODULES if importlib.util.find_spec(m) is None]
+    requirements = Path(__file__).resolve().parent / "requirements.txt"
+    if missing and requirements.exists():
+        print(f"installing {requirements} for missing modules {missing}", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=f"{PROCESSING}/model", help="folder holding model.tar.gz")
+    parser.add_argument("--test", default=f"{PROCESSING}/test", help="test channel (Parquet)")
+    parser.add_argument("--champion", default=f"{PROCESSING}/champion", help="folder holding the champion's model.tar.gz")
+    parser.add_argument("--output", default=f"{PROCESSING}/evaluation")
+    parser.add_argument("--failure-file", default="/opt/ml/output/failure")
+    parser.add_argument("--bootstrap-rounds", type=int, default=10)
+    return parser.parse_args(argv)
+
+
+def _package(folder: Path, workdir: Path) -> Path | None:
+    """The unpacked model package in ``folder`` (a model.tar.gz or an unpacked tree), or None."""
+    from mlops.training.model_package import extract
+
+    if (folder / "model.onnx").exists():
+        return folder
+    archives = sorted(folder.glob("*.tar.gz")) if folder.is_dir() else []
+    return extract(archives[0], workdir) if archives else None
+
+
+def score(package: Path, test_frame: Any, bootstrap_rounds: int) -> tuple[dict[str, Any], Any, Any]:
+    """ModelQuality document, truth and probabilities of one model package on the test rows."""
+    from mlops.training import features, metrics, onnx_export
+
+    spec = features.FeatureSpec.load(package / "feature_spec.json")
+    x_test, y_test = features.model_inputs(test_frame, spec), features.labels(test_frame, spec)
+    proba = onnx_export.onnx_probabilities((package / "model.onnx").read_bytes(), x_test, spec)
+    document = metrics.model_quality(y_test, proba, spec.classes, bootstrap_rounds=bootstrap_rounds)
+    document["model"] = {"classes": list(spec.classes), "features": list(spec.columns)}
+    return document, y_test, proba
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from mlops.training import features, metrics, report
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    frame, _ = features.read_channel(args.test)
+    test_frame = features.select_split(frame, "test")
+    with tempfile.TemporaryDirectory() as tmp:
+        challenger_dir = _package(Path(args.model), Path(tmp) / "challenger")
+        if challenger_dir is None:
+            raise FileNotFoundError(f"no model.tar.gz under {args.model}; pass the training job's model artifact")
+        document, y_test, proba = score(challenger_dir, test_frame, args.bootstrap_rounds)
+        champion_doc = None
+        champion_dir = _package(Path(args.champion), Path(tmp) / "champion")
+        if champion_dir is not None:
+            try:
+                champion_doc = score(champion_dir, test_frame, args.bootstrap_rounds)[0]
+            except ValueError as exc:  # e.g. the champion reads columns the curated table no longer has
+                champion_doc = {"error": f"champion could not be scored on this test split: {exc}"}
+            (output / "champion_evaluation.json").write_text(json.dumps(champion_doc, indent=2))
+    (output / "evaluation.json").write_text(json.dumps(document, indent=2))
+    classes = document["model"]["classes"]
+    ap = {c: document["multiclass_classification_metrics"][f"average_precision_{c}"]["value"] for c in classes}
+    report.plot_pr_curves(y_test, proba, classes, ap, output / "pr_curves.png")
+    report.plot_confusion(document["multiclass_classification_metrics"]["confusion_matrix"], classes, output / "confusion_matrix.png")
+    comparable = champion_doc if champion_doc and "error" not in champion_doc else None
+    report.write_html(
+        output / "report.html",
+        title="Model evaluation (test split)",
+        challenger=document,
+        champion=comparable,
+        images=["pr_curves.png", "confusion_matrix.png"],
+    )
+    print(f"test:mAP={metrics.gate_value(document):.6f};", flush=True)
+    if comparable:
+        print(f"test:champion_mAP={metrics.gate_value(comparable):.6f};", flush=True)
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        ensure_packages()
+        evaluate(args)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        Path(args.failure_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.failure_file).write_text(reason[:1024])
+        print(reason, file=sys.stderr, flush=True)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The registration gate: an absolute mAP threshold plus champion/challenger on the same test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.training.metrics import GATE_METRIC
+
+
+class GateRejected(RuntimeError):
+    """The challenger may not be registered; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    accepted: bool
+    challenger_map: float
+    threshold: float
+    champion_map: float | None
+    tolerance: float
+    champion_version: int | None
+    reasons: tuple[str, ...]
+
+    @property
+    def required_map(self) -> float:
+        """The mAP the challenger had to reach."""
+        floor = self.champion_map - self.tolerance if self.champion_map is not None else float("-inf")
+        return max(self.threshold, floor)
+
+
+def decide(
+    challenger_map: float,
+    *,
+    threshold: float,
+    champion_map: float | None = None,
+    tolerance: float = 0.0,
+    champion_version: int | None = None,
+) -> GateDecision:
+    """Accept iff mAP >= threshold and (no champion, or mAP >= champion mAP - tolerance)."""
+    reasons = []
+    if not challenger_map >= threshold:
+        reasons.append(f"mAP {challenger_map:.4f} is below the threshold {threshold:.4f}")
+    if champion_map is not None and not challenger_map >= champion_map - tolerance:
+        reasons.append(
+            f"mAP {challenger_map:.4f} is below the approved champion (v{champion_version}) "
+            f"{champion_map:.4f} minus tolerance {tolerance:.4f} = {champion_map - tolerance:.4f}"
+        )
+    return GateDecision(not reasons, challenger_map, threshold, champion_map, tolerance, champion_version, tuple(reasons))
+
+
+def comparison_table(decision: GateDecision, challenger: dict[str, Any], champion: dict[str, Any] | None) -> str:
+    """A plain-text table of the metrics of both models on the test split, and the verdict."""
+    ours = challenger["multiclass_classification_metrics"]
+    theirs = (champion or {}).get("multiclass_classification_metrics", {})
+    names = [GATE_METRIC] + [n for n in ours if n not in (GATE_METRIC, "confusion_matrix")]
+    header = f"{'metric':<34}{'challenger':>12}{'champion':>12}{'delta':>10}"
+    lines = [header, "-" * len(header)]
+    for name in names:
+        mine = ours[name]["value"]
+        other = theirs.get(name, {}).get("value")
+        delta = f"{mine - other:+.4f}" if other is not None else ""
+        lines.append(f"{name:<34}{mine:>12.4f}{'' if other is None else f'{other:.4f}':>12}{delta:>10}")
+    lines.append("-" * len(header))
+    champion_note = (
+        f"champion v{decision.champion_version} mAP {decision.champion_map:.4f} - tolerance {decision.tolerance:.4f}"
+        if decision.champion_map is not None
+        else "no approved champion"
+    )
+    lines.append(f"gate: threshold {decision.threshold:.4f}; {champion_note}; required mAP {decision.required_map:.4f}")
+    lines.append("verdict: " + ("ACCEPTED" if decision.accepted else "REJECTED (" + "; ".join(decision.reasons) + ")"))
+    return "\n".join(lines)
+
+
+def enforce(decision: GateDecision) -> None:
+    """Raise GateRejected with an actionable message unless the decision accepts."""
+    if decision.accepted:
+        return
+    raise GateRejected(
+        "model gate rejected the challenger: "
+        + "; ".join(decision.reasons)
+        + ". Nothing was registered. Improve the model (features, hyperparameters via the DAG's "
+        "`hyperparameters` Param) or, if the bar is wrong, change training.map_threshold / "
+        "training.champion_tolerance in include/pipeline.yaml or the run's `map_threshold` Param."
+    )

@@ -1,0 +1,90 @@
+"""Evaluation charts (PR curves, confusion matrix) as PNG, and the HTML report that shows them."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlops.training.metrics import GATE_METRIC, precision_recall_curve
+
+
+def plot_pr_curves(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], ap: dict[str, float], path: Path) -> Path:
+    """One precision-recall curve per class, AP in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    truth = np.asarray(y_true)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for i, name in enumerate(classes):
+        recall, precision = precision_recall_curve(truth == name, proba[:, i])
+        ax.step(recall, precision, where="post", label=f"{name} (AP {ap[name]:.3f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="Precision-recall, one vs rest")
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(matrix: dict[str, dict[str, int]], classes: Sequence[str], path: Path) -> Path:
+    """The confusion matrix (rows actual, columns predicted) with counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array([[matrix[a][p] for p in classes] for a in classes])
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=30)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", color="black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _metric_rows(challenger: dict[str, Any], champion: dict[str, Any] | None) -> str:
+    ours = challenger["multiclass_classification_metrics"]
+    theirs = (champion or {}).get("multiclass_classification_metrics", {})
+    rows = []
+    for name, cell in ours.items():
+        if name == "confusion_matrix":
+            continue
+        other = theirs.get(name, {}).get("value")
+        strong = " style='font-weight:bold'" if name == GATE_METRIC else ""
+        rows.append(
+            f"<tr{strong}><td>{html.escape(name)}</td><td>{cell['value']:.4f}</td>"
+            f"<td>±{cell['standard_deviation']:.4f}</td><td>{'' if other is None else f'{other:.4f}'}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def write_html(path: Path, *, title: str, challenger: dict[str, Any], champion: dict[str, Any] | None, images: Sequence[str]) -> Path:
+    """A self-contained report page next to its PNGs (referenced by file name)."""
+    counts = challenger["dataset"]["class_counts"]
+    body = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p>Test split: {challenger['dataset']['item_count']} rows; class counts {html.escape(str(counts))}.
+Gate metric: <b>{GATE_METRIC}</b> (macro over classes).</p>
+<table><tr><th>metric</th><th>challenger</th><th>bootstrap sd</th><th>champion (same split)</th></tr>
+{_metric_rows(challenger, champion)}
+</table>
+{''.join(f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images)}
+</body></html>
+"""
+    path.write_text(body)
+    return path

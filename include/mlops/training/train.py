@@ -1,0 +1,132 @@
+"""SageMaker script-mode training: curated order features -> LightGBM Pipeline -> ONNX model package.
+
+Run by SageMaker (or :mod:`mlops.sagemaker_local`) as ``python train.py --n_estimators 300 ...``.
+Argument defaults come from the ``SM_*`` variables; the channels are ``train``, ``validation``
+and ``test`` (Parquet, hive-partitioned or not; a ``split`` column is filtered when present).
+Writes the model package (see :mod:`mlops.training.model_package`) to ``SM_MODEL_DIR`` — only after
+the ONNX export matched the native model on the test split — and ``training_summary.json``
+plus the native model to ``SM_OUTPUT_DATA_DIR``. Metrics go to stdout as ``name=value`` lines
+for the job's MetricDefinitions; a failure's reason goes to ``/opt/ml/output/failure``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` package, not sibling modules
+    _here = Path(__file__).resolve().parent
+    sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
+
+from mlops.training.model import HYPERPARAMETER_TYPES  # noqa: E402  (after the sys.path set-up)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Paths default to the SM_* variables; each hyperparameter is ``--name value``."""
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=env("SM_MODEL_DIR", "/opt/ml/model"))
+    parser.add_argument("--output-data-dir", default=env("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
+    parser.add_argument("--output-dir", default=env("SM_OUTPUT_DIR", "/opt/ml/output"))
+    parser.add_argument("--train", default=env("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
+    parser.add_argument("--validation", default=env("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
+    parser.add_argument("--test", default=env("SM_CHANNEL_TEST", "/opt/ml/input/data/test"))
+    parser.add_argument("--parity_tolerance", "--parity-tolerance", type=float, default=1e-4)
+    for name in HYPERPARAMETER_TYPES:
+        parser.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, default=None)
+    return parser.parse_args(argv)
+
+
+def emit(name: str, value: float) -> None:
+    """Print a metric line the job's MetricDefinitions match (``name=value;``)."""
+    print(f"{name}={value:.6f};", flush=True)
+
+
+def load_split(path: str, split: str) -> tuple[Any, tuple[str, ...]]:
+    from mlops.training.features import read_channel, select_split
+
+    frame, partitions = read_channel(path)
+    return select_split(frame, split), partitions
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, evaluate on validation, export to ONNX, check parity on test, write the package."""
+    import joblib
+
+    from mlops.training import features, metrics, model, onnx_export, model_package
+
+    started = time.monotonic()
+    hyperparameters = model.coerce_hyperparameters(
+        {k: v for k in HYPERPARAMETER_TYPES if (v := getattr(args, k)) is not None}
+    )
+    train_frame, partitions = load_split(args.train, "train")
+    valid_frame, _ = load_split(args.validation, "validation")
+    test_path = args.test if Path(args.test).exists() else args.validation
+    test_frame, _ = load_split(test_path, "test" if test_path == args.test else "validation")
+    spec = features.spec_from_frame(train_frame, partitions)
+    print(f"rows train={len(train_frame)} validation={len(valid_frame)} test={len(test_frame)}", flush=True)
+    print(f"features numeric={list(spec.numeric)} categorical={list(spec.categorical)} ignored={list(spec.ignored)}")
+
+    x_train, y_train = features.model_inputs(train_frame, spec), features.labels(train_frame, spec)
+    x_valid, y_valid = features.model_inputs(valid_frame, spec), features.labels(valid_frame, spec)
+    pipeline = model.build_pipeline(spec, hyperparameters)
+    model.fit(pipeline, x_train, y_train, x_valid, y_valid, hyperparameters["early_stopping_rounds"])
+    fit_seconds = time.monotonic() - started
+
+    sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
+    train_loss = metrics.log_loss(y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes)
+    valid_proba = pipeline.predict_proba(x_valid)
+    summary = {
+        "train:mlogloss": train_loss,
+        "validation:mlogloss": metrics.log_loss(y_valid, valid_proba, spec.classes),
+        "validation:mAP": metrics.mean_average_precision(y_valid, valid_proba, spec.classes),
+    }
+    for name, value in summary.items():
+        emit(name, value)
+
+    x_test = features.model_inputs(test_frame, spec)
+    onnx_model = onnx_export.to_onnx(pipeline, spec)
+    worst = onnx_export.check_parity(pipeline, onnx_model, x_test, spec, args.parity_tolerance)
+    emit("test:onnx_max_abs_diff", worst)
+
+    model_dir, data_dir = Path(args.model_dir), Path(args.output_data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    written = model_package.write_model_dir(model_dir, onnx_model, spec)
+    joblib.dump(pipeline, data_dir / "native_model.joblib")
+    best_iteration = getattr(pipeline.named_steps["classifier"], "best_iteration_", None)
+    result = {
+        "metrics": summary | {"test:onnx_max_abs_diff": worst},
+        "hyperparameters": hyperparameters,
+        "best_iteration": int(best_iteration) if best_iteration else None,
+        "rows": {"train": len(train_frame), "validation": len(valid_frame), "test": len(test_frame)},
+        "feature_spec": json.loads(spec.to_json()),
+        "model_files": written,
+        "fit_seconds": round(fit_seconds, 3),
+        "total_seconds": round(time.monotonic() - started, 3),
+    }
+    (data_dir / "training_summary.json").write_text(json.dumps(result, indent=2))
+    print(f"model package written to {model_dir}: {written}; fit {fit_seconds:.1f}s", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; on failure write the reason to ``<output-dir>/failure`` and exit 1."""
+    args = parse_args(argv)
+    try:
+        train(args)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.output_dir) / "failure").write_text(reason[:1024])
+        print(reason, file=sys.stderr, flush=True)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
