@@ -26,6 +26,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024  # an oversized body up to this is read and dropped before the 413
 RUNTIME_PREFIX = "/endpoints/"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
@@ -121,6 +122,8 @@ class InferenceApp:
             return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_payload_bytes:
+            if int(declared) <= DRAIN_LIMIT_BYTES:
+                await _read_all(receive, 0)  # consume it, so the client gets the 413 rather than a reset
             await self._fail(send, runtime, _too_large(int(declared), self.max_payload_bytes))
             return
         body = await _read_all(receive, self.max_payload_bytes)
@@ -197,7 +200,7 @@ def _too_large(size: int | None, limit: int) -> Outcome:
 
 
 async def _read_all(receive: Any, limit: int) -> bytes | None:
-    """The request body, or None once it exceeds ``limit`` bytes."""
+    """The request body, or None when it exceeds ``limit`` bytes (the rest is read and dropped)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -205,10 +208,13 @@ async def _read_all(receive: Any, limit: int) -> bytes | None:
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > DRAIN_LIMIT_BYTES:
+                return None
+        if not message.get("more_body"):
             if size > limit:
                 return None
-            chunks.append(chunk)
-        if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
