@@ -323,3 +323,24 @@ EXPECTED = {
         days_since_prev_order=14.0,
     ),
 }
+
+
+def build_curated_lake(root: Path, raw: Path, run_key: str) -> dict:
+    """Curate ``raw`` with the pandas transform and swap it in under ``<root>/curated/features`` (no Spark).
+
+    Uses the job's own staging/swap code, so the lake looks exactly as after a Glue run.
+    """
+    from mlops.etl import pandas_features
+    from mlops.etl.build_features import LABEL_CLASSES, SPLITS, LakeFiles, curated_types, swap_in
+
+    frame = pandas_features.run(raw)
+    staged = root / "_staging" / "curated" / "features" / run_key
+    frame.to_parquet(staged, partition_cols=["split"], index=False)
+    manifest = {
+        "rows": len(frame),
+        "splits": {s: int((frame["split"] == s).sum()) for s in SPLITS},
+        "labels": {c: int((frame["label"] == c).sum()) for c in LABEL_CLASSES},
+        "columns": [{"name": n, "type": t} for n, t in curated_types().items()],
+        "run_key": run_key,
+    }
+    return swap_in(LakeFiles(), staged.as_uri(), (root / "curated" / "features").as_uri(), run_key, manifest)

@@ -1,0 +1,217 @@
+"""Requests the features stage makes to AWS Glue (job runs and the Data Catalog).
+
+Pure functions of the pipeline config and the run; tests validate each against botocore's
+service model, and the local stand-ins execute the same dicts (``StartJobRun`` by
+:mod:`mlops.etl.local_glue`, the catalog tables by :mod:`mlops.catalog.duckdb_catalog`).
+
+Names follow the infra stacks (``infra/cfn/data.yaml``): resources are called
+``<ProjectName>-<Environment>-...``, the Glue database ``<ProjectName>_<Environment>``, and
+the lake bucket ``<ProjectName>-lake-<Environment>[-<account>-<region>]``, so
+:func:`stack_names` derives project and environment from ``aws.lake_bucket``. The Glue job
+itself is created by CloudFormation (the MWAA role may start it, not create it); the task
+uploads the current script to the job's ``ScriptLocation`` at run time, then starts a run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.config import PipelineConfig
+from mlops.etl.build_features import RAW_TABLES, curated_types, run_key_safe
+from mlops.lake import Lake
+
+GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the script keeps to the Spark 3.5 API
+FEATURES_TABLE = "features"
+PREVIOUS_FEATURES_TABLE = "features_previous"
+SCRIPT_KEY = "glue/scripts/curate_features.py"  # data.yaml GlueScriptKey default
+_BUCKET = re.compile(r"^(?P<project>[a-z][a-z0-9-]*?)-lake-(?P<env>[a-z0-9]+)(?:-|$)")
+
+# Spark/Hive types of the DMS Parquet columns, per raw table (schema order, after the DMS columns).
+RAW_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "customers": [
+        ("customer_id", "bigint"), ("email", "string"), ("country", "string"), ("segment", "string"),
+        ("birth_year", "smallint"), ("marketing_opt_in", "boolean"), ("signup_ts", "timestamp"),
+        ("updated_at", "timestamp"),
+    ],
+    "products": [
+        ("product_id", "bigint"), ("sku", "string"), ("category", "string"), ("unit_price", "decimal(10,2)"),
+        ("weight_kg", "decimal(8,3)"), ("is_fragile", "boolean"), ("updated_at", "timestamp"),
+    ],
+    "orders": [
+        ("order_id", "bigint"), ("customer_id", "bigint"), ("order_ts", "timestamp"), ("channel", "string"),
+        ("payment_method", "string"), ("shipping_method", "string"), ("ship_country", "string"),
+        ("promised_days", "smallint"), ("shipping_fee", "decimal(8,2)"), ("discount_code", "string"),
+        ("status", "string"), ("updated_at", "timestamp"),
+    ],
+    "order_items": [
+        ("order_item_id", "bigint"), ("order_id", "bigint"), ("product_id", "bigint"), ("quantity", "smallint"),
+        ("unit_price", "decimal(10,2)"), ("discount_pct", "decimal(5,2)"), ("updated_at", "timestamp"),
+    ],
+}  # fmt: skip
+DMS_COLUMN_TYPES = [("Op", "string"), ("dms_commit_ts", "timestamp"), ("dms_change_seq", "string")]
+PARQUET_SERDE = {
+    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    "Parameters": {"serialization.format": "1"},
+}
+PARQUET_IO = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+}
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """AWS resource names of one deployed environment (see the module docstring)."""
+
+    project: str
+    environment: str
+
+    @property
+    def glue_job(self) -> str:
+        return f"{self.project}-{self.environment}-curate-features"
+
+    @property
+    def database(self) -> str:
+        return f"{self.project}_{self.environment}".replace("-", "_")
+
+    @property
+    def workgroup(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+
+def stack_names(config: PipelineConfig) -> StackNames:
+    """Project and environment of the infra stacks, from ``aws.lake_bucket``."""
+    match = _BUCKET.match(config.aws.lake_bucket)
+    if not match:
+        raise ValueError(
+            f"aws.lake_bucket {config.aws.lake_bucket!r} does not follow the infra naming "
+            "<project>-lake-<environment>[-<account>-<region>]; set it to the LakeBucketName stack output"
+        )
+    return StackNames(project=match["project"], environment=match["env"])
+
+
+def script_location(config: PipelineConfig) -> str:
+    """Where the job's script lives on S3 (the CloudFormation job's Command.ScriptLocation)."""
+    return f"s3://{config.aws.artifacts_bucket}/{SCRIPT_KEY}"
+
+
+def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fraction: float = 1.0) -> dict[str, str]:
+    """The script's ``--KEY value`` arguments for one run (target-independent: keys under the lake root)."""
+    if not 0.0 < float(sample_fraction) <= 1.0:
+        raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+    return {
+        "--raw_uri": lake.uri(config.lake.raw_prefix, config.source.schema_name),
+        "--curated_uri": lake.curated(FEATURES_TABLE),
+        "--staging_uri": lake.staging(config.lake.curated_prefix, FEATURES_TABLE),
+        "--run_key": run_key_safe(run_key),
+        "--sample_fraction": f"{float(sample_fraction):g}",
+    }
+
+
+def start_job_run_request(
+    lake: Lake, config: PipelineConfig, run_key: str, sample_fraction: float = 1.0, job_name: str | None = None
+) -> dict[str, Any]:
+    """Glue StartJobRun for the features job."""
+    name = job_name or stack_names(config).glue_job
+    return {
+        "JobName": name,
+        "Arguments": {"--JOB_NAME": name, **job_arguments(lake, config, run_key, sample_fraction)},
+        "Timeout": 60,
+    }
+
+
+def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:
+    """Glue CreateJob equal to the CloudFormation job (for accounts without the stack, and for parity tests)."""
+    names = stack_names(config)
+    return {
+        "Name": names.glue_job,
+        "Description": "PySpark job raw/dms (full load + CDC, Op column) -> curated features.",
+        "Role": role_arn,
+        "Command": {"Name": "glueetl", "ScriptLocation": script_location(config), "PythonVersion": "3"},
+        "GlueVersion": GLUE_VERSION,
+        "WorkerType": "G.1X",
+        "NumberOfWorkers": workers,
+        "Timeout": 60,
+        "MaxRetries": 0,
+        "ExecutionProperty": {"MaxConcurrentRuns": 1},
+        "DefaultArguments": {
+            "--job-language": "python",
+            "--enable-metrics": "true",
+            "--enable-glue-datacatalog": "true",
+            "--job-bookmark-option": "job-bookmark-disable",
+        },
+    }
+
+
+def _columns(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"Name": name.lower(), "Type": kind} for name, kind in pairs]
+
+
+def raw_table_input(lake: Lake, config: PipelineConfig, table: str) -> dict[str, Any]:
+    """TableInput of a raw DMS change-log table (``raw_<table>``: every full-load and CDC row)."""
+    location = lake.raw_table(config.source.schema_name, table) + "/"
+    return {
+        "Name": f"raw_{table}",
+        "Description": f"DMS full load + CDC rows of {config.source.schema_name}.{table} (Op I/U/D).",
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "primary_key": RAW_TABLES[table]},
+        "StorageDescriptor": {
+            "Columns": _columns(DMS_COLUMN_TYPES + RAW_COLUMNS[table]),
+            "Location": location,
+            **PARQUET_IO,
+            "SerdeInfo": PARQUET_SERDE,
+        },
+    }
+
+
+def features_table_input(snapshot_uri: str, name: str = FEATURES_TABLE, snapshot_id: str = "") -> dict[str, Any]:
+    """TableInput of the curated features at one snapshot, partitioned by ``split`` via partition projection.
+
+    Projection means Athena needs no partitions registered: swapping the snapshot is one
+    UpdateTable of ``Location`` and ``storage.location.template``.
+    """
+    location = snapshot_uri.rstrip("/") + "/"
+    types = curated_types()
+    return {
+        "Name": name,
+        "Description": f"Curated order features (snapshot {snapshot_id or 'unknown'}); key order_id, label label.",
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {
+            "classification": "parquet",
+            "EXTERNAL": "TRUE",
+            "projection.enabled": "true",
+            "projection.split.type": "enum",
+            "projection.split.values": "train,validation,test",
+            "storage.location.template": location + "split=${split}/",
+            "mlops.snapshot_id": snapshot_id,
+        },
+        "PartitionKeys": [{"Name": "split", "Type": "string"}],
+        "StorageDescriptor": {
+            "Columns": _columns([(c, t) for c, t in types.items() if c != "split"]),
+            "Location": location,
+            **PARQUET_IO,
+            "SerdeInfo": PARQUET_SERDE,
+        },
+    }
+
+
+def create_table_request(database: str, table_input: dict[str, Any]) -> dict[str, Any]:
+    """Glue CreateTable."""
+    return {"DatabaseName": database, "TableInput": table_input}
+
+
+def update_table_request(database: str, table_input: dict[str, Any]) -> dict[str, Any]:
+    """Glue UpdateTable (same TableInput; no new version is kept beyond Glue's own history)."""
+    return {"DatabaseName": database, "TableInput": table_input, "SkipArchive": True}
+
+
+def catalog_table_inputs(lake: Lake, config: PipelineConfig, pointer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every table the features stage registers: raw change logs, then current and previous features."""
+    inputs = [raw_table_input(lake, config, table) for table in RAW_TABLES]
+    if pointer:
+        inputs.append(features_table_input(pointer["uri"], FEATURES_TABLE, pointer["snapshot_id"]))
+        previous = pointer.get("previous") or pointer
+        inputs.append(features_table_input(previous["uri"], PREVIOUS_FEATURES_TABLE, previous["snapshot_id"]))
+    return inputs

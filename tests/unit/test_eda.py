@@ -1,0 +1,80 @@
+"""The Athena EDA queries: each transpiles Trino -> DuckDB, runs on the local catalog and lands as Athena CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from test_etl_fixtures import build_curated_lake
+
+from mlops.aws.athena_requests import start_query_execution_request
+from mlops.aws.glue_requests import catalog_table_inputs, stack_names
+from mlops.catalog.duckdb_catalog import apply_table_inputs
+from mlops.config import load_config
+from mlops.eda import EDA_QUERIES
+from mlops.eda.queries import SQL_DIR, query_text, to_duckdb
+from mlops.eda.report import build_report
+from mlops.eda.runner import execute_locally
+from mlops.etl.build_features import CURATED_COLUMNS
+from mlops.etl.synthetic_raw import write_raw
+from mlops.lake import Lake, local_path
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lake")
+    config = load_config(environ={})
+    lake = Lake(root=root.as_uri(), layout=config.lake)
+    raw = root / "raw" / "dms" / "shop"
+    write_raw(raw, 1500, seed=2)
+    build_curated_lake(root, raw, "run1")
+    pointer = build_curated_lake(root, raw, "run2")
+    db = root.parent / "catalog.duckdb"
+    apply_table_inputs(db, stack_names(config).database, catalog_table_inputs(lake, config, pointer))
+    return {"config": config, "lake": lake, "db": db, "pointer": pointer}
+
+
+def test_every_sql_file_is_listed():
+    assert sorted(p.stem for p in SQL_DIR.glob("*.sql")) == sorted(EDA_QUERIES)
+
+
+def test_null_rates_covers_every_curated_column():
+    assert all(f"{column}_null_rate" in query_text("null_rates") for column in CURATED_COLUMNS)
+
+
+@pytest.mark.parametrize("name", EDA_QUERIES)
+def test_query_transpiles_runs_and_writes_athena_csv(catalog, name):
+    request = start_query_execution_request(catalog["lake"], catalog["config"], name, "scheduled__2025-01-01")
+    assert "${" not in request["QueryString"]
+    assert to_duckdb(request["QueryString"])
+    response = execute_locally(request, catalog["db"])
+    execution = response["QueryExecution"]
+    assert execution["Status"]["State"] == "SUCCEEDED" and response["RowCount"] > 0
+    output = execution["ResultConfiguration"]["OutputLocation"]
+    assert output == catalog["lake"].athena_results(f"{execution['QueryExecutionId']}.csv")
+    with local_path(output).open() as handle:
+        assert handle.readline().startswith('"'), "Athena quotes every CSV field"
+    again = execute_locally(request, catalog["db"])
+    assert again["QueryExecution"]["QueryExecutionId"] == execution["QueryExecutionId"], "ids derive from the run"
+
+
+def test_results_are_right_and_report_has_charts(catalog):
+    lake, config = catalog["lake"], catalog["config"]
+    uris = {}
+    for name in EDA_QUERIES:
+        request = start_query_execution_request(lake, config, name, "run2")
+        uris[name] = execute_locally(request, catalog["db"])["QueryExecution"]["ResultConfiguration"]["OutputLocation"]
+    with local_path(uris["class_balance"]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sum(int(r["row_count"]) for r in rows) == catalog["pointer"]["rows"]
+    per_split = {s: sum(int(r["row_count"]) for r in rows if r["split"] == s) for s in ("train", "validation", "test")}
+    assert per_split == catalog["pointer"]["splits"]
+    with local_path(uris["change_since_previous"]).open() as handle:
+        change = {r["metric"]: r for r in csv.DictReader(handle)}
+    assert float(change["row_count"]["abs_change"]) == 0.0, "same raw data twice: nothing changed"
+    report_uri = lake.reports("features", "run2", "eda.html")
+    summary = build_report(uris, report_uri, {"run_key": "run2", "rows": catalog["pointer"]["rows"]})
+    text = Path(local_path(report_uri)).read_text()
+    assert text.count("data:image/png;base64,") == 4
+    assert summary["queries"]["class_balance"] == len(rows)
