@@ -209,7 +209,9 @@ def test_startup_overrides_are_valid_pipeline_config(tmp_path):
     environ = {
         "MLOPS__AWS__LAKE_BUCKET": "mlops-lake-dev-123456789012-eu-west-1",
         "MLOPS__AWS__DMS_REPLICATION_TASK_ARN": "arn:aws:dms:eu-west-1:123456789012:task:mlops-dev-cdc",
+        "MLOPS__SERVING__ROLLBACK_ALARMS": "[mlops-dev-endpoint-5xx,mlops-dev-endpoint-model-latency]",
     }
     config = load_config(ROOT / "include" / "pipeline.yaml", environ=environ)
     assert config.aws.lake_bucket == environ["MLOPS__AWS__LAKE_BUCKET"]
     assert config.aws.dms_replication_task_arn == environ["MLOPS__AWS__DMS_REPLICATION_TASK_ARN"]
+    assert config.serving.rollback_alarms == ("mlops-dev-endpoint-5xx", "mlops-dev-endpoint-model-latency")

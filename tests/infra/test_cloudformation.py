@@ -1,0 +1,402 @@
+"""The CloudFormation under infra/: cfn-lint and checkov run clean, and the templates say what the pipeline needs.
+
+cfn-lint and checkov run from their own venv (.mlops/venv-infra, `make infra-venv`; the main
+Makefile's test target builds it first). A missing venv fails these tests; it never skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops.config import load_config
+from mlops.deploy import mwaa_package
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+CFN = INFRA / "cfn"
+INFRA_BIN = ROOT / ".mlops" / "venv-infra" / "bin"
+TEMPLATES = sorted(CFN.glob("*.yaml"))
+
+#: Actions that may use Resource "*" because their APIs have no resource-level permissions.
+NO_RESOURCE_LEVEL_ACTIONS = {
+    "cloudwatch:PutMetricData",
+    "cloudwatch:GetMetricData",
+    "logs:DescribeLogGroups",
+    "s3:GetAccountPublicAccessBlock",
+    "ecr:GetAuthorizationToken",
+    "dms:DescribeReplicationTasks",
+    "sagemaker:ListModelPackages",
+}
+
+
+# ---------------------------------------------------------------------------- loading
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short tags (!Ref, !Sub, ...) into their long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@cache
+def template(name: str) -> dict[str, Any]:
+    return yaml.load((CFN / name).read_text(), Loader=_CfnLoader)
+
+
+def resources(of_type: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(template, logical id, properties) of every resource of a type, over all templates."""
+    found = []
+    for path in TEMPLATES:
+        for logical_id, resource in template(path.name)["Resources"].items():
+            if resource["Type"] == of_type:
+                found.append((path.name, logical_id, resource.get("Properties", {})))
+    return found
+
+
+def one(of_type: str) -> dict[str, Any]:
+    (found,) = resources(of_type)
+    return found[2]
+
+
+def default(template_name: str, value: Any) -> Any:
+    """A property value, resolving a {"Ref": Parameter} to the parameter's default."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return template(template_name)["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_statements() -> list[tuple[str, str, dict[str, Any]]]:
+    """(template, owner, statement) for every statement of every IAM role's inline policies."""
+    statements = []
+    for name, logical_id, props in resources("AWS::IAM::Role"):
+        for policy in props.get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                statements.append((name, f"{logical_id}/{policy['PolicyName']}", statement))
+    return statements
+
+
+def all_policy_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(owner, statement) over roles, bucket/topic/queue policies and KMS key policies."""
+    owners: list[tuple[str, dict[str, Any]]] = [(owner, st) for _, owner, st in policy_statements()]
+    for of_type, prop in [
+        ("AWS::S3::BucketPolicy", "PolicyDocument"),
+        ("AWS::SNS::TopicPolicy", "PolicyDocument"),
+        ("AWS::SQS::QueuePolicy", "PolicyDocument"),
+        ("AWS::KMS::Key", "KeyPolicy"),
+    ]:
+        for _, logical_id, props in resources(of_type):
+            owners += [(logical_id, st) for st in props[prop]["Statement"]]
+    return owners
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return load_config(ROOT / "include" / "pipeline.yaml", environ={})
+
+
+# ---------------------------------------------------------------------------- linters
+def _tool(name: str) -> Path:
+    path = INFRA_BIN / name
+    if not path.exists():
+        pytest.fail(
+            f"{path} is missing: the infra lint venv is not installed; run make test (or make infra-venv)",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkov_report() -> dict[str, Any]:
+    command = [str(_tool("checkov")), "--directory", str(INFRA), "--framework", "cloudformation"]
+    command += ["--skip-download", "--output", "json"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.stdout.strip(), f"checkov printed no report (exit {result.returncode}): {result.stderr[-2000:]}"
+    return json.loads(result.stdout)
+
+
+def test_templates_exist():
+    assert {p.name for p in TEMPLATES} >= {
+        "storage.yaml",
+        "iam.yaml",
+        "data.yaml",
+        "ml.yaml",
+        "reporting.yaml",
+        "mwaa.yaml",
+        "pipeline.yaml",
+    }
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run(
+        [str(_tool("cfn-lint")), *map(str, TEMPLATES)], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+    assert result.returncode == 0, f"cfn-lint found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_checkov_reports_zero_failed_checks(checkov_report):
+    summary = checkov_report["summary"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in checkov_report["results"]["failed_checks"]]
+    assert summary["failed"] == 0, "checkov failed checks:\n" + "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] >= 100, "checkov scanned far fewer checks than the templates hold"
+    assert summary["resource_count"] >= 40
+
+
+def test_every_checkov_skip_has_a_reason_and_is_listed_in_the_readme(checkov_report):
+    readme = (INFRA / "README.md").read_text()
+    skipped = checkov_report["results"]["skipped_checks"]
+    for check in skipped:
+        assert len(check["check_result"].get("suppress_comment", "")) > 20, f"{check['check_id']} has no reason"
+        logical_id = check["resource"].split(".", 1)[1]
+        assert check["check_id"] in readme and logical_id in readme, f"{check['check_id']} not listed in README"
+    in_templates = re.findall(r"checkov:skip=(CKV2?_AWS_\d+)", "".join(p.read_text() for p in TEMPLATES))
+    assert sorted(in_templates) == sorted(c["check_id"] for c in skipped)
+
+
+# ---------------------------------------------------------------------------- accounts
+def test_every_template_is_parameterised_by_environment():
+    for path in TEMPLATES:
+        parameters = template(path.name)["Parameters"]
+        assert parameters["Environment"]["AllowedValues"] == ["dev", "prod"], path.name
+        assert "ProjectName" in parameters, path.name
+
+
+def test_no_hard_coded_account_ids_or_arns():
+    for path in TEMPLATES:
+        data = template(path.name)
+        for line in path.read_text().splitlines():
+            code = line.split(" #", 1)[0]
+            assert not re.search(r"(?<![\d{])\d{12}(?!\d)", code), f"{path.name}: account id in {line.strip()!r}"
+        patterns = {json.dumps(p.get("AllowedPattern", "")) for p in data["Parameters"].values()}
+        for arn in re.findall(r'"(arn:[^"]*)"', json.dumps(data)):
+            assert "${AWS::Partition}" in arn or json.dumps(arn)[1:-1] in "".join(patterns), f"{path.name}: {arn}"
+
+
+# ---------------------------------------------------------------------------- storage
+def test_every_bucket_is_encrypted_private_versioned_and_tls_only():
+    policies = {props["Bucket"]["Ref"]: props for _, _, props in resources("AWS::S3::BucketPolicy")}
+    buckets = resources("AWS::S3::Bucket")
+    assert len(buckets) >= 4
+    for _name, logical_id, props in buckets:
+        rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        algorithm = rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        block = props["PublicAccessBlockConfiguration"]
+        assert block == {k: True for k in block} and len(block) == 4, logical_id
+        assert props["VersioningConfiguration"]["Status"] == "Enabled", logical_id
+        deny = [s for s in policies[logical_id]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in deny), logical_id
+        if logical_id == "AccessLogBucket":
+            assert algorithm == "AES256"  # S3 server access log delivery supports SSE-S3 only
+        else:
+            assert algorithm == "aws:kms", logical_id
+            assert rules[0]["ServerSideEncryptionByDefault"]["KMSMasterKeyID"], logical_id
+            assert "LoggingConfiguration" in props, f"{logical_id} has no access logging"
+
+
+def test_kms_key_rotates_and_lake_raw_moves_to_glacier():
+    assert one("AWS::KMS::Key")["EnableKeyRotation"] is True
+    lake = next(p for _, lid, p in resources("AWS::S3::Bucket") if lid == "LakeBucket")
+    raw_rules = [r for r in lake["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "raw/"]
+    assert raw_rules and raw_rules[0]["Transitions"][0]["StorageClass"] == "GLACIER"
+
+
+# ---------------------------------------------------------------------------- IAM
+def test_no_statement_allows_every_action():
+    for owner, statement in all_policy_documents():
+        actions = as_list(statement.get("Action", []))
+        assert "*" not in actions, f"{owner}: Action '*' in {statement.get('Sid')}"
+        if statement["Effect"] == "Allow" and owner != "DataKey":
+            assert not [a for a in actions if a.endswith(":*")], f"{owner}: service-wide action in {statement}"
+
+
+def test_resource_star_only_for_apis_without_resource_level_permissions():
+    for name, owner, statement in policy_statements():
+        if "*" not in as_list(statement["Resource"]):
+            continue
+        assert statement["Sid"].endswith("NoResourceLevelPermissions"), f"{name} {owner}: {statement['Sid']}"
+        assert set(as_list(statement["Action"])) <= NO_RESOURCE_LEVEL_ACTIONS, f"{name} {owner}: {statement}"
+
+
+def test_roles_are_assumable_only_by_their_service_in_this_account():
+    for _, logical_id, props in resources("AWS::IAM::Role"):
+        for statement in props["AssumeRolePolicyDocument"]["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, logical_id
+            if logical_id not in {"DmsVpcRole", "DmsCloudWatchLogsRole"}:
+                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_pass_role_is_limited_to_its_service():
+    for _, owner, statement in policy_statements():
+        if "iam:PassRole" in as_list(statement["Action"]):
+            assert "iam:PassedToService" in statement["Condition"]["StringEquals"], owner
+
+
+def test_mwaa_reads_only_its_secrets_prefixes():
+    props = one("AWS::MWAA::Environment")
+    kwargs = json.loads(
+        props["AirflowConfigurationOptions"]["secrets.backend_kwargs"]["Fn::Sub"]
+        .replace("${AirflowConnectionsPrefix}", "airflow/connections")
+        .replace("${AirflowVariablesPrefix}", "airflow/variables")
+    )
+    assert kwargs == {"connections_prefix": "airflow/connections", "variables_prefix": "airflow/variables"}
+    secret_statements = [
+        st
+        for _, owner, st in policy_statements()
+        if owner.startswith("MwaaExecutionRole") and "secretsmanager" in str(st)
+    ]
+    allowed = [r["Fn::Sub"] for st in secret_statements for r in as_list(st["Resource"])]
+    assert allowed
+    assert all(r.endswith(("${AirflowConnectionsPrefix}/*", "${AirflowVariablesPrefix}/*")) for r in allowed)
+
+
+# ---------------------------------------------------------------------------- DMS
+def _target_endpoint() -> tuple[str, dict[str, Any]]:
+    (found,) = [(n, p) for n, _, p in resources("AWS::DMS::Endpoint") if p["EngineName"] == "s3"]
+    return found
+
+
+def test_dms_s3_target_writes_parquet_with_op_and_commit_timestamp(pipeline):
+    name, props = _target_endpoint()
+    settings = props["S3Settings"]
+    assert settings["DataFormat"] == "parquet"
+    assert settings["ParquetVersion"] == "parquet-2-0"
+    assert settings["IncludeOpForFullLoad"] is pipeline.replication.include_op_for_full_load is True
+    assert default(name, settings["TimestampColumnName"]) == pipeline.replication.timestamp_column
+    assert settings["CdcInsertsAndUpdates"] is False
+    assert settings["CdcInsertsOnly"] is False
+    assert settings["EncryptionMode"] == "SSE_KMS"
+    assert settings["ServerSideEncryptionKmsKeyId"]
+    assert default(name, settings["BucketFolder"]) == pipeline.lake.raw_prefix
+    assert settings["ServiceAccessRoleArn"]
+
+
+def test_dms_source_uses_secrets_manager_and_instance_is_private():
+    (source,) = [p for _, _, p in resources("AWS::DMS::Endpoint") if p["EndpointType"] == "source"]
+    assert source["EngineName"] == "postgres"
+    assert source["PostgreSqlSettings"]["SecretsManagerSecretId"]
+    assert source["PostgreSqlSettings"]["SecretsManagerAccessRoleArn"]
+    assert not {"Password", "Username"} & set(source)
+    instance = one("AWS::DMS::ReplicationInstance")
+    assert instance["PubliclyAccessible"] is False
+    assert instance["KmsKeyId"] and instance["ReplicationSubnetGroupIdentifier"]
+
+
+def test_dms_task_replicates_the_pipeline_tables_with_change_sequence(pipeline):
+    task = one("AWS::DMS::ReplicationTask")
+    assert task["MigrationType"] == "full-load-and-cdc"
+    schema = template("data.yaml")["Parameters"]["SourceSchema"]["Default"]
+    assert schema == pipeline.source.schema_name
+    rules = json.loads(task["TableMappings"]["Fn::Sub"].replace("${SourceSchema}", schema))["rules"]
+    selected = [r["object-locator"] for r in rules if r["rule-type"] == "selection" and r["rule-action"] == "include"]
+    assert {loc["schema-name"] for loc in selected} == {schema}
+    assert sorted(loc["table-name"] for loc in selected) == sorted(pipeline.replication.tables)
+    (add_column,) = [r for r in rules if r["rule-type"] == "transformation"]
+    assert add_column["rule-action"] == "add-column"
+    assert add_column["value"] == "dms_change_seq"
+    assert add_column["expression"] == "$AR_H_CHANGE_SEQ"
+    assert len({r["rule-id"] for r in rules}) == len(rules)
+
+
+# ---------------------------------------------------------------------------- Glue / Athena
+def test_glue_and_athena_encrypt_everything():
+    encryption = one("AWS::Glue::SecurityConfiguration")["EncryptionConfiguration"]
+    assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    job = one("AWS::Glue::Job")
+    assert job["GlueVersion"] == "5.0" and job["SecurityConfiguration"]
+    workgroup = one("AWS::Athena::WorkGroup")["WorkGroupConfiguration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["KmsKey"]
+
+
+# ---------------------------------------------------------------------------- ML / reporting
+def test_model_registry_and_rollback_alarms(pipeline):
+    group = one("AWS::SageMaker::ModelPackageGroup")
+    assert default("ml.yaml", group["ModelPackageGroupName"]) == pipeline.registry.model_package_group
+    endpoint_parameter = template("ml.yaml")["Parameters"]["EndpointName"]
+    assert endpoint_parameter["Default"] == pipeline.serving.endpoint_name
+    alarms = {p["MetricName"]: p for _, _, p in resources("AWS::CloudWatch::Alarm")}
+    assert set(alarms) == {"Invocation5XXErrors", "ModelLatency"}
+    for alarm in alarms.values():
+        assert alarm["Namespace"] == "AWS/SageMaker"
+        assert {d["Name"] for d in alarm["Dimensions"]} == {"EndpointName", "VariantName"}
+
+
+def test_reporting_lambda_and_table():
+    function = one("AWS::Lambda::Function")
+    assert function["Runtime"] == "python3.12"
+    assert function["Code"]["S3Key"] == {"Ref": "LambdaCodeS3Key"}
+    table = one("AWS::DynamoDB::Table")
+    assert table["SSESpecification"] == {**table["SSESpecification"], "SSEEnabled": True, "SSEType": "KMS"}
+    assert table["SSESpecification"]["KMSMasterKeyId"]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+# ---------------------------------------------------------------------------- MWAA
+def test_mwaa_is_private_logs_everything_and_matches_the_package():
+    props = one("AWS::MWAA::Environment")
+    assert props["WebserverAccessMode"] == "PRIVATE_ONLY"
+    logging = props["LoggingConfiguration"]
+    assert set(logging) == {"DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs"}
+    assert all(kind["Enabled"] is True for kind in logging.values())
+    version = default("mwaa.yaml", props["AirflowVersion"])
+    assert version == mwaa_package.DEFAULT_AIRFLOW_VERSION and version.startswith("3.")
+    assert version in mwaa_package.MWAA_PYTHON_VERSIONS
+    assert props["AirflowConfigurationOptions"]["secrets.backend"] == (
+        "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+    )
+    packaged = {f.name for f in mwaa_package.build_package(ROOT)}
+    for key, name in [("PluginsS3Path", "plugins.zip"), ("RequirementsS3Path", "requirements.txt")]:
+        assert props[key] == {"Fn::Sub": "${MwaaPrefix}/" + name} and name in packaged
+    assert props["StartupScriptS3Path"] == {"Fn::Sub": "${MwaaPrefix}/startup.sh"} and "startup.sh" in packaged
+    assert props["DagS3Path"] == {"Fn::Sub": "${MwaaPrefix}/dags"}
+
+
+def test_mwaa_options_feed_every_variable_startup_sh_maps():
+    options = one("AWS::MWAA::Environment")["AirflowConfigurationOptions"]
+    script = mwaa_package.STARTUP_SCRIPT.read_text()
+    mapped = re.findall(r"map_option AIRFLOW__MLOPS__([A-Z_]+) ", script)
+    assert mapped
+    for key in mapped:
+        assert f"mlops.{key.lower()}" in options, f"startup.sh maps AIRFLOW__MLOPS__{key}; mwaa.yaml never sets it"
+
+
+# ---------------------------------------------------------------------------- delivery
+def test_buildspecs_test_before_packaging_and_deploy_the_tested_package():
+    build = yaml.safe_load((INFRA / "buildspec.yml").read_text())
+    assert build["phases"]["build"]["on-failure"] == "ABORT"
+    assert "make test" in build["phases"]["build"]["commands"]
+    assert any("mlops.deploy.mwaa_package" in c for c in build["phases"]["post_build"]["commands"])
+    assert build["artifacts"]["base-directory"] == "dist/mwaa"
+    deploy = yaml.safe_load((INFRA / "buildspec-deploy.yml").read_text())
+    commands = "\n".join(deploy["phases"]["build"]["commands"])
+    assert "aws mwaa update-environment" in commands and "CODEBUILD_SRC_DIR_MwaaPackage" in commands
+    stages = [s for s in one("AWS::CodePipeline::Pipeline")["Stages"] if isinstance(s, dict) and "Name" in s]
+    assert [s["Name"] for s in stages] == ["Source", "BuildAndTest", "Deploy"]
