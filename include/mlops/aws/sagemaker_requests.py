@@ -1,0 +1,225 @@
+"""Requests the training stage makes to SageMaker (CreateTrainingJob, CreateProcessingJob,
+CreateModelPackageGroup, CreateModelPackage, UpdateModelPackage).
+
+Pure functions of the pipeline config and the run's values; tests validate each against
+botocore's service model, and the local stand-ins execute the very same dicts. Only
+:func:`resolve_image_uri` touches a library (sagemaker-core, imported when called).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from mlops.config import PipelineConfig, TrainingConfig
+
+PROCESSING = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING}/input/code"
+ENTRY_POINT = "train.py"
+EVALUATE_SCRIPT = "evaluate.py"
+APPROVAL = {"auto": "Approved", "manual": "PendingManualApproval"}
+_NAME_OK = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def job_name(prefix: str, step: str, run_id: str, run_after: datetime | str) -> str:
+    """``<prefix>-<step>-<YYYYmmddHHMMSS>-<sha1(run_id)[:8]>``: the same for every try of one run."""
+    stamp = run_after if isinstance(run_after, str) else run_after.strftime("%Y%m%d%H%M%S")
+    stamp = re.sub(r"[^0-9]", "", stamp)[:14]
+    digest = hashlib.sha1(run_id.encode(), usedforsecurity=False).hexdigest()[:8]
+    name = f"{prefix}-{step}-{stamp}-{digest}"
+    if not _NAME_OK.match(name):
+        raise ValueError(f"job name {name!r} breaks SageMaker's naming rule; shorten training.job_name_prefix")
+    return name
+
+
+def encode_hyperparameters(values: dict[str, Any]) -> dict[str, str]:
+    """SageMaker HyperParameters are strings; JSON-encode each value as the SageMaker SDK does."""
+    return {str(k): json.dumps(v) for k, v in sorted(values.items())}
+
+
+def resolve_image_uri(training: TrainingConfig, region: str) -> str:
+    """The configured image, else the sklearn framework image for the region (sagemaker-core, offline)."""
+    if training.image_uri:
+        return training.image_uri
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve(
+        "sklearn", region=region, version=training.framework_version, instance_type=training.instance_type
+    )
+
+
+def _s3_channel(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}},
+        "ContentType": "application/x-parquet",
+        "CompressionType": "None",
+        "InputMode": "File",
+    }
+
+
+def training_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    image_uri: str,
+    role_arn: str,
+    source_uri: str,
+    channels: dict[str, str],
+    output_uri: str,
+    hyperparameters: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateTrainingJob for script-mode ``train.py`` from ``source_uri`` (a sourcedir.tar.gz)."""
+    training = config.training
+    values: dict[str, Any] = {**training.hyperparameters, **(hyperparameters or {})}
+    values["parity_tolerance"] = training.parity_tolerance
+    encoded = encode_hyperparameters(values)
+    encoded.update(
+        sagemaker_program=json.dumps(ENTRY_POINT),
+        sagemaker_submit_directory=json.dumps(source_uri),
+        sagemaker_region=json.dumps(config.aws.region),
+    )
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [m.model_dump() for m in training.metric_definitions],
+            "EnableSageMakerMetricsTimeSeries": True,
+        },
+        "RoleArn": role_arn,
+        "HyperParameters": encoded,
+        "InputDataConfig": [_s3_channel(name_, uri) for name_, uri in channels.items()],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {
+            "InstanceType": training.instance_type,
+            "InstanceCount": training.instance_count,
+            "VolumeSizeInGB": training.volume_size_gb,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
+    }
+
+
+def _processing_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def evaluation_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    image_uri: str,
+    role_arn: str,
+    code_uri: str,
+    model_uri: str,
+    test_uri: str,
+    output_uri: str,
+    champion_model_uri: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob running ``evaluate.py`` on the test split (and the champion, when given)."""
+    training = config.training
+    inputs = [
+        _processing_input("code", code_uri, CODE_DIR),
+        _processing_input("model", model_uri, f"{PROCESSING}/model"),
+        _processing_input("test", test_uri, f"{PROCESSING}/test"),
+    ]
+    arguments = ["--model", f"{PROCESSING}/model", "--test", f"{PROCESSING}/test", "--output", f"{PROCESSING}/evaluation"]
+    if champion_model_uri:
+        inputs.append(_processing_input("champion", champion_model_uri, f"{PROCESSING}/champion"))
+        arguments += ["--champion", f"{PROCESSING}/champion"]
+    arguments += ["--failure-file", "/opt/ml/output/failure"]
+    return {
+        "ProcessingJobName": name,
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "evaluation",
+                    "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/evaluation", "S3UploadMode": "EndOfJob"},
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": training.processing_instance_type,
+                "VolumeSizeInGB": training.volume_size_gb,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
+        "AppSpecification": {
+            "ImageUri": image_uri,
+            "ContainerEntrypoint": ["python3", f"{CODE_DIR}/{EVALUATE_SCRIPT}"],
+            "ContainerArguments": arguments,
+        },
+        "Environment": {"PYTHONUNBUFFERED": "1"},
+        "RoleArn": role_arn,
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
+    }
+
+
+def model_package_group_request(group: str, description: str) -> dict[str, Any]:
+    """CreateModelPackageGroup."""
+    return {"ModelPackageGroupName": group, "ModelPackageGroupDescription": description[:1024]}
+
+
+def model_package_request(
+    config: PipelineConfig,
+    *,
+    image_uri: str,
+    model_data_url: str,
+    evaluation_uri: str,
+    description: str,
+    metadata: dict[str, str],
+    training_job_arn: str | None = None,
+) -> dict[str, Any]:
+    """CreateModelPackage (a version in the group) with ModelMetrics pointing at evaluation.json."""
+    registry = config.registry
+    request: dict[str, Any] = {
+        "ModelPackageGroupName": registry.model_package_group,
+        "ModelPackageDescription": description[:1024],
+        "InferenceSpecification": {
+            "Containers": [
+                {
+                    "Image": image_uri,
+                    "ModelDataUrl": model_data_url,
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                }
+            ],
+            "SupportedContentTypes": list(registry.content_types),
+            "SupportedResponseMIMETypes": list(registry.content_types),
+            "SupportedRealtimeInferenceInstanceTypes": list(registry.inference_instance_types),
+            "SupportedTransformInstanceTypes": list(registry.inference_instance_types),
+        },
+        "ModelApprovalStatus": APPROVAL[registry.approval_policy],
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}}},
+        "CustomerMetadataProperties": {k: str(v)[:256] for k, v in sorted(metadata.items())},
+    }
+    if training_job_arn:
+        request["MetadataProperties"] = {"GeneratedBy": training_job_arn[:1024]}
+    return request
+
+
+def update_approval_request(model_package_arn: str, status: str, description: str | None = None) -> dict[str, Any]:
+    """UpdateModelPackage changing the approval status (Approved | Rejected | PendingManualApproval)."""
+    if status not in ("Approved", "Rejected", "PendingManualApproval"):
+        raise ValueError(f"approval status {status!r} must be Approved, Rejected or PendingManualApproval")
+    request = {"ModelPackageArn": model_package_arn, "ModelApprovalStatus": status}
+    if description:
+        request["ApprovalDescription"] = description[:1024]
+    return request

@@ -1,0 +1,204 @@
+"""The training stage's steps as plain functions: publish code, build the job requests of a run,
+gate and register. Operators call these; tests call them directly."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from mlops.aws import sagemaker_requests as requests
+from mlops.config import PipelineConfig
+from mlops.lake import Lake
+from mlops.training import gate, lake_io, metrics
+from mlops.training.channels import split_channels
+
+log = logging.getLogger(__name__)
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
+
+
+def publish_source(lake: Lake, s3: Any = None) -> dict[str, str]:
+    """Upload the script-mode bundle under its content hash (once): tarball for training, files for processing."""
+    from mlops.training.model_package import source_bundle, source_files
+
+    data, sha = source_bundle()
+    prefix = lake.models("code", sha[:16])
+    tarball = lake_io.join(prefix, "sourcedir.tar.gz")
+    if not lake_io.exists(tarball, s3):
+        lake_io.upload_tree(source_files(), lake_io.join(prefix, "source"), s3)
+        lake_io.write_bytes(tarball, data, s3)
+    return {"source_uri": tarball, "code_uri": lake_io.join(prefix, "source") + "/", "code_sha256": sha}
+
+
+def role_arn(config: PipelineConfig) -> str:
+    """The SageMaker execution role: configured, else the local stand-in's placeholder."""
+    return config.training.role_arn or LOCAL_ROLE_ARN
+
+
+def training_plan(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    run_after: datetime | str,
+    curated_uri: str,
+    image_uri: str,
+    hyperparameters: dict[str, Any] | None = None,
+    s3: Any = None,
+) -> dict[str, Any]:
+    """Everything the run's jobs need: channels, code location and the CreateTrainingJob request."""
+    channels = split_channels(curated_uri, s3)
+    code = publish_source(lake, s3)
+    name = requests.job_name(config.training.job_name_prefix, "train", run_id, run_after)
+    request = requests.training_job_request(
+        config,
+        name=name,
+        image_uri=image_uri,
+        role_arn=role_arn(config),
+        source_uri=code["source_uri"],
+        channels=channels,
+        output_uri=lake.models("training"),
+        hyperparameters=hyperparameters,
+        tags={"mlops:run_id": run_id[:256], "mlops:stage": "training"},
+    )
+    return {"training_request": request, "channels": channels, "curated_uri": curated_uri, "image_uri": image_uri, **code}
+
+
+def evaluation_request(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    plan: dict[str, Any],
+    training: dict[str, Any],
+    champion: dict[str, Any] | None,
+    run_id: str,
+    run_after: datetime | str,
+) -> dict[str, Any]:
+    """CreateProcessingJob evaluating the trained model (and the champion) on the test split."""
+    name = requests.job_name(config.training.job_name_prefix, "eval", run_id, run_after)
+    return requests.evaluation_job_request(
+        config,
+        name=name,
+        image_uri=plan["image_uri"],
+        role_arn=role_arn(config),
+        code_uri=plan["code_uri"],
+        model_uri=training["ModelArtifacts"]["S3ModelArtifacts"],
+        test_uri=plan["channels"]["test"],
+        output_uri=lake.models("evaluation", name),
+        champion_model_uri=(champion or {}).get("model_data_url"),
+        tags={"mlops:run_id": run_id[:256], "mlops:stage": "evaluation"},
+    )
+
+
+def evaluation_outputs(processing: dict[str, Any], s3: Any = None) -> dict[str, Any]:
+    """The evaluation documents a finished processing job wrote (champion's when present)."""
+    output = processing["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    evaluation_uri = lake_io.join(output, "evaluation.json")
+    champion_uri = lake_io.join(output, "champion_evaluation.json")
+    champion = json.loads(lake_io.read_bytes(champion_uri, s3)) if lake_io.exists(champion_uri, s3) else None
+    return {
+        "evaluation_uri": evaluation_uri,
+        "report_uri": lake_io.join(output, "report.html"),
+        "challenger": json.loads(lake_io.read_bytes(evaluation_uri, s3)),
+        "champion": champion,
+    }
+
+
+def decide(
+    challenger: dict[str, Any],
+    champion_doc: dict[str, Any] | None,
+    champion: dict[str, Any] | None,
+    *,
+    threshold: float,
+    tolerance: float,
+) -> tuple[gate.GateDecision, str]:
+    """The gate decision and its comparison table. The champion's mAP is re-measured on this test
+    split; only when that failed does the registered value stand in (and the table says so)."""
+    champion_map, note = None, ""
+    if champion:
+        if champion_doc and "error" not in champion_doc:
+            champion_map = metrics.gate_value(champion_doc)
+        else:
+            champion_map = champion.get("map")
+            note = f"\nnote: champion not re-scored on this split ({(champion_doc or {}).get('error', 'no document')}); using its registered mAP"
+    decision = gate.decide(
+        metrics.gate_value(challenger),
+        threshold=threshold,
+        champion_map=champion_map,
+        tolerance=tolerance,
+        champion_version=(champion or {}).get("version"),
+    )
+    comparable = champion_doc if champion_doc and "error" not in champion_doc else None
+    return decision, gate.comparison_table(decision, challenger, comparable) + note
+
+
+def register(
+    config: PipelineConfig,
+    client: Any,
+    *,
+    training: dict[str, Any],
+    processing: dict[str, Any],
+    champion: dict[str, Any] | None,
+    image_uri: str,
+    run_id: str,
+    threshold: float | None = None,
+    tolerance: float | None = None,
+    s3: Any = None,
+) -> dict[str, Any]:
+    """Gate the challenger (raise GateRejected with the reason) and register it as the next version."""
+    from mlops import registry
+
+    threshold = config.training.map_threshold if threshold is None else float(threshold)
+    tolerance = config.training.champion_tolerance if tolerance is None else float(tolerance)
+    docs = evaluation_outputs(processing, s3)
+    decision, table = decide(docs["challenger"], docs["champion"], champion, threshold=threshold, tolerance=tolerance)
+    log.info("champion/challenger on the test split:\n%s", table)
+    print(table, flush=True)
+    gate.enforce(decision)
+
+    group = config.registry.model_package_group
+    model_data_url = training["ModelArtifacts"]["S3ModelArtifacts"]
+    registry.ensure_group(client, group)
+    existing = registry.find_package_by_model_data(client, group, model_data_url)
+    if existing:
+        log.info("model %s is already registered as %s v%s; not registering it twice", model_data_url, group, existing["version"])
+        package, created = existing, False
+    else:
+        metrics_doc = docs["challenger"]["multiclass_classification_metrics"]
+        metadata = {
+            "map": f"{decision.challenger_map:.6f}",
+            "map_threshold": f"{threshold:.4f}",
+            "champion_map": "" if decision.champion_map is None else f"{decision.champion_map:.6f}",
+            "champion_version": str(decision.champion_version or ""),
+            "accuracy": f"{metrics_doc['accuracy']['value']:.6f}",
+            "test_rows": str(docs["challenger"]["dataset"]["item_count"]),
+            "training_job": training["TrainingJobName"],
+            "run_id": run_id[:256],
+            "evaluation_report": docs["report_uri"][:256],
+        }
+        request = requests.model_package_request(
+            config,
+            image_uri=image_uri,
+            model_data_url=model_data_url,
+            evaluation_uri=docs["evaluation_uri"],
+            description=f"LightGBM order-outcome classifier (ONNX); test mAP {decision.challenger_map:.4f}",
+            metadata=metadata,
+            training_job_arn=training.get("TrainingJobArn"),
+        )
+        arn = client.create_model_package(**request)["ModelPackageArn"]
+        package, created = next(p for p in registry.list_packages(group, client) if p["arn"] == arn), True
+    return {
+        "model_package_group": group,
+        "model_package_arn": package["arn"],
+        "version": package["version"],
+        "approval_status": package["approval_status"],
+        "map": round(decision.challenger_map, 6),
+        "champion_version": decision.champion_version,
+        "champion_map": decision.champion_map,
+        "model_data_url": model_data_url,
+        "evaluation_uri": docs["evaluation_uri"],
+        "report_uri": docs["report_uri"],
+        "created": created,
+        "comparison": table,
+    }
