@@ -59,6 +59,12 @@ def test_bad_urls_are_rejected_with_the_fix(url: str, expected: str) -> None:
     assert "postgresql+psycopg://" in str(error.value)
 
 
+def test_sqlite_path_that_cannot_exist_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match="writable place"):
+        make_engine(f"sqlite:///{tmp_path / 'file' / 'source.db'}")
+
+
 def test_postgres_urls_are_pinned_to_psycopg3() -> None:
     assert parse_source_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert parse_source_url("postgres://u@h/db").drivername == "postgresql+psycopg"

@@ -29,6 +29,7 @@ from mlops.source.generator import (
     OutcomeFeatures,
     basket_features,
     build_orders,
+    check_seed,
     defective_product,
     encode,
     from_epoch,
@@ -249,17 +250,15 @@ def edit_baskets(conn: Connection, rng: np.random.Generator, now: int, rate: flo
     if lines.empty:
         return
     last_lines = lines.drop_duplicates("order_id", keep="last")
-    chosen = last_lines.iloc[
-        np.sort(rng.choice(len(last_lines), min(_count(rng, rate * 0.05), len(last_lines)), False))
-    ]
-    drop = rng.random(len(chosen)) < 0.5
+    picked = rng.permutation(len(last_lines))[: max(2, _count(rng, rate * 0.05))]
+    raise_quantity, drop = np.sort(picked[0::2]), np.sort(picked[1::2])  # one of each whenever two orders qualify
     tally.deletes["order_items"] += _delete_rows(
-        conn, order_items, "order_item_id", chosen["order_item_id"][drop].tolist()
+        conn, order_items, "order_item_id", last_lines["order_item_id"].to_numpy()[drop].tolist()
     )
     stamp = from_epoch(now)
     rows = [
         {"order_item_id": int(item_id), "quantity": int(quantity) + 1, "updated_at": stamp}
-        for item_id, quantity in zip(chosen["order_item_id"][~drop], chosen["quantity"][~drop], strict=True)
+        for item_id, quantity in last_lines[["order_item_id", "quantity"]].to_numpy()[raise_quantity].tolist()
     ]
     tally.updates["order_items"] += _update_rows(conn, order_items, "order_item_id", rows)
 
@@ -297,8 +296,7 @@ def purge_stale(conn: Connection, rng: np.random.Generator, now: int, rate: floa
 def _check_inputs(engine: Engine, seed: int, steps: int) -> None:
     if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS} (one simulated day each), got {steps!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     if table_counts(engine)["orders"] == 0:
         raise ValueError(f"source DB {safe_url(engine.url)} has no orders; run the generator first (mlops generate)")
 

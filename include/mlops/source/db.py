@@ -91,7 +91,14 @@ def make_engine(url: str | None = None) -> Engine:
     parsed = parse_source_url(url or default_source_url())
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().resolve().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot create the folder {folder} of the source DB {safe_url(parsed)}: {exc.strerror}; "
+                    "point source.url (or MLOPS_HOME) at a writable place"
+                ) from None
         engine = create_engine(parsed)
         event.listen(engine, "connect", _set_sqlite_pragmas)
     else:

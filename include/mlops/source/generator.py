@@ -72,7 +72,12 @@ _CAT = {name: i for i, name in enumerate(CATEGORIES)}
 _CH = {name: i for i, name in enumerate(CHANNELS)}
 _PAY = {name: i for i, name in enumerate(PAYMENT_METHODS)}
 _SEG = {name: i for i, name in enumerate(SEGMENTS)}
+_SHIP = {name: i for i, name in enumerate(SHIPPING_METHODS)}
 _STATUS = {name: i for i, name in enumerate(ORDER_STATUSES)}
+_OUTCOME_CODES = np.array([_STATUS["delivered"], _STATUS["returned"], _STATUS["cancelled"]])
+_ORDER_HEADER_COLUMNS = (
+    "customer_id", "channel", "payment_method", "shipping_method", "ship_country", "promised_days", "discount_code",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,7 @@ def defective_product(product_ids: np.ndarray) -> np.ndarray:
 def product_popularity(product_ids: np.ndarray) -> np.ndarray:
     """Zipf-like order probabilities over products, fixed per product id."""
     rank = np.argsort(np.argsort(unit_hash(product_ids, 4)))
-    weights = 1.0 / (1.0 + rank) ** 0.9
+    weights = 1.0 / (1.0 + rank) ** 0.6
     return weights / weights.sum()
 
 
@@ -368,6 +373,69 @@ def order_status(
     return status, updated_at
 
 
+def order_headers(
+    rng: np.random.Generator, order_ts: np.ndarray, customer_pool: CustomerPool, drift: DriftSpec
+) -> dict[str, np.ndarray]:
+    """Order-level choices (codes): customer, channel, payment, shipping, destination, promise, discount code."""
+    n = len(order_ts)
+    cust = assign_customers(rng, order_ts, customer_pool)
+    country, segment = customer_pool.country[cust], customer_pool.segment[cust]
+    channel = rng.choice(len(CHANNELS), n, p=_mix(_CHANNEL_P, _CHANNEL_P_DRIFT, drift.covariate))
+    marketplace = channel == _CH["marketplace"]
+    payment_row = np.where(segment == _SEG["business"], 2, _COD_COUNTRIES[country].astype(int))
+    shipping = choose_rows(rng, _SHIPPING_P[marketplace.astype(int)])
+    cross_border = rng.random(n) < 0.04 + 0.10 * drift.covariate
+    promised = np.select(
+        [shipping == _SHIP["express"], shipping == _SHIP["pickup"]],
+        [rng.integers(1, 3, n), rng.integers(2, 5, n)],
+        rng.integers(3, 7, n),
+    )
+    tenure_days = (order_ts - customer_pool.signup_ts[cust]) / DAY
+    newcomer = tenure_days < 7
+    uses_code = rng.random(n) < np.where(newcomer, 0.35, 0.15 + 0.15 * drift.covariate)
+    return {
+        "customer_id": customer_pool.customer_id[cust],
+        "segment": segment,
+        "tenure_days": tenure_days,
+        "channel": channel,
+        "payment_method": choose_rows(rng, _PAYMENT_P[payment_row]),
+        "shipping_method": shipping,
+        "cross_border": cross_border,
+        "ship_country": np.where(
+            cross_border, (country + rng.integers(1, len(COUNTRIES), n)) % len(COUNTRIES), country
+        ),
+        "promised_days": promised + 3 * cross_border + marketplace * rng.integers(0, 8, n) * (rng.random(n) < 0.5),
+        "discount_code": np.where(uses_code, np.where(newcomer, 0, rng.integers(1, len(_DISCOUNT_CODES), n)), -1),
+    }
+
+
+def order_lines(
+    rng: np.random.Generator, discount_code: np.ndarray, product_pool: ProductPool, drift: DriftSpec
+) -> dict[str, np.ndarray]:
+    """Item lines (1 to 6 per order) with ``order_pos``, the position of each line's order in the batch."""
+    n_lines = rng.choice(6, len(discount_code), p=_mix(_LINES_P, _LINES_P_DRIFT, drift.covariate)) + 1
+    pos = np.repeat(np.arange(len(discount_code)), n_lines)
+    prod = rng.choice(len(product_pool.product_id), len(pos), p=product_pool.popularity)
+    category = product_pool.category[prod]
+    grocery_extra = (category == _CAT["grocery"]) * rng.binomial(2, 0.3, len(pos))
+    code_pct = np.where(discount_code >= 0, _DISCOUNT_CODE_PCT[np.maximum(discount_code, 0)], np.nan)[pos]
+    line_draw = rng.random(len(pos))
+    own_discount = _LINE_DISCOUNTS[rng.integers(0, len(_LINE_DISCOUNTS), len(pos))]
+    return {
+        "order_pos": pos,
+        "product_id": product_pool.product_id[prod],
+        "category": category,
+        "is_fragile": product_pool.is_fragile[prod],
+        "quantity": 1 + rng.binomial(3, 0.08, len(pos)) + grocery_extra,
+        "unit_price": np.round(product_pool.unit_price[prod] * (1.0 + 0.3 * drift.covariate), 2),
+        "discount_pct": np.where(
+            np.isnan(code_pct),
+            np.where(line_draw < 0.08, own_discount, np.nan),
+            np.where(line_draw < 0.8, code_pct, np.nan),
+        ),
+    }
+
+
 def build_orders(
     rng: np.random.Generator,
     first_order_id: int,
@@ -379,86 +447,36 @@ def build_orders(
     now: int,
 ) -> tuple[dict, dict]:
     """Order and order-item columns for sorted ``order_ts``, with statuses as of ``now``."""
-    n = len(order_ts)
-    cust = assign_customers(rng, order_ts, customer_pool)
-    country, segment = customer_pool.country[cust], customer_pool.segment[cust]
-    channel = rng.choice(len(CHANNELS), n, p=_mix(_CHANNEL_P, _CHANNEL_P_DRIFT, drift.covariate))
-    payment_row = np.where(segment == _SEG["business"], 2, _COD_COUNTRIES[country].astype(int))
-    payment = choose_rows(rng, _PAYMENT_P[payment_row])
-    shipping = choose_rows(rng, _SHIPPING_P[(channel == _CH["marketplace"]).astype(int)])
-    cross_border = rng.random(n) < 0.04 + 0.10 * drift.covariate
-    ship_country = np.where(cross_border, (country + rng.integers(1, len(COUNTRIES), n)) % len(COUNTRIES), country)
-    promised = np.select(
-        [shipping == 1, shipping == 2], [rng.integers(1, 3, n), rng.integers(2, 5, n)], rng.integers(3, 7, n)
-    )
-    promised += 3 * cross_border + (channel == _CH["marketplace"]) * rng.integers(0, 8, n) * (rng.random(n) < 0.5)
-    tenure_days = (order_ts - customer_pool.signup_ts[cust]) / DAY
-    code_p = np.where(tenure_days < 7, 0.35, 0.15 + 0.15 * drift.covariate)
-    code = np.where(
-        rng.random(n) < code_p,
-        np.where(tenure_days < 7, 0, rng.integers(1, len(_DISCOUNT_CODES), n)),
-        -1,
-    )
-
-    n_lines = rng.choice(6, n, p=_mix(_LINES_P, _LINES_P_DRIFT, drift.covariate)) + 1
-    pos = np.repeat(np.arange(n), n_lines)
-    prod = rng.choice(len(product_pool.product_id), len(pos), p=product_pool.popularity)
-    category = product_pool.category[prod]
-    quantity = 1 + rng.binomial(3, 0.08, len(pos)) + (category == _CAT["grocery"]) * rng.binomial(2, 0.3, len(pos))
-    price = np.round(product_pool.unit_price[prod] * (1.0 + 0.3 * drift.covariate), 2)
-    code_pct = np.where(code >= 0, _DISCOUNT_CODE_PCT[np.maximum(code, 0)], np.nan)[pos]
-    line_draw = rng.random(len(pos))
-    discount = np.where(
-        ~np.isnan(code_pct),
-        np.where(line_draw < 0.8, code_pct, np.nan),
-        np.where(line_draw < 0.08, _LINE_DISCOUNTS[rng.integers(0, len(_LINE_DISCOUNTS), len(pos))], np.nan),
-    )
+    head = order_headers(rng, order_ts, customer_pool, drift)
+    lines = order_lines(rng, head["discount_code"], product_pool, drift)
+    pos = lines["order_pos"]
     basket = basket_features(
-        pos,
-        n,
-        category,
-        product_pool.is_fragile[prod],
-        defective_product(product_pool.product_id[prod]),
-        discount,
-        quantity,
-        price,
-    )
-    customer_id = customer_pool.customer_id[cust]
+        pos, len(order_ts), lines["category"], lines["is_fragile"], defective_product(lines["product_id"]),
+        lines["discount_pct"], lines["quantity"], lines["unit_price"],
+    )  # fmt: skip
     features = OutcomeFeatures(
-        customer_id=customer_id,
-        channel=channel,
-        payment=payment,
-        segment=segment,
-        promised_days=promised,
-        cross_border=cross_border,
-        tenure_days=tenure_days,
-        **basket,
-    )
-    probs = outcome_probabilities(features, drift)
-    outcome = np.array([_STATUS["delivered"], _STATUS["returned"], _STATUS["cancelled"]])[choose_rows(rng, probs)]
-    status, updated_at = order_status(rng, outcome, order_ts, promised, now)
-    fee = np.select([shipping == 0, shipping == 1], [np.where(basket["basket_value"] < 50, 4.99, 0.0), 9.99], 0.0)
+        customer_id=head["customer_id"], channel=head["channel"], payment=head["payment_method"],
+        segment=head["segment"], promised_days=head["promised_days"], cross_border=head["cross_border"],
+        tenure_days=head["tenure_days"], **basket,
+    )  # fmt: skip
+    outcome = _OUTCOME_CODES[choose_rows(rng, outcome_probabilities(features, drift))]
+    status, updated_at = order_status(rng, outcome, order_ts, head["promised_days"], now)
+    standard_fee = np.where(basket["basket_value"] < 50, 4.99, 0.0)
+    fee = np.select([head["shipping_method"] == _SHIP["standard"], head["shipping_method"] == _SHIP["express"]],
+                    [standard_fee, 9.99], 0.0)  # fmt: skip
+    order_ids = np.arange(first_order_id, first_order_id + len(order_ts), dtype=np.int64)
     order_cols = {
-        "order_id": np.arange(first_order_id, first_order_id + n, dtype=np.int64),
-        "customer_id": customer_id,
+        "order_id": order_ids,
         "order_ts": order_ts,
-        "channel": channel,
-        "payment_method": payment,
-        "shipping_method": shipping,
-        "ship_country": ship_country,
-        "promised_days": promised,
-        "shipping_fee": fee + 7.5 * cross_border,
-        "discount_code": code,
+        **{name: head[name] for name in _ORDER_HEADER_COLUMNS},
+        "shipping_fee": fee + 7.5 * head["cross_border"],
         "status": status,
         "updated_at": updated_at,
     }
     item_cols = {
         "order_item_id": np.arange(first_item_id, first_item_id + len(pos), dtype=np.int64),
-        "order_id": order_cols["order_id"][pos],
-        "product_id": product_pool.product_id[prod],
-        "quantity": quantity,
-        "unit_price": price,
-        "discount_pct": discount,
+        "order_id": order_ids[pos],
+        **{name: lines[name] for name in ("product_id", "quantity", "unit_price", "discount_pct")},
         "updated_at": order_ts[pos],
     }
     return order_cols, item_cols
@@ -515,29 +533,17 @@ def load_customer_pool(conn: Connection) -> CustomerPool:
     )
 
 
-def product_pool_of(columns: dict) -> ProductPool:
-    """A product pool from product columns (as built by `make_products` or read back)."""
-    ids = np.asarray(columns["product_id"], dtype=np.int64)
-    return ProductPool(
-        product_id=ids,
-        category=np.asarray(columns["category"], dtype=np.int64),
-        unit_price=np.asarray(columns["unit_price"], dtype=float),
-        is_fragile=np.asarray(columns["is_fragile"], dtype=bool),
-        popularity=product_popularity(ids),
-    )
-
-
 def load_product_pool(conn: Connection) -> ProductPool:
-    """The products in the database, in id order."""
+    """The products in the database, in id order, with their popularity."""
     query = select(products.c.product_id, products.c.category, products.c.unit_price, products.c.is_fragile)
     frame = pd.read_sql(query.order_by(products.c.product_id), conn)
-    return product_pool_of(
-        {
-            "product_id": frame["product_id"],
-            "category": encode(frame["category"], CATEGORIES),
-            "unit_price": frame["unit_price"].astype(float),
-            "is_fragile": frame["is_fragile"].astype(bool),
-        }
+    ids = frame["product_id"].to_numpy(np.int64)
+    return ProductPool(
+        product_id=ids,
+        category=encode(frame["category"], CATEGORIES),
+        unit_price=frame["unit_price"].to_numpy(float),
+        is_fragile=frame["is_fragile"].to_numpy(bool),
+        popularity=product_popularity(ids),
     )
 
 
@@ -580,7 +586,8 @@ def catalogue_size(n_orders: int) -> int:
     return int(np.clip(3 * math.sqrt(n_orders), 300, 4000))
 
 
-def _check_seed(seed: int) -> None:
+def check_seed(seed: int) -> None:
+    """Raise ValueError unless ``seed`` is a non-negative integer."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
@@ -603,7 +610,7 @@ def generate(
     ``progress(done_orders, total_orders)`` is called after every chunk.
     """
     check_size(orders, days)
-    _check_seed(seed)
+    check_seed(seed)
     drift = drift or DriftSpec()
     began = perf_counter()
     create_schema(engine)
