@@ -1,0 +1,70 @@
+"""mlops_deploy through dag.test(): create, then a blue/green canary update, emitting the endpoint-live Asset."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from mlops import processes
+from mlops.serving import fixture_model
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def deploy_env(tmp_path_factory):
+    from mlops_airflow.targets import pipeline_config
+
+    home = tmp_path_factory.mktemp("deploy-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLOPS_TARGET", "local")
+        patch.setenv("MLOPS__SERVING__PORT_RANGE", "[28400, 28599]")
+        patch.setenv("MLOPS__SERVING__ENDPOINT_NAME", "dag-test-orders")
+        pipeline_config.cache_clear()
+        pipeline = fixture_model.train_pipeline(rows=600)
+        packages = [
+            fixture_model.build_package(home / "models" / f"v{i}" / "model.tar.gz",
+                                        pipeline=pipeline if i == 1 else fixture_model.train_pipeline(rows=600, seed=5))
+            for i in (1, 2)
+        ]
+        yield home, packages
+        processes.stop_all(timeout=10)
+        pipeline_config.cache_clear()
+
+
+def _run(conf: dict, home):
+    from mlops_airflow.dag_runner import run_dag
+
+    result = run_dag("mlops_deploy", conf=conf, log_path=home / "logs" / "mlops_deploy.log")
+    assert result.succeeded, f"{result.task_states} {result.error} (log: {result.log_path})"
+    return result
+
+
+def test_deploy_create_then_blue_green_update(deploy_env):
+    home, (first, second) = deploy_env
+    created = _run({"model_data_url": first.as_uri(), "model_version": "1", "bake_seconds": 0}, home)
+    extra = created.asset_extras["mlops_endpoint_live"]
+    assert extra["endpoint_name"] == "dag-test-orders" and extra["model_version"] == "1"
+    assert extra["invocation_url"].startswith("http://127.0.0.1:")
+    assert extra["invocation_url"].endswith("/endpoints/dag-test-orders/invocations")
+    assert extra["variant_weights"] == {"AllTraffic": 1.0}
+    request = json.loads(extra["sample_request"])
+    assert json.loads(extra["sample_response"])["predictions"]
+
+    # the URL in the event is replayable as is
+    replay = urllib.request.Request(extra["invocation_url"], data=json.dumps(request).encode(),
+                                    headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(replay, timeout=10) as response:  # noqa: S310 - loopback
+        assert json.loads(response.read())["predictions"]
+
+    updated = _run({"model_data_url": second.as_uri(), "model_version": "2", "strategy": "canary",
+                    "canary_percent": 20, "bake_seconds": 1}, home)
+    extra2 = updated.asset_extras["mlops_endpoint_live"]
+    assert extra2["model_version"] == "2" and extra2["invocation_url"] == extra["invocation_url"]
+    assert extra2["endpoint_config_name"] != extra["endpoint_config_name"]
+    endpoint = updated.xcoms["deploy_endpoint"]["Endpoint"]
+    assert endpoint["EndpointStatus"] == "InService"
+    assert any("green serves" in h["event"] for h in endpoint["LocalHistory"])
