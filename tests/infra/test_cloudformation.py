@@ -400,3 +400,23 @@ def test_buildspecs_test_before_packaging_and_deploy_the_tested_package():
     assert "aws mwaa update-environment" in commands and "CODEBUILD_SRC_DIR_MwaaPackage" in commands
     stages = [s for s in one("AWS::CodePipeline::Pipeline")["Stages"] if isinstance(s, dict) and "Name" in s]
     assert [s["Name"] for s in stages] == ["Source", "BuildAndTest", "Deploy"]
+
+
+def test_names_match_what_the_request_builders_use():
+    """The features/EDA tasks address the stacks' resources by name (mlops.aws.glue_requests)."""
+    from mlops.aws import glue_requests
+
+    names = glue_requests.StackNames(project="mlops", environment="dev")
+
+    def sub(value: dict[str, Any]) -> str:
+        return value["Fn::Sub"].replace("${ProjectName}", "mlops").replace("${Environment}", "dev")
+
+    data = template("data.yaml")
+    assert data["Parameters"]["GlueScriptKey"]["Default"] == glue_requests.SCRIPT_KEY
+    assert sub(one("AWS::Glue::Job")["Name"]) == names.glue_job
+    assert sub(one("AWS::Athena::WorkGroup")["Name"]) == names.workgroup
+    assert sub(one("AWS::Glue::Database")["DatabaseInput"]["Name"]) == names.database
+    lake = next(p for _, lid, p in resources("AWS::S3::Bucket") if lid == "LakeBucket")
+    bucket = sub(lake["BucketName"]).replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "eu-west-1")
+    config = load_config(ROOT / "include" / "pipeline.yaml", environ={"MLOPS__AWS__LAKE_BUCKET": bucket})
+    assert glue_requests.stack_names(config) == names
