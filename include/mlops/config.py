@@ -158,6 +158,41 @@ class ServingConfig(_Section):
         return variants
 
 
+class MonitoringConfig(_Section):
+    """Drift monitoring: windows, Model-Monitor-style thresholds, the retraining policy, the processing job."""
+
+    schedule: str = "@hourly"
+    window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    min_window_records: int = Field(100, ge=1)
+    comparison_method: Literal["Simple", "Robust"] = "Robust"
+    comparison_threshold: float = Field(0.1, gt=0, le=1)
+    categorical_comparison_threshold: float = Field(0.1, gt=0, le=1)
+    robust_alpha: float = Field(0.001, gt=0, lt=0.5)
+    psi_threshold: float = Field(0.2, gt=0)
+    completeness_tolerance: float = Field(0.05, ge=0, le=1)
+    datatype_check_threshold: float = Field(0.1, ge=0, le=1)
+    domain_content_threshold: float = Field(0.1, ge=0, le=1)
+    drift_share_threshold: float = Field(0.25, gt=0, le=1)
+    consecutive_windows: int = Field(2, ge=1, le=100)
+    cooldown_hours: float = Field(6.0, ge=0)
+    sensor_timeout_minutes: int = Field(50, ge=1)
+    sensor_poke_seconds: int = Field(60, ge=1)
+    processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
+    processing_volume_gb: int = Field(30, ge=1)
+    max_runtime_seconds: int = Field(3600, ge=60)
+    image_uri: str | None = None
+    framework_version: str = "1.2-1"
+
+
+class ReportingConfig(_Section):
+    """Real-time reporting: where the per-minute aggregates live (DynamoDB table, else SQLite)."""
+
+    dynamodb_table: str | None = Field(None, pattern=r"^[a-zA-Z0-9_.-]{3,255}$")
+    sqlite_path: str | None = None
+    events_queue_url: str | None = None
+    ttl_days: int = Field(30, ge=1)
+
+
 class PipelineConfig(_Section):
     project: str = "mlops-orchestrator"
     lake: LakeConfig = LakeConfig()
@@ -167,6 +202,8 @@ class PipelineConfig(_Section):
     serving: ServingConfig = ServingConfig()
     training: TrainingConfig = TrainingConfig()
     registry: RegistryConfig = RegistryConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    reporting: ReportingConfig = ReportingConfig()
 
 
 def mlops_home() -> Path:
