@@ -21,7 +21,7 @@ infra-venv: $(INFRA_VENV)/.installed ## Install cfn-lint + checkov into .mlops/v
 
 .PHONY: lock-infra
 lock-infra: | $(UV) ## Re-resolve requirements-infra.txt into requirements-infra.lock
-	$(UV) pip compile --quiet requirements-infra.txt -p 3.11 -o requirements-infra.lock
+	$(UV) pip compile requirements-infra.txt -p 3.11 -o requirements-infra.lock
 
 .PHONY: lint-infra
 lint-infra: infra-venv ## cfn-lint + checkov on infra/ (zero failed checks)

@@ -78,6 +78,16 @@ def test_constraints_url_follows_mwaa_python_version(airflow, python):
     assert mp.constraints_url(airflow).endswith(f"/constraints-{airflow}/constraints-{python}.txt")
 
 
+def test_default_airflow_version_is_one_mwaa_offers():
+    """botocore's MWAA model lists the Airflow versions CreateEnvironment accepts."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("mwaa")
+    documentation = model.operation_model("CreateEnvironment").input_shape.members["AirflowVersion"].documentation
+    assert f"<code>{mp.DEFAULT_AIRFLOW_VERSION}</code>" in documentation
+    assert mp.DEFAULT_AIRFLOW_VERSION.startswith("3.")
+
+
 def test_unknown_airflow_version_is_refused_with_a_fix():
     with pytest.raises(mp.PackagingError, match="MWAA_PYTHON_VERSIONS"):
         mp.constraints_url("3.9.9")
