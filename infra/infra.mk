@@ -25,7 +25,7 @@ lock-infra: | $(UV) ## Re-resolve requirements-infra.txt into requirements-infra
 
 .PHONY: lint-infra
 lint-infra: infra-venv ## cfn-lint + checkov on infra/ (zero failed checks)
-	$(INFRA_BIN)/cfn-lint $(INFRA_TEMPLATES)
+	$(INFRA_BIN)/cfn-lint --include-checks I -- $(INFRA_TEMPLATES)
 	@echo "cfn-lint: clean ($(words $(INFRA_TEMPLATES)) templates)"
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false $(INFRA_BIN)/checkov $(CHECKOV_ARGS)
 
