@@ -23,6 +23,22 @@ LOCAL_ACCOUNT = "000000000000"
 
 # step name -> (aws operator, local operator), as "module:Class" so only the chosen one imports.
 STEPS: dict[str, tuple[str, str]] = {
+    "sagemaker_training": (
+        "mlops_airflow.operators.training:AwsTrainingJobOperator",
+        "mlops_airflow.operators.training:LocalTrainingJobOperator",
+    ),
+    "sagemaker_processing": (
+        "mlops_airflow.operators.training:AwsProcessingJobOperator",
+        "mlops_airflow.operators.training:LocalProcessingJobOperator",
+    ),
+    "find_champion": (
+        "mlops_airflow.operators.training:AwsFindChampionOperator",
+        "mlops_airflow.operators.training:LocalFindChampionOperator",
+    ),
+    "register_model": (
+        "mlops_airflow.operators.training:AwsRegisterModelOperator",
+        "mlops_airflow.operators.training:LocalRegisterModelOperator",
+    ),
     "dms_sync": (
         "mlops_airflow.operators.replication_aws:DmsReplicationReadySensor",
         "mlops_airflow.operators.replication_local:LocalDmsSyncOperator",
@@ -46,6 +62,26 @@ STEPS: dict[str, tuple[str, str]] = {
     "endpoint_smoke_test": (
         "mlops_airflow.operators.serving:AwsEndpointSmokeTestOperator",
         "mlops_airflow.operators.serving:LocalEndpointSmokeTestOperator",
+    ),
+    "glue_etl": (
+        "mlops_airflow.operators.features:AwsGlueFeaturesJobOperator",
+        "mlops_airflow.operators.features:LocalGlueFeaturesJobOperator",
+    ),
+    "catalog_register": (
+        "mlops_airflow.operators.features:GlueCatalogRegisterOperator",
+        "mlops_airflow.operators.features:LocalCatalogRegisterOperator",
+    ),
+    "athena_eda": (
+        "mlops_airflow.operators.features:AwsAthenaEdaQueryOperator",
+        "mlops_airflow.operators.features:LocalAthenaEdaQueryOperator",
+    ),
+    "eda_report": (
+        "mlops_airflow.operators.features:FeaturesEdaReportOperator",
+        "mlops_airflow.operators.features:FeaturesEdaReportOperator",
+    ),
+    "validate_features": (
+        "mlops_airflow.operators.features:ValidateFeaturesOperator",
+        "mlops_airflow.operators.features:ValidateFeaturesOperator",
     ),
 }
 

@@ -21,9 +21,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlops.config import mlops_home
 from mlops.lake import local_path
 
 META_SCHEMA = "_catalog"
+
+
+def local_catalog_path() -> Path:
+    """The DuckDB file that plays the Glue Data Catalog locally (``<MLOPS_HOME>/catalog/glue_catalog.duckdb``)."""
+    return mlops_home() / "catalog" / "glue_catalog.duckdb"
 
 
 def _quote(identifier: str) -> str:

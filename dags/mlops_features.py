@@ -1,0 +1,83 @@
+"""
+### mlops_features — curated features: Glue ETL, catalog, Athena EDA, validation gate
+
+Runs when `mlops_ingest` emits the `mlops_raw_data` Asset (or by hand, with the Params form).
+
+| task | aws | local |
+|---|---|---|
+| `build_features` | `GlueJobOperator` (Glue 5.0 / Spark 3.5, deferrable); the script is uploaded to the job's S3 script location at run time | the same PySpark script as a `local[*]` subprocess with the same `--KEY value` arguments |
+| `register_catalog` | Glue Data Catalog CreateTable / UpdateTable: `raw_<table>` change logs, `features`, `features_previous` (partition projection on `split`) | the same TableInputs as DuckDB views (plus latest-state views of the raw tables) |
+| `eda_query` (mapped, one per SQL file) | `AthenaOperator` (deferrable), Trino SQL, CSV at `athena-results/<QueryExecutionId>.csv` | sqlglot transpiles to DuckDB; the CSV lands at the same key |
+| `eda_report` | HTML report with charts at `reports/features/<run>/eda.html` | same |
+| `validate_features` | Great Expectations suite on the snapshot; Data Docs at `reports/features/<run>/data_docs/` | same |
+
+The ETL applies DMS CDC in commit order (latest state per key, deletes removed), joins
+orders, customers, items and products, builds basket, leak-free customer-history and time
+features, the terminal-status `label` and a hash-based `split`. Output is staged, then
+swapped in as a new snapshot behind an atomically written pointer: a failed or repeated run
+never leaves partial or duplicate data. The curated schema is documented in
+`include/mlops/etl/build_features.py`.
+
+`validate_features` is the gate: a failed expectation fails the task with one line per
+problem, and the `mlops_validated_features` Asset (extra: snapshot id and URI, row counts,
+split sizes, label counts, Data Docs link) is emitted only on success.
+
+Params: `sample_fraction` (deterministic hash sample of labelled orders), `min_rows` /
+`max_rows` (row-count bounds of the suite), `skip_eda`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from mlops.eda import EDA_QUERIES
+from mlops_airflow.assets import RAW_DATA
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.targets import step_operator
+
+with DAG(
+    dag_id="mlops_features",
+    description="Raw DMS data -> curated features (Glue), catalog, Athena EDA and the validation gate",
+    doc_md=__doc__,
+    schedule=[RAW_DATA],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
+    tags=["mlops", "features", "glue", "athena", "great-expectations"],
+    params={
+        "sample_fraction": Param(
+            1.0, type="number", exclusiveMinimum=0, maximum=1, description="Share of labelled orders to keep"
+        ),
+        "min_rows": Param(None, type=["null", "integer"], minimum=0, description="Fewest rows; empty = suite default"),
+        "max_rows": Param(None, type=["null", "integer"], minimum=1, description="Most rows; empty = suite default"),
+        "skip_eda": Param(False, type="boolean", description="Skip the Athena EDA queries and report"),
+    },
+) as dag:
+    build_features = step_operator("glue_etl")(
+        task_id="build_features",
+        run_key="{{ run_id }}",
+        sample_fraction="{{ params.sample_fraction }}",
+    )
+    register_catalog = step_operator("catalog_register")(task_id="register_catalog")
+    eda_query = (
+        step_operator("athena_eda")
+        .partial(task_id="eda_query", run_key="{{ run_id }}", skip="{{ params.skip_eda }}")
+        .expand(query_name=list(EDA_QUERIES))
+    )
+    eda_report = step_operator("eda_report")(
+        task_id="eda_report",
+        run_key="{{ run_id }}",
+        skip="{{ params.skip_eda }}",
+        trigger_rule="none_failed",
+    )
+    validate_features = step_operator("validate_features")(
+        task_id="validate_features",
+        run_key="{{ run_id }}",
+        min_rows="{{ params.min_rows if params.min_rows is not none else '' }}",
+        max_rows="{{ params.max_rows if params.max_rows is not none else '' }}",
+        trigger_rule="none_failed",
+    )
+    build_features >> register_catalog >> eda_query >> eda_report >> validate_features

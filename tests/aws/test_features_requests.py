@@ -1,0 +1,124 @@
+"""Every AWS request the features stage makes is valid for botocore's service model."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.aws import athena_requests, glue_requests
+from mlops.config import load_config
+from mlops.eda import EDA_QUERIES
+from mlops.etl.build_features import CURATED_COLUMNS, parse_job_args
+from mlops.lake import Lake
+from tests.aws.botocore_validation import assert_valid_request, output_member_names
+
+ROLE = "arn:aws:iam::123456789012:role/mlops-dev-glue-job"
+POINTER = {
+    "snapshot_id": "scheduled__2026-01-02T00-00-00-00-00",
+    "uri": "s3://mlops-lake-dev/curated/features/snapshots/scheduled__2026-01-02T00-00-00-00-00",
+    "previous": {
+        "snapshot_id": "scheduled__2026-01-01T00-00-00-00-00",
+        "uri": "s3://mlops-lake-dev/curated/features/snapshots/scheduled__2026-01-01T00-00-00-00-00",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(environ={})
+
+
+@pytest.fixture(scope="module")
+def lake(config):
+    return Lake.for_target(config, "aws")
+
+
+def test_stack_names_follow_the_infra_convention(config):
+    names = glue_requests.stack_names(config)
+    assert (names.glue_job, names.database, names.workgroup) == ("mlops-dev-curate-features", "mlops_dev", "mlops-dev")
+    with pytest.raises(ValueError, match="LakeBucketName"):
+        glue_requests.stack_names(
+            config.model_copy(update={"aws": config.aws.model_copy(update={"lake_bucket": "x-y"})})
+        )
+
+
+def test_start_job_run_request_is_valid_and_parsed_by_the_script(lake, config):
+    request = glue_requests.start_job_run_request(lake, config, "scheduled__2026-01-01T00:00:00+00:00", 0.5)
+    assert_valid_request("glue", "StartJobRun", request)
+    args = parse_job_args(["script.py", *[part for item in request["Arguments"].items() for part in item]])
+    assert args["raw_uri"] == "s3://mlops-lake-dev/raw/dms/shop"
+    assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
+    assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/curated/features"
+    assert args["run_key"] == "scheduled__2026-01-01T00-00-00-00-00" and args["sample_fraction"] == "0.5"
+    with pytest.raises(ValueError, match="sample_fraction"):
+        glue_requests.start_job_run_request(lake, config, "r", 0.0)
+
+
+def test_create_job_request_is_valid_glue_5(config):
+    request = glue_requests.create_job_request(config, ROLE)
+    assert_valid_request("glue", "CreateJob", request)
+    assert request["GlueVersion"] == "5.0" and request["Command"]["ScriptLocation"].startswith("s3://mlops-artifacts")
+
+
+def test_catalog_table_requests_are_valid(lake, config):
+    inputs = glue_requests.catalog_table_inputs(lake, config, POINTER)
+    assert [t["Name"] for t in inputs] == [
+        "raw_customers", "raw_products", "raw_orders", "raw_order_items", "features", "features_previous"
+    ]  # fmt: skip
+    for table_input in inputs:
+        assert_valid_request("glue", "CreateTable", glue_requests.create_table_request("mlops_dev", table_input))
+        assert_valid_request("glue", "UpdateTable", glue_requests.update_table_request("mlops_dev", table_input))
+    features = inputs[4]
+    columns = [c["Name"] for c in features["StorageDescriptor"]["Columns"]] + [features["PartitionKeys"][0]["Name"]]
+    assert columns == list(CURATED_COLUMNS)
+    assert features["Parameters"]["storage.location.template"] == POINTER["uri"] + "/split=${split}/"
+    assert inputs[5]["StorageDescriptor"]["Location"] == POINTER["previous"]["uri"] + "/"
+    assert all(c["Name"] == c["Name"].lower() for t in inputs for c in t["StorageDescriptor"]["Columns"])
+
+
+@pytest.mark.parametrize("name", EDA_QUERIES)
+def test_start_query_execution_requests_are_valid(lake, config, name):
+    request = athena_requests.start_query_execution_request(lake, config, name, "scheduled__2026-01-01")
+    assert_valid_request("athena", "StartQueryExecution", request)
+    assert request["ResultConfiguration"]["OutputLocation"] == "s3://mlops-lake-dev/athena-results/"
+    assert request["WorkGroup"] == "mlops-dev" and '"mlops_dev"."features"' in request["QueryString"]
+    again = athena_requests.start_query_execution_request(lake, config, name, "scheduled__2026-01-01")
+    assert again["ClientRequestToken"] == request["ClientRequestToken"], "a retried task reuses the query"
+
+
+def test_local_stand_in_responses_use_real_field_names():
+    assert {"Id", "JobName", "JobRunState", "Arguments", "StartedOn", "CompletedOn", "ExecutionTime",
+            "GlueVersion", "ErrorMessage"} <= output_member_names("glue", "JobRun")  # fmt: skip
+    assert {"QueryExecutionId", "Query", "StatementType", "ResultConfiguration", "QueryExecutionContext",
+            "Status", "Statistics", "WorkGroup"} <= output_member_names("athena", "QueryExecution")  # fmt: skip
+
+
+def test_s3_swap_publishes_a_snapshot_behind_one_pointer_put(monkeypatch):
+    """The Glue script's S3 swap (no rename on S3): copy to a versioned prefix, then PUT the pointer."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from mlops.etl.build_features import LakeFiles, read_current, swap_in
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        files = LakeFiles(s3)
+        curated = "s3://lake/curated/features"
+        for run in ("r1", "r1", "r2"):
+            for split in ("train", "test"):
+                s3.put_object(
+                    Bucket="lake", Key=f"_staging/curated/features/{run}/split={split}/part-0.parquet", Body=b"x"
+                )
+            swap_in(files, f"s3://lake/_staging/curated/features/{run}", curated, run, {"rows": 2, "splits": {}})
+        pointer = read_current(curated, files)
+        assert pointer["snapshot_id"] == "r2" and pointer["previous"]["snapshot_id"] == "r1.2"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
+        assert not [k for k in keys if k.startswith("_staging/")], "staging is emptied after the swap"
+        snapshots = {k.split("/")[3] for k in keys if k.startswith("curated/features/snapshots/")}
+        assert snapshots == {"r1.2", "r2"}, "only the current and the previous snapshot are kept"
+        body = s3.get_object(Bucket="lake", Key="curated/features/_current.json")["Body"].read()
+        assert json.loads(body)["uri"] == "s3://lake/curated/features/snapshots/r2"

@@ -1,0 +1,120 @@
+"""The features-stage operators: the local chain does the real work; aws classes take the same arguments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mlops.etl.synthetic_raw import write_raw
+
+RUN = "manual__2026-01-01T00:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A fresh MLOPS_HOME with synthetic raw DMS output, on the local target."""
+    root = tmp_path_factory.mktemp("mlops_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLOPS_HOME", str(root))
+    patch.setenv("MLOPS_TARGET", "local")
+    patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    from mlops_airflow import targets
+
+    targets.pipeline_config.cache_clear()
+    write_raw(root / "lake" / "raw" / "dms" / "shop", 1500, seed=4)
+    yield root
+    targets.pipeline_config.cache_clear()
+    patch.undo()
+
+
+class _TI:
+    def __init__(self, xcoms):
+        self.xcoms = xcoms
+
+    def xcom_pull(self, task_ids):
+        return self.xcoms[task_ids]
+
+
+def test_local_chain_builds_registers_explores_and_validates(home):
+    from mlops.eda import EDA_QUERIES
+    from mlops_airflow.assets import VALIDATED_FEATURES
+    from mlops_airflow.operators import features as ops
+
+    built = ops.LocalGlueFeaturesJobOperator(task_id="build_features", run_key=RUN).execute({})
+    assert built["state"] == "SUCCEEDED" and built["rows"] > 1000 and sum(built["splits"].values()) == built["rows"]
+    json.dumps(built)
+
+    catalog = ops.LocalCatalogRegisterOperator(task_id="register_catalog").execute({})
+    assert {"features", "features_previous", "raw_orders", "orders"} <= set(catalog["views"])
+
+    described = [
+        ops.LocalAthenaEdaQueryOperator(task_id="eda_query", query_name=name, run_key=RUN).execute({})
+        for name in EDA_QUERIES
+    ]
+    assert all(Path(d["output_uri"].removeprefix("file://")).exists() for d in described)
+
+    report = ops.FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute(
+        {"ti": _TI({"eda_query": described})}
+    )
+    assert Path(report["report_uri"].removeprefix("file://")).read_text().count("<img") == 4
+
+    outlet_events = {VALIDATED_FEATURES: SimpleNamespace(extra=None)}
+    extra = ops.ValidateFeaturesOperator(task_id="validate_features", run_key=RUN).execute(
+        {"outlet_events": outlet_events}
+    )
+    assert outlet_events[VALIDATED_FEATURES].extra == extra
+    assert extra["rows"] == built["rows"] and extra["splits"] == built["splits"]
+    assert extra["snapshot_id"] == built["snapshot_id"] and extra["curated_uri"] == built["snapshot_uri"]
+    assert Path(extra["data_docs"].removeprefix("file://")).exists()
+    validated = home / "lake" / "curated" / "features" / "_validated.json"
+    assert json.loads(validated.read_text())["snapshot_id"] == built["snapshot_id"]
+
+    from mlops.validation.runner import ValidationFailedError
+
+    before = validated.read_text()
+    with pytest.raises(ValidationFailedError, match="rows, expected 1000000"):
+        ops.ValidateFeaturesOperator(task_id="validate_features", run_key=RUN, min_rows="1000000").execute(
+            {"outlet_events": outlet_events}
+        )
+    assert validated.read_text() == before, "a failed gate does not move the validated pointer"
+
+
+def test_skip_eda_param_skips_queries_and_report(home):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from mlops_airflow.operators import features as ops
+
+    with pytest.raises(AirflowSkipException):
+        ops.LocalAthenaEdaQueryOperator(task_id="q", query_name="null_rates", run_key=RUN, skip="True").execute({})
+    with pytest.raises(AirflowSkipException):
+        ops.FeaturesEdaReportOperator(task_id="r", run_key=RUN, skip="True").execute({"ti": _TI({})})
+
+
+def test_aws_classes_take_the_same_arguments_and_build_the_validated_requests(monkeypatch):
+    monkeypatch.setenv("MLOPS_TARGET", "aws")
+    from mlops.aws import athena_requests, glue_requests
+    from mlops_airflow import targets
+    from mlops_airflow.operators import features as ops
+
+    targets.pipeline_config.cache_clear()
+    config, lake = targets.pipeline_config(), targets.lake()
+    glue = targets.step_operator("glue_etl")(task_id="build_features", run_key=RUN, sample_fraction="0.5")
+    assert glue.deferrable is True and {"run_key", "sample_fraction"} <= set(glue.template_fields)
+    request = glue._prepare()
+    assert request == glue_requests.start_job_run_request(lake, config, RUN, 0.5)
+    assert (glue.job_name, glue.script_args) == (request["JobName"], request["Arguments"])
+
+    athena = targets.step_operator("athena_eda")(task_id="eda_query", query_name="class_balance", run_key=RUN)
+    assert athena.deferrable is True
+    query = athena._prepare()
+    assert query == athena_requests.start_query_execution_request(lake, config, "class_balance", RUN)
+    assert athena._describe("abc")["output_uri"] == "s3://mlops-lake-dev/athena-results/abc.csv"
+
+    catalog = targets.step_operator("catalog_register")(task_id="register_catalog")
+    assert isinstance(catalog, ops.GlueCatalogRegisterOperator)
+    local_twin = ops.LocalGlueFeaturesJobOperator(task_id="t", run_key=RUN, sample_fraction="0.5", deferrable=True)
+    assert local_twin.aws_args == {"deferrable": True}, "local classes accept the aws-only arguments"
+    targets.pipeline_config.cache_clear()
