@@ -1,0 +1,305 @@
+"""Change capture on the source DB: the local stand-in for the WAL that AWS DMS reads.
+
+Triggers on every replicated table write a JSON row image (after-image for I/U, before-image
+for D) into ``dms_change_log``. ``change_seq`` orders changes by commit:
+
+- SQLite allows one writer at a time, so the AUTOINCREMENT ``capture_id`` already is commit
+  order and ``change_seq`` is a generated column equal to it.
+- PostgreSQL allows concurrent writers, so ids are not commit order: a transaction may commit
+  id 11 after id 12 was read. ``change_seq`` is therefore assigned by the reader
+  (:func:`assign_change_seqs`) to committed rows only, in ``capture_id`` order. Rows of the same
+  key are always ordered correctly (row locks serialise their writers), and a late commit just
+  gets a later sequence number instead of being skipped.
+
+This module is the only place with dialect-specific SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+from sqlalchemy import Boolean, Connection, DateTime, Numeric, Table, text
+
+from mlops.replication.lake_io import CHANGE_SEQ_WIDTH
+
+CHANGE_LOG = "dms_change_log"
+TRIGGER_PREFIX = "dms_capture_"
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+CHANGES_SCHEMA = pa.schema(
+    [
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("op", pa.string(), nullable=False),
+        pa.field("image", pa.string(), nullable=False),
+        pa.field("commit_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _dialect(conn: Connection) -> str:
+    name = conn.dialect.name
+    if name not in SUPPORTED_DIALECTS:
+        raise ValueError(
+            f"change capture supports {', '.join(SUPPORTED_DIALECTS)}, not {name!r}; use SQLite or PostgreSQL"
+        )
+    return name
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a plain lower-case SQL identifier; capture triggers need one")
+    return name
+
+
+def _pk(table: Table) -> str:
+    (column,) = table.primary_key.columns
+    return _identifier(column.name)
+
+
+def _sqlite_json_value(table: Table, column: str, ref: str) -> str:
+    """A column of NEW/OLD as a JSON value typed like PostgreSQL's to_jsonb: real booleans, exact decimals."""
+    value = f"{ref}.{_identifier(column)}"
+    sql_type = table.c[column].type
+    if isinstance(sql_type, Boolean):
+        return f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} THEN json('true') ELSE json('false') END"
+    if isinstance(sql_type, Numeric) and sql_type.scale is not None:
+        return f"CASE WHEN {value} IS NULL THEN NULL ELSE printf('%.{sql_type.scale}f', {value}) END"
+    return value
+
+
+def _sqlite_ddl(table: Table) -> list[str]:
+    name, pk = _identifier(table.name), _pk(table)
+    ts = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
+
+    def log(op: str, ref: str) -> str:
+        image = ", ".join(f"'{c.name}', {_sqlite_json_value(table, c.name, ref)}" for c in table.columns)
+        return (
+            f"INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts) "
+            f"VALUES ('{name}', '{op}', {ref}.{pk}, json_object({image}), {ts});"
+        )
+
+    trigger = f"{TRIGGER_PREFIX}{name}"
+    body = {
+        "insert": f"AFTER INSERT ON {name} BEGIN {log('I', 'NEW')} END",
+        "update": f"AFTER UPDATE ON {name} WHEN OLD.{pk} IS NEW.{pk} BEGIN {log('U', 'NEW')} END",
+        "rekey": f"AFTER UPDATE ON {name} WHEN OLD.{pk} IS NOT NEW.{pk} BEGIN {log('D', 'OLD')} {log('I', 'NEW')} END",
+        "delete": f"AFTER DELETE ON {name} BEGIN {log('D', 'OLD')} END",
+    }
+    statements = []
+    for suffix, definition in body.items():
+        statements.append(f"DROP TRIGGER IF EXISTS {trigger}_{suffix}")
+        statements.append(f"CREATE TRIGGER {trigger}_{suffix} {definition}")
+    return statements
+
+
+_SQLITE_LOG_DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {CHANGE_LOG} (
+        capture_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        change_seq INTEGER GENERATED ALWAYS AS (capture_id) VIRTUAL,
+        table_name TEXT NOT NULL, op TEXT NOT NULL, pk TEXT, row_image TEXT NOT NULL, commit_ts TEXT NOT NULL)""",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {CHANGE_LOG}_seq ON {CHANGE_LOG} (change_seq)",
+]
+
+_PG_LOG_DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {CHANGE_LOG} (
+        capture_id BIGSERIAL PRIMARY KEY, change_seq BIGINT UNIQUE,
+        table_name TEXT NOT NULL, op CHAR(1) NOT NULL, pk TEXT, row_image TEXT NOT NULL,
+        commit_ts TIMESTAMP NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS {CHANGE_LOG}_unsequenced ON {CHANGE_LOG} (capture_id) WHERE change_seq IS NULL",
+    f"""CREATE OR REPLACE FUNCTION {TRIGGER_PREFIX}change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+      pk_column text := TG_ARGV[0];
+      ts timestamp := now() AT TIME ZONE 'UTC';
+      old_image jsonb;
+      new_image jsonb;
+    BEGIN
+      IF TG_OP IN ('UPDATE', 'DELETE') THEN old_image := to_jsonb(OLD); END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') THEN new_image := to_jsonb(NEW); END IF;
+      IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND old_image -> pk_column IS DISTINCT FROM new_image -> pk_column) THEN
+        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
+        VALUES (TG_TABLE_NAME, 'D', old_image ->> pk_column, old_image::text, ts);
+      END IF;
+      IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND old_image -> pk_column IS DISTINCT FROM new_image -> pk_column) THEN
+        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
+        VALUES (TG_TABLE_NAME, 'I', new_image ->> pk_column, new_image::text, ts);
+      ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
+        VALUES (TG_TABLE_NAME, 'U', new_image ->> pk_column, new_image::text, ts);
+      END IF;
+      RETURN NULL;
+    END
+    $fn$""",
+]
+
+
+def _pg_ddl(table: Table) -> list[str]:
+    name = _identifier(table.name)
+    return [
+        f"CREATE OR REPLACE TRIGGER {TRIGGER_PREFIX}{name} AFTER INSERT OR UPDATE OR DELETE ON {name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {TRIGGER_PREFIX}change('{_pk(table)}')"
+    ]
+
+
+def _trigger_names(dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"{TRIGGER_PREFIX}{table}_{s}" for s in ("insert", "update", "rekey", "delete")]
+    return [f"{TRIGGER_PREFIX}{table}"]
+
+
+def install_capture(conn: Connection, tables: Sequence[Table]) -> None:
+    """Create the change log and (re)create the capture triggers of ``tables``.
+
+    Idempotent. Runs inside ``conn``'s transaction; commit it before taking the full-load snapshot.
+    """
+    sqlite = _dialect(conn) == "sqlite"
+    statements = list(_SQLITE_LOG_DDL if sqlite else _PG_LOG_DDL)
+    for table in tables:
+        statements += _sqlite_ddl(table) if sqlite else _pg_ddl(table)
+    for statement in statements:
+        conn.execute(text(statement))
+
+
+def missing_capture(conn: Connection, tables: Sequence[str]) -> list[str]:
+    """Tables whose capture triggers (or the change log itself) are missing from the source DB."""
+    dialect = _dialect(conn)
+    if dialect == "sqlite":
+        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')"))
+    else:
+        rows = conn.execute(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                "UNION ALL SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        )
+    present = {row[0] for row in rows}
+    if CHANGE_LOG not in present:
+        return list(tables)
+    return [t for t in tables if not set(_trigger_names(dialect, t)) <= present]
+
+
+def begin_snapshot(conn: Connection) -> int:
+    """Start a consistent read snapshot on ``conn`` and return its change high-water mark.
+
+    Every change with ``change_seq <= high-water`` is reflected in the snapshot and every later
+    change is not. On PostgreSQL ``conn`` must use REPEATABLE READ isolation; on SQLite (WAL) a
+    deferred read transaction is opened. The caller commits ``conn`` when the snapshot is read.
+    """
+    if _dialect(conn) == "sqlite":
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+    else:
+        isolation = conn.get_isolation_level()
+        if isolation not in ("REPEATABLE READ", "SERIALIZABLE"):
+            raise ValueError(
+                f"snapshot connection has isolation {isolation}; open it with isolation_level='REPEATABLE READ'"
+            )
+    assign_change_seqs(conn)
+    return high_water(conn)
+
+
+def assign_change_seqs(conn: Connection) -> int:
+    """Give committed, unsequenced changes the next sequence numbers in capture order (PostgreSQL).
+
+    A no-op on SQLite, where the sequence is the capture id. Returns the number of rows sequenced.
+    """
+    if _dialect(conn) == "sqlite":
+        return 0
+    result = conn.execute(
+        text(
+            f"""UPDATE {CHANGE_LOG} AS c SET change_seq = b.base + t.rn
+            FROM (SELECT capture_id, row_number() OVER (ORDER BY capture_id) AS rn
+                  FROM {CHANGE_LOG} WHERE change_seq IS NULL) AS t,
+                 (SELECT coalesce(max(change_seq), 0) AS base FROM {CHANGE_LOG}) AS b
+            WHERE c.capture_id = t.capture_id"""
+        )
+    )
+    return result.rowcount
+
+
+def high_water(conn: Connection) -> int:
+    """The largest assigned change sequence number (0 when nothing was captured)."""
+    return int(conn.execute(text(f"SELECT coalesce(max(change_seq), 0) FROM {CHANGE_LOG}")).scalar_one())
+
+
+def read_changes(conn: Connection, after: int, *, through: int | None = None, limit: int | None = None) -> pa.Table:
+    """Sequenced changes with ``after < change_seq [<= through]``, in order, at most ``limit``.
+
+    Returns a table of :data:`CHANGES_SCHEMA` (commit times as UTC). Rows are fetched as plain
+    DBAPI tuples and converted by Arrow in bulk.
+    """
+    sql = f"SELECT change_seq, table_name, op, row_image, commit_ts FROM {CHANGE_LOG} WHERE change_seq > {int(after)}"
+    if through is not None:
+        sql += f" AND change_seq <= {int(through)}"
+    sql += " ORDER BY change_seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    stamp_type = pa.string() if _dialect(conn) == "sqlite" else pa.timestamp("us")  # SQLite keeps text
+    fetched = pa.struct([*list(CHANGES_SCHEMA)[:4], pa.field("commit_ts", stamp_type)])
+    columns = pa.array(rows, type=fetched).flatten()
+    columns[4] = columns[4].cast(pa.timestamp("us")).cast(CHANGES_SCHEMA.field("commit_ts").type)
+    return pa.Table.from_arrays(columns, schema=CHANGES_SCHEMA)
+
+
+def purge_applied(conn: Connection, checkpoint: int) -> int:
+    """Delete changes below ``checkpoint`` (the checkpoint row stays so sequences never restart)."""
+    return conn.execute(text(f"DELETE FROM {CHANGE_LOG} WHERE change_seq < :c"), {"c": checkpoint}).rowcount
+
+
+def pending_summary(conn: Connection, checkpoint: int) -> tuple[int, datetime | None]:
+    """Number of captured changes not yet applied after ``checkpoint``, and the oldest one's commit time."""
+    row = conn.execute(
+        text(
+            f"SELECT count(*) AS n, min(commit_ts) AS oldest FROM {CHANGE_LOG} "
+            "WHERE change_seq > :c OR change_seq IS NULL"
+        ).columns(oldest=DateTime),
+        {"c": checkpoint},
+    ).one()
+    return int(row.n), row.oldest
+
+
+def decode_images(images: pa.ChunkedArray | pa.Array, schema: pa.Schema, table: str) -> pa.Table:
+    """JSON row images as a table of ``schema``, exact for decimals, booleans and timestamps.
+
+    A key missing from an image (no before-image available) becomes NULL; unknown keys are ignored.
+    """
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    try:
+        decoded = pa_json.read_json(pa.BufferReader(_json_lines(images)), parse_options=options)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(
+            f"row images of table {table} do not fit its lake schema ({exc}); "
+            "the source column types changed, so run full_load() to reload"
+        ) from None
+    return decoded.select(schema.names).cast(schema)
+
+
+def _json_lines(images: pa.ChunkedArray | pa.Array) -> pa.Buffer:
+    """The images as one newline-delimited buffer, built by Arrow without Python strings."""
+    lines = pc.binary_join_element_wise(images, "", "\n")  # each image followed by a newline
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    _, offsets, data = lines.buffers()
+    start, end = np.frombuffer(offsets, dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
+    return data.slice(int(start), int(end - start))
+
+
+def changes_table(changes: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
+    """One table's changes as a table of the DMS file ``schema`` (Op, commit ts, change seq, columns)."""
+    source = pa.schema(list(schema)[3:])
+    images = decode_images(changes["image"], source, table)
+    seq = pc.utf8_lpad(changes["seq"].cast(pa.string()), width=CHANGE_SEQ_WIDTH, padding="0")
+    arrays = [changes["op"], changes["commit_ts"].cast(schema.field(1).type), seq, *images.columns]
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,275 @@
+"""Replication checks (pure, the same for aws and local evidence), fresh objects and reconciliation."""
+
+from __future__ import annotations
+
+import os
+import re
+from copy import deepcopy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, update
+
+from mlops.config import PipelineConfig
+from mlops.lake import Lake
+from mlops.replication.checks import (
+    CheckResult,
+    ReplicationCheckError,
+    check_replication,
+    count_fresh_objects,
+    format_results,
+    list_fresh_objects,
+    raise_on_failures,
+)
+from mlops.replication.reconcile import latest_state, reconcile
+from mlops.replication.replicator import LocalReplicator
+from mlops.source.db import create_schema, make_engine
+from mlops.source.schema import customers
+
+CONFIG = PipelineConfig()
+TABLES = list(CONFIG.replication.tables)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def healthy_evidence() -> dict[str, Any]:
+    """Responses as boto3 returns them for a task replicating CDC with every table loaded."""
+    tasks = {
+        "ReplicationTasks": [
+            {
+                "ReplicationTaskIdentifier": "mlops-source-to-lake",
+                "ReplicationTaskArn": "arn:aws:dms:eu-west-1:123456789012:task:ABC",
+                "Status": "running",
+                "MigrationType": "full-load-and-cdc",
+                "ReplicationTaskStats": {
+                    "FullLoadProgressPercent": 100,
+                    "TablesLoaded": 4,
+                    "TablesLoading": 0,
+                    "TablesQueued": 0,
+                    "TablesErrored": 0,
+                },
+            }
+        ]
+    }
+    stats = {
+        "TableStatistics": [
+            {"SchemaName": "shop", "TableName": t, "TableState": "Table completed", "FullLoadErrorRows": 0}
+            for t in TABLES
+        ]
+    }
+    return {"tasks": tasks, "stats": stats}
+
+
+def run_checks(evidence: dict[str, Any], lag: float | None = 5.0, fresh: int | None = 3) -> list[CheckResult]:
+    return check_replication(
+        tasks_response=evidence["tasks"],
+        table_stats_response=evidence["stats"],
+        expected_tables=TABLES,
+        max_cdc_lag_seconds=900,
+        cdc_lag_seconds=lag,
+        fresh_objects=fresh,
+        require_fresh_objects=True,
+    )
+
+
+def failure_message(results: list[CheckResult]) -> str:
+    with pytest.raises(ReplicationCheckError) as error:
+        raise_on_failures(results)
+    return str(error.value)
+
+
+def test_healthy_replication_passes_every_check() -> None:
+    results = run_checks(healthy_evidence())
+    assert all(r.passed for r in results), format_results(results)
+    assert {r.name for r in results} == {
+        "task_status",
+        "full_load_progress",
+        "tables_errored",
+        "table_state",
+        "full_load_error_rows",
+        "cdc_lag",
+        "fresh_objects",
+    }
+    raise_on_failures(results)
+
+
+def test_stopped_after_full_load_passes_without_lag() -> None:
+    evidence = healthy_evidence()
+    task = evidence["tasks"]["ReplicationTasks"][0]
+    task.update(Status="stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED")
+    assert all(r.passed for r in run_checks(evidence, lag=None))
+
+
+def test_missing_table_is_named_with_metric() -> None:
+    evidence = healthy_evidence()
+    evidence["stats"]["TableStatistics"] = [
+        t for t in evidence["stats"]["TableStatistics"] if t["TableName"] != "orders"
+    ]
+    message = failure_message(run_checks(evidence))
+    assert "table_state [table orders]: TableState=None" in message
+    assert "missing from DescribeTableStatistics" in message and "reload" in message
+
+
+def test_errored_table_is_named_with_metric() -> None:
+    evidence = healthy_evidence()
+    row = evidence["stats"]["TableStatistics"][1]
+    row.update(TableState="Table error", FullLoadErrorRows=7)
+    evidence["tasks"]["ReplicationTasks"][0]["ReplicationTaskStats"].update(TablesErrored=1, FullLoadProgressPercent=75)
+    results = run_checks(evidence)
+    message = failure_message(results)
+    assert "table_state [table products]: TableState='Table error'" in message
+    assert "full_load_error_rows [table products]: FullLoadErrorRows=7" in message
+    assert "tables_errored: TablesErrored=1" in message
+    assert "full_load_progress: FullLoadProgressPercent=75" in message
+    assert sorted(r.table for r in results if not r.passed and r.table) == ["products", "products"]
+
+
+def test_lag_over_bound_fails_with_the_fix() -> None:
+    message = failure_message(run_checks(healthy_evidence(), lag=1200.5))
+    assert "cdc_lag: CDCLatencySource=1200.5 (expected 900)" in message
+    assert "exceeds 900s" in message and "max_cdc_lag_seconds" in message
+
+
+def test_unmeasured_lag_fails_while_running() -> None:
+    message = failure_message(run_checks(healthy_evidence(), lag=None))
+    assert "cdc_lag: CDCLatencySource=None" in message
+
+
+def test_no_fresh_objects_fails_only_when_required() -> None:
+    message = failure_message(run_checks(healthy_evidence(), fresh=0))
+    assert "fresh_objects: FreshObjects=0" in message and "require_fresh_objects=false" in message
+    relaxed = check_replication(
+        healthy_evidence()["tasks"], healthy_evidence()["stats"], TABLES, 900, 1.0, 0, require_fresh_objects=False
+    )
+    assert all(r.passed for r in relaxed)
+
+
+def test_failed_task_reports_reason_and_failure_message() -> None:
+    evidence = healthy_evidence()
+    evidence["tasks"]["ReplicationTasks"][0].update(
+        Status="failed", StopReason="Stop Reason FATAL_ERROR", LastFailureMessage="Last Error ORA-01555"
+    )
+    message = failure_message(run_checks(evidence))
+    assert "task_status: Status='failed'" in message
+    assert "FATAL_ERROR" in message and "ORA-01555" in message and "resume-processing" in message
+
+
+def test_stopped_for_other_reasons_fails() -> None:
+    evidence = healthy_evidence()
+    evidence["tasks"]["ReplicationTasks"][0].update(Status="stopped", StopReason="Stop Reason NORMAL")
+    assert "task_status: Status='stopped'" in failure_message(run_checks(evidence, lag=None))
+
+
+def test_no_task_in_response_fails() -> None:
+    evidence = healthy_evidence()
+    evidence["tasks"] = {"ReplicationTasks": []}
+    assert "exactly one task" in failure_message(run_checks(evidence))
+
+
+def test_schema_qualified_expected_tables() -> None:
+    evidence = healthy_evidence()
+    results = check_replication(
+        evidence["tasks"], evidence["stats"], ["shop.orders", "other.orders"], 900, 1.0, 1, True
+    )
+    assert [(r.table, r.passed) for r in results if r.name == "table_state"] == [
+        ("shop.orders", True),
+        ("other.orders", False),
+    ]
+
+
+def test_fresh_objects_since_a_timestamp(tmp_path: Path) -> None:
+    root = tmp_path / "raw"
+    (root / "shop" / "orders").mkdir(parents=True)
+    old, new = (
+        root / "shop" / "orders" / "LOAD00000001.parquet",
+        root / "shop" / "orders" / "20250601-120000000.parquet",
+    )
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    (root / "shop" / "orders" / "_tmp").write_bytes(b"z")
+    os.utime(old, (NOW.timestamp() - 3600,) * 2)
+    os.utime(new, (NOW.timestamp() + 60,) * 2)
+    assert list_fresh_objects(root.as_uri(), NOW) == [new.as_uri()]
+    assert count_fresh_objects(root.as_uri(), NOW.replace(tzinfo=None)) == 1
+    assert count_fresh_objects(root.as_uri(), None) == 2
+    assert count_fresh_objects(root.as_uri(), NOW + timedelta(hours=1)) == 0
+    assert count_fresh_objects((tmp_path / "missing").as_uri(), None) == 0
+
+
+def test_local_status_feeds_the_same_checks_and_reconciles(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    ts = datetime(2025, 1, 1, 9)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(customers),
+            [
+                dict(customer_id=i, email=f"{i}@x", country="SE", segment="vip", birth_year=None,
+                     marketing_opt_in=False, signup_ts=ts, updated_at=ts)
+                for i in range(1, 4)
+            ],
+        )  # fmt: skip
+    lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
+    replicator = LocalReplicator(CONFIG, engine, lake, state_dir=tmp_path / "dms")
+    replicator.sync()
+    raw = lake.uri(CONFIG.lake.raw_prefix, "shop")
+
+    def checks() -> list[CheckResult]:
+        status = replicator.status()
+        since = datetime.now(UTC) - timedelta(minutes=5)
+        return check_replication(
+            status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
+            count_fresh_objects(raw, since), True,
+        )  # fmt: skip
+
+    assert all(r.passed for r in checks()), format_results(checks())
+    assert all(r.passed for r in reconcile(engine, lake, "shop", TABLES))
+
+    with engine.begin() as conn:
+        conn.execute(update(customers).where(customers.c.customer_id == 2).values(updated_at=ts + timedelta(days=1)))
+        conn.execute(
+            insert(customers).values(
+                customer_id=9, email="9@x", country="SE", segment="vip", birth_year=1970,
+                marketing_opt_in=True, signup_ts=ts, updated_at=ts,
+            )
+        )  # fmt: skip
+    drift = [r for r in reconcile(engine, lake, "shop", TABLES) if not r.passed]
+    assert {(r.table, r.name) for r in drift} == {
+        ("customers", "reconcile_row_count"),
+        ("customers", "reconcile_key_checksum"),
+        ("customers", "reconcile_content_checksum"),
+    }
+    message = failure_message(drift)
+    assert re.search(r"reconcile_row_count \[table customers\]: rows=3 \(expected 4\)", message)
+
+    replicator.sync()
+    assert all(r.passed for r in reconcile(engine, lake, "shop", TABLES))
+    assert [
+        row["birth_year"] for row in latest_state(lake.raw_table("shop", "customers"), "customer_id").to_pylist()
+    ] == [
+        None,
+        None,
+        None,
+        1970,
+    ]
+
+
+def test_reconcile_reports_a_table_missing_from_the_lake(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
+    (result,) = reconcile(engine, lake, "shop", ["orders"])
+    assert (result.table, result.name, result.passed) == ("orders", "reconcile_row_count", False)
+    assert "run the replication first" in result.message
+    with pytest.raises(FileNotFoundError, match="run the replication first"):
+        latest_state(lake.raw_table("shop", "orders"), "order_id")
+    with pytest.raises(ValueError, match="not a source table"):
+        reconcile(engine, lake, "shop", ["nope"])
+
+
+def test_check_inputs_are_not_mutated() -> None:
+    evidence = healthy_evidence()
+    frozen = deepcopy(evidence)
+    run_checks(evidence)
+    assert evidence == frozen
