@@ -44,18 +44,33 @@ with DAG(
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "serving", "sagemaker"],
     params={
-        "model_version": Param("latest approved", type=["string", "integer"],
-                               description="Model package version to deploy, or 'latest approved'"),
-        "model_data_url": Param(None, type=["null", "string"],
-                                description="model.tar.gz to deploy when triggering by hand (s3:// or file://)"),
+        "model_version": Param(
+            "latest approved",
+            type=["string", "integer"],
+            description="Model package version to deploy, or 'latest approved'",
+        ),
+        "model_data_url": Param(
+            None,
+            type=["null", "string"],
+            description="model.tar.gz to deploy when triggering by hand (s3:// or file://)",
+        ),
         "strategy": Param("canary", enum=["all_at_once", "canary"], description="Blue/green traffic shift"),
         "canary_percent": Param(10, type="integer", minimum=1, maximum=99, description="Canary share of traffic (%)"),
-        "bake_seconds": Param(None, type=["null", "integer"], minimum=0, maximum=3600,
-                              description="Canary bake time; empty = serving.bake_seconds"),
-        "champion_model_data_url": Param(None, type=["null", "string"],
-                                         description="A/B: model for the variants after the first (serving.variants)"),
-        "sample_request": Param(None, type=["null", "string"],
-                                description="Smoke-test request body (JSON); empty = the package's input example"),
+        "bake_seconds": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=3600,
+            description="Canary bake time; empty = serving.bake_seconds",
+        ),
+        "champion_model_data_url": Param(
+            None, type=["null", "string"], description="A/B: model for the variants after the first (serving.variants)"
+        ),
+        "sample_request": Param(
+            None,
+            type=["null", "string"],
+            description="Smoke-test request body (JSON); empty = the package's input example",
+        ),
     },
 ) as dag:
 
@@ -80,8 +95,8 @@ with DAG(
 
     model = resolve_model()
     requests = build_requests(model)
-    create_model = step_operator("sagemaker_model").partial(task_id="create_model").expand(
-        config=model_requests(requests)
+    create_model = (
+        step_operator("sagemaker_model").partial(task_id="create_model").expand(config=model_requests(requests))
     )
     create_endpoint_config = step_operator("sagemaker_endpoint_config")(
         task_id="create_endpoint_config", config=requests["endpoint_config"]

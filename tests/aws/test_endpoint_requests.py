@@ -15,8 +15,12 @@ MODEL_URL = "s3://mlops-artifacts-dev/models/mlops-order-outcome/3/model.tar.gz"
 def _requests(**serving):
     config = PipelineConfig(serving=ServingConfig(**serving))
     return er.deploy_requests(
-        config, model_data_url=MODEL_URL, model_version=3, run_id="scheduled__2026-11-24T10:00:00+00:00",
-        image_uri=IMAGE, capture_uri="s3://mlops-lake-dev/capture",
+        config,
+        model_data_url=MODEL_URL,
+        model_version=3,
+        run_id="scheduled__2026-11-24T10:00:00+00:00",
+        image_uri=IMAGE,
+        capture_uri="s3://mlops-lake-dev/capture",
     )
 
 
@@ -28,22 +32,33 @@ def test_deploy_requests_are_valid(strategy):
     assert_valid_request("sagemaker", "CreateEndpointConfig", requests["endpoint_config"])
     assert_valid_request("sagemaker", "CreateEndpoint", requests["endpoint"])
     update = er.update_endpoint_request(
-        endpoint_name="mlops-orders", endpoint_config_name=requests["endpoint_config"]["EndpointConfigName"],
+        endpoint_name="mlops-orders",
+        endpoint_config_name=requests["endpoint_config"]["EndpointConfigName"],
         deployment=requests["endpoint"]["DeploymentConfig"],
     )
     assert_valid_request("sagemaker", "UpdateEndpoint", update)
 
 
 def test_deployment_config_canary_with_rollback_alarms():
-    config = er.deployment_config(strategy="canary", canary_percent=10, bake_seconds=300, termination_wait_seconds=120,
-                                  alarm_names=["five-xx"], max_execution_seconds=1800)
+    config = er.deployment_config(
+        strategy="canary",
+        canary_percent=10,
+        bake_seconds=300,
+        termination_wait_seconds=120,
+        alarm_names=["five-xx"],
+        max_execution_seconds=1800,
+    )
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
-        "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+        "Type": "CANARY",
+        "WaitIntervalInSeconds": 300,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+    }
     assert policy["TerminationWaitInSeconds"] == 120 and policy["MaximumExecutionTimeoutInSeconds"] == 1800
     assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "five-xx"}]}
-    assert_valid_request("sagemaker", "UpdateEndpoint",
-                         {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": config})
+    assert_valid_request(
+        "sagemaker", "UpdateEndpoint", {"EndpointName": "e", "EndpointConfigName": "c", "DeploymentConfig": config}
+    )
 
 
 def test_no_alarms_means_no_auto_rollback_block():
@@ -71,19 +86,31 @@ def test_model_runs_code_inference_py_of_the_package():
 def test_names_come_from_the_run_and_are_valid():
     first, again = _requests(), _requests()
     assert first == again  # same run -> same names (idempotent)
-    other = er.deploy_requests(PipelineConfig(), model_data_url=MODEL_URL, model_version=3, run_id="manual__x",
-                               image_uri=IMAGE, capture_uri="s3://b/capture")
+    other = er.deploy_requests(
+        PipelineConfig(),
+        model_data_url=MODEL_URL,
+        model_version=3,
+        run_id="manual__x",
+        image_uri=IMAGE,
+        capture_uri="s3://b/capture",
+    )
     assert other["models"][0]["ModelName"] != first["models"][0]["ModelName"]
     long = er.resource_name("a" * 50, "v123", "deadbeef", "config")
     assert len(long) <= 63 and long[0].isalnum() and long[-1].isalnum()
 
 
 def test_ab_variants_with_a_champion_model():
-    serving = ServingConfig(variants=(ServingVariant(name="challenger", weight=0.2),
-                                      ServingVariant(name="champion", weight=0.8)))
+    serving = ServingConfig(
+        variants=(ServingVariant(name="challenger", weight=0.2), ServingVariant(name="champion", weight=0.8))
+    )
     requests = er.deploy_requests(
-        PipelineConfig(serving=serving), model_data_url=MODEL_URL, model_version=4, run_id="r",
-        image_uri=IMAGE, capture_uri="s3://b/capture", champion_model_data_url="s3://b/models/3/model.tar.gz",
+        PipelineConfig(serving=serving),
+        model_data_url=MODEL_URL,
+        model_version=4,
+        run_id="r",
+        image_uri=IMAGE,
+        capture_uri="s3://b/capture",
+        champion_model_data_url="s3://b/models/3/model.tar.gz",
     )
     assert len(requests["models"]) == 2
     variants = {v["VariantName"]: v for v in requests["endpoint_config"]["ProductionVariants"]}
@@ -94,7 +121,10 @@ def test_ab_variants_with_a_champion_model():
 
 
 def test_validation_catches_a_bad_deployment_config():
-    bad = {"EndpointName": "e", "EndpointConfigName": "c",
-           "DeploymentConfig": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY"}}}}
+    bad = {
+        "EndpointName": "e",
+        "EndpointConfigName": "c",
+        "DeploymentConfig": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY"}}},
+    }
     with pytest.raises(AssertionError, match="WaitIntervalInSeconds"):
         assert_valid_request("sagemaker", "UpdateEndpoint", bad)

@@ -31,7 +31,7 @@ def _free_port() -> int:
 def _http(port: int, path: str, body: bytes | None = None, headers: dict | None = None, method: str | None = None):
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -41,9 +41,25 @@ def start_server(archive: Path, workdir: Path, variant: str = "AllTraffic") -> t
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'include'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops.serving.server", "--model-data", archive.as_uri(), "--model-dir",
-         str(workdir / "model"), "--port", str(port), "--endpoint-name", ENDPOINT, "--variant-name", variant],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlops.serving.server",
+            "--model-data",
+            archive.as_uri(),
+            "--model-dir",
+            str(workdir / "model"),
+            "--port",
+            str(port),
+            "--endpoint-name",
+            ENDPOINT,
+            "--variant-name",
+            variant,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -74,8 +90,9 @@ def packages(tmp_path_factory) -> dict[str, Path]:
     pipeline = fixture_model.train_pipeline(rows=600)
     return {
         "onnx": fixture_model.build_package(root / "onnx" / "model.tar.gz", pipeline=pipeline),
-        "predict_raises": fixture_model.build_package(root / "bad" / "model.tar.gz", pipeline=pipeline,
-                                                      broken="predict_raises"),
+        "predict_raises": fixture_model.build_package(
+            root / "bad" / "model.tar.gz", pipeline=pipeline, broken="predict_raises"
+        ),
         "no_code": fixture_model.build_package(root / "nocode" / "model.tar.gz", pipeline=pipeline, broken="no_code"),
     }
 
@@ -122,7 +139,9 @@ def test_boto3_csv_in_csv_out(client):
 
 
 def test_container_route_invocations(server):
-    status, headers, body = _http(server, "/invocations", json.dumps(ROW).encode(), {"Content-Type": "application/json"})
+    status, headers, body = _http(
+        server, "/invocations", json.dumps(ROW).encode(), {"Content-Type": "application/json"}
+    )
     assert status == 200 and headers["x-amzn-invoked-production-variant"] == "Primary"
     assert "predictions" in json.loads(body)
 
@@ -188,9 +207,21 @@ def test_model_error_never_crashes_the_server(packages, tmp_path):
 
 def test_package_without_inference_py_fails_at_start_naming_the_file(packages, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "mlops.serving.server", "--model-data", str(packages["no_code"]), "--model-dir",
-         str(tmp_path / "model"), "--port", str(_free_port())],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "include")}, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "mlops.serving.server",
+            "--model-data",
+            str(packages["no_code"]),
+            "--model-dir",
+            str(tmp_path / "model"),
+            "--port",
+            str(_free_port()),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "include")},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "code/inference.py" in result.stderr

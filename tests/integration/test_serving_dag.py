@@ -26,8 +26,10 @@ def deploy_env(tmp_path_factory):
         pipeline_config.cache_clear()
         pipeline = fixture_model.train_pipeline(rows=600)
         packages = [
-            fixture_model.build_package(home / "models" / f"v{i}" / "model.tar.gz",
-                                        pipeline=pipeline if i == 1 else fixture_model.train_pipeline(rows=600, seed=5))
+            fixture_model.build_package(
+                home / "models" / f"v{i}" / "model.tar.gz",
+                pipeline=pipeline if i == 1 else fixture_model.train_pipeline(rows=600, seed=5),
+            )
             for i in (1, 2)
         ]
         yield home, packages
@@ -55,13 +57,22 @@ def test_deploy_create_then_blue_green_update(deploy_env):
     assert json.loads(extra["sample_response"])["predictions"]
 
     # the URL in the event is replayable as is
-    replay = urllib.request.Request(extra["invocation_url"], data=json.dumps(request).encode(),
-                                    headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(replay, timeout=10) as response:  # noqa: S310 - loopback
+    replay = urllib.request.Request(
+        extra["invocation_url"], data=json.dumps(request).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(replay, timeout=10) as response:
         assert json.loads(response.read())["predictions"]
 
-    updated = _run({"model_data_url": second.as_uri(), "model_version": "2", "strategy": "canary",
-                    "canary_percent": 20, "bake_seconds": 1}, home)
+    updated = _run(
+        {
+            "model_data_url": second.as_uri(),
+            "model_version": "2",
+            "strategy": "canary",
+            "canary_percent": 20,
+            "bake_seconds": 1,
+        },
+        home,
+    )
     extra2 = updated.asset_extras["mlops_endpoint_live"]
     assert extra2["model_version"] == "2" and extra2["invocation_url"] == extra["invocation_url"]
     assert extra2["endpoint_config_name"] != extra["endpoint_config_name"]

@@ -28,10 +28,16 @@ BODY = json.dumps({"instances": [ROW]})
 
 
 def _canary(percent: int, bake: int) -> dict:
-    return {"BlueGreenUpdatePolicy": {
-        "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": bake,
-                                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": percent}},
-        "TerminationWaitInSeconds": 0}}
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": bake,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": percent},
+            },
+            "TerminationWaitInSeconds": 0,
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,27 +57,45 @@ def sagemaker(home) -> LocalSageMaker:
     packages = {
         "blue": fixture_model.build_package(home / "pkg" / "blue.tar.gz", pipeline=pipeline),
         "green": fixture_model.build_package(home / "pkg" / "green.tar.gz", pipeline=other),
-        "bad-predict": fixture_model.build_package(home / "pkg" / "bad-predict.tar.gz", pipeline=pipeline,
-                                                   broken="predict_raises"),
-        "bad-load": fixture_model.build_package(home / "pkg" / "bad-load.tar.gz", pipeline=pipeline,
-                                                broken="model_fn_raises"),
+        "bad-predict": fixture_model.build_package(
+            home / "pkg" / "bad-predict.tar.gz", pipeline=pipeline, broken="predict_raises"
+        ),
+        "bad-load": fixture_model.build_package(
+            home / "pkg" / "bad-load.tar.gz", pipeline=pipeline, broken="model_fn_raises"
+        ),
     }
     for name, archive in packages.items():
-        manager.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
-                             PrimaryContainer={"Image": "local", "ModelDataUrl": archive.as_uri()})
+        manager.create_model(
+            ModelName=name,
+            ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
+            PrimaryContainer={"Image": "local", "ModelDataUrl": archive.as_uri()},
+        )
     yield manager
     for endpoint in manager.store.names("endpoints"):
         manager.delete_endpoint(endpoint)
 
 
 def _config(sagemaker: LocalSageMaker, name: str, variants: dict[str, tuple[str, float]], capture: Path | None = None):
-    request = {"EndpointConfigName": name, "ProductionVariants": [
-        {"VariantName": v, "ModelName": model, "InitialVariantWeight": weight, "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.large"} for v, (model, weight) in variants.items()]}
+    request = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {
+                "VariantName": v,
+                "ModelName": model,
+                "InitialVariantWeight": weight,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+            for v, (model, weight) in variants.items()
+        ],
+    }
     if capture:
-        request["DataCaptureConfig"] = {"EnableCapture": True, "InitialSamplingPercentage": 100,
-                                        "DestinationS3Uri": capture.as_uri(),
-                                        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+        request["DataCaptureConfig"] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": capture.as_uri(),
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        }
     sagemaker.create_endpoint_config(**request)
     return name
 
@@ -130,8 +154,10 @@ def test_ab_split_is_within_tolerance(sagemaker, ab_endpoint):
     client = _client(sagemaker, ab_endpoint)
     n = 600
     counts = Counter(
-        client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")
-        ["InvokedProductionVariant"] for _ in range(n)
+        client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")[
+            "InvokedProductionVariant"
+        ]
+        for _ in range(n)
     )
     assert set(counts) == {"A", "B"}
     assert abs(counts["A"] / n - 0.7) < 0.07, counts  # 3.7 standard deviations of a binomial share
@@ -140,16 +166,18 @@ def test_ab_split_is_within_tolerance(sagemaker, ab_endpoint):
 def test_target_variant_header_pins_the_variant(sagemaker, ab_endpoint):
     client = _client(sagemaker, ab_endpoint)
     for _ in range(20):
-        response = client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json",
-                                          TargetVariant="B")
+        response = client.invoke_endpoint(
+            EndpointName=ab_endpoint, Body=BODY, ContentType="application/json", TargetVariant="B"
+        )
         assert response["InvokedProductionVariant"] == "B"
 
 
 def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint, home):
     client = _client(sagemaker, ab_endpoint)
     for _ in range(10):
-        client.invoke_endpoint(EndpointName=ab_endpoint, Body="web,north,1,2,3", ContentType="text/csv",
-                               InferenceId="inference-42")
+        client.invoke_endpoint(
+            EndpointName=ab_endpoint, Body="web,north,1,2,3", ContentType="text/csv", InferenceId="inference-42"
+        )
     time.sleep(1.5)  # the router flushes captured records about once a second
     root = home / "lake" / "capture"
     files = sorted(root.rglob("*.jsonl"))
@@ -163,8 +191,12 @@ def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint
     csv_records = [r for r in records if r["captureData"]["endpointInput"]["observedContentType"] == "text/csv"]
     assert len(csv_records) == 10
     record = csv_records[0]
-    assert record["captureData"]["endpointInput"] == {"observedContentType": "text/csv", "mode": "INPUT",
-                                                      "data": "web,north,1,2,3", "encoding": "CSV"}
+    assert record["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": "web,north,1,2,3",
+        "encoding": "CSV",
+    }
     output = record["captureData"]["endpointOutput"]
     assert output["mode"] == "OUTPUT" and output["encoding"] == "JSON" and json.loads(output["data"])["predictions"]
     assert record["eventMetadata"]["inferenceId"] == "inference-42" and record["eventVersion"] == "0"
@@ -172,10 +204,15 @@ def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint
 
 def test_update_weights(sagemaker, ab_endpoint):
     sagemaker.update_endpoint_weights_and_capacities(
-        EndpointName=ab_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 0.0}])
+        EndpointName=ab_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 0.0}]
+    )
     client = _client(sagemaker, ab_endpoint)
-    seen = {client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")
-            ["InvokedProductionVariant"] for _ in range(30)}
+    seen = {
+        client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")[
+            "InvokedProductionVariant"
+        ]
+        for _ in range(30)
+    }
     assert seen == {"B"}
 
 
@@ -196,15 +233,19 @@ def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint):
     blue_fleet = _fleets(sagemaker, swap_endpoint)
     with Load(port, swap_endpoint) as load:
         time.sleep(0.5)
-        sagemaker.update_endpoint(EndpointName=swap_endpoint, EndpointConfigName="swap-2",
-                                  DeploymentConfig=_canary(30, 1))
+        sagemaker.update_endpoint(
+            EndpointName=swap_endpoint, EndpointConfigName="swap-2", DeploymentConfig=_canary(30, 1)
+        )
         time.sleep(0.5)
     assert load.failures == []
     assert sum(load.variants.values()) > 200
     stats = sagemaker.router_state(swap_endpoint)["stats"]
     green_fleet = _fleets(sagemaker, swap_endpoint)
     assert green_fleet != blue_fleet
-    assert stats[f"AllTraffic/{blue_fleet.pop()}"]["requests"] > 0 and stats[f"AllTraffic/{green_fleet.pop()}"]["requests"] > 0
+    assert (
+        stats[f"AllTraffic/{blue_fleet.pop()}"]["requests"] > 0
+        and stats[f"AllTraffic/{green_fleet.pop()}"]["requests"] > 0
+    )
     described = sagemaker.describe_endpoint(swap_endpoint)
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == "swap-2"
     assert [v["ModelName"] for v in described["ProductionVariants"]] == ["green"]
@@ -213,14 +254,15 @@ def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint):
 def test_rollback_when_green_fails_its_health_check(sagemaker, swap_endpoint):
     before = sagemaker.describe_endpoint(swap_endpoint)
     _config(sagemaker, "swap-bad-load", {"AllTraffic": ("bad-load", 1.0)})
-    with pytest.raises(DeploymentError, match="health check.*weights are corrupt"):
+    with pytest.raises(DeploymentError, match=r"health check.*weights are corrupt"):
         sagemaker.update_endpoint(EndpointName=swap_endpoint, EndpointConfigName="swap-bad-load")
     after = sagemaker.describe_endpoint(swap_endpoint)
     assert after["EndpointStatus"] == "InService"
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
     assert "rolled back" in after["FailureReason"]
-    response = _client(sagemaker, swap_endpoint).invoke_endpoint(EndpointName=swap_endpoint, Body=BODY,
-                                                                 ContentType="application/json")
+    response = _client(sagemaker, swap_endpoint).invoke_endpoint(
+        EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
+    )
     assert json.loads(response["Body"].read())["predictions"]
 
 
@@ -230,8 +272,9 @@ def test_rollback_when_green_error_rate_crosses_the_threshold(sagemaker, swap_en
     _config(sagemaker, "swap-bad-predict", {"AllTraffic": ("bad-predict", 1.0)})
     port = before["LocalPort"]
     with Load(port, swap_endpoint, threads=2), pytest.raises(DeploymentError, match="error rate"):
-        sagemaker.update_endpoint(EndpointName=swap_endpoint, EndpointConfigName="swap-bad-predict",
-                                  DeploymentConfig=_canary(50, 5))
+        sagemaker.update_endpoint(
+            EndpointName=swap_endpoint, EndpointConfigName="swap-bad-predict", DeploymentConfig=_canary(50, 5)
+        )
     after = sagemaker.describe_endpoint(swap_endpoint)
     assert after["EndpointConfigName"] == before["EndpointConfigName"] and after["EndpointStatus"] == "InService"
     assert _fleets(sagemaker, swap_endpoint) == fleets_before
@@ -261,6 +304,7 @@ def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_e
         http.client.HTTPConnection("127.0.0.1", described["LocalPort"], timeout=2).request("GET", "/ping")
     restarted = fresh.ensure_running(swap_endpoint)
     assert restarted["EndpointStatus"] == "InService"
-    response = _client(fresh, swap_endpoint).invoke_endpoint(EndpointName=swap_endpoint, Body=BODY,
-                                                              ContentType="application/json")
+    response = _client(fresh, swap_endpoint).invoke_endpoint(
+        EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
+    )
     assert response["InvokedProductionVariant"] == "AllTraffic"

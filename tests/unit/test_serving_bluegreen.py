@@ -20,17 +20,26 @@ def test_no_deployment_config_is_all_at_once():
 
 
 def test_canary_plan():
-    plan = traffic_plan(_policy({"Type": "CANARY", "WaitIntervalInSeconds": 30,
-                                 "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}, termination=5))
+    plan = traffic_plan(
+        _policy(
+            {"Type": "CANARY", "WaitIntervalInSeconds": 30, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+            termination=5,
+        )
+    )
     assert plan.steps == (0.1, 1.0) and plan.bakes == (30.0, 5.0)
 
 
 def test_linear_and_instance_count_plans():
-    plan = traffic_plan(_policy({"Type": "LINEAR", "WaitIntervalInSeconds": 1,
-                                 "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}}))
+    plan = traffic_plan(
+        _policy(
+            {"Type": "LINEAR", "WaitIntervalInSeconds": 1, "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}}
+        )
+    )
     assert plan.steps == (0.25, 0.5, 0.75, 1.0)
-    canary = traffic_plan(_policy({"Type": "CANARY", "WaitIntervalInSeconds": 1,
-                                   "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}), green_instances=4)
+    canary = traffic_plan(
+        _policy({"Type": "CANARY", "WaitIntervalInSeconds": 1, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}),
+        green_instances=4,
+    )
     assert canary.steps == (0.25, 1.0)
 
 

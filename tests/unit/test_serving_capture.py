@@ -22,12 +22,21 @@ def test_key_layout():
 
 def test_record_format(tmp_path):
     record = capture_record(
-        _settings(tmp_path), request_body=b"web,north,1,2,3", request_content_type="text/csv",
-        response_body=b'{"predictions": []}', response_content_type="application/json", when=WHEN, inference_id="abc",
+        _settings(tmp_path),
+        request_body=b"web,north,1,2,3",
+        request_content_type="text/csv",
+        response_body=b'{"predictions": []}',
+        response_content_type="application/json",
+        when=WHEN,
+        inference_id="abc",
     )
     assert set(record) == {"captureData", "eventMetadata", "eventVersion"} and record["eventVersion"] == "0"
     assert record["captureData"]["endpointInput"] == {
-        "observedContentType": "text/csv", "mode": "INPUT", "data": "web,north,1,2,3", "encoding": "CSV"}
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": "web,north,1,2,3",
+        "encoding": "CSV",
+    }
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
     assert record["captureData"]["endpointOutput"]["mode"] == "OUTPUT"
     assert record["eventMetadata"]["inferenceTime"] == "2026-11-24T09:05:07.123Z"
@@ -36,19 +45,27 @@ def test_record_format(tmp_path):
 
 def test_other_content_types_are_base64(tmp_path):
     record = capture_record(
-        _settings(tmp_path), request_body=b"\x00\x01", request_content_type="application/x-npy",
-        response_body=b"ok", response_content_type="text/plain", when=WHEN,
+        _settings(tmp_path),
+        request_body=b"\x00\x01",
+        request_content_type="application/x-npy",
+        response_body=b"ok",
+        response_content_type="text/plain",
+        when=WHEN,
     )
     assert record["captureData"]["endpointInput"]["encoding"] == "BASE64"
     assert base64.b64decode(record["captureData"]["endpointInput"]["data"]) == b"\x00\x01"
 
 
 def test_from_request_reads_the_data_capture_config(tmp_path):
-    settings = CaptureSettings.from_request({
-        "EnableCapture": True, "InitialSamplingPercentage": 30, "DestinationS3Uri": tmp_path.as_uri(),
-        "CaptureOptions": [{"CaptureMode": "Input"}],
-        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
-    })
+    settings = CaptureSettings.from_request(
+        {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 30,
+            "DestinationS3Uri": tmp_path.as_uri(),
+            "CaptureOptions": [{"CaptureMode": "Input"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
+        }
+    )
     assert settings.sampling_percentage == 30 and settings.capture_input and not settings.capture_output
     assert CaptureSettings.from_request({"EnableCapture": False, "DestinationS3Uri": "x"}) is None
 

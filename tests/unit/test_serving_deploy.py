@@ -12,21 +12,40 @@ from mlops_airflow.operators import serving
 
 def _context(extra=None, params=None):
     events = {"registered": [SimpleNamespace(extra=extra)]} if extra else {}
-    return {"params": {"model_version": "latest approved", **(params or {})}, "triggering_asset_events": events,
-            "inlet_events": {}}
+    return {
+        "params": {"model_version": "latest approved", **(params or {})},
+        "triggering_asset_events": events,
+        "inlet_events": {},
+    }
 
 
 def test_triggering_event_is_deployed_when_approved():
-    model = serving.resolve_model(_context({"model_package_group": "g", "version": 3, "approval_status": "Approved",
-                                            "model_data_url": "s3://b/m/3/model.tar.gz"}))
+    model = serving.resolve_model(
+        _context(
+            {
+                "model_package_group": "g",
+                "version": 3,
+                "approval_status": "Approved",
+                "model_data_url": "s3://b/m/3/model.tar.gz",
+            }
+        )
+    )
     assert model["version"] == 3 and model["model_data_url"] == "s3://b/m/3/model.tar.gz"
 
 
 @pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected", None])
 def test_unapproved_models_are_refused(status):
     with pytest.raises(ValueError, match="not 'Approved'"):
-        serving.resolve_model(_context({"model_package_group": "g", "version": 4, "approval_status": status,
-                                        "model_data_url": "s3://b/m/4/model.tar.gz"}))
+        serving.resolve_model(
+            _context(
+                {
+                    "model_package_group": "g",
+                    "version": 4,
+                    "approval_status": status,
+                    "model_data_url": "s3://b/m/4/model.tar.gz",
+                }
+            )
+        )
 
 
 def test_manual_trigger_with_a_model_url():
@@ -40,8 +59,10 @@ def test_local_operators_take_the_provider_arguments():
 
     provider = set(inspect.signature(SageMakerEndpointOperator.__init__).parameters) - {"self", "kwargs"}
     local = serving.LocalSageMakerEndpointOperator(
-        task_id="t", config={"EndpointName": "e", "EndpointConfigName": "c"},
-        **{name: None for name in provider if name not in ("config", "operation")}, operation="update",
+        task_id="t",
+        config={"EndpointName": "e", "EndpointConfigName": "c"},
+        **{name: None for name in provider if name not in ("config", "operation")},
+        operation="update",
     )
     assert local.operation == "update" and local.template_fields == ("config",)
 

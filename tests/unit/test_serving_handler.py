@@ -34,8 +34,13 @@ def _json(handler, payload, accept="application/json"):
 
 def test_package_layout(handler):
     names = {p.relative_to(handler.model_dir).as_posix() for p in handler.model_dir.rglob("*") if p.is_file()}
-    assert {"model.onnx", "feature_spec.json", "input_example.json", "code/inference.py",
-            "code/requirements.txt"} <= names
+    assert {
+        "model.onnx",
+        "feature_spec.json",
+        "input_example.json",
+        "code/inference.py",
+        "code/requirements.txt",
+    } <= names
 
 
 def test_single_object_and_batch(handler, pipeline):
@@ -70,7 +75,11 @@ def test_csv_in_and_out(handler):
     [
         (b"{not json", "application/json", "body"),
         (json.dumps({k: v for k, v in ROW.items() if k != "region"}).encode(), "application/json", "region"),
-        (json.dumps({"instances": [ROW, {**ROW, "items": "three"}]}).encode(), "application/json", "instances[1].items"),
+        (
+            json.dumps({"instances": [ROW, {**ROW, "items": "three"}]}).encode(),
+            "application/json",
+            "instances[1].items",
+        ),
         (json.dumps({"instances": []}).encode(), "application/json", "instances"),
         (b"web,north,42.5,3\n", "text/csv", "row 1"),
         (b"web,north,abc,3,12\n", "text/csv", "row 1 column 3 (basket_value)"),
@@ -114,7 +123,7 @@ def test_missing_handler_function_is_named(tmp_path):
 
 def test_model_fn_failure_is_reported(pipeline, tmp_path):
     archive = fixture_model.build_package(tmp_path / "model.tar.gz", pipeline=pipeline, broken="model_fn_raises")
-    with pytest.raises(ModelPackageError, match="model_fn.*weights are corrupt"):
+    with pytest.raises(ModelPackageError, match=r"model_fn.*weights are corrupt"):
         ModelHandler.load(extract_model(str(archive), tmp_path / "model"))
 
 

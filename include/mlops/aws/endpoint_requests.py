@@ -47,7 +47,12 @@ def container_environment(region: str, program: str = "inference.py") -> dict[st
 
 
 def create_model_request(
-    *, model_name: str, model_data_url: str, image_uri: str, role_arn: str, region: str,
+    *,
+    model_name: str,
+    model_data_url: str,
+    image_uri: str,
+    role_arn: str,
+    region: str,
     tags: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
     """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``."""
@@ -68,7 +73,12 @@ def create_model_request(
 
 
 def production_variant(
-    *, variant_name: str, model_name: str, weight: float, instance_type: str, instance_count: int,
+    *,
+    variant_name: str,
+    model_name: str,
+    weight: float,
+    instance_type: str,
+    instance_count: int,
     health_check_timeout_seconds: int,
 ) -> dict[str, Any]:
     return {
@@ -93,7 +103,10 @@ def data_capture_config(*, destination_uri: str, sampling_percentage: int) -> di
 
 
 def create_endpoint_config_request(
-    *, endpoint_config_name: str, variants: Sequence[dict[str, Any]], data_capture: dict[str, Any] | None,
+    *,
+    endpoint_config_name: str,
+    variants: Sequence[dict[str, Any]],
+    data_capture: dict[str, Any] | None,
     tags: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
     request: dict[str, Any] = {"EndpointConfigName": endpoint_config_name, "ProductionVariants": list(variants)}
@@ -105,8 +118,13 @@ def create_endpoint_config_request(
 
 
 def deployment_config(
-    *, strategy: Literal["all_at_once", "canary"], canary_percent: int, bake_seconds: int,
-    termination_wait_seconds: int, alarm_names: Sequence[str] = (), max_execution_seconds: int | None = None,
+    *,
+    strategy: Literal["all_at_once", "canary"],
+    canary_percent: int,
+    bake_seconds: int,
+    termination_wait_seconds: int,
+    alarm_names: Sequence[str] = (),
+    max_execution_seconds: int | None = None,
 ) -> dict[str, Any]:
     """DeploymentConfig: blue/green, all at once or canary, with auto-rollback on the given alarms."""
     if strategy == "canary":
@@ -119,7 +137,10 @@ def deployment_config(
         routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": int(bake_seconds)}
     else:
         raise ValueError(f"strategy {strategy!r} is not all_at_once or canary")
-    policy: dict[str, Any] = {"TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": int(termination_wait_seconds)}
+    policy: dict[str, Any] = {
+        "TrafficRoutingConfiguration": routing,
+        "TerminationWaitInSeconds": int(termination_wait_seconds),
+    }
     if max_execution_seconds:
         policy["MaximumExecutionTimeoutInSeconds"] = max(600, int(max_execution_seconds))
     config: dict[str, Any] = {"BlueGreenUpdatePolicy": policy}
@@ -129,7 +150,10 @@ def deployment_config(
 
 
 def create_endpoint_request(
-    *, endpoint_name: str, endpoint_config_name: str, deployment: dict[str, Any] | None = None,
+    *,
+    endpoint_name: str,
+    endpoint_config_name: str,
+    deployment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CreateEndpoint (the provider's operator turns it into UpdateEndpoint when the endpoint exists)."""
     request: dict[str, Any] = {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name}
@@ -138,7 +162,9 @@ def create_endpoint_request(
     return request
 
 
-def update_endpoint_request(*, endpoint_name: str, endpoint_config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
+def update_endpoint_request(
+    *, endpoint_name: str, endpoint_config_name: str, deployment: dict[str, Any]
+) -> dict[str, Any]:
     return {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name, "DeploymentConfig": deployment}
 
 
@@ -165,16 +191,29 @@ def deploy_requests(
     role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
     candidate = resource_name(serving.endpoint_name, f"v{model_version}", token)
     names = {"candidate": candidate}
-    models = [create_model_request(model_name=candidate, model_data_url=model_data_url, image_uri=image_uri,
-                                   role_arn=role, region=region)]
+    models = [
+        create_model_request(
+            model_name=candidate, model_data_url=model_data_url, image_uri=image_uri, role_arn=role, region=region
+        )
+    ]
     if champion_model_data_url and len(serving.variants) > 1:
         names["champion"] = resource_name(serving.endpoint_name, "champion", token)
-        models.append(create_model_request(model_name=names["champion"], model_data_url=champion_model_data_url,
-                                           image_uri=image_uri, role_arn=role, region=region))
+        models.append(
+            create_model_request(
+                model_name=names["champion"],
+                model_data_url=champion_model_data_url,
+                image_uri=image_uri,
+                role_arn=role,
+                region=region,
+            )
+        )
     variants = [
         production_variant(
-            variant_name=v.name, model_name=names["candidate"] if i == 0 else names.get("champion", candidate),
-            weight=v.weight, instance_type=serving.instance_type, instance_count=serving.instance_count,
+            variant_name=v.name,
+            model_name=names["candidate"] if i == 0 else names.get("champion", candidate),
+            weight=v.weight,
+            instance_type=serving.instance_type,
+            instance_count=serving.instance_count,
             health_check_timeout_seconds=serving.health_check_timeout_seconds,
         )
         for i, v in enumerate(serving.variants)
@@ -190,10 +229,13 @@ def deploy_requests(
     return {
         "models": models,
         "endpoint_config": create_endpoint_config_request(
-            endpoint_config_name=endpoint_config_name, variants=variants,
-            data_capture=data_capture_config(destination_uri=capture_uri,
-                                             sampling_percentage=serving.capture_sampling_percentage),
+            endpoint_config_name=endpoint_config_name,
+            variants=variants,
+            data_capture=data_capture_config(
+                destination_uri=capture_uri, sampling_percentage=serving.capture_sampling_percentage
+            ),
         ),
-        "endpoint": create_endpoint_request(endpoint_name=serving.endpoint_name, endpoint_config_name=endpoint_config_name,
-                                            deployment=deployment),
+        "endpoint": create_endpoint_request(
+            endpoint_name=serving.endpoint_name, endpoint_config_name=endpoint_config_name, deployment=deployment
+        ),
     }

@@ -111,8 +111,13 @@ class InferenceApp:
             status, payload = await self.admin(method, path, body or b"")
             await _send(send, status, json.dumps(payload).encode(), "application/json", {})
             return
-        await _send(send, 404, json.dumps({"error": "NotFound", "message": f"no route {method} {path}"}).encode(),
-                    "application/json", {})
+        await _send(
+            send,
+            404,
+            json.dumps({"error": "NotFound", "message": f"no route {method} {path}"}).encode(),
+            "application/json",
+            {},
+        )
 
     async def _invocation(self, scope: dict[str, Any], receive: Any, send: Any, runtime: bool) -> None:
         headers = dict(scope["headers"])
@@ -132,7 +137,9 @@ class InferenceApp:
             return
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if not content_type:
-            await self._fail(send, runtime, error_outcome(415, "UnsupportedMediaType", "Content-Type header is required"))
+            await self._fail(
+                send, runtime, error_outcome(415, "UnsupportedMediaType", "Content-Type header is required")
+            )
             return
         request = Request(
             body=body,
@@ -167,9 +174,12 @@ class InferenceApp:
         if status >= 500 and code in ("ModelError", "InternalFailure") and outcome.variant:
             # SageMaker Runtime answers a container's 5xx with 424 ModelError carrying the original status.
             code, status = "ModelError", 424
-            payload = {"__type": code, "message": f"Received server error ({outcome.status}) from "
-                       f"primary with message \"{message}\"", "OriginalStatusCode": outcome.status,
-                       "OriginalMessage": message}
+            payload = {
+                "__type": code,
+                "message": f'Received server error ({outcome.status}) from primary with message "{message}"',
+                "OriginalStatusCode": outcome.status,
+                "OriginalMessage": message,
+            }
         headers["x-amzn-ErrorType"] = code
         await _send(send, status, json.dumps(payload).encode(), "application/json", headers)
 

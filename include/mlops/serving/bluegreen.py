@@ -64,8 +64,9 @@ def traffic_plan(deployment_config: dict[str, Any] | None, green_instances: int 
     return TrafficPlan(steps=steps, bakes=bakes, max_seconds=float(max_seconds) if max_seconds else None)
 
 
-def split_weights(blue: dict[str, float], green: dict[str, float], green_share: float) -> tuple[dict[str, float],
-                                                                                                 dict[str, float]]:
+def split_weights(
+    blue: dict[str, float], green: dict[str, float], green_share: float
+) -> tuple[dict[str, float], dict[str, float]]:
     """Route weights per variant for each fleet, so green gets ``green_share`` of all traffic.
 
     Within a fleet, traffic follows its endpoint config's variant weights (A/B stays A/B).
@@ -89,12 +90,16 @@ class Alarm:
         if not green_alive:
             return "a green model server process died"
         if requests >= self.min_requests and errors / max(requests, 1) > self.threshold:
-            return f"green's error rate {errors}/{requests} = {errors / requests:.1%} crossed the {self.threshold:.1%} alarm"
+            rate = errors / requests
+            return f"green's error rate {errors}/{requests} = {rate:.1%} crossed the {self.threshold:.1%} alarm"
         return None
 
 
 def bake(
-    seconds: float, alarm: Alarm, sample: Callable[[], tuple[int, int]], green_alive: Callable[[], bool],
+    seconds: float,
+    alarm: Alarm,
+    sample: Callable[[], tuple[int, int]],
+    green_alive: Callable[[], bool],
     poll_seconds: float = 0.2,
 ) -> str | None:
     """Watch green for ``seconds`` (at least one check); the rollback reason, or None when it held."""

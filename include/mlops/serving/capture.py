@@ -49,7 +49,10 @@ class CaptureSettings:
         """Settings from a CreateEndpointConfig ``DataCaptureConfig``; None when capture is off."""
         if not config or not config.get("EnableCapture", True):
             return None
-        modes = {o["CaptureMode"] for o in config.get("CaptureOptions", [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}])}
+        modes = {
+            o["CaptureMode"]
+            for o in config.get("CaptureOptions", [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}])
+        }
         headers = config.get("CaptureContentTypeHeader", {})
         return cls(
             destination_uri=config["DestinationS3Uri"],
@@ -97,14 +100,24 @@ def capture_record(
     data: dict[str, Any] = {}
     if settings.capture_input:
         text, encoding = encode(request_body, request_content_type, settings)
-        data["endpointInput"] = {"observedContentType": request_content_type, "mode": "INPUT", "data": text,
-                                 "encoding": encoding}
+        data["endpointInput"] = {
+            "observedContentType": request_content_type,
+            "mode": "INPUT",
+            "data": text,
+            "encoding": encoding,
+        }
     if settings.capture_output:
         text, encoding = encode(response_body, response_content_type, settings)
-        data["endpointOutput"] = {"observedContentType": response_content_type, "mode": "OUTPUT", "data": text,
-                                  "encoding": encoding}
-    metadata = {"eventId": str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") +
-                f"{when.microsecond // 1000:03d}Z"}
+        data["endpointOutput"] = {
+            "observedContentType": response_content_type,
+            "mode": "OUTPUT",
+            "data": text,
+            "encoding": encoding,
+        }
+    metadata = {
+        "eventId": str(uuid.uuid4()),
+        "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+    }
     if inference_id:
         metadata["inferenceId"] = inference_id
     return {"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}
@@ -124,7 +137,7 @@ class CaptureWriter:
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
+        self._random = random.Random(self.seed)  # noqa: S311 - sampling, not security
         self._root = local_path(self.settings.destination_uri)
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
         self._thread.start()
@@ -136,8 +149,12 @@ class CaptureWriter:
         when = datetime.fromtimestamp(started, UTC)
         line = json.dumps(
             capture_record(
-                self.settings, request_body=request.body, request_content_type=request.content_type,
-                response_body=outcome.body, response_content_type=outcome.content_type, when=when,
+                self.settings,
+                request_body=request.body,
+                request_content_type=request.content_type,
+                response_body=outcome.body,
+                response_content_type=outcome.content_type,
+                when=when,
                 inference_id=request.inference_id,
             ),
             separators=(",", ":"),
@@ -178,5 +195,3 @@ def read_capture(root_uri: str, endpoint: str, variant: str | None = None) -> li
     for path in sorted(base.glob(pattern), key=lambda p: (p.parent.as_posix(), p.name)):
         records += [json.loads(line) for line in path.read_text().splitlines() if line]
     return records
-
-

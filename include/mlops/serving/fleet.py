@@ -38,8 +38,10 @@ def free_port(port_range: tuple[int, int], taken: Iterable[int] = ()) -> int:
             except OSError:
                 continue
         return port
-    raise DeploymentError(f"no free port in serving.port_range {port_range[0]}-{port_range[1]}; widen it or "
-                          "delete endpoints (`make stop` stops them all)")
+    raise DeploymentError(
+        f"no free port in serving.port_range {port_range[0]}-{port_range[1]}; widen it or "
+        "delete endpoints (`make stop` stops them all)"
+    )
 
 
 def process_name(endpoint: str, role: str) -> str:
@@ -56,14 +58,33 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_container(
-    *, name: str, model_data_url: str, model_dir: Path, port: int, endpoint: str, variant: str,
-    environment: dict[str, str] | None, max_payload_bytes: int,
+    *,
+    name: str,
+    model_data_url: str,
+    model_dir: Path,
+    port: int,
+    endpoint: str,
+    variant: str,
+    environment: dict[str, str] | None,
+    max_payload_bytes: int,
 ) -> dict[str, Any]:
     """Start one model server; returns its record (process name, pgid, port, log)."""
     command = [
-        sys.executable, "-m", "mlops.serving.server", "--model-data", model_data_url, "--model-dir", str(model_dir),
-        "--port", str(port), "--endpoint-name", endpoint, "--variant-name", variant,
-        "--max-payload-bytes", str(max_payload_bytes),
+        sys.executable,
+        "-m",
+        "mlops.serving.server",
+        "--model-data",
+        model_data_url,
+        "--model-dir",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--endpoint-name",
+        endpoint,
+        "--variant-name",
+        variant,
+        "--max-payload-bytes",
+        str(max_payload_bytes),
     ]
     processes.stop(name, timeout=5)  # a stale record of a dead process with the same name
     record = processes.start(name, command, env=_child_env(environment))
@@ -79,7 +100,7 @@ def start_router(*, name: str, state_file: Path) -> dict[str, Any]:
 
 def ping(port: int, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/ping", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/ping", timeout=timeout) as response:
             return response.status == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -94,8 +115,9 @@ def wait_healthy(record: dict[str, Any], timeout: float) -> None:
         if ping(record["port"]):
             return
         time.sleep(0.1)
-    raise DeploymentError(f"{record['process']} did not pass its /ping health check within {timeout:.0f}s: "
-                          f"{log_tail(record['log'])}")
+    raise DeploymentError(
+        f"{record['process']} did not pass its /ping health check within {timeout:.0f}s: {log_tail(record['log'])}"
+    )
 
 
 def log_tail(path: str, lines: int = 3) -> str:
@@ -116,10 +138,13 @@ def stop(record: dict[str, Any]) -> None:
 
 def admin(port: int, path: str, method: str = "GET", timeout: float = 5.0) -> dict[str, Any]:
     """Call the router's admin API (loopback only)."""
-    request = urllib.request.Request(f"http://{LOOPBACK}:{port}{path}", method=method, data=b"" if method == "POST" else None)
+    request = urllib.request.Request(
+        f"http://{LOOPBACK}:{port}{path}", method=method, data=b"" if method == "POST" else None
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        raise DeploymentError(f"router on port {port} refused {method} {path}: {exc.read().decode(errors='replace')}"
-                              ) from exc
+        raise DeploymentError(
+            f"router on port {port} refused {method} {path}: {exc.read().decode(errors='replace')}"
+        ) from exc

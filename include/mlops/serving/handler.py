@@ -121,7 +121,9 @@ class ModelHandler:
     default_accept: str = DEFAULT_ACCEPT
 
     @classmethod
-    def load(cls, model_dir: Path, program: str = DEFAULT_PROGRAM, default_accept: str = DEFAULT_ACCEPT) -> ModelHandler:
+    def load(
+        cls, model_dir: Path, program: str = DEFAULT_PROGRAM, default_accept: str = DEFAULT_ACCEPT
+    ) -> ModelHandler:
         """Import ``code/<program>`` from ``model_dir`` and call its ``model_fn``."""
         script = model_dir / "code" / program
         if not script.is_file():

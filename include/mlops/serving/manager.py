@@ -38,49 +38,59 @@ class LocalSageMaker:
     def create_model(self, **request: Any) -> dict[str, Any]:
         name = request["ModelName"]
         if self.store.exists("models", name):
-            raise ResourceInUse(f"Cannot create already existing model \"{arn('model', name)}\".")
+            raise ResourceInUse(f'Cannot create already existing model "{arn("model", name)}".')
         container = request.get("PrimaryContainer") or (request.get("Containers") or [None])[0]
         if not container or not container.get("ModelDataUrl"):
             raise ValueError(f"model {name}: PrimaryContainer.ModelDataUrl is required by the local stand-in")
         self.store.put("models", name, {**request, "ModelArn": arn("model", name), "CreationTime": now()})
         return {"ModelArn": arn("model", name)}
 
-    def describe_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
+    def describe_model(self, ModelName: str) -> dict[str, Any]:
         return self.store.get("models", ModelName)
 
-    def delete_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+    def delete_model(self, ModelName: str) -> dict[str, Any]:
         self.store.delete("models", ModelName)
         return {}
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
         name = request["EndpointConfigName"]
         if self.store.exists("endpoint-configs", name):
-            raise ResourceInUse(f"Cannot create already existing endpoint configuration \"{arn('endpoint-config', name)}\".")
+            raise ResourceInUse(
+                f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".'
+            )
         for variant in request["ProductionVariants"]:
             self.store.get("models", variant["ModelName"])  # fail now, naming the missing model
         document = {**request, "EndpointConfigArn": arn("endpoint-config", name), "CreationTime": now()}
         self.store.put("endpoint-configs", name, document)
         return {"EndpointConfigArn": document["EndpointConfigArn"]}
 
-    def describe_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:  # noqa: N803
+    def describe_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
         return self.store.get("endpoint-configs", EndpointConfigName)
 
-    def delete_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:  # noqa: N803
+    def delete_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
         self.store.delete("endpoint-configs", EndpointConfigName)
         return {}
 
     # ---- endpoints -------------------------------------------------------------------------
-    def create_endpoint(self, EndpointName: str, EndpointConfigName: str, **extra: Any) -> dict[str, Any]:  # noqa: N803
+    def create_endpoint(self, EndpointName: str, EndpointConfigName: str, **extra: Any) -> dict[str, Any]:
         """Start the variants and the router; returns once InService (raises DeploymentError if it fails)."""
         with self.store.locked(EndpointName):
             if self.store.exists("endpoints", EndpointName):
-                raise ResourceInUse(f"Cannot create already existing endpoint \"{arn('endpoint', EndpointName)}\".")
+                raise ResourceInUse(f'Cannot create already existing endpoint "{arn("endpoint", EndpointName)}".')
             endpoint_config = self.store.get("endpoint-configs", EndpointConfigName)
             state = {
-                "EndpointName": EndpointName, "EndpointArn": arn("endpoint", EndpointName),
-                "EndpointConfigName": EndpointConfigName, "EndpointStatus": "Creating", "CreationTime": now(),
-                "LastModifiedTime": now(), "DeploymentConfig": extra.get("DeploymentConfig"), "fleet_seq": 0,
-                "variants": [], "router": None, "port": None, "history": [],
+                "EndpointName": EndpointName,
+                "EndpointArn": arn("endpoint", EndpointName),
+                "EndpointConfigName": EndpointConfigName,
+                "EndpointStatus": "Creating",
+                "CreationTime": now(),
+                "LastModifiedTime": now(),
+                "DeploymentConfig": extra.get("DeploymentConfig"),
+                "fleet_seq": 0,
+                "variants": [],
+                "router": None,
+                "port": None,
+                "history": [],
             }
             self._save(state)
             try:
@@ -91,16 +101,27 @@ class LocalSageMaker:
                 raise
             return {"EndpointArn": state["EndpointArn"]}
 
-    def update_endpoint(self, EndpointName: str, EndpointConfigName: str, DeploymentConfig: dict[str, Any] | None = None,  # noqa: N803
-                        **extra: Any) -> dict[str, Any]:
+    def update_endpoint(
+        self,
+        EndpointName: str,
+        EndpointConfigName: str,
+        DeploymentConfig: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Blue/green update to ``EndpointConfigName``; raises DeploymentError after a rollback."""
         with self.store.locked(EndpointName):
             state = self.store.get("endpoints", EndpointName)
             new_config = self.store.get("endpoint-configs", EndpointConfigName)
-            deployment = DeploymentConfig or (state.get("DeploymentConfig") if extra.get("RetainDeploymentConfig") else None)
+            deployment = DeploymentConfig or (
+                state.get("DeploymentConfig") if extra.get("RetainDeploymentConfig") else None
+            )
             if state["EndpointStatus"] == "Failed" or not self._router_alive(state):
-                log.warning("endpoint %s is not serving (%s); starting it on %s", EndpointName,
-                            state["EndpointStatus"], EndpointConfigName)
+                log.warning(
+                    "endpoint %s is not serving (%s); starting it on %s",
+                    EndpointName,
+                    state["EndpointStatus"],
+                    EndpointConfigName,
+                )
                 self._stop_all(state)
                 state.update(EndpointConfigName=EndpointConfigName, EndpointStatus="Creating", variants=[])
                 self._start_endpoint(state, new_config)
@@ -110,8 +131,11 @@ class LocalSageMaker:
             self._blue_green(state, new_config, deployment)
             return {"EndpointArn": state["EndpointArn"]}
 
-    def update_endpoint_weights_and_capacities(self, EndpointName: str, DesiredWeightsAndCapacities: list[dict[str, Any]]  # noqa: N803
-                                               ) -> dict[str, Any]:
+    def update_endpoint_weights_and_capacities(
+        self,
+        EndpointName: str,
+        DesiredWeightsAndCapacities: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         with self.store.locked(EndpointName):
             state = self.store.get("endpoints", EndpointName)
             known = {v["VariantName"] for v in state["variants"]}
@@ -121,13 +145,14 @@ class LocalSageMaker:
                 for variant in state["variants"]:
                     if variant["VariantName"] == desired["VariantName"] and "DesiredWeight" in desired:
                         variant["weight"] = float(desired["DesiredWeight"])
-            self._route(state, {v["fleet"] + "/" + v["VariantName"]: v["weight"] for v in state["variants"]},
-                        state["variants"])
+            self._route(
+                state, {v["fleet"] + "/" + v["VariantName"]: v["weight"] for v in state["variants"]}, state["variants"]
+            )
             state["LastModifiedTime"] = now()
             self._save(state)
             return {"EndpointArn": state["EndpointArn"]}
 
-    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
         """SageMaker's DescribeEndpoint shape, plus ``Local*`` keys (port, URL, processes)."""
         state = self.store.get("endpoints", EndpointName)
         status = state["EndpointStatus"]
@@ -136,23 +161,34 @@ class LocalSageMaker:
         total = sum(v["weight"] for v in state["variants"]) or 1.0
         config = self.store.get("endpoint-configs", state["EndpointConfigName"])
         description = {
-            "EndpointName": state["EndpointName"], "EndpointArn": state["EndpointArn"],
-            "EndpointConfigName": state["EndpointConfigName"], "EndpointStatus": status,
-            "CreationTime": state["CreationTime"], "LastModifiedTime": state["LastModifiedTime"],
+            "EndpointName": state["EndpointName"],
+            "EndpointArn": state["EndpointArn"],
+            "EndpointConfigName": state["EndpointConfigName"],
+            "EndpointStatus": status,
+            "CreationTime": state["CreationTime"],
+            "LastModifiedTime": state["LastModifiedTime"],
             "ProductionVariants": [
-                {"VariantName": v["VariantName"], "CurrentWeight": v["weight"], "DesiredWeight": v["weight"],
-                 "CurrentInstanceCount": 1, "DesiredInstanceCount": 1, "ModelName": v["ModelName"],
-                 "TrafficShare": v["weight"] / total}
+                {
+                    "VariantName": v["VariantName"],
+                    "CurrentWeight": v["weight"],
+                    "DesiredWeight": v["weight"],
+                    "CurrentInstanceCount": 1,
+                    "DesiredInstanceCount": 1,
+                    "ModelName": v["ModelName"],
+                    "TrafficShare": v["weight"] / total,
+                }
                 for v in state["variants"]
             ],
-            "LocalPort": state["port"], "LocalInvocationUrl": self.invocation_url(EndpointName),
+            "LocalPort": state["port"],
+            "LocalInvocationUrl": self.invocation_url(EndpointName),
             "LocalProcesses": [state["router"], *state["variants"]] if state["router"] else state["variants"],
             "LocalHistory": state["history"][-10:],
         }
         if config.get("DataCaptureConfig"):
             capture = config["DataCaptureConfig"]
             description["DataCaptureConfig"] = {
-                "EnableCapture": capture.get("EnableCapture", True), "CaptureStatus": "Started",
+                "EnableCapture": capture.get("EnableCapture", True),
+                "CaptureStatus": "Started",
                 "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
                 "DestinationS3Uri": capture["DestinationS3Uri"],
             }
@@ -161,14 +197,21 @@ class LocalSageMaker:
         return description
 
     def list_endpoints(self) -> dict[str, Any]:
-        keys = ("EndpointName", "EndpointArn", "EndpointStatus", "CreationTime", "LastModifiedTime", "LocalInvocationUrl")
+        keys = (
+            "EndpointName",
+            "EndpointArn",
+            "EndpointStatus",
+            "CreationTime",
+            "LastModifiedTime",
+            "LocalInvocationUrl",
+        )
         endpoints = []
         for name in self.store.names("endpoints"):
             described = self.describe_endpoint(name)
             endpoints.append({k: described[k] for k in keys})
         return {"Endpoints": endpoints}
 
-    def delete_endpoint(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+    def delete_endpoint(self, EndpointName: str) -> dict[str, Any]:
         with self.store.locked(EndpointName):
             state = self.store.get("endpoints", EndpointName)
             self._stop_all(state)
@@ -176,7 +219,7 @@ class LocalSageMaker:
             self.store.path("endpoints", EndpointName, ".routes.json").unlink(missing_ok=True)
             return {}
 
-    def ensure_running(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+    def ensure_running(self, EndpointName: str) -> dict[str, Any]:
         """Restart a stopped endpoint (after `make stop` or a reboot) on its current config."""
         with self.store.locked(EndpointName):
             state = self.store.get("endpoints", EndpointName)
@@ -187,11 +230,11 @@ class LocalSageMaker:
             self._start_endpoint(state, self.store.get("endpoint-configs", state["EndpointConfigName"]))
         return self.describe_endpoint(EndpointName)
 
-    def invocation_url(self, EndpointName: str) -> str:  # noqa: N803
+    def invocation_url(self, EndpointName: str) -> str:
         state = self.store.get("endpoints", EndpointName)
         return f"http://127.0.0.1:{state['port']}/endpoints/{EndpointName}/invocations"
 
-    def router_state(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803
+    def router_state(self, EndpointName: str) -> dict[str, Any]:
         """The router's live routes and per-variant/fleet counters (requests, errors, inflight)."""
         return fleet.admin(self.store.get("endpoints", EndpointName)["port"], "/_mlops/state")
 
@@ -219,18 +262,33 @@ class LocalSageMaker:
                 model = self.store.get("models", variant["ModelName"])
                 container = model.get("PrimaryContainer") or model["Containers"][0]
                 name = fleet.process_name(state["EndpointName"], f"{variant['VariantName']}-{fleet_id}")
-                port = fleet.free_port(tuple(self.config.port_range), self._taken_ports() | {s["port"] for s in started})
+                port = fleet.free_port(
+                    tuple(self.config.port_range), self._taken_ports() | {s["port"] for s in started}
+                )
                 record = fleet.start_container(
-                    name=name, model_data_url=container["ModelDataUrl"],
-                    model_dir=self.store.container_dir(name) / "model", port=port, endpoint=state["EndpointName"],
-                    variant=variant["VariantName"], environment=container.get("Environment"),
+                    name=name,
+                    model_data_url=container["ModelDataUrl"],
+                    model_dir=self.store.container_dir(name) / "model",
+                    port=port,
+                    endpoint=state["EndpointName"],
+                    variant=variant["VariantName"],
+                    environment=container.get("Environment"),
                     max_payload_bytes=self.config.max_payload_bytes,
                 )
-                started.append({**record, "VariantName": variant["VariantName"], "ModelName": variant["ModelName"],
-                                "weight": float(variant.get("InitialVariantWeight", 1.0)), "fleet": fleet_id,
-                                "ModelDataUrl": container["ModelDataUrl"]})
-            timeout = min(float(v.get("ContainerStartupHealthCheckTimeoutInSeconds", self.config.health_check_timeout_seconds))
-                          for v in endpoint_config["ProductionVariants"])
+                started.append(
+                    {
+                        **record,
+                        "VariantName": variant["VariantName"],
+                        "ModelName": variant["ModelName"],
+                        "weight": float(variant.get("InitialVariantWeight", 1.0)),
+                        "fleet": fleet_id,
+                        "ModelDataUrl": container["ModelDataUrl"],
+                    }
+                )
+            timeout = min(
+                float(v.get("ContainerStartupHealthCheckTimeoutInSeconds", self.config.health_check_timeout_seconds))
+                for v in endpoint_config["ProductionVariants"]
+            )
             for record in started:
                 fleet.wait_healthy(record, timeout)
         except Exception:
@@ -244,38 +302,69 @@ class LocalSageMaker:
         try:
             port = state.get("port")
             if not port or port in self._taken_ports() - {state.get("port")} or not _bindable(port):
-                port = fleet.free_port(tuple(self.config.port_range), self._taken_ports() | {v["port"] for v in variants})
+                port = fleet.free_port(
+                    tuple(self.config.port_range), self._taken_ports() | {v["port"] for v in variants}
+                )
             state["port"] = port
-            self._write_routes(state, {f"{v['fleet']}/{v['VariantName']}": v["weight"] for v in variants}, variants,
-                               endpoint_config)
-            router = fleet.start_router(name=fleet.process_name(state["EndpointName"], "router"),
-                                        state_file=self.store.path("endpoints", state["EndpointName"], ".routes.json"))
+            self._write_routes(
+                state, {f"{v['fleet']}/{v['VariantName']}": v["weight"] for v in variants}, variants, endpoint_config
+            )
+            router = fleet.start_router(
+                name=fleet.process_name(state["EndpointName"], "router"),
+                state_file=self.store.path("endpoints", state["EndpointName"], ".routes.json"),
+            )
             router["port"] = port
             fleet.wait_healthy(router, 30)
         except Exception:
             for record in variants:
                 fleet.stop(record)
             raise
-        state.update(variants=variants, router=router, EndpointStatus="InService", LastModifiedTime=now(),
-                     FailureReason=None)
+        state.update(
+            variants=variants, router=router, EndpointStatus="InService", LastModifiedTime=now(), FailureReason=None
+        )
         state["history"].append({"time": now(), "event": "created", "config": state["EndpointConfigName"]})
         self._save(state)
 
-    def _write_routes(self, state: dict[str, Any], weights: dict[str, float], records: list[dict[str, Any]],
-                      endpoint_config: dict[str, Any]) -> None:
-        routes = [{"variant": r["VariantName"], "fleet": r["fleet"], "port": r["port"],
-                   "weight": weights.get(f"{r['fleet']}/{r['VariantName']}", 0.0)} for r in records]
-        self.store.put("endpoints", state["EndpointName"], {
-            "endpoint_name": state["EndpointName"], "port": state["port"], "routes": routes,
-            "capture": self._capture(endpoint_config), "max_payload_bytes": self.config.max_payload_bytes,
-        }, suffix=".routes.json")
+    def _write_routes(
+        self,
+        state: dict[str, Any],
+        weights: dict[str, float],
+        records: list[dict[str, Any]],
+        endpoint_config: dict[str, Any],
+    ) -> None:
+        routes = [
+            {
+                "variant": r["VariantName"],
+                "fleet": r["fleet"],
+                "port": r["port"],
+                "weight": weights.get(f"{r['fleet']}/{r['VariantName']}", 0.0),
+            }
+            for r in records
+        ]
+        self.store.put(
+            "endpoints",
+            state["EndpointName"],
+            {
+                "endpoint_name": state["EndpointName"],
+                "port": state["port"],
+                "routes": routes,
+                "capture": self._capture(endpoint_config),
+                "max_payload_bytes": self.config.max_payload_bytes,
+            },
+            suffix=".routes.json",
+        )
 
     def _capture(self, endpoint_config: dict[str, Any]) -> dict[str, Any] | None:
         capture = endpoint_config.get("DataCaptureConfig")
         return capture if capture and capture.get("EnableCapture", True) else None
 
-    def _route(self, state: dict[str, Any], weights: dict[str, float], records: list[dict[str, Any]],
-               endpoint_config: dict[str, Any] | None = None) -> None:
+    def _route(
+        self,
+        state: dict[str, Any],
+        weights: dict[str, float],
+        records: list[dict[str, Any]],
+        endpoint_config: dict[str, Any] | None = None,
+    ) -> None:
         config = endpoint_config or self.store.get("endpoint-configs", state["EndpointConfigName"])
         self._write_routes(state, weights, records, config)
         fleet.admin(state["port"], "/_mlops/reload", method="POST")
@@ -284,7 +373,11 @@ class LocalSageMaker:
         stats = fleet.admin(state["port"], "/_mlops/state")["stats"]
         keys = {f"{r['VariantName']}/{r['fleet']}" for r in records}
         picked = [s for k, s in stats.items() if k in keys]
-        return (sum(s["requests"] for s in picked), sum(s["errors"] for s in picked), sum(s["inflight"] for s in picked))
+        return (
+            sum(s["requests"] for s in picked),
+            sum(s["errors"] for s in picked),
+            sum(s["inflight"] for s in picked),
+        )
 
     def _drain_and_stop(self, state: dict[str, Any], records: list[dict[str, Any]]) -> None:
         deadline = time.monotonic() + DRAIN_SECONDS
@@ -309,8 +402,9 @@ class LocalSageMaker:
         for share, seconds in zip(plan.steps, plan.bakes, strict=True):
             b, g = split_weights(blue_weights, green_weights, share)
             self._route(state, {**b, **g}, blue + green, new_config if share >= 1.0 else old_config)
-            state["history"].append({"time": now(), "event": f"shifted {share:.0%} to green",
-                                     "config": new_config["EndpointConfigName"]})
+            state["history"].append(
+                {"time": now(), "event": f"shifted {share:.0%} to green", "config": new_config["EndpointConfigName"]}
+            )
             self._save(state)
 
             def sample() -> tuple[int, int]:
@@ -326,10 +420,17 @@ class LocalSageMaker:
                 self._rolled_back(state, reason)
         self._route(state, green_weights, green, new_config)
         self._drain_and_stop(state, blue)
-        state.update(variants=green, EndpointConfigName=new_config["EndpointConfigName"], EndpointStatus="InService",
-                     LastModifiedTime=now(), FailureReason=None, DeploymentConfig=deployment)
-        state["history"].append({"time": now(), "event": "blue terminated; green serves",
-                                 "config": new_config["EndpointConfigName"]})
+        state.update(
+            variants=green,
+            EndpointConfigName=new_config["EndpointConfigName"],
+            EndpointStatus="InService",
+            LastModifiedTime=now(),
+            FailureReason=None,
+            DeploymentConfig=deployment,
+        )
+        state["history"].append(
+            {"time": now(), "event": "blue terminated; green serves", "config": new_config["EndpointConfigName"]}
+        )
         self._save(state)
 
     def _rolled_back(self, state: dict[str, Any], reason: str) -> None:

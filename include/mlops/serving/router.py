@@ -80,10 +80,11 @@ class RouterBackend:
 
     def __init__(self, state_file: Path, seed: int | None = None) -> None:
         self.state_file = state_file
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - traffic split, not security
         self.pools: dict[int, UpstreamPool] = {}
-        self.stats: dict[str, dict[str, int]] = defaultdict(lambda: {"requests": 0, "errors": 0, "client_errors": 0,
-                                                                     "inflight": 0})
+        self.stats: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"requests": 0, "errors": 0, "client_errors": 0, "inflight": 0}
+        )
         self.capture: CaptureWriter | None = None
         self.state: dict[str, Any] = {}
         self.table = RoutingTable([])
@@ -117,8 +118,12 @@ class RouterBackend:
         route = self.table.choose(request.target_variant, self.rng)
         if route is None:
             if request.target_variant is not None:
-                return error_outcome(400, "ValidationError", f"variant {request.target_variant} not found; the "
-                                     f"endpoint has {', '.join(self.table.variants) or 'no variants'}")
+                return error_outcome(
+                    400,
+                    "ValidationError",
+                    f"variant {request.target_variant} not found; the "
+                    f"endpoint has {', '.join(self.table.variants) or 'no variants'}",
+                )
             return error_outcome(503, "ServiceUnavailable", "the endpoint has no routable variant")
         stats = self.stats[route.key]
         stats["requests"] += 1
@@ -135,8 +140,9 @@ class RouterBackend:
             except Exception as exc:  # connection refused/reset, timeout: a 5xx for the alarm
                 stats["errors"] += 1
                 log.warning("variant %s (fleet %s, port %d) failed: %s", route.variant, route.fleet, route.port, exc)
-                return error_outcome(500, "ModelError", f"model server of variant {route.variant} failed: {exc}",
-                                     route.variant)
+                return error_outcome(
+                    500, "ModelError", f"model server of variant {route.variant} failed: {exc}", route.variant
+                )
         finally:
             stats["inflight"] -= 1
         content_type = answer_headers.get("content-type", "application/octet-stream")

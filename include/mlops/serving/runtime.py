@@ -23,8 +23,12 @@ def runtime_client(endpoint_url: str | None, **kwargs: Any) -> Any:
     from botocore.config import Config
 
     options = {**LOCAL_CREDENTIALS, **kwargs} if endpoint_url else kwargs
-    return boto3.client("sagemaker-runtime", endpoint_url=endpoint_url,
-                        config=Config(retries={"max_attempts": 1, "mode": "standard"}), **options)
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=endpoint_url,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        **options,
+    )
 
 
 def read_archive_member(archive: bytes, names: tuple[str, ...]) -> bytes | None:
@@ -53,13 +57,18 @@ def sample_request(archive: bytes) -> dict[str, Any]:
         return json.loads(example)
     spec_bytes = read_archive_member(archive, ("feature_spec.json",))
     if spec_bytes is None:
-        raise ValueError("the model package has neither input_example.json nor feature_spec.json; pass the DAG's "
-                         "sample_request param")
+        raise ValueError(
+            "the model package has neither input_example.json nor feature_spec.json; pass the DAG's "
+            "sample_request param"
+        )
     spec = json.loads(spec_bytes)
     if "features" in spec:
         row = {f["name"]: (1.0 if f["type"] == "numeric" else "unknown") for f in spec["features"]}
     else:
-        row = {**{name: 1.0 for name in spec.get("numeric", [])}, **{name: "unknown" for name in spec.get("categorical", [])}}
+        row = {
+            **{name: 1.0 for name in spec.get("numeric", [])},
+            **{name: "unknown" for name in spec.get("categorical", [])},
+        }
     return {"instances": [row]}
 
 
@@ -78,11 +87,22 @@ def check_predictions(body: bytes, rows: int) -> dict[str, Any]:
     return payload
 
 
-def invoke(client: Any, endpoint_name: str, body: dict[str, Any] | str | bytes, content_type: str = "application/json",
-           accept: str = "application/json", target_variant: str | None = None) -> dict[str, Any]:
+def invoke(
+    client: Any,
+    endpoint_name: str,
+    body: dict[str, Any] | str | bytes,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    target_variant: str | None = None,
+) -> dict[str, Any]:
     """InvokeEndpoint; returns the response fields with the body decoded (JSON when it parses)."""
     payload = json.dumps(body) if isinstance(body, dict) else body
-    kwargs: dict[str, Any] = {"EndpointName": endpoint_name, "Body": payload, "ContentType": content_type, "Accept": accept}
+    kwargs: dict[str, Any] = {
+        "EndpointName": endpoint_name,
+        "Body": payload,
+        "ContentType": content_type,
+        "Accept": accept,
+    }
     if target_variant:
         kwargs["TargetVariant"] = target_variant
     response = client.invoke_endpoint(**kwargs)
@@ -91,11 +111,15 @@ def invoke(client: Any, endpoint_name: str, body: dict[str, Any] | str | bytes, 
         decoded: Any = json.loads(raw)
     except ValueError:
         decoded = raw.decode("utf-8", "replace")
-    return {"ContentType": response.get("ContentType"), "InvokedProductionVariant": response.get("InvokedProductionVariant"),
-            "Body": decoded}
+    return {
+        "ContentType": response.get("ContentType"),
+        "InvokedProductionVariant": response.get("InvokedProductionVariant"),
+        "Body": decoded,
+    }
 
 
 # ---- local endpoints: functions for the `mlops` CLI and the demo --------------------------------
+
 
 def _manager() -> Any:
     from mlops.serving.manager import LocalSageMaker
@@ -112,8 +136,13 @@ def describe_endpoint(endpoint_name: str) -> dict[str, Any]:
     return _manager().describe_endpoint(endpoint_name)
 
 
-def invoke_endpoint(endpoint_name: str, body: dict[str, Any] | str | bytes, content_type: str = "application/json",
-                    accept: str = "application/json", target_variant: str | None = None) -> dict[str, Any]:
+def invoke_endpoint(
+    endpoint_name: str,
+    body: dict[str, Any] | str | bytes,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    target_variant: str | None = None,
+) -> dict[str, Any]:
     """Invoke a local endpoint through boto3 sagemaker-runtime (restarting it first if it was stopped)."""
     manager = _manager()
     manager.ensure_running(endpoint_name)
@@ -139,7 +168,8 @@ def replay_commands(invocation_url: str, endpoint_name: str, request: dict[str, 
         "curl": f"curl -s -X POST {invocation_url} -H 'Content-Type: application/json' -d '{body}'",
         "boto3": (
             f"boto3.client('sagemaker-runtime', endpoint_url='{base_url}', region_name='us-east-1', "
-            f"aws_access_key_id='local', aws_secret_access_key='local').invoke_endpoint(EndpointName='{endpoint_name}', "
+            "aws_access_key_id='local', aws_secret_access_key='local')"
+            f".invoke_endpoint(EndpointName='{endpoint_name}', "
             f"ContentType='application/json', Body='{body}')['Body'].read()"
         ),
     }

@@ -13,6 +13,7 @@ keeps serving.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -38,8 +39,12 @@ class LocalBackend:
 
     async def invoke(self, request: Request) -> Outcome:
         if request.target_variant and request.target_variant != self.variant:
-            return error_outcome(400, "ValidationError", f"variant {request.target_variant} not found; this "
-                                 f"endpoint serves {self.variant}", self.variant)
+            return error_outcome(
+                400,
+                "ValidationError",
+                f"variant {request.target_variant} not found; this endpoint serves {self.variant}",
+                self.variant,
+            )
         try:
             body, content_type = self.handler.invoke(request.body, request.content_type, request.accept)
         except Exception as exc:
@@ -64,7 +69,9 @@ def build_app(
     directory = extract_model(model_data, model_dir)
     handler = ModelHandler.load(directory, program=program)
     return InferenceApp(
-        LocalBackend(handler, variant_name), endpoint_name=endpoint_name, max_payload_bytes=max_payload_bytes,
+        LocalBackend(handler, variant_name),
+        endpoint_name=endpoint_name,
+        max_payload_bytes=max_payload_bytes,
         capture=capture,
     )
 
@@ -75,9 +82,21 @@ def serve(app: object, port: int, host: str = LOOPBACK) -> None:
 
     if host != LOOPBACK:
         raise ValueError(f"servers bind {LOOPBACK} only, not {host}")
+    # Everything loaded so far (framework modules, the model) lives for the whole process: move it out of the
+    # cyclic GC's reach so a full collection never scans it in the middle of a request.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
-        app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_level="warning",
-        timeout_keep_alive=75, timeout_graceful_shutdown=30, backlog=2048,
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=30,
+        backlog=2048,
     )
     uvicorn.Server(config).run()
 
@@ -95,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = build_app(
-            args.model_data, args.model_dir, endpoint_name=args.endpoint_name, variant_name=args.variant_name,
-            program=args.program, max_payload_bytes=args.max_payload_bytes,
+            args.model_data,
+            args.model_dir,
+            endpoint_name=args.endpoint_name,
+            variant_name=args.variant_name,
+            program=args.program,
+            max_payload_bytes=args.max_payload_bytes,
         )
     except ModelPackageError as exc:
         print(f"model server cannot start: {exc}", file=sys.stderr, flush=True)

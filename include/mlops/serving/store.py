@@ -71,7 +71,7 @@ class Store:
         path = self.path(kind, name)
         if not path.exists():
             label = {"models": "model", "endpoint-configs": "endpoint configuration", "endpoints": "endpoint"}[kind]
-            raise ResourceNotFound(f"Could not find {label} \"{name}\".")
+            raise ResourceNotFound(f'Could not find {label} "{name}".')
         return json.loads(path.read_text())
 
     def put(self, kind: str, name: str, document: dict[str, Any], suffix: str = ".json") -> Path:

@@ -51,8 +51,9 @@ class UpstreamPool:
         except TimeoutError as exc:
             raise UpstreamError(f"model server on port {self.port} did not answer within {self.timeout}s") from exc
 
-    async def _roundtrip(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], payload: bytes
-                         ) -> tuple[int, dict[str, str], bytes]:
+    async def _roundtrip(
+        self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], payload: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         reader, writer = conn
         try:
             writer.write(payload)

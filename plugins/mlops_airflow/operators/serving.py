@@ -1,16 +1,14 @@
 """Operators for the serving stage (DESIGN.md §1.1: one class per step and target, same arguments).
 
-==========================  ===============================================  ==========================================
-step                        aws                                              local
-==========================  ===============================================  ==========================================
-``sagemaker_model``         ``AwsSageMakerModelOperator``                     :class:`LocalSageMakerModelOperator`
-                            (provider's SageMakerModelOperator, idempotent)
-``sagemaker_endpoint_config`` ``AwsSageMakerEndpointConfigOperator``          :class:`LocalSageMakerEndpointConfigOperator`
-``sagemaker_endpoint``      ``AwsSageMakerEndpointOperator`` (provider's      :class:`LocalSageMakerEndpointOperator`
-                            SageMakerEndpointOperator, deferrable; fails
-                            when SageMaker rolled the update back)
-``endpoint_smoke_test``     ``AwsEndpointSmokeTestOperator``                  :class:`LocalEndpointSmokeTestOperator`
-==========================  ===============================================  ==========================================
+- ``sagemaker_model``: aws ``AwsSageMakerModelOperator`` (the provider's SageMakerModelOperator,
+  idempotent per run); local :class:`LocalSageMakerModelOperator`.
+- ``sagemaker_endpoint_config``: aws ``AwsSageMakerEndpointConfigOperator``; local
+  :class:`LocalSageMakerEndpointConfigOperator`.
+- ``sagemaker_endpoint``: aws ``AwsSageMakerEndpointOperator`` (the provider's
+  SageMakerEndpointOperator, deferrable; fails when SageMaker rolled the update back); local
+  :class:`LocalSageMakerEndpointOperator`.
+- ``endpoint_smoke_test``: aws ``AwsEndpointSmokeTestOperator``; local
+  :class:`LocalEndpointSmokeTestOperator`.
 
 The aws classes subclass the Amazon provider's operators; they are built on first attribute
 access (module ``__getattr__``) so a local run never imports the provider's SageMaker module.
@@ -30,8 +28,16 @@ from mlops_airflow.assets import ENDPOINT_LIVE
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-AWS_ONLY_ARGS = ("aws_conn_id", "region_name", "verify", "botocore_config", "wait_for_completion", "check_interval",
-                 "max_ingestion_time", "deferrable")
+AWS_ONLY_ARGS = (
+    "aws_conn_id",
+    "region_name",
+    "verify",
+    "botocore_config",
+    "wait_for_completion",
+    "check_interval",
+    "max_ingestion_time",
+    "deferrable",
+)
 APPROVED = "Approved"
 
 
@@ -67,8 +73,10 @@ class LocalSageMakerModelOperator(_LocalSageMakerOperator):
         name = self.config["ModelName"]
         if sagemaker.store.exists("models", name):
             if _strip_local(sagemaker.describe_model(name)) != self.config:
-                raise ValueError(f"model {name} exists with a different definition; names come from the run, so "
-                                 "clear this run's tasks or delete the model (`mlops` CLI)")
+                raise ValueError(
+                    f"model {name} exists with a different definition; names come from the run, so "
+                    "clear this run's tasks or delete the model (`mlops` CLI)"
+                )
             self.log.info("model %s already exists with the same definition; reusing it", name)
         else:
             sagemaker.create_model(**self.config)
@@ -122,16 +130,23 @@ class LocalSageMakerEndpointOperator(_LocalSageMakerOperator):
             sagemaker.create_endpoint(**endpoint)
         else:
             if self.operation == "create":
-                self.log.warning("cannot create already existing endpoint %s, updating it with the given config instead",
-                                 name)
+                self.log.warning(
+                    "cannot create already existing endpoint %s, updating it with the given config instead", name
+                )
                 endpoint.pop("Tags", None)
-            self.log.info("blue/green update of %s to %s: %s", name, endpoint["EndpointConfigName"],
-                          json.dumps(endpoint.get("DeploymentConfig")))
+            self.log.info(
+                "blue/green update of %s to %s: %s",
+                name,
+                endpoint["EndpointConfigName"],
+                json.dumps(endpoint.get("DeploymentConfig")),
+            )
             sagemaker.update_endpoint(**endpoint)
         described = sagemaker.describe_endpoint(name)
         self.log.info("endpoint %s is %s at %s", name, described["EndpointStatus"], described["LocalInvocationUrl"])
-        return {"EndpointConfig": sagemaker.describe_endpoint_config(described["EndpointConfigName"]),
-                "Endpoint": described}
+        return {
+            "EndpointConfig": sagemaker.describe_endpoint_config(described["EndpointConfigName"]),
+            "Endpoint": described,
+        }
 
 
 class EndpointSmokeTestOperator(BaseOperator):
@@ -145,8 +160,14 @@ class EndpointSmokeTestOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("endpoint_name", "model", "sample_request")
 
-    def __init__(self, *, endpoint_name: str, model: dict[str, Any], sample_request: str | dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        model: dict[str, Any],
+        sample_request: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("outlets", [ENDPOINT_LIVE])
         self.aws_args = {name: kwargs.pop(name) for name in AWS_ONLY_ARGS if name in kwargs}
         super().__init__(**kwargs)
@@ -171,8 +192,10 @@ class EndpointSmokeTestOperator(BaseOperator):
             request = sample_request(self.read_archive(self.model["model_data_url"]))
         client, url, description = self.runtime()
         if description["EndpointStatus"] != "InService":
-            raise RuntimeError(f"endpoint {self.endpoint_name} is {description['EndpointStatus']}: "
-                               f"{description.get('FailureReason') or 'see the deploy task log'}")
+            raise RuntimeError(
+                f"endpoint {self.endpoint_name} is {description['EndpointStatus']}: "
+                f"{description.get('FailureReason') or 'see the deploy task log'}"
+            )
         response = invoke(client, self.endpoint_name, request)
         rows = len(request["instances"]) if isinstance(request, dict) and "instances" in request else 1
         check_predictions(json.dumps(response["Body"]).encode(), rows)
@@ -188,8 +211,13 @@ class EndpointSmokeTestOperator(BaseOperator):
             "model_data_url": self.model.get("model_data_url"),
             "variant_weights": {v["VariantName"]: v.get("CurrentWeight") for v in description["ProductionVariants"]},
         }
-        self.log.info("endpoint live: %s\nsample request: %s\nresponse (%s): %s", url, json.dumps(request),
-                      response["InvokedProductionVariant"], json.dumps(response["Body"]))
+        self.log.info(
+            "endpoint live: %s\nsample request: %s\nresponse (%s): %s",
+            url,
+            json.dumps(request),
+            response["InvokedProductionVariant"],
+            json.dumps(response["Body"]),
+        )
         context["outlet_events"][ENDPOINT_LIVE].extra = extra
         return extra
 
@@ -201,8 +229,11 @@ class LocalEndpointSmokeTestOperator(EndpointSmokeTestOperator):
         from mlops.serving.runtime import runtime_client
 
         description = _local_sagemaker().describe_endpoint(self.endpoint_name)
-        return (runtime_client(f"http://127.0.0.1:{description['LocalPort']}"), description["LocalInvocationUrl"],
-                description)
+        return (
+            runtime_client(f"http://127.0.0.1:{description['LocalPort']}"),
+            description["LocalInvocationUrl"],
+            description,
+        )
 
     def read_archive(self, model_data_url: str) -> bytes:
         from mlops.serving.runtime import read_local_archive
@@ -211,6 +242,7 @@ class LocalEndpointSmokeTestOperator(EndpointSmokeTestOperator):
 
 
 # ---- deploy-DAG helpers (plain functions called by the DAG's @task wrappers) ----------------------
+
 
 def resolve_model(context: Context) -> dict[str, Any]:
     """The model to deploy: the triggering registered-model event, else the Params; approved only."""
@@ -222,18 +254,26 @@ def resolve_model(context: Context) -> dict[str, Any]:
             if event.extra and event.extra.get("model_data_url"):
                 model = dict(event.extra)  # the newest event wins
     if not model and params.get("model_data_url"):
-        model = {"model_data_url": params["model_data_url"], "version": params.get("model_version") or "manual",
-                 "model_package_group": None, "approval_status": params.get("approval_status") or APPROVED}
+        model = {
+            "model_data_url": params["model_data_url"],
+            "version": params.get("model_version") or "manual",
+            "model_package_group": None,
+            "approval_status": params.get("approval_status") or APPROVED,
+        }
     if not model:
         model = _latest_registered_event(context)
     if not model:
         model = _latest_approved_from_registry(params.get("model_version"))
     status = model.get("approval_status")
     if status != APPROVED:
-        raise ValueError(f"model version {model.get('version')} of {model.get('model_package_group')} is {status!r}, "
-                         "not 'Approved'; approve it in the model registry, then re-run this DAG")
-    return {k: model.get(k) for k in ("model_package_group", "version", "model_data_url", "approval_status",
-                                      "model_package_arn")}
+        raise ValueError(
+            f"model version {model.get('version')} of {model.get('model_package_group')} is {status!r}, "
+            "not 'Approved'; approve it in the model registry, then re-run this DAG"
+        )
+    return {
+        k: model.get(k)
+        for k in ("model_package_group", "version", "model_data_url", "approval_status", "model_package_arn")
+    }
 
 
 def _latest_registered_event(context: Context) -> dict[str, Any]:
@@ -259,8 +299,10 @@ def _latest_approved_from_registry(version: Any) -> dict[str, Any]:
     try:
         from mlops.registry import latest_approved  # type: ignore[attr-defined]
     except ImportError:
-        raise ValueError("no registered-model event and no model_data_url param, and the model registry module "
-                         "is not available; trigger with the model_data_url param") from None
+        raise ValueError(
+            "no registered-model event and no model_data_url param, and the model registry module "
+            "is not available; trigger with the model_data_url param"
+        ) from None
     return latest_approved(version=None if version in (None, "", "latest approved") else version)
 
 
@@ -291,11 +333,17 @@ def framework_image_uri(config: Any) -> str:
         return config.training.image_uri
     from sagemaker.core import image_uris
 
-    return image_uris.retrieve("sklearn", region=config.aws.region, version=config.serving.framework_version,
-                               instance_type=config.serving.instance_type, image_scope="inference")
+    return image_uris.retrieve(
+        "sklearn",
+        region=config.aws.region,
+        version=config.serving.framework_version,
+        instance_type=config.serving.instance_type,
+        image_scope="inference",
+    )
 
 
 # ---- aws classes, built lazily so local runs never import the provider's SageMaker module ---------
+
 
 def _build_aws_classes() -> dict[str, type]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -348,8 +396,10 @@ def _build_aws_classes() -> dict[str, type]:
             wanted = self.config.get("Endpoint", self.config)["EndpointConfigName"]
             endpoint = result["Endpoint"]
             if endpoint.get("EndpointConfigName") != wanted:
-                raise RuntimeError(f"endpoint {endpoint.get('EndpointName')} still runs {endpoint.get('EndpointConfigName')}"
-                                   f": the update to {wanted} was rolled back ({endpoint.get('FailureReason')})")
+                raise RuntimeError(
+                    f"endpoint {endpoint.get('EndpointName')} still runs {endpoint.get('EndpointConfigName')}"
+                    f": the update to {wanted} was rolled back ({endpoint.get('FailureReason')})"
+                )
             return result
 
     class AwsEndpointSmokeTestOperator(EndpointSmokeTestOperator):
@@ -369,16 +419,24 @@ def _build_aws_classes() -> dict[str, type]:
             bucket, key = hook.parse_s3_url(model_data_url)
             return hook.get_key(key, bucket).get()["Body"].read()
 
-    classes = (AwsSageMakerModelOperator, AwsSageMakerEndpointConfigOperator, AwsSageMakerEndpointOperator,
-               AwsEndpointSmokeTestOperator)
+    classes = (
+        AwsSageMakerModelOperator,
+        AwsSageMakerEndpointConfigOperator,
+        AwsSageMakerEndpointOperator,
+        AwsEndpointSmokeTestOperator,
+    )
     for cls in classes:
         cls.__qualname__ = cls.__name__  # importable as mlops_airflow.operators.serving.<name>
     return {cls.__name__: cls for cls in classes}
 
 
 _AWS_CLASSES: dict[str, type] = {}
-AWS_CLASS_NAMES = ("AwsSageMakerModelOperator", "AwsSageMakerEndpointConfigOperator", "AwsSageMakerEndpointOperator",
-                   "AwsEndpointSmokeTestOperator")
+AWS_CLASS_NAMES = (
+    "AwsSageMakerModelOperator",
+    "AwsSageMakerEndpointConfigOperator",
+    "AwsSageMakerEndpointOperator",
+    "AwsEndpointSmokeTestOperator",
+)
 
 
 def __getattr__(name: str) -> type:

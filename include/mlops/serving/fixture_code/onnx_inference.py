@@ -136,11 +136,14 @@ def output_fn(prediction, accept):
     at = (accept or "application/json").split(";", 1)[0].strip().lower()
     if at in ("application/json", "*/*"):
         predictions = [
-            {"label": str(label), "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}}
-            for label, row in zip(labels, probabilities.tolist())
+            {"label": str(label), "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}}
+            for label, row in zip(labels, probabilities.tolist(), strict=True)
         ]
         return json.dumps({"predictions": predictions}), "application/json"
     if at == "text/csv":
-        lines = [",".join([str(label)] + [f"{p:.6f}" for p in row]) for label, row in zip(labels, probabilities.tolist())]
+        lines = [
+            ",".join([str(label)] + [f"{p:.6f}" for p in row])
+            for label, row in zip(labels, probabilities.tolist(), strict=True)
+        ]
         return "\n".join(lines) + "\n", "text/csv"
     raise UnsupportedAccept(accept)

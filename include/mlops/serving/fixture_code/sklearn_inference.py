@@ -35,7 +35,11 @@ def input_fn(request_body, content_type):
 def predict_fn(input_data, model):
     pipeline = model["pipeline"]
     if list(input_data.columns) != model["features"]:
-        input_data = input_data.set_axis(model["features"], axis=1) if input_data.columns.dtype != object else input_data[model["features"]]
+        input_data = (
+            input_data.set_axis(model["features"], axis=1)
+            if input_data.columns.dtype != object
+            else input_data[model["features"]]
+        )
     return pipeline.predict_proba(input_data), list(pipeline.classes_)
 
 
@@ -44,5 +48,10 @@ def output_fn(prediction, accept):
     predictions = []
     for row in probabilities:
         best = max(range(len(classes)), key=lambda i: row[i])
-        predictions.append({"label": str(classes[best]), "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}})
+        predictions.append(
+            {
+                "label": str(classes[best]),
+                "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
+            }
+        )
     return json.dumps({"predictions": predictions}), "application/json"

@@ -1,0 +1,286 @@
+"""Serving benchmark: the ONNX model server against the stock-SageMaker-style sklearn baseline.
+
+    PYTHONPATH=include:plugins .venv/bin/python bench/bench_serving.py [--seconds 8] [--rate 200]
+
+Both servers are the same process (``python -m mlops.serving.server``: uvicorn + the plain
+ASGI app + the SageMaker handler loader) on 127.0.0.1, started in this run on this machine;
+only the model package differs:
+
+- **onnx**: ``model.onnx`` + ``code/inference.py`` running onnxruntime (1 intra-op thread, numpy
+  feeds, no pandas) — the package the pipeline deploys;
+- **baseline**: the same sklearn Pipeline pickled with joblib + a handler that builds a pandas
+  DataFrame per request and calls ``predict_proba``, the way the stock SageMaker scikit-learn
+  container serves a model.
+
+Per server, at batch 1 (one JSON row per request):
+
+1. closed loop: ``--concurrency`` keep-alive clients send back to back for ``--seconds``
+   -> max throughput, p50/p99;
+2. open loop: requests scheduled at a fixed ``--rate`` for ``--seconds``; latency is measured
+   from the scheduled send time (no coordinated omission) -> p50/p99 at that rate.
+
+The ONNX model is also measured through a full local endpoint (router + model server), the
+path boto3 ``invoke_endpoint`` takes. Goals: onnx throughput >= 3x baseline, onnx p99 < 10 ms at
+200 requests/s. The run prints a table and a JSON line and exits 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins")]
+
+from mlops.serving import fixture_model  # noqa: E402
+from mlops.serving.upstream import UpstreamPool  # noqa: E402
+
+ROWS = fixture_model.training_frame(rows=64, seed=99).drop(columns="status").to_dict("records")
+BODIES = [json.dumps({"instances": [row]}).encode() for row in ROWS]
+HEADERS = {"content-type": "application/json", "accept": "application/json"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(archive: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "MLOPS_ORT_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlops.serving.server",
+            "--model-data",
+            str(archive),
+            "--model-dir",
+            str(workdir / "model"),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_ping(port, proc)
+    return proc, port
+
+
+def wait_ping(port: int, proc: subprocess.Popen | None = None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not answer /ping")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def _one(pool: UpstreamPool, path: str, i: int) -> None:
+    status, _, body = await pool.request(path, BODIES[i % len(BODIES)], HEADERS)
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+
+
+async def closed_loop(port: int, path: str, seconds: float, concurrency: int) -> dict[str, float]:
+    pool = UpstreamPool(port)
+    for i in range(200):  # warm-up: connections, caches, the allocator
+        await _one(pool, path, i)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await _one(pool, path, i)
+            latencies.append(time.perf_counter() - started)
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    pool.close()
+    return {
+        "throughput_rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1e3,
+        "p99_ms": percentile(latencies, 99) * 1e3,
+        "requests": len(latencies),
+    }
+
+
+async def open_loop(port: int, path: str, seconds: float, rate: float) -> dict[str, float]:
+    pool = UpstreamPool(port)
+    for i in range(100):
+        await _one(pool, path, i)
+    count = int(seconds * rate)
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter() + 0.05
+
+    async def fire(i: int) -> None:
+        nonlocal errors
+        scheduled = start + i / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        try:
+            await _one(pool, path, i)
+        except Exception:
+            errors += 1
+            return
+        latencies.append(time.perf_counter() - scheduled)
+
+    await asyncio.gather(*(fire(i) for i in range(count)))
+    achieved = count / (time.perf_counter() - start)
+    pool.close()
+    return {
+        "rate_rps": rate,
+        "achieved_rps": achieved,
+        "p50_ms": percentile(latencies, 50) * 1e3,
+        "p99_ms": percentile(latencies, 99) * 1e3,
+        "errors": errors,
+        "requests": count,
+    }
+
+
+def measure(port: int, path: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    closed = asyncio.run(closed_loop(port, path, args.seconds, args.concurrency))
+    fixed = asyncio.run(open_loop(port, path, args.seconds, args.rate))
+    return {"closed_loop": closed, "fixed_rate": fixed}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def endpoint_run(archive: Path, home: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The ONNX package behind a full local endpoint (router + model server)."""
+    os.environ["MLOPS_HOME"] = str(home)
+    from mlops import processes
+    from mlops.config import ServingConfig
+    from mlops.serving.manager import LocalSageMaker
+
+    manager = LocalSageMaker(ServingConfig(port_range=(29100, 29299)))
+    manager.create_model(
+        ModelName="bench",
+        ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
+        PrimaryContainer={"Image": "local", "ModelDataUrl": archive.as_uri()},
+    )
+    manager.create_endpoint_config(
+        EndpointConfigName="bench-1",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "bench",
+                "InitialVariantWeight": 1.0,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    try:
+        manager.create_endpoint(EndpointName="bench", EndpointConfigName="bench-1")
+        port = manager.describe_endpoint("bench")["LocalPort"]
+        return measure(port, "/endpoints/bench/invocations", args)
+    finally:
+        processes.stop_all(timeout=15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
+    parser.add_argument("--rate", type=float, default=200.0, help="fixed request rate for the latency phase")
+    parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
+    parser.add_argument("--skip-endpoint", action="store_true", help="skip the router + model server measurement")
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        pipeline = fixture_model.train_pipeline()
+        packages = {
+            kind: fixture_model.build_package(work / kind / "model.tar.gz", kind=kind, pipeline=pipeline)
+            for kind in ("onnx", "sklearn")
+        }
+        results: dict[str, dict[str, dict[str, float]]] = {}
+        for name, kind in (("baseline (sklearn + pandas)", "sklearn"), ("onnx", "onnx")):
+            proc, port = start_server(packages[kind], work / f"{kind}-server")
+            try:
+                results[name] = measure(port, "/invocations", args)
+            finally:
+                stop(proc)
+        if not args.skip_endpoint:
+            results["onnx via endpoint router"] = endpoint_run(packages["onnx"], work / "home", args)
+
+    base = results["baseline (sklearn + pandas)"]["closed_loop"]["throughput_rps"]
+    onnx = results["onnx"]
+    ratio = onnx["closed_loop"]["throughput_rps"] / base
+    load = os.getloadavg()
+    print(
+        f"\nServing benchmark on {platform.machine()} ({os.cpu_count()} CPUs, load average {load[0]:.1f} at the "
+        f"end, {load_at_start:.1f} at the start), Python {platform.python_version()}; "
+        f"batch 1 JSON; closed loop {args.concurrency} clients x {args.seconds:.0f}s; fixed rate {args.rate:.0f}/s x "
+        f"{args.seconds:.0f}s\n"
+    )
+    at = f"@{args.rate:.0f}/s"
+    header = (
+        f"| {'server':28} | {'max req/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | {'p50 ms ' + at:>13} "
+        f"| {'p99 ms ' + at:>13} | errors |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for name, r in results.items():
+        c, f = r["closed_loop"], r["fixed_rate"]
+        print(
+            f"| {name:28} | {c['throughput_rps']:9.0f} | {c['p50_ms']:6.2f} | {c['p99_ms']:6.2f} | "
+            f"{f['p50_ms']:13.2f} | {f['p99_ms']:13.2f} | {int(f['errors']):6d} |"
+        )
+    goals = {
+        "throughput_ratio": ratio,
+        "ratio_goal_met": ratio >= 3.0,
+        "p99_at_rate_ms": onnx["fixed_rate"]["p99_ms"],
+        "p99_goal_met": onnx["fixed_rate"]["p99_ms"] < 10.0,
+    }
+    print(
+        f"\nonnx / baseline throughput: {ratio:.1f}x (goal >= 3x: {'met' if goals['ratio_goal_met'] else 'MISSED'}); "
+        f"onnx p99 at {args.rate:.0f} req/s: {goals['p99_at_rate_ms']:.2f} ms "
+        f"(goal < 10 ms: {'met' if goals['p99_goal_met'] else 'MISSED'})"
+    )
+    print(json.dumps({"results": results, "load_average": [load_at_start, load[0]], **goals}))
+    return 0 if goals["ratio_goal_met"] and goals["p99_goal_met"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
