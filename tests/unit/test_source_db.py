@@ -20,6 +20,7 @@ from mlops.source.db import (
     table_counts,
 )
 from mlops.source.schema import TABLES, products
+from tests import pg_server
 
 
 def test_default_url_is_sqlite_under_mlops_home(mlops_home: Path) -> None:
@@ -63,6 +64,12 @@ def test_sqlite_path_that_cannot_exist_names_the_fix(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(ValueError, match="writable place"):
         make_engine(f"sqlite:///{tmp_path / 'file' / 'source.db'}")
+
+
+def test_malformed_url_error_hides_credentials() -> None:
+    with pytest.raises(ValueError, match="not a SQLAlchemy URL") as error:
+        make_engine("postgresql://bob:hunter2@db:port/shop")
+    assert "hunter2" not in str(error.value) and "***@db" in str(error.value)
 
 
 def test_postgres_urls_are_pinned_to_psycopg3() -> None:
@@ -109,6 +116,13 @@ def test_insert_columns_rejects_unknown_columns(sqlite_url: str) -> None:
     create_schema(engine)
     with engine.begin() as conn, pytest.raises(ValueError, match="no columns"):
         insert_columns(conn, "products", {"colour": np.array(["red"], dtype=object)})
+
+
+def test_missing_postgres_binaries_name_make_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_server.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(pg_server.glob, "glob", lambda _pattern: [])
+    with pytest.raises(pg_server.PostgresUnavailable, match="run `make test`"):
+        pg_server.find_bindir()
 
 
 @pytest.mark.postgres

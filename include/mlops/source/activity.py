@@ -73,7 +73,9 @@ class ActivityResult:
 
 
 @dataclass
-class _Tally:
+class ChangeTally:
+    """Running counts of rows inserted, updated and deleted per table."""
+
     inserts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     updates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     deletes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
@@ -106,14 +108,14 @@ def _delete_rows(conn: Connection, table: Table, column: str, ids: Sequence[int]
 
 
 def daily_order_rate(conn: Connection, now: int) -> float:
-    """Orders per day over the 30 days before ``now`` (at least 2)."""
-    since = from_epoch(now - 31 * DAY)
+    """Orders per day over the 30 days before the day that ends at ``now`` (at least 2)."""
+    since = from_epoch(now - DAY - 30 * DAY)
     recent = conn.execute(select(func.count()).where(orders.c.order_ts >= since)).scalar_one()
     return max(recent / 30.0, 2.0)
 
 
 def add_orders(
-    conn: Connection, rng: np.random.Generator, now: int, rate: float, drift: DriftSpec, tally: _Tally
+    conn: Connection, rng: np.random.Generator, now: int, rate: float, drift: DriftSpec, tally: ChangeTally
 ) -> int:
     """Insert the day's sign-ups and orders (statuses as of ``now``); returns the first new order id."""
     ids = next_ids(conn)
@@ -173,7 +175,7 @@ def open_order_features(conn: Connection, below_id: int) -> tuple[pd.DataFrame, 
 
 
 def progress_orders(
-    conn: Connection, rng: np.random.Generator, now: int, below_id: int, drift: DriftSpec, tally: _Tally
+    conn: Connection, rng: np.random.Generator, now: int, below_id: int, drift: DriftSpec, tally: ChangeTally
 ) -> None:
     """Move open orders one state along: placed ones ship or cancel, shipped ones due by their
     promised days end delivered or returned, each with the outcome model's odds."""
@@ -201,7 +203,7 @@ def progress_orders(
     tally.updates["orders"] += _update_rows(conn, orders, "order_id", rows)
 
 
-def update_customers(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: _Tally) -> None:
+def update_customers(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: ChangeTally) -> None:
     """Some customers move to another segment, others change their email address."""
     pool: CustomerPool = load_customer_pool(conn)
     chosen = np.sort(rng.choice(len(pool.customer_id), min(_count(rng, rate * 0.05), len(pool.customer_id)), False))
@@ -224,7 +226,7 @@ def update_customers(conn: Connection, rng: np.random.Generator, now: int, rate:
     tally.updates["customers"] += _update_rows(conn, customers, "customer_id", rows_email)
 
 
-def reprice_products(conn: Connection, rng: np.random.Generator, now: int, tally: _Tally) -> None:
+def reprice_products(conn: Connection, rng: np.random.Generator, now: int, tally: ChangeTally) -> None:
     """About 0.5% of the catalogue changes price by -15% to +15%."""
     frame = pd.read_sql(select(products.c.product_id, products.c.unit_price).order_by(products.c.product_id), conn)
     chosen = np.sort(rng.choice(len(frame), min(_count(rng, len(frame) * 0.005), len(frame)), replace=False))
@@ -237,7 +239,7 @@ def reprice_products(conn: Connection, rng: np.random.Generator, now: int, tally
     tally.updates["products"] += _update_rows(conn, products, "product_id", rows)
 
 
-def edit_baskets(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: _Tally) -> None:
+def edit_baskets(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: ChangeTally) -> None:
     """In placed orders with several lines, customers drop a line or raise a quantity."""
     query = (
         select(order_items.c.order_item_id, order_items.c.order_id, order_items.c.quantity)
@@ -263,7 +265,7 @@ def edit_baskets(conn: Connection, rng: np.random.Generator, now: int, rate: flo
     tally.updates["order_items"] += _update_rows(conn, order_items, "order_item_id", rows)
 
 
-def purge_stale(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: _Tally) -> None:
+def purge_stale(conn: Connection, rng: np.random.Generator, now: int, rate: float, tally: ChangeTally) -> None:
     """Purge the oldest cancelled orders (items first) and close accounts that never ordered."""
     cutoff = from_epoch(now - RETENTION_DAYS * DAY)
     cancelled = (
@@ -315,7 +317,7 @@ def simulate_activity(
     """
     _check_inputs(engine, seed, steps)
     drift = drift or DriftSpec()
-    began, tally = perf_counter(), _Tally()
+    began, tally = perf_counter(), ChangeTally()
     with engine.connect() as conn:
         clock = latest_timestamp(conn)
     for step in range(steps):

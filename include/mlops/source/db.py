@@ -7,8 +7,8 @@ DBAPI driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL) inside the call
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from mlops.config import mlops_home
 from mlops.source.schema import TABLES, metadata
 
-SQLITE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
 _PG_DRIVER = "postgresql+psycopg"
 _PG_ALIASES = ("postgres", "postgresql", "postgresql+psycopg")
 _CONNECT_TIMEOUT_SECONDS = 5
@@ -42,6 +41,11 @@ _CONNECT_TIMEOUT_SECONDS = 5
 def default_source_url() -> str:
     """The default source DB: ``sqlite:///<MLOPS_HOME>/source.db``."""
     return f"sqlite:///{mlops_home() / 'source.db'}"
+
+
+def _redact(text: str) -> str:
+    """Hide whatever sits between ``scheme://`` and ``@`` (user and password) in a raw URL string."""
+    return re.sub(r"(://)[^@/]*@", r"\1***@", text)
 
 
 def safe_url(url: URL | str) -> str:
@@ -57,9 +61,9 @@ def parse_source_url(url: str) -> URL:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise ValueError(
-            f"source URL {url!r} is not a SQLAlchemy URL; use sqlite:///path/to/source.db "
+            f"source URL {_redact(url)!r} is not a SQLAlchemy URL; use sqlite:///path/to/source.db "
             "or postgresql+psycopg://user@host:5432/dbname"
         ) from None
     if parsed.drivername in _PG_ALIASES:
@@ -152,21 +156,10 @@ def table_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def max_value(conn: Connection, table_name: str, column: str) -> Any:
-    """The largest value of ``table.column`` (None for an empty table)."""
-    table = TABLES[table_name]
-    return conn.execute(select(func.max(table.c[column]))).scalar_one()
-
-
-def format_timestamp(value: datetime) -> str:
-    """A naive UTC timestamp as stored on SQLite (and accepted by PostgreSQL's COPY)."""
-    return value.strftime(SQLITE_TIMESTAMP_FORMAT)
-
-
 def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Insert ``rows`` (tuples in ``columns`` order) into a source table inside ``conn``'s transaction.
 
-    Values must already be driver-ready: timestamps as :func:`format_timestamp` strings, numerics
+    Values must already be driver-ready: timestamps as :func:`epoch_to_sql` strings, numerics
     rounded to the column scale, None for NULL. Uses COPY on PostgreSQL, executemany elsewhere.
     Returns the number of rows inserted.
     """
@@ -188,7 +181,11 @@ def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows:
 
 
 def epoch_to_sql(seconds: np.ndarray) -> np.ndarray:
-    """Epoch seconds (naive UTC) as timestamp strings in :data:`SQLITE_TIMESTAMP_FORMAT`."""
+    """Epoch seconds (naive UTC) as ``YYYY-MM-DD HH:MM:SS.ffffff`` strings.
+
+    That is SQLAlchemy's storage format for DateTime on SQLite (so rows written here and rows
+    written through SQLAlchemy compare and sort alike), and PostgreSQL's COPY parses it.
+    """
     iso = np.datetime_as_string(np.asarray(seconds, dtype=np.int64).astype("datetime64[s]"), unit="us")
     return np.strings.replace(iso, "T", " ")
 

@@ -19,7 +19,7 @@ from time import perf_counter
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, cast, func, select
 
 from mlops.source.db import create_schema, insert_columns, safe_url
 from mlops.source.schema import (
@@ -516,18 +516,21 @@ def insert(conn: Connection, table_name: str, columns: dict) -> int:
     return insert_columns(conn, table_name, decode(columns))
 
 
-def epoch_series(values: pd.Series) -> np.ndarray:
-    """Epoch seconds of a column of naive datetimes."""
-    return pd.to_datetime(values).to_numpy(dtype="datetime64[s]").astype(np.int64)
+def sql_epoch(conn: Connection, column: ColumnElement) -> ColumnElement:
+    """A SQL expression for a timestamp column's epoch seconds (avoids building datetime objects)."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", column), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)
 
 
 def load_customer_pool(conn: Connection) -> CustomerPool:
     """The customers in the database, sorted by signup time."""
-    query = select(customers.c.customer_id, customers.c.signup_ts, customers.c.country, customers.c.segment)
+    signup = sql_epoch(conn, customers.c.signup_ts).label("signup_epoch")
+    query = select(customers.c.customer_id, signup, customers.c.country, customers.c.segment)
     frame = pd.read_sql(query.order_by(customers.c.signup_ts, customers.c.customer_id), conn)
     return CustomerPool(
         customer_id=frame["customer_id"].to_numpy(np.int64),
-        signup_ts=epoch_series(frame["signup_ts"]),
+        signup_ts=frame["signup_epoch"].to_numpy(np.int64),
         country=encode(frame["country"], COUNTRIES),
         segment=encode(frame["segment"], SEGMENTS),
     )
