@@ -1,0 +1,110 @@
+"""CreateProcessingJob for the drift job (``mlops/monitoring/drift_job.py``).
+
+A pure function of the pipeline config and the run's values; tests validate it against
+botocore's service model and the local runner (:mod:`mlops.sagemaker_local`) executes the same
+dict. Inputs: the code bundle, the model's baseline, the window's capture folders (one input
+per variant and hour, or the endpoint's whole capture prefix when that would exceed
+SageMaker's 10 inputs) and, optionally, the real-time aggregates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops.config import PipelineConfig
+
+PROCESSING = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING}/input/code"
+ENTRY_POINT = "drift_job.py"
+MAX_INPUTS = 10
+
+
+def _input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: int) -> list[dict[str, Any]]:
+    """One input per ``<variant>/yyyy/mm/dd/hh`` folder, or the endpoint's prefix if they do not fit in ``room``."""
+    base = f"{capture_root.rstrip('/')}/{endpoint}"
+    if not folders or len(folders) > room:
+        return [_input("capture", base, f"{PROCESSING}/input/capture")]
+    return [_input(f"capture-{i}", f"{base}/{folder}", f"{PROCESSING}/input/capture/{folder}")
+            for i, folder in enumerate(sorted(folders))]
+
+
+def drift_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    image_uri: str,
+    role_arn: str,
+    code_uri: str,
+    baseline_uri: str,
+    capture_root: str,
+    capture_folders: list[str],
+    output_uri: str,
+    window_start: str,
+    window_end: str,
+    model_version: str | int,
+    aggregates_uri: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob running the drift job on one window of captured traffic."""
+    monitoring = config.monitoring
+    endpoint = config.serving.endpoint_name
+    inputs = [_input("code", code_uri, CODE_DIR), _input("baseline", baseline_uri, f"{PROCESSING}/input/baseline")]
+    if aggregates_uri:
+        inputs.append(_input("reporting", aggregates_uri, f"{PROCESSING}/input/reporting"))
+    inputs += capture_inputs(capture_root, endpoint, capture_folders, MAX_INPUTS - len(inputs))
+    arguments = [
+        "--window-start", window_start, "--window-end", window_end,
+        "--model-version", str(model_version), "--endpoint-name", endpoint,
+        "--comparison-method", monitoring.comparison_method,
+        "--comparison-threshold", str(monitoring.comparison_threshold),
+        "--categorical-comparison-threshold", str(monitoring.categorical_comparison_threshold),
+        "--robust-alpha", str(monitoring.robust_alpha),
+        "--psi-threshold", str(monitoring.psi_threshold),
+        "--completeness-tolerance", str(monitoring.completeness_tolerance),
+        "--datatype-check-threshold", str(monitoring.datatype_check_threshold),
+        "--domain-content-threshold", str(monitoring.domain_content_threshold),
+        "--drift-share-threshold", str(monitoring.drift_share_threshold),
+        "--min-window-records", str(monitoring.min_window_records),
+        "--baseline", f"{PROCESSING}/input/baseline", "--capture", f"{PROCESSING}/input/capture",
+        "--reporting", f"{PROCESSING}/input/reporting", "--output", f"{PROCESSING}/output",
+        "--failure-file", "/opt/ml/output/failure",
+    ]
+    return {
+        "ProcessingJobName": name,
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {"OutputName": "monitoring", "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/output",
+                                                          "S3UploadMode": "EndOfJob"}}
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": monitoring.processing_instance_type,
+                "VolumeSizeInGB": monitoring.processing_volume_gb,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": monitoring.max_runtime_seconds},
+        "AppSpecification": {
+            "ImageUri": image_uri,
+            "ContainerEntrypoint": ["python3", f"{CODE_DIR}/{ENTRY_POINT}"],
+            "ContainerArguments": arguments,
+        },
+        "Environment": {"PYTHONUNBUFFERED": "1"},
+        "RoleArn": role_arn,
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
+    }

@@ -1,0 +1,152 @@
+"""Drift job: one window of captured traffic vs the model's baseline (a processing-job entry point).
+
+Run by SageMaker Processing (sklearn framework image) or :mod:`mlops.sagemaker_local` as::
+
+    python3 drift_job.py --window-start 2026-11-24T17:00:00+00:00 --window-end 2026-11-24T18:00:00+00:00 \\
+        [--baseline /opt/ml/processing/input/baseline] [--capture /opt/ml/processing/input/capture] \\
+        [--reporting /opt/ml/processing/input/reporting] [--output /opt/ml/processing/output] [thresholds]
+
+Inputs: ``baseline/`` holds statistics.json, constraints.json and feature_spec.json;
+``capture/`` any folder tree of capture ``*.jsonl`` files (records outside the window are
+skipped); ``reporting/aggregates.json`` (optional) the real-time per-minute aggregates.
+Outputs (``--output``): the window's ``statistics.json``, ``constraint_violations.json``
+(Model Monitor's schema), ``drift_summary.json`` (per-feature L-inf, threshold, PSI, the drift
+share and verdict) and ``report.html``. A failure's reason goes to ``/opt/ml/output/failure``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` package
+    _here = Path(__file__).resolve().parent
+    sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
+
+from mlops.monitoring import capture_reader, drift, report, statistics, violations  # noqa: E402
+
+PROCESSING = "/opt/ml/processing"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=f"{PROCESSING}/input/baseline")
+    parser.add_argument("--capture", default=f"{PROCESSING}/input/capture")
+    parser.add_argument("--reporting", default=f"{PROCESSING}/input/reporting")
+    parser.add_argument("--output", default=f"{PROCESSING}/output")
+    parser.add_argument("--window-start", required=True)
+    parser.add_argument("--window-end", required=True)
+    parser.add_argument("--model-version", default="")
+    parser.add_argument("--endpoint-name", default="")
+    parser.add_argument("--comparison-method", choices=["Simple", "Robust"], default="Robust")
+    parser.add_argument("--comparison-threshold", type=float, default=0.1)
+    parser.add_argument("--categorical-comparison-threshold", type=float, default=0.1)
+    parser.add_argument("--robust-alpha", type=float, default=0.001)
+    parser.add_argument("--psi-threshold", type=float, default=0.2)
+    parser.add_argument("--completeness-tolerance", type=float, default=0.05)
+    parser.add_argument("--datatype-check-threshold", type=float, default=0.1)
+    parser.add_argument("--domain-content-threshold", type=float, default=0.1)
+    parser.add_argument("--drift-share-threshold", type=float, default=0.25)
+    parser.add_argument("--min-window-records", type=int, default=100)
+    parser.add_argument("--failure-file", default="/opt/ml/output/failure")
+    return parser.parse_args(argv)
+
+
+def settings_of(args: argparse.Namespace) -> drift.DriftSettings:
+    return drift.DriftSettings(
+        comparison_method=args.comparison_method, comparison_threshold=args.comparison_threshold,
+        categorical_comparison_threshold=args.categorical_comparison_threshold, robust_alpha=args.robust_alpha,
+        psi_threshold=args.psi_threshold, completeness_tolerance=args.completeness_tolerance,
+        datatype_check_threshold=args.datatype_check_threshold, domain_content_threshold=args.domain_content_threshold,
+    )
+
+
+def load_baseline(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(statistics, constraints, input columns in model order) of a baseline folder."""
+    stats = json.loads((folder / "statistics.json").read_text())
+    constraints = json.loads((folder / "constraints.json").read_text())
+    spec_file = folder / "feature_spec.json"
+    if spec_file.exists():
+        spec = json.loads(spec_file.read_text())
+        columns = [*spec["numeric"], *spec["categorical"]]
+    else:
+        columns = [f["name"] for f in constraints["features"]]
+    return stats, constraints, columns
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def analyse(args: argparse.Namespace) -> dict[str, Any]:
+    """Read the window, compare it with the baseline, write the four outputs; return the summary."""
+    started = time.monotonic()
+    baseline_stats, constraints, columns = load_baseline(Path(args.baseline))
+    start, end = _time(args.window_start), _time(args.window_end)
+    capture_root = Path(args.capture)
+    window = capture_reader.read_folder(capture_root, columns, start, end)
+    read_seconds = time.monotonic() - started
+    frame = window.frame
+    settings = settings_of(args)
+    results, found = drift.compare(frame, baseline_stats, constraints, settings)
+    feature_count = len(baseline_stats["features"])
+    share = drift.drift_share(results, feature_count)
+    insufficient = len(frame) < args.min_window_records
+    numeric = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] != statistics.STRING]
+    categorical = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] == statistics.STRING]
+    window_stats = statistics.dataset_statistics(frame, numeric, categorical)
+    doc = violations.validate(violations.document(found))
+    labels = Counter(window.predicted_labels)
+    summary = {
+        "window_start": start.isoformat(), "window_end": end.isoformat(),
+        "model_version": args.model_version, "endpoint_name": args.endpoint_name,
+        "records": window.records, "rows": int(len(frame)), "skipped_records": window.skipped_records,
+        "malformed_records": window.malformed, "insufficient": insufficient,
+        "feature_count": feature_count, "drift_share": round(share, 6),
+        "window_drifted": (not insufficient) and share >= args.drift_share_threshold,
+        "drifted_features": sorted(r.name for r in results if r.drifted),
+        "psi_alerts": sorted(r.name for r in results if r.psi_alert),
+        "violation_counts": dict(Counter(v["constraint_check_type"] for v in doc["violations"])),
+        "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
+        "features": drift.as_dicts(results),
+        "settings": {**settings.__dict__, "drift_share_threshold": args.drift_share_threshold,
+                     "min_window_records": args.min_window_records},
+        "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
+    }
+    aggregates_file = Path(args.reporting) / "aggregates.json"
+    aggregates = json.loads(aggregates_file.read_text()) if aggregates_file.exists() else []
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "statistics.json").write_text(json.dumps(window_stats, indent=2))
+    (output / "constraint_violations.json").write_text(json.dumps(doc, indent=2))
+    summary["seconds"] = {"read": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
+    (output / "drift_summary.json").write_text(json.dumps(summary, indent=2))
+    (output / "report.html").write_text(report.render(summary, doc, aggregates))
+    print(f"window {start.isoformat()} .. {end.isoformat()}: {window.records} records, {len(frame)} rows, "
+          f"drift share {share:.3f} ({', '.join(summary['drifted_features']) or 'no feature drifted'}), "
+          f"{len(doc['violations'])} violation(s); {summary['seconds']['total']:.1f}s", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        analyse(args)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        failure = Path(args.failure_file)
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(reason[:1024])
+        print(reason, file=sys.stderr, flush=True)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""When drift triggers retraining: consecutive drifted windows, cooldown, one trigger per episode.
+
+The state is one JSON document per endpoint (``<monitoring>/state/<endpoint>/policy.json``)::
+
+    {"windows": [{run_id, window_start, window_end, model_version, status, drift_share,
+                  drifted_features, violations_uri, report_uri, fired, episode}],
+     "episodes": {"<episode id>": {"fired_at": <window_end>, "run_id": ...}}}
+
+Rules (:func:`apply`):
+
+- a window is ``drifted`` when its drift share reaches the threshold, ``clean`` when not, and
+  ``insufficient`` when it had too few rows; insufficient windows neither extend nor break a
+  streak;
+- the policy fires when the last ``consecutive_windows`` sufficient windows of the *current
+  model version* are all drifted;
+- an **episode** is a run of drifted windows of one model version; its id is the model version
+  and the end of its first drifted window. An episode fires at most once (dedupe): later drifted
+  windows of the same episode do not trigger again; a clean window ends it, and a new model
+  version (after retraining) starts afresh;
+- **cooldown**: no firing within ``cooldown_hours`` of the last firing (window-end times, so the
+  decision depends on the data, not on when the task ran);
+- a run's window is recorded under its ``run_id``; re-running the same run replaces its record
+  and reaches the same decision (a run that fired fires again; no other run can).
+
+Windows follow each other: a new run's window starts where the newest recorded window ended
+(at most ``window_minutes`` back), see :func:`next_window`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DRIFTED, CLEAN, INSUFFICIENT = "drifted", "clean", "insufficient"
+
+
+@dataclass(frozen=True)
+class Policy:
+    drift_share_threshold: float = 0.25
+    consecutive_windows: int = 2
+    cooldown_hours: float = 6.0
+
+
+@dataclass
+class Decision:
+    fire: bool
+    reason: str
+    episode: str | None = None
+    windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def empty_state() -> dict[str, Any]:
+    return {"windows": [], "episodes": {}}
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def next_window(state: dict[str, Any], *, run_id: str, end: datetime, window_minutes: int) -> tuple[datetime, datetime]:
+    """The window of ``run_id``: recorded one on a re-run; else from the newest earlier window's end
+    (or ``end - window_minutes``, whichever is later) to ``end``."""
+    for record in state["windows"]:
+        if record["run_id"] == run_id:
+            return _t(record["window_start"]), _t(record["window_end"])
+    start = end - timedelta(minutes=window_minutes)
+    earlier = [_t(r["window_end"]) for r in state["windows"] if _t(r["window_end"]) <= end]
+    if earlier:
+        start = max(start, max(earlier))
+    return start, end
+
+
+def window_status(summary: dict[str, Any], policy: Policy) -> str:
+    if summary.get("insufficient"):
+        return INSUFFICIENT
+    return DRIFTED if float(summary["drift_share"]) >= policy.drift_share_threshold else CLEAN
+
+
+def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tuple[dict[str, Any], Decision]:
+    """Record a window (keyed by ``record['run_id']``) and decide; returns (new state, decision).
+
+    ``record`` needs run_id, window_start, window_end, model_version, status, drift_share and may
+    carry drifted_features, violations_uri, report_uri.
+    """
+    state = copy.deepcopy(state)
+    run_id = record["run_id"]
+    previous = next((r for r in state["windows"] if r["run_id"] == run_id), None)
+    windows = [r for r in state["windows"] if r["run_id"] != run_id]
+    record = {**record, "fired": False, "episode": None}
+    windows.append(record)
+    windows.sort(key=lambda r: (r["window_end"], r["run_id"]))
+    state["windows"] = windows
+    state["episodes"] = {k: v for k, v in state["episodes"].items() if v["run_id"] != run_id}
+
+    history = [r for r in windows if str(r["model_version"]) == str(record["model_version"])
+               and r["window_end"] <= record["window_end"] and r["status"] != INSUFFICIENT]
+    if record["status"] != DRIFTED:
+        return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
+    streak: list[dict[str, Any]] = []
+    for r in reversed(history):
+        if r["status"] != DRIFTED:
+            break
+        streak.insert(0, r)
+    episode = f"v{record['model_version']}@{streak[0]['window_end']}"
+    record["episode"] = episode
+    summary = [{k: r.get(k) for k in ("run_id", "window_start", "window_end", "drift_share")} for r in streak]
+    if len(streak) < policy.consecutive_windows:
+        return state, Decision(False, f"{len(streak)} of {policy.consecutive_windows} consecutive drifted windows",
+                               episode, summary)
+    fired = state["episodes"].get(episode)
+    if fired:
+        return state, Decision(False, f"episode {episode} already triggered retraining (run {fired['run_id']}, "
+                                      f"window ending {fired['fired_at']}); one trigger per drift episode",
+                               episode, summary)
+    others = [_t(e["fired_at"]) for e in state["episodes"].values()]
+    last = max((t for t in others if t <= _t(record["window_end"])), default=None)
+    if last is not None and _t(record["window_end"]) - last < timedelta(hours=policy.cooldown_hours):
+        until = last + timedelta(hours=policy.cooldown_hours)
+        return state, Decision(False, f"cooldown: last trigger at {last.isoformat()}, next allowed from "
+                                      f"{until.isoformat()}", episode, summary)
+    record["fired"] = True
+    state["episodes"][episode] = {"fired_at": record["window_end"], "run_id": run_id}
+    reason = (f"{len(streak)} consecutive drifted windows (>= {policy.consecutive_windows}); drift share "
+              f"{record['drift_share']:.2f} >= {policy.drift_share_threshold}")
+    if previous and previous.get("fired"):
+        reason += " (re-run of the run that fired)"
+    return state, Decision(True, reason, episode, summary)
