@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for tests: initdb into a temporary folder, listen on loopback only.
 
-Authentication is ``trust``, which is safe only because the server listens on 127.0.0.1 alone and
-has no Unix socket outside its own folder. As root, ``initdb`` and ``pg_ctl`` run as the
+Authentication is ``trust``, which is acceptable only because the server listens on 127.0.0.1
+alone and opens no Unix socket. As root, ``initdb`` and ``pg_ctl`` run as the
 ``postgres`` user (``initdb`` refuses root). Stop it with :meth:`PostgresServer.stop`.
 """
 
@@ -122,7 +122,7 @@ def start_server(parent: Path | None = None) -> PostgresServer:
             server.log_file,
         )
         options = (
-            f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+            f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         _run(
