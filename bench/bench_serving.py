@@ -139,12 +139,9 @@ async def open_loop(port: int, path: str, seconds: float, rate: float) -> dict[s
     count = int(seconds * rate)
     latencies: list[float] = []
     errors = 0
-    start = time.perf_counter() + 0.05
 
-    async def fire(i: int) -> None:
+    async def fire(i: int, scheduled: float) -> None:
         nonlocal errors
-        scheduled = start + i / rate
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         try:
             await _one(pool, path, i)
         except Exception:
@@ -152,7 +149,17 @@ async def open_loop(port: int, path: str, seconds: float, rate: float) -> dict[s
             return
         latencies.append(time.perf_counter() - scheduled)
 
-    await asyncio.gather(*(fire(i) for i in range(count)))
+    # One pacing loop starts each request at its scheduled time; latency counts from that time, so a
+    # late start (a stalled client or server) is measured, not hidden (no coordinated omission).
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(fire(i, scheduled)))
+    await asyncio.gather(*tasks)
     achieved = count / (time.perf_counter() - start)
     pool.close()
     return {
@@ -218,7 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="fixed request rate for the latency phase")
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
     parser.add_argument("--skip-endpoint", action="store_true", help="skip the router + model server measurement")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run this process and both servers at this nice value (e.g. -10, needs "
+        "root): on a shared box it keeps other jobs from dominating the tail; applies to baseline and onnx alike",
+    )
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # children (both servers, the router) inherit it
     try:
         import uvloop
 
@@ -250,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(
         f"\nServing benchmark on {platform.machine()} ({os.cpu_count()} CPUs, load average {load[0]:.1f} at the "
-        f"end, {load_at_start:.1f} at the start), Python {platform.python_version()}; "
+        f"end, {load_at_start:.1f} at the start; nice {os.nice(0)}), Python {platform.python_version()}; "
         f"batch 1 JSON; closed loop {args.concurrency} clients x {args.seconds:.0f}s; fixed rate {args.rate:.0f}/s x "
         f"{args.seconds:.0f}s\n"
     )
