@@ -365,3 +365,12 @@ def test_postgres_late_commit_with_an_earlier_capture_id_is_not_skipped(
     late = replicator.cdc_batch()
     assert (late.rows, late.updates) == (1, 1)
     assert_lake_matches_source(engine, lake)
+
+
+def test_full_load_of_a_source_without_tables_names_the_fix(sqlite_url: str, lake: Lake, tmp_path: Path) -> None:
+    replicator = make_replicator(make_engine(sqlite_url), lake, tmp_path)
+    with pytest.raises(RuntimeError, match=r"lacks tables \['customers', 'products', 'orders', 'order_items'\]"):
+        replicator.sync()
+    task = replicator.status()["tasks"]["ReplicationTasks"][0]
+    assert (task["Status"], task["StopReason"]) == ("failed", "Stop Reason FATAL_ERROR")
+    assert "lacks tables" in task["LastFailureMessage"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
@@ -26,39 +27,52 @@ from mlops.source.schema import TABLES, primary_key
 CONTENT_COLUMN = "updated_at"
 
 
-def read_table_files(lake_table_uri: str) -> pa.Table:
-    """All replicated files of a table concatenated; raises when there are none or schemas differ."""
+def _table_files(lake_table_uri: str) -> tuple[LakeFS, list[pafs.FileInfo], pa.Schema]:
+    """The replicated files of a table and their common schema (read from the footers only).
+
+    Raises FileNotFoundError when there are none, ValueError when their schemas differ.
+    """
     lake_fs = LakeFS.from_uri(lake_table_uri)
     files = lake_fs.data_files(lake_table_uri)
     if not files:
         raise FileNotFoundError(f"no replicated Parquet files under {lake_table_uri}; run the replication first")
-    parts = [pq.read_table(info.path, filesystem=lake_fs.filesystem) for info in files]
-    for info, part in zip(files, parts, strict=True):
-        if not part.schema.equals(parts[0].schema):
+    schemas = [pq.read_schema(info.path, filesystem=lake_fs.filesystem) for info in files]
+    for info, schema in zip(files, schemas, strict=True):
+        if not schema.equals(schemas[0]):
             raise ValueError(
-                f"{info.base_name} in {lake_table_uri} has schema {part.schema} but {files[0].base_name} has "
-                f"{parts[0].schema}; the source schema changed, reload the table"
+                f"{info.base_name} in {lake_table_uri} has schema {schema} but {files[0].base_name} has "
+                f"{schemas[0]}; the source schema changed, reload the table"
             )
-    return pa.concat_tables(parts)
+    return lake_fs, files, schemas[0]
 
 
-def latest_state(lake_table_uri: str, primary_key: str) -> pa.Table:
-    """The table as of the last applied change: source columns only, sorted by ``primary_key``."""
-    changes = read_table_files(lake_table_uri)
-    names = changes.column_names
+def latest_state(lake_table_uri: str, primary_key: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """The table as of the last applied change, sorted by ``primary_key``.
+
+    Returns the source columns (all, or only ``columns``), without the DMS columns.
+    """
+    lake_fs, files, schema = _table_files(lake_table_uri)
+    names = schema.names
     if len(names) < 4 or names[0] != OP_COLUMN or names[2] != CHANGE_SEQ_COLUMN:
         raise ValueError(
             f"files under {lake_table_uri} have columns {names[:3]}; expected Op, <timestamp column>, "
             f"{CHANGE_SEQ_COLUMN} first (the DMS layout this project writes)"
         )
-    if primary_key not in names[3:]:
-        raise ValueError(f"primary key {primary_key!r} is not a column of {lake_table_uri}; columns: {names[3:]}")
-    ordered = changes.take(pc.sort_indices(changes, sort_keys=[(CHANGE_SEQ_COLUMN, "ascending")]))
-    ordered = ordered.append_column("__pos", pa.array(np.arange(ordered.num_rows, dtype=np.int64)))
-    last = ordered.group_by(primary_key, use_threads=False).aggregate([("__pos", "max")])
-    latest = ordered.take(last["__pos_max"])
-    latest = latest.filter(pc.not_equal(latest[OP_COLUMN], "D"))
-    return latest.sort_by(primary_key).select(names[3:])
+    wanted = list(names[3:] if columns is None else columns)
+    unknown = [c for c in {primary_key, *wanted} if c not in names[3:]]
+    if unknown:
+        raise ValueError(f"columns {sorted(unknown)} are not in {lake_table_uri}; its columns are {names[3:]}")
+    read = [OP_COLUMN, CHANGE_SEQ_COLUMN, *dict.fromkeys([primary_key, *wanted])]
+    parts = [pq.read_table(info.path, filesystem=lake_fs.filesystem, columns=read) for info in files]
+    changes = pa.concat_tables(parts).combine_chunks()
+    if not changes.num_rows:
+        return changes.select(wanted)
+    keys = pa.table([changes[primary_key], changes[CHANGE_SEQ_COLUMN]], names=["key", "seq"])
+    order = pc.sort_indices(keys, sort_keys=[("key", "ascending"), ("seq", "ascending")])
+    sorted_keys = keys["key"].take(order).combine_chunks()
+    last_of_key = pc.not_equal(sorted_keys[:-1], sorted_keys[1:]).fill_null(True)  # NULL keys never match
+    latest = changes.take(order.filter(pa.concat_arrays([last_of_key, pa.array([True])])))
+    return latest.filter(pc.not_equal(latest[OP_COLUMN], "D")).select(wanted)
 
 
 @dataclass(frozen=True)
@@ -135,13 +149,14 @@ def reconcile(engine: Engine, lake: Lake, schema: str, tables: Sequence[str]) ->
             raise ValueError(f"cannot reconcile {name!r}: not a source table; use some of {sorted(TABLES)}")
         uri = lake.raw_table(schema, name)
         source = source_digest(engine, name)
+        key = primary_key(name)
+        content = CONTENT_COLUMN if source.content_checksum is not None else None
         try:
-            latest = latest_state(uri, primary_key(name))
+            latest = latest_state(uri, key, [key] if content is None else [key, content])
         except (FileNotFoundError, ValueError) as exc:
             results.append(CheckResult("reconcile_row_count", name, "rows", None, source.rows, False, f"{exc}"))
             continue
-        content = CONTENT_COLUMN if source.content_checksum is not None else None
-        results += _compare(name, source, lake_digest(latest, primary_key(name), content))
+        results += _compare(name, source, lake_digest(latest, key, content))
     return results
 
 

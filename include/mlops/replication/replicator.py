@@ -49,6 +49,7 @@ from mlops.replication.status import (
     local_task_arn,
     utc_now,
 )
+from mlops.source.db import missing_tables
 from mlops.source.schema import TABLES
 
 Progress = Callable[[int, int], None]
@@ -172,6 +173,11 @@ class LocalReplicator:
         self, state: TaskState, load_ts: datetime, progress: Progress | None
     ) -> tuple[dict[str, int], list[str], int]:
         """Install capture, read the snapshot into LOAD files; return rows per table, files, high-water."""
+        absent = [name for name in missing_tables(self.engine) if name in self.tables]
+        if absent:
+            raise RuntimeError(
+                f"the source DB lacks tables {absent}; create and fill them first (`mlops generate`), then replicate"
+            )
         with self.engine.begin() as conn:
             install_capture(conn, list(self.tables.values()))
         rows: dict[str, int] = {}
