@@ -1,0 +1,139 @@
+"""
+### mlops_monitor — drift monitoring of the live endpoint's captured traffic
+
+Runs **hourly** (and by hand, with the Param form). Each run evaluates one *window* of the
+endpoint's data capture against the deployed model's baseline, with our own drift job writing
+SageMaker Model Monitor's files (Model Monitor is closed to new customers). When the retraining
+policy fires it emits `mlops_drift_detected`, which schedules `mlops_train`.
+
+| task | aws | local |
+|---|---|---|
+| `plan_window` | window = from where the previous window ended (at most `monitoring.window_minutes` back) to the data interval's end (scheduled) or the trigger time / `window_end` Param (manual) | same |
+| `resolve_model` | the model behind the endpoint: Params, else the newest `mlops_endpoint_live` event; **skips** the run when no model is deployed | same |
+| `ensure_baseline` | `statistics.json` + `constraints.json` from the model's training data, once per model version (cached under `monitoring/baselines/<group>/v<version>/`) | same |
+| `wait_for_capture` | provider `S3KeySensor` (deferrable) for capture objects of the window | lists the local capture folder, reschedule mode |
+| `build_request` | CreateProcessingJob for `drift_job.py` (code bundle, baseline, the window's capture folders, real-time aggregates) | same request |
+| `drift_job` | `SageMakerProcessingOperator` (deferrable) | the local processing runner (same script, `/opt/ml/processing` layout) |
+| `evaluate_policy` | records the window; consecutive drifted windows, cooldown, one trigger per drift episode | same |
+| `emit_drift_detected` | emits `mlops_drift_detected` **only when the policy fired**, else skipped (no event) | same |
+
+**No traffic.** `wait_for_capture` waits up to `monitoring.sensor_timeout_minutes` (poking every
+`sensor_poke_seconds`, in reschedule mode or deferred, so it holds no worker slot) and then,
+with `soft_fail=True`, *skips* the rest of the run instead of failing it: a quiet endpoint is
+not an error. The `force` Param evaluates the window without waiting.
+
+**Outputs** under `monitoring/runs/<endpoint>/<job>/`: `statistics.json`,
+`constraint_violations.json` (Model Monitor's violation types), `drift_summary.json` (per-feature
+L∞/KS distance and its threshold, PSI, drift share) and `report.html` (per-feature plots, the
+violations, the real-time per-minute aggregates).
+
+**Policy** (`include/pipeline.yaml` `monitoring`): a window is drifted when at least
+`drift_share_threshold` of the features drifted; the event fires after `consecutive_windows`
+drifted windows in a row of the same model version, at most once per drift episode and not
+within `cooldown_hours` of the previous trigger.
+
+The `mlops_drift_detected` event's `extra`: `drift_share`, `drifted_features`, `windows` (the
+drifted streak), `model_version`, `violations_uri`, `report_uri`, `endpoint_name`, `episode`,
+`window_start`, `window_end`, `rows`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from mlops_airflow.assets import DRIFT_DETECTED, ENDPOINT_LIVE
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.targets import step_operator
+
+with DAG(
+    dag_id="mlops_monitor",
+    description="Drift job over windows of captured endpoint traffic; emits drift-detected per the retraining policy",
+    doc_md=__doc__,
+    schedule="@hourly",  # = monitoring.schedule in include/pipeline.yaml (a test keeps them equal)
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
+    tags=["mlops", "monitoring", "drift", "sagemaker"],
+    params={
+        "window_minutes": Param(None, type=["null", "integer"], minimum=1, maximum=10080,
+                                description="Longest window; empty = monitoring.window_minutes"),
+        "window_end": Param(None, type=["null", "string"],
+                            description="Window end (ISO 8601, UTC); empty = the data interval's end or trigger time"),
+        "force": Param(False, type="boolean", description="Evaluate the window without waiting for new capture data"),
+        "model_version": Param(None, type=["null", "string", "integer"],
+                               description="Model version to monitor (with model_data_url); empty = the live one"),
+        "model_data_url": Param(None, type=["null", "string"],
+                                description="model.tar.gz of that version (its feature_spec.json is read)"),
+        "training_data_uri": Param(None, type=["null", "string"],
+                                   description="Baseline data when the model's training data cannot be found"),
+    },
+) as dag:
+
+    @task
+    def plan_window(**context) -> dict:
+        """This run's window of captured traffic."""
+        from mlops_airflow.operators.monitoring import plan_window_task
+
+        return plan_window_task(context)
+
+    @task(inlets=[ENDPOINT_LIVE])
+    def resolve_model(**context) -> dict:
+        """The model serving the endpoint; skips the run when none is deployed."""
+        from mlops_airflow.operators.monitoring import resolve_model_task
+
+        return resolve_model_task(context)
+
+    @task
+    def ensure_baseline(model: dict, **context) -> dict:
+        """statistics.json + constraints.json of the model version (computed once, then cached)."""
+        from mlops_airflow.operators.monitoring import baseline_task
+
+        return baseline_task(model, context)
+
+    @task
+    def build_request(window: dict, model: dict, baseline: dict, **context) -> dict:
+        """CreateProcessingJob for the drift job over the window."""
+        from mlops_airflow.operators.monitoring import build_request_task
+
+        return build_request_task(window, model, baseline, context)
+
+    @task
+    def evaluate_policy(job: dict, **context) -> dict:
+        """Record the window; decide whether drift triggers retraining."""
+        from mlops_airflow.operators.monitoring import evaluate_task
+
+        return evaluate_task(job, context)
+
+    @task(outlets=[DRIFT_DETECTED])
+    def emit_drift_detected(decision: dict, **context) -> dict:
+        """Emit mlops_drift_detected with details when the policy fired; otherwise skip."""
+        from mlops_airflow.operators.monitoring import emit_task
+
+        return emit_task(decision, context)
+
+    window = plan_window()
+    model = resolve_model()
+    baseline = ensure_baseline(model)
+    wait_for_capture = step_operator("capture_sensor")(
+        task_id="wait_for_capture",
+        capture_uri=window["capture_uri"],
+        window_start=window["window_start"],
+        window_end=window["window_end"],
+        force="{{ params.force }}",
+        mode="reschedule",
+        soft_fail=True,
+        deferrable=True,
+    )
+    request = build_request(window, model, baseline)
+    drift_job = step_operator("sagemaker_processing")(
+        task_id="drift_job",
+        config=request,
+        check_interval=30,
+        deferrable=True,
+    )
+    decision = evaluate_policy(drift_job.output)
+    [baseline, wait_for_capture] >> request
+    emit_drift_detected(decision)

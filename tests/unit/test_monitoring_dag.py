@@ -1,0 +1,94 @@
+"""mlops_monitor through dag.test(): a clean window, then drifted windows until the policy fires
+once (the drift Asset carries the details), then dedupe; and the DAG's shape and Params."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlops.lake import local_path
+from mlops.monitoring.traffic import drift_rows, sample_rows
+from tests.unit.monitoring_fixtures import curated, model_package, write_capture
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+ENDPOINT = "dag-monitor-orders"
+
+
+@pytest.fixture(scope="module")
+def monitor_env(tmp_path_factory):
+    from mlops.lake import Lake
+    from mlops_airflow.targets import pipeline_config
+
+    home = tmp_path_factory.mktemp("monitor-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLOPS_TARGET", "local")
+        patch.setenv("MLOPS__SERVING__ENDPOINT_NAME", ENDPOINT)
+        patch.setenv("MLOPS__MONITORING__IMAGE_URI", "local/sklearn:1.2-1")
+        patch.setenv("MLOPS__MONITORING__CONSECUTIVE_WINDOWS", "2")
+        pipeline_config.cache_clear()
+        lake = Lake.for_target(pipeline_config(), "local")
+        uri, frame, spec = curated(lake, rows=5000)
+        model_uri = model_package(lake, spec)
+        yield {"home": home, "lake": lake, "curated": uri, "frame": frame, "spec": spec, "model": model_uri}
+        pipeline_config.cache_clear()
+
+
+def _run(env, hour: int, *, drifted: bool):
+    from mlops_airflow.dag_runner import run_dag
+
+    spec = env["spec"]
+    rows = sample_rows(env["frame"][env["frame"].split == "test"][spec["numeric"] + spec["categorical"]], 400, hour)
+    if drifted:
+        rows = drift_rows(rows, spec["numeric"], spec["categorical"], seed=hour)
+    window_end = START + timedelta(hours=hour + 1)
+    write_capture(env["lake"], ENDPOINT, rows, START + timedelta(hours=hour, minutes=10))
+    conf = {"model_version": "1", "model_data_url": env["model"], "training_data_uri": env["curated"],
+            "window_end": window_end.isoformat()}
+    result = run_dag("mlops_monitor", conf=conf, log_path=env["home"] / "logs" / "mlops_monitor.log")
+    assert result.succeeded, f"{result.task_states} {result.error} (log: {result.log_path})"
+    return result
+
+
+def test_policy_fires_once_per_drift_episode(monitor_env):
+    clean = _run(monitor_env, 0, drifted=False)
+    assert clean.task_states["emit_drift_detected"] == "skipped"
+    assert clean.xcoms["evaluate_policy"]["status"] == "clean"
+    assert not clean.asset_extras
+    assert clean.xcoms["ensure_baseline"]["created"] is True
+
+    first = _run(monitor_env, 1, drifted=True)
+    assert first.xcoms["evaluate_policy"]["status"] == "drifted"
+    assert first.task_states["emit_drift_detected"] == "skipped"  # 1 of 2 consecutive windows
+    assert first.xcoms["ensure_baseline"]["created"] is False  # cached per model version
+
+    second = _run(monitor_env, 2, drifted=True)
+    assert second.task_states["emit_drift_detected"] == "success"
+    extra = second.asset_extras["mlops_drift_detected"]
+    assert extra["drift_share"] >= 0.25 and extra["model_version"] == "1"
+    assert {"drift_share", "drifted_features", "windows", "model_version", "violations_uri", "report_uri"} <= set(extra)
+    assert len(extra["windows"]) == 2
+    violations = json.loads(local_path(extra["violations_uri"]).read_text())
+    assert any(v["constraint_check_type"] == "baseline_drift_check" for v in violations["violations"])
+    assert "<svg" in local_path(extra["report_uri"]).read_text()
+
+    third = _run(monitor_env, 3, drifted=True)  # same episode: deduplicated
+    assert third.task_states["emit_drift_detected"] == "skipped"
+    assert "already triggered" in third.xcoms["evaluate_policy"]["reason"]
+
+
+def test_dag_shape_and_schedule_match_config():
+    from mlops.config import load_config
+    from mlops_airflow.dag_runner import load_dag
+
+    dag = load_dag("mlops_monitor")
+    assert dag.schedule == load_config().monitoring.schedule or str(dag.timetable.summary) == "@hourly"
+    assert {"window_minutes", "window_end", "force", "model_version", "model_data_url"} <= set(dag.params)
+    emit = dag.get_task("emit_drift_detected")
+    assert [o.name for o in emit.outlets] == ["mlops_drift_detected"]
+    sensor = dag.get_task("wait_for_capture")
+    assert sensor.soft_fail is True and sensor.mode == "reschedule"
+    assert dag.catchup is False and dag.default_args["retries"] >= 2
