@@ -54,7 +54,9 @@ def resolve_image_uri(training: TrainingConfig, region: str) -> str:
 def _s3_channel(name: str, uri: str) -> dict[str, Any]:
     return {
         "ChannelName": name,
-        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}},
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
         "ContentType": "application/x-parquet",
         "CompressionType": "None",
         "InputMode": "File",
@@ -138,7 +140,14 @@ def evaluation_job_request(
         _processing_input("model", model_uri, f"{PROCESSING}/model"),
         _processing_input("test", test_uri, f"{PROCESSING}/test"),
     ]
-    arguments = ["--model", f"{PROCESSING}/model", "--test", f"{PROCESSING}/test", "--output", f"{PROCESSING}/evaluation"]
+    arguments = [
+        "--model",
+        f"{PROCESSING}/model",
+        "--test",
+        f"{PROCESSING}/test",
+        "--output",
+        f"{PROCESSING}/evaluation",
+    ]
     if champion_model_uri:
         inputs.append(_processing_input("champion", champion_model_uri, f"{PROCESSING}/champion"))
         arguments += ["--champion", f"{PROCESSING}/champion"]
@@ -150,7 +159,11 @@ def evaluation_job_request(
             "Outputs": [
                 {
                     "OutputName": "evaluation",
-                    "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/evaluation", "S3UploadMode": "EndOfJob"},
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": f"{PROCESSING}/evaluation",
+                        "S3UploadMode": "EndOfJob",
+                    },
                 }
             ]
         },
@@ -198,7 +211,10 @@ def model_package_request(
                 {
                     "Image": image_uri,
                     "ModelDataUrl": model_data_url,
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    },
                 }
             ],
             "SupportedContentTypes": list(registry.content_types),

@@ -76,7 +76,10 @@ def list_packages(group: str, client: Any | None = None, status: str | None = No
                 "approval_status": described["ModelApprovalStatus"],
                 "map": float(metadata["map"]) if "map" in metadata else None,
                 "model_data_url": containers[0].get("ModelDataUrl"),
-                "evaluation_uri": described.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri"),
+                "evaluation_uri": described.get("ModelMetrics", {})
+                .get("ModelQuality", {})
+                .get("Statistics", {})
+                .get("S3Uri"),
                 "metadata": metadata,
                 "created": str(described.get("CreationTime")),
             }
@@ -105,7 +108,9 @@ def package_arn(client: Any, group: str, version: int) -> str:
     raise RegistryError(f"{group} has no version {version}; versions: {known or 'none'}")
 
 
-def set_approval(group: str, version: int, status: str, *, description: str | None = None, client: Any | None = None) -> dict[str, Any]:
+def set_approval(
+    group: str, version: int, status: str, *, description: str | None = None, client: Any | None = None
+) -> dict[str, Any]:
     """Move ``group``/``version`` to ``status``; return the updated package summary."""
     from mlops.aws.sagemaker_requests import update_approval_request
 

@@ -68,7 +68,9 @@ class SqliteModelRegistry:
     def _package_arn(self, group: str, version: int) -> str:
         return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:model-package/{group}/{version}"
 
-    def create_model_package_group(self, *, ModelPackageGroupName: str, ModelPackageGroupDescription: str = "", **_: Any) -> dict[str, Any]:
+    def create_model_package_group(
+        self, *, ModelPackageGroupName: str, ModelPackageGroupDescription: str = "", **_: Any
+    ) -> dict[str, Any]:
         arn = self._group_arn(ModelPackageGroupName)
         with closing(self._connect()) as db:
             try:
@@ -97,7 +99,9 @@ class SqliteModelRegistry:
         """Register the next version in ``ModelPackageGroupName`` (the group must exist)."""
         group = request.get("ModelPackageGroupName")
         if not group:
-            raise RegistryError("create_model_package needs ModelPackageGroupName (unversioned packages are not supported)")
+            raise RegistryError(
+                "create_model_package needs ModelPackageGroupName (unversioned packages are not supported)"
+            )
         status = request.get("ModelApprovalStatus", "PendingManualApproval")
         if status not in APPROVAL_STATUSES:
             raise RegistryError(f"ModelApprovalStatus {status!r} must be one of {APPROVAL_STATUSES}")
@@ -182,7 +186,12 @@ class SqliteModelRegistry:
         }
 
     def update_model_package(
-        self, *, ModelPackageArn: str, ModelApprovalStatus: str | None = None, ApprovalDescription: str | None = None, **_: Any
+        self,
+        *,
+        ModelPackageArn: str,
+        ModelApprovalStatus: str | None = None,
+        ApprovalDescription: str | None = None,
+        **_: Any,
     ) -> dict[str, Any]:
         if ModelApprovalStatus not in APPROVAL_STATUSES:
             raise RegistryError(f"ModelApprovalStatus {ModelApprovalStatus!r} must be one of {APPROVAL_STATUSES}")

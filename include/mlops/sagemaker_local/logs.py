@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-def parse_metrics(log_text: str, definitions: Sequence[dict[str, str]], timestamp: datetime | None = None) -> list[dict[str, Any]]:
+def parse_metrics(
+    log_text: str, definitions: Sequence[dict[str, str]], timestamp: datetime | None = None
+) -> list[dict[str, Any]]:
     """FinalMetricDataList: the last value each MetricDefinition's regex (group 1) matched in the log."""
     stamp = (timestamp or datetime.now(UTC)).isoformat()
     found = []
@@ -42,7 +44,9 @@ def container_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run_logged(command: Sequence[str], *, cwd: Path, env: dict[str, str], log_file: Path, timeout: float | None) -> tuple[int, str]:
+def run_logged(
+    command: Sequence[str], *, cwd: Path, env: dict[str, str], log_file: Path, timeout: float | None
+) -> tuple[int, str]:
     """Run ``command``, teeing its stdout+stderr to ``log_file`` and our stdout; return (exit code, log text)."""
     with log_file.open("w") as log:
         process = subprocess.Popen(

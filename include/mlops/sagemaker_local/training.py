@@ -81,7 +81,9 @@ def _environment(job: JobDir, request: dict[str, Any], channels: list[str], prog
         "TRAINING_JOB_NAME": request["TrainingJobName"],
     }
     env.update({f"SM_CHANNEL_{c.upper()}": str(opt / "input" / "data" / c) for c in channels})
-    env.update({f"SM_HP_{k.upper()}": json.dumps(v) if not isinstance(v, str) else v for k, v in hyperparameters.items()})
+    env.update(
+        {f"SM_HP_{k.upper()}": json.dumps(v) if not isinstance(v, str) else v for k, v in hyperparameters.items()}
+    )
     env.update(request.get("Environment", {}))
     return env
 
@@ -93,7 +95,9 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
     program = _decode(hyperparameters.get("sagemaker_program", '"train.py"'))
     submit = _decode(hyperparameters.get("sagemaker_submit_directory", "null"))
     if not submit:
-        raise ValueError(f"training job {name}: HyperParameters lacks sagemaker_submit_directory (the sourcedir.tar.gz)")
+        raise ValueError(
+            f"training job {name}: HyperParameters lacks sagemaker_submit_directory (the sourcedir.tar.gz)"
+        )
     job = JobDir.fresh("training", name, root)
     started = datetime.now(UTC)
     channels = [c["ChannelName"] for c in request.get("InputDataConfig", [])]
@@ -103,7 +107,9 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
         {
             c["ChannelName"]: {
                 "ContentType": c.get("ContentType", "application/x-parquet"),
-                "TrainingInputMode": c.get("InputMode", request["AlgorithmSpecification"].get("TrainingInputMode", "File")),
+                "TrainingInputMode": c.get(
+                    "InputMode", request["AlgorithmSpecification"].get("TrainingInputMode", "File")
+                ),
                 "S3DistributionType": c["DataSource"]["S3DataSource"].get("S3DataDistributionType", "FullyReplicated"),
                 "RecordWrapperType": c.get("RecordWrapperType", "None"),
             }
@@ -113,7 +119,9 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
     job.write_json(f"{CONTAINER_ROOT}/input/config/resourceconfig.json", {"current_host": HOST, "hosts": [HOST]})
     job.write_json(f"{CONTAINER_ROOT}/input/config/trainingjobconfig.json", request)
     for channel in request.get("InputDataConfig", []):
-        stage_input(channel["DataSource"]["S3DataSource"]["S3Uri"], job.opt_ml / "input" / "data" / channel["ChannelName"])
+        stage_input(
+            channel["DataSource"]["S3DataSource"]["S3Uri"], job.opt_ml / "input" / "data" / channel["ChannelName"]
+        )
     code = job.opt_ml / "code"
     code.mkdir(parents=True)
     with tarfile.open(local_path(submit), "r:gz") as tar:
@@ -145,18 +153,27 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
         "TrainingStartTime": started.isoformat(),
         "TrainingEndTime": ended.isoformat(),
         "TrainingTimeInSeconds": max(1, round((ended - started).total_seconds())),
-        "FinalMetricDataList": parse_metrics(log_text, request["AlgorithmSpecification"].get("MetricDefinitions", []), ended),
+        "FinalMetricDataList": parse_metrics(
+            log_text, request["AlgorithmSpecification"].get("MetricDefinitions", []), ended
+        ),
         "LocalJobDir": str(job.root),
     }
     if returncode == 0:
-        describe["ModelArtifacts"] = {"S3ModelArtifacts": _tar_into(job.opt_ml / "model", f"{output_root}/model.tar.gz")}
+        describe["ModelArtifacts"] = {
+            "S3ModelArtifacts": _tar_into(job.opt_ml / "model", f"{output_root}/model.tar.gz")
+        }
         _tar_into(job.opt_ml / "output" / "data", f"{output_root}/output.tar.gz")
         describe.update(TrainingJobStatus="Completed", SecondaryStatus="Completed")
     elif timeout and returncode < 0:
-        describe.update(TrainingJobStatus="Stopped", SecondaryStatus="MaxRuntimeExceeded",
-                        FailureReason=f"MaxRuntimeExceeded: the job ran longer than {timeout} s")
+        describe.update(
+            TrainingJobStatus="Stopped",
+            SecondaryStatus="MaxRuntimeExceeded",
+            FailureReason=f"MaxRuntimeExceeded: the job ran longer than {timeout} s",
+        )
     else:
         tail = "\n".join(log_text.splitlines()[-15:])
-        describe.update(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure_reason(job, returncode, tail))
+        describe.update(
+            TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure_reason(job, returncode, tail)
+        )
     job.describe_file.write_text(json.dumps(describe, indent=2, default=str))
     return describe

@@ -18,7 +18,14 @@ from typing import Any
 
 from mlops.training import lake_io
 
-PER_RUN_FIELDS = ("TrainingJobName", "ProcessingJobName", "OutputDataConfig", "ProcessingOutputConfig", "Tags", "RoleArn")
+PER_RUN_FIELDS = (
+    "TrainingJobName",
+    "ProcessingJobName",
+    "OutputDataConfig",
+    "ProcessingOutputConfig",
+    "Tags",
+    "RoleArn",
+)
 
 
 def job_kind(request: dict[str, Any]) -> str:
@@ -83,5 +90,13 @@ class StepCache:
 
     def store(self, kind: str, key: str, describe: dict[str, Any], inputs: dict[str, str]) -> str:
         """Record a Completed job under ``key``; return the entry URI."""
-        entry = {"key": key, "kind": kind, "inputs": inputs, "stored": datetime.now(UTC).isoformat(), "describe": describe}
-        return lake_io.write_bytes(self.entry_uri(kind, key), json.dumps(entry, indent=2, default=str).encode(), self.s3)
+        entry = {
+            "key": key,
+            "kind": kind,
+            "inputs": inputs,
+            "stored": datetime.now(UTC).isoformat(),
+            "describe": describe,
+        }
+        return lake_io.write_bytes(
+            self.entry_uri(kind, key), json.dumps(entry, indent=2, default=str).encode(), self.s3
+        )

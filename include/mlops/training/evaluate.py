@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=f"{PROCESSING}/model", help="folder holding model.tar.gz")
     parser.add_argument("--test", default=f"{PROCESSING}/test", help="test channel (Parquet)")
-    parser.add_argument("--champion", default=f"{PROCESSING}/champion", help="folder holding the champion's model.tar.gz")
+    parser.add_argument(
+        "--champion", default=f"{PROCESSING}/champion", help="folder holding the champion's model.tar.gz"
+    )
     parser.add_argument("--output", default=f"{PROCESSING}/evaluation")
     parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     parser.add_argument("--bootstrap-rounds", type=int, default=10)
@@ -96,7 +98,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     classes = document["model"]["classes"]
     ap = {c: document["multiclass_classification_metrics"][f"average_precision_{c}"]["value"] for c in classes}
     report.plot_pr_curves(y_test, proba, classes, ap, output / "pr_curves.png")
-    report.plot_confusion(document["multiclass_classification_metrics"]["confusion_matrix"], classes, output / "confusion_matrix.png")
+    report.plot_confusion(
+        document["multiclass_classification_metrics"]["confusion_matrix"], classes, output / "confusion_matrix.png"
+    )
     comparable = champion_doc if champion_doc and "error" not in champion_doc else None
     report.write_html(
         output / "report.html",

@@ -58,8 +58,11 @@ class FeatureSpec:
 
 
 def _is_numeric(dtype: pa.DataType) -> bool:
-    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype) or (
-        pa.types.is_boolean(dtype)
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_decimal(dtype)
+        or (pa.types.is_boolean(dtype))
     )
 
 

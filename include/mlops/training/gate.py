@@ -46,7 +46,9 @@ def decide(
             f"mAP {challenger_map:.4f} is below the approved champion (v{champion_version}) "
             f"{champion_map:.4f} minus tolerance {tolerance:.4f} = {champion_map - tolerance:.4f}"
         )
-    return GateDecision(not reasons, challenger_map, threshold, champion_map, tolerance, champion_version, tuple(reasons))
+    return GateDecision(
+        not reasons, challenger_map, threshold, champion_map, tolerance, champion_version, tuple(reasons)
+    )
 
 
 def comparison_table(decision: GateDecision, challenger: dict[str, Any], champion: dict[str, Any] | None) -> str:

@@ -18,6 +18,11 @@ Contract
     ``application/json``: ``{"predictions": [{"label": "delivered",
     "probabilities": {"cancelled": 0.01, "delivered": 0.95, "returned": 0.04}}, ...]}``.
     ``text/csv``: ``label,p_<class1>,p_<class2>,...`` per row, classes in sorted order, no header.
+
+Errors: ``InvalidInput`` (400; the message starts with the field, e.g.
+``instances[1].basket_value: must be a number``), ``UnsupportedContentType`` (415),
+``UnsupportedAccept`` (406) — the project's server classes when importable, else same-named
+``ValueError``s. ONNX Runtime threads: ``MLOPS_ORT_THREADS`` (0 = ORT's default).
 """
 
 from __future__ import annotations
@@ -36,8 +41,28 @@ JSON = "application/json"
 CSV = "text/csv"
 
 
-class UnsupportedContentType(ValueError):
-    """The request or accept content type is not JSON or CSV."""
+try:  # inside the project's model server: its error classes map to 400 / 415 / 406
+    from mlops.serving.errors import InvalidInput, UnsupportedAccept, UnsupportedContentType
+except ImportError:  # a stock SageMaker container: same names, plain ValueErrors
+
+    class InvalidInput(ValueError):  # type: ignore[no-redef]
+        """A request field is malformed; the message starts with the field."""
+
+        def __init__(self, field: str, message: str) -> None:
+            super().__init__(f"{field}: {message}")
+            self.field, self.message = field, message
+
+    class UnsupportedContentType(ValueError):  # type: ignore[no-redef]
+        """The request content type is not JSON or CSV."""
+
+        def __init__(self, content_type: str) -> None:
+            super().__init__(f"content type {content_type!r} is not supported; send one of {JSON}, {CSV}")
+
+    class UnsupportedAccept(ValueError):  # type: ignore[no-redef]
+        """The accept type is not JSON or CSV."""
+
+        def __init__(self, accept: str) -> None:
+            super().__init__(f"accept type {accept!r} is not supported; ask for one of {JSON}, {CSV}")
 
 
 def model_fn(model_dir: str) -> dict[str, Any]:
@@ -59,7 +84,7 @@ def _rows_from_json(payload: Any) -> list[Any]:
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list):
-        raise ValueError('JSON body must be {"instances": [...]}, a list of records, or one record')
+        raise InvalidInput("instances", 'the JSON body must be {"instances": [...]}, a list of records, or one record')
     return rows
 
 
@@ -72,10 +97,14 @@ def input_fn(request_body: str | bytes, request_content_type: str = JSON) -> lis
     text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
     kind = (request_content_type or JSON).split(";")[0].strip().lower()
     if kind == JSON:
-        return _rows_from_json(json.loads(text))
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput("body", f"not valid JSON: {exc}") from None
+        return _rows_from_json(payload)
     if kind == CSV:
         return _rows_from_csv(text)
-    raise UnsupportedContentType(f"content type {request_content_type!r} is not supported; use {JSON} or {CSV}")
+    raise UnsupportedContentType(request_content_type)
 
 
 def _records(rows: list[Any], columns: list[str]) -> list[dict[str, Any]]:
@@ -87,15 +116,18 @@ def _records(rows: list[Any], columns: list[str]) -> list[dict[str, Any]]:
             records.append(row)
             continue
         if len(row) != len(columns):
-            raise ValueError(f"row {number} has {len(row)} values; expected {len(columns)}: {','.join(columns)}")
+            raise InvalidInput(f"row {number}", f"has {len(row)} values; expected {len(columns)}: {','.join(columns)}")
         records.append(dict(zip(columns, row, strict=True)))
     return records
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, field: str) -> float:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "nan", "null", "none")):
         return math.nan
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(field, f"must be a number, got {value!r}") from None
 
 
 def _category(value: Any) -> str:
@@ -105,10 +137,17 @@ def _category(value: Any) -> str:
 
 
 def _feed(records: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, np.ndarray]:
-    missing = sorted({c for r in records for c in (*spec["numeric"], *spec["categorical"]) if c not in r})
-    if missing:
-        raise ValueError(f"records lack feature(s) {missing}; send all of {spec['numeric'] + spec['categorical']}")
-    feed = {c: np.array([[_number(r[c])] for r in records], dtype=np.float32) for c in spec["numeric"]}
+    for i, record in enumerate(records):
+        missing = [c for c in (*spec["numeric"], *spec["categorical"]) if c not in record]
+        if missing:
+            raise InvalidInput(
+                f"instances[{i}].{missing[0]}",
+                f"missing; every instance needs {len(missing)} more feature(s): {missing}",
+            )
+    feed = {
+        c: np.array([[_number(r[c], f"instances[{i}].{c}")] for i, r in enumerate(records)], dtype=np.float32)
+        for c in spec["numeric"]
+    }
     feed.update({c: np.array([[_category(r[c])] for r in records], dtype=object) for c in spec["categorical"]})
     return feed
 
@@ -142,4 +181,4 @@ def output_fn(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]
         for label, probs in zip(prediction["labels"], prediction["probabilities"], strict=True):
             writer.writerow([label, *probs])
         return out.getvalue(), CSV
-    raise UnsupportedContentType(f"accept type {accept!r} is not supported; use {JSON} or {CSV}")
+    raise UnsupportedAccept(accept)

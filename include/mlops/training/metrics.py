@@ -89,7 +89,12 @@ def scalar_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[s
 
 
 def bootstrap_std(
-    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], rounds: int = 10, max_rows: int = 20_000, seed: int = 0
+    y_true: Sequence[str],
+    proba: np.ndarray,
+    classes: Sequence[str],
+    rounds: int = 10,
+    max_rows: int = 20_000,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Standard deviation of each scalar metric over bootstrap resamples (as Model Monitor reports)."""
     rng = np.random.default_rng(seed)
@@ -114,10 +119,12 @@ def model_quality(
         name: {"value": round(value, 6), "standard_deviation": round(spread.get(name, float("nan")), 6)}
         for name, value in values.items()
     }
-    metrics["confusion_matrix"] = {a: {p: int(matrix[i, j]) for j, p in enumerate(classes)} for i, a in enumerate(classes)}
+    metrics["confusion_matrix"] = {
+        a: {p: int(matrix[i, j]) for j, p in enumerate(classes)} for i, a in enumerate(classes)
+    }
     return {
         "version": 0.0,
-        "dataset": {"item_count": int(len(truth)), "class_counts": {c: int((truth == c).sum()) for c in classes}},
+        "dataset": {"item_count": len(truth), "class_counts": {c: int((truth == c).sum()) for c in classes}},
         "multiclass_classification_metrics": metrics,
     }
 

@@ -92,9 +92,9 @@ def build_pipeline(spec: FeatureSpec, hyperparameters: dict[str, Any]) -> Any:
 
 def fit(pipeline: Any, x_train: Any, y_train: Any, x_valid: Any, y_valid: Any, early_stopping_rounds: int) -> Any:
     """Fit with early stopping on validation (logloss logged to stdout), then snap thresholds to float32."""
-    import lightgbm
-
     import warnings
+
+    import lightgbm
 
     warnings.filterwarnings("ignore", message=".*eval_set.*is deprecated", category=Warning)
     preprocess = pipeline.named_steps["preprocess"].fit(x_train)

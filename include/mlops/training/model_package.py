@@ -12,6 +12,7 @@ Model package (``model.tar.gz``, what SageMaker tars from ``SM_MODEL_DIR``)::
     feature_spec.json                input columns, their kinds, the class order
     code/inference.py                model_fn / input_fn / predict_fn / output_fn
     code/requirements.txt            onnxruntime + numpy for the serving container
+    input_example.json               a request body (two test rows) for smoke tests
 
 The bundle is byte-for-byte deterministic (sorted members, zero mtimes), so its SHA-256
 identifies the code in the step-cache key and in its lake key.
@@ -69,15 +70,21 @@ def source_bundle() -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def write_model_dir(model_dir: Path, onnx_model: bytes, spec: FeatureSpec) -> list[str]:
+def write_model_dir(model_dir: Path, onnx_model: bytes, spec: FeatureSpec, example: dict | None = None) -> list[str]:
     """Lay out the model package in ``model_dir``; return the relative paths written."""
+    import json
+
     code = model_dir / "code"
     code.mkdir(parents=True, exist_ok=True)
     (model_dir / "model.onnx").write_bytes(onnx_model)
     spec.save(model_dir / "feature_spec.json")
     shutil.copyfile(TRAINING_DIR / "inference.py", code / "inference.py")
     (code / "requirements.txt").write_text(INFERENCE_REQUIREMENTS)
-    return ["model.onnx", "feature_spec.json", "code/inference.py", "code/requirements.txt"]
+    written = ["model.onnx", "feature_spec.json", "code/inference.py", "code/requirements.txt"]
+    if example is not None:
+        (model_dir / "input_example.json").write_text(json.dumps(example, indent=2))
+        written.append("input_example.json")
+    return written
 
 
 def tar_directory(directory: Path, destination: Path) -> Path:

@@ -12,7 +12,9 @@ import numpy as np
 from mlops.training.metrics import GATE_METRIC, precision_recall_curve
 
 
-def plot_pr_curves(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], ap: dict[str, float], path: Path) -> Path:
+def plot_pr_curves(
+    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], ap: dict[str, float], path: Path
+) -> Path:
     """One precision-recall curve per class, AP in the legend."""
     import matplotlib
 
@@ -70,20 +72,23 @@ def _metric_rows(challenger: dict[str, Any], champion: dict[str, Any] | None) ->
     return "\n".join(rows)
 
 
-def write_html(path: Path, *, title: str, challenger: dict[str, Any], champion: dict[str, Any] | None, images: Sequence[str]) -> Path:
+def write_html(
+    path: Path, *, title: str, challenger: dict[str, Any], champion: dict[str, Any] | None, images: Sequence[str]
+) -> Path:
     """A self-contained report page next to its PNGs (referenced by file name)."""
     counts = challenger["dataset"]["class_counts"]
     body = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>Test split: {challenger['dataset']['item_count']} rows; class counts {html.escape(str(counts))}.
+<p>Test split: {challenger["dataset"]["item_count"]} rows; class counts {html.escape(str(counts))}.
 Gate metric: <b>{GATE_METRIC}</b> (macro over classes).</p>
 <table><tr><th>metric</th><th>challenger</th><th>bootstrap sd</th><th>champion (same split)</th></tr>
 {_metric_rows(challenger, champion)}
 </table>
-{''.join(f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images)}
+{"".join(f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images)}
 </body></html>
 """
     path.write_text(body)

@@ -12,7 +12,7 @@ from mlops.aws import sagemaker_requests as requests
 from mlops.config import PipelineConfig
 from mlops.lake import Lake
 from mlops.training import gate, lake_io, metrics
-from mlops.training.channels import split_channels
+from mlops.training.channels import resolve_snapshot, split_channels
 
 log = logging.getLogger(__name__)
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
@@ -48,6 +48,7 @@ def training_plan(
     s3: Any = None,
 ) -> dict[str, Any]:
     """Everything the run's jobs need: channels, code location and the CreateTrainingJob request."""
+    curated_uri = resolve_snapshot(curated_uri, s3)
     channels = split_channels(curated_uri, s3)
     code = publish_source(lake, s3)
     name = requests.job_name(config.training.job_name_prefix, "train", run_id, run_after)
@@ -62,7 +63,13 @@ def training_plan(
         hyperparameters=hyperparameters,
         tags={"mlops:run_id": run_id[:256], "mlops:stage": "training"},
     )
-    return {"training_request": request, "channels": channels, "curated_uri": curated_uri, "image_uri": image_uri, **code}
+    return {
+        "training_request": request,
+        "channels": channels,
+        "curated_uri": curated_uri,
+        "image_uri": image_uri,
+        **code,
+    }
 
 
 def evaluation_request(
@@ -121,7 +128,8 @@ def decide(
             champion_map = metrics.gate_value(champion_doc)
         else:
             champion_map = champion.get("map")
-            note = f"\nnote: champion not re-scored on this split ({(champion_doc or {}).get('error', 'no document')}); using its registered mAP"
+            reason = (champion_doc or {}).get("error", "no document")
+            note = f"\nnote: champion not re-scored on this split ({reason}); using its registered mAP"
     decision = gate.decide(
         metrics.gate_value(challenger),
         threshold=threshold,
@@ -162,7 +170,12 @@ def register(
     registry.ensure_group(client, group)
     existing = registry.find_package_by_model_data(client, group, model_data_url)
     if existing:
-        log.info("model %s is already registered as %s v%s; not registering it twice", model_data_url, group, existing["version"])
+        log.info(
+            "model %s is already registered as %s v%s; not registering it twice",
+            model_data_url,
+            group,
+            existing["version"],
+        )
         package, created = existing, False
     else:
         metrics_doc = docs["challenger"]["multiclass_classification_metrics"]

@@ -29,12 +29,21 @@ def curated_features(rows: int, seed: int = 0, *, decimals: bool = True) -> pd.D
     days_since = np.where(rng.random(rows) < 0.1, np.nan, np.round(rng.exponential(40, rows), 3))
     fragile = rng.random(rows) < 0.2
     returned_logit = (
-        -3.6 + 2.8 * (category == "apparel") + 1.0 * prior_returns + 0.006 * basket_value - 0.2 * units
+        -3.6
+        + 2.8 * (category == "apparel")
+        + 1.0 * prior_returns
+        + 0.006 * basket_value
+        - 0.2 * units
         + 0.8 * (channel == "marketplace")
     )
-    cancelled_logit = -4.2 + 3.6 * (payment == "cash_on_delivery") + 1.8 * (payment == "bank_transfer") + 1.0 * (
-        shipping == "pickup"
-    ) + 0.015 * np.nan_to_num(days_since, nan=60.0) - 0.2 * np.minimum(prior_orders, 6)
+    cancelled_logit = (
+        -4.2
+        + 3.6 * (payment == "cash_on_delivery")
+        + 1.8 * (payment == "bank_transfer")
+        + 1.0 * (shipping == "pickup")
+        + 0.015 * np.nan_to_num(days_since, nan=60.0)
+        - 0.2 * np.minimum(prior_orders, 6)
+    )
     logits = np.stack([np.zeros(rows), returned_logit, cancelled_logit], axis=1)
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     outcome = (proba.cumsum(axis=1) > rng.random((rows, 1))).argmax(axis=1)

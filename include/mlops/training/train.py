@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
-from mlops.training.model import HYPERPARAMETER_TYPES  # noqa: E402  (after the sys.path set-up)
+from mlops.training.model import HYPERPARAMETER_TYPES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +47,24 @@ def emit(name: str, value: float) -> None:
     print(f"{name}={value:.6f};", flush=True)
 
 
+def input_example(frame: Any, spec: Any, rows: int = 2) -> dict[str, Any]:
+    """A JSON request body of the first test rows (missing values as null)."""
+    import math
+
+    records = []
+    for record in frame[list(spec.columns)].head(rows).to_dict(orient="records"):
+        clean = {}
+        for name, value in record.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                clean[name] = None
+            elif name in spec.numeric:
+                clean[name] = float(value)
+            else:
+                clean[name] = str(value)
+        records.append(clean)
+    return {"instances": records}
+
+
 def load_split(path: str, split: str) -> tuple[Any, tuple[str, ...]]:
     from mlops.training.features import read_channel, select_split
 
@@ -58,7 +76,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on validation, export to ONNX, check parity on test, write the package."""
     import joblib
 
-    from mlops.training import features, metrics, model, onnx_export, model_package
+    from mlops.training import features, metrics, model, model_package, onnx_export
 
     started = time.monotonic()
     hyperparameters = model.coerce_hyperparameters(
@@ -79,7 +97,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     fit_seconds = time.monotonic() - started
 
     sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
-    train_loss = metrics.log_loss(y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes)
+    train_loss = metrics.log_loss(
+        y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes
+    )
     valid_proba = pipeline.predict_proba(x_valid)
     summary = {
         "train:mlogloss": train_loss,
@@ -96,7 +116,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     model_dir, data_dir = Path(args.model_dir), Path(args.output_data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    written = model_package.write_model_dir(model_dir, onnx_model, spec)
+    written = model_package.write_model_dir(model_dir, onnx_model, spec, example=input_example(test_frame, spec))
     joblib.dump(pipeline, data_dir / "native_model.joblib")
     best_iteration = getattr(pipeline.named_steps["classifier"], "best_iteration_", None)
     result = {
