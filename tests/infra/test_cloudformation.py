@@ -6,6 +6,7 @@ Makefile's test target builds it first). A missing venv fails these tests; it ne
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -353,10 +354,14 @@ def test_model_registry_and_rollback_alarms(pipeline):
         assert {d["Name"] for d in alarm["Dimensions"]} == {"EndpointName", "VariantName"}
 
 
-def test_reporting_lambda_and_table():
+def test_reporting_lambda_and_table(pipeline):
     function = one("AWS::Lambda::Function")
     assert function["Runtime"] == "python3.12"
     assert function["Code"]["S3Key"] == {"Ref": "LambdaCodeS3Key"}
+    module_name, _, attribute = default("reporting.yaml", function["Handler"]).rpartition(".")
+    assert callable(getattr(importlib.import_module(module_name), attribute)), "handler path does not resolve"
+    assert default("reporting.yaml", {"Ref": "AggregateTtlDays"}) == pipeline.reporting.ttl_days
+    assert set(function["Environment"]["Variables"]) == {"METRICS_TABLE", "AGGREGATE_TTL_DAYS"}
     table = one("AWS::DynamoDB::Table")
     assert table["SSESpecification"] == {**table["SSESpecification"], "SSEEnabled": True, "SSEType": "KMS"}
     assert table["SSESpecification"]["KMSMasterKeyId"]

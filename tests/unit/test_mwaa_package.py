@@ -220,8 +220,12 @@ def test_startup_overrides_are_valid_pipeline_config(tmp_path):
         "MLOPS__AWS__LAKE_BUCKET": "mlops-lake-dev-123456789012-eu-west-1",
         "MLOPS__AWS__DMS_REPLICATION_TASK_ARN": "arn:aws:dms:eu-west-1:123456789012:task:mlops-dev-cdc",
         "MLOPS__SERVING__ROLLBACK_ALARMS": "[mlops-dev-endpoint-5xx,mlops-dev-endpoint-model-latency]",
+        "MLOPS__REPORTING__DYNAMODB_TABLE": "mlops-dev-realtime-metrics",
+        "MLOPS__REPORTING__EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-dev-prediction-events",
     }
     config = load_config(ROOT / "include" / "pipeline.yaml", environ=environ)
     assert config.aws.lake_bucket == environ["MLOPS__AWS__LAKE_BUCKET"]
     assert config.aws.dms_replication_task_arn == environ["MLOPS__AWS__DMS_REPLICATION_TASK_ARN"]
     assert config.serving.rollback_alarms == ("mlops-dev-endpoint-5xx", "mlops-dev-endpoint-model-latency")
+    assert config.reporting.dynamodb_table == environ["MLOPS__REPORTING__DYNAMODB_TABLE"]
+    assert config.reporting.events_queue_url == environ["MLOPS__REPORTING__EVENTS_QUEUE_URL"]
