@@ -57,7 +57,7 @@ def drift_rows(frame: pd.DataFrame, numeric: list[str], categorical: list[str], 
         shifted = values * (1 + strength / 2) + strength / 2 * float(np.nan_to_num(values.std()) or 1.0)
         integral = pd.api.types.is_integer_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column]) or bool(
             ((values.dropna() % 1) == 0).all())
-        out[column] = shifted.round() if integral else shifted
+        out[column] = shifted.round().astype("Int64") if integral else shifted
     for column in categorical:
         counts = out[column].dropna().astype(str).value_counts()
         if counts.empty:
