@@ -1,15 +1,16 @@
 """Change capture on the source DB: the local stand-in for the WAL that AWS DMS reads.
 
 Triggers on every replicated table write a JSON row image (after-image for I/U, before-image
-for D) into ``dms_change_log``. ``change_seq`` orders changes by commit:
+for D) into ``dms_change_log``; the view ``dms_changes`` adds ``change_seq``, the commit order:
 
 - SQLite allows one writer at a time, so the AUTOINCREMENT ``capture_id`` already is commit
-  order and ``change_seq`` is a generated column equal to it.
+  order and ``change_seq`` equals it. Triggers fire per row.
 - PostgreSQL allows concurrent writers, so ids are not commit order: a transaction may commit
   id 11 after id 12 was read. ``change_seq`` is therefore assigned by the reader
-  (:func:`assign_change_seqs`) to committed rows only, in ``capture_id`` order. Rows of the same
-  key are always ordered correctly (row locks serialise their writers), and a late commit just
-  gets a later sequence number instead of being skipped.
+  (:func:`assign_change_seqs`, into ``dms_change_order``) to committed rows only, in
+  ``capture_id`` order. Rows of the same key are always ordered correctly (row locks serialise
+  their writers), and a late commit just gets a later sequence number instead of being skipped.
+  Triggers fire per statement and log its rows in one set-based INSERT.
 
 This module is the only place with dialect-specific SQL.
 """
@@ -29,6 +30,8 @@ from sqlalchemy import Boolean, Connection, DateTime, Numeric, Table, text
 from mlops.replication.lake_io import CHANGE_SEQ_WIDTH
 
 CHANGE_LOG = "dms_change_log"
+CHANGE_ORDER = "dms_change_order"
+CHANGES_VIEW = "dms_changes"
 TRIGGER_PREFIX = "dms_capture_"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 CHANGES_SCHEMA = pa.schema(
@@ -99,58 +102,69 @@ def _sqlite_ddl(table: Table) -> list[str]:
     return statements
 
 
+_VIEW_COLUMNS = "capture_id, table_name, op, pk, row_image, commit_ts"
 _SQLITE_LOG_DDL = [
     f"""CREATE TABLE IF NOT EXISTS {CHANGE_LOG} (
         capture_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        change_seq INTEGER GENERATED ALWAYS AS (capture_id) VIRTUAL,
         table_name TEXT NOT NULL, op TEXT NOT NULL, pk TEXT, row_image TEXT NOT NULL, commit_ts TEXT NOT NULL)""",
-    f"CREATE UNIQUE INDEX IF NOT EXISTS {CHANGE_LOG}_seq ON {CHANGE_LOG} (change_seq)",
+    f"CREATE VIEW IF NOT EXISTS {CHANGES_VIEW} AS SELECT capture_id AS change_seq, {_VIEW_COLUMNS} FROM {CHANGE_LOG}",
 ]
 
 _PG_LOG_DDL = [
     f"""CREATE TABLE IF NOT EXISTS {CHANGE_LOG} (
-        capture_id BIGSERIAL PRIMARY KEY, change_seq BIGINT UNIQUE,
+        capture_id BIGSERIAL PRIMARY KEY,
         table_name TEXT NOT NULL, op CHAR(1) NOT NULL, pk TEXT, row_image TEXT NOT NULL,
         commit_ts TIMESTAMP NOT NULL)""",
-    f"CREATE INDEX IF NOT EXISTS {CHANGE_LOG}_unsequenced ON {CHANGE_LOG} (capture_id) WHERE change_seq IS NULL",
-    f"""CREATE OR REPLACE FUNCTION {TRIGGER_PREFIX}change() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    DECLARE
-      pk_column text := TG_ARGV[0];
-      ts timestamp := now() AT TIME ZONE 'UTC';
-      old_image jsonb;
-      new_image jsonb;
-    BEGIN
-      IF TG_OP IN ('UPDATE', 'DELETE') THEN old_image := to_jsonb(OLD); END IF;
-      IF TG_OP IN ('INSERT', 'UPDATE') THEN new_image := to_jsonb(NEW); END IF;
-      IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND old_image -> pk_column IS DISTINCT FROM new_image -> pk_column) THEN
-        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
-        VALUES (TG_TABLE_NAME, 'D', old_image ->> pk_column, old_image::text, ts);
-      END IF;
-      IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND old_image -> pk_column IS DISTINCT FROM new_image -> pk_column) THEN
-        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
-        VALUES (TG_TABLE_NAME, 'I', new_image ->> pk_column, new_image::text, ts);
-      ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)
-        VALUES (TG_TABLE_NAME, 'U', new_image ->> pk_column, new_image::text, ts);
-      END IF;
-      RETURN NULL;
-    END
-    $fn$""",
+    f"CREATE TABLE IF NOT EXISTS {CHANGE_ORDER} (change_seq BIGINT PRIMARY KEY, capture_id BIGINT NOT NULL UNIQUE)",
+    f"""CREATE OR REPLACE VIEW {CHANGES_VIEW} AS
+        SELECT o.change_seq, {", ".join(f"l.{c}" for c in _VIEW_COLUMNS.split(", "))}
+        FROM {CHANGE_LOG} l LEFT JOIN {CHANGE_ORDER} o ON o.capture_id = l.capture_id""",
 ]
+_PG_EVENTS = {
+    "insert": "REFERENCING NEW TABLE AS dms_new_rows",
+    "update": "REFERENCING OLD TABLE AS dms_old_rows NEW TABLE AS dms_new_rows",
+    "delete": "REFERENCING OLD TABLE AS dms_old_rows",
+}
 
 
 def _pg_ddl(table: Table) -> list[str]:
-    name = _identifier(table.name)
-    return [
-        f"CREATE OR REPLACE TRIGGER {TRIGGER_PREFIX}{name} AFTER INSERT OR UPDATE OR DELETE ON {name} "
-        f"FOR EACH ROW EXECUTE FUNCTION {TRIGGER_PREFIX}change('{_pk(table)}')"
+    """Statement-level triggers: one set-based INSERT per statement from its transition tables.
+
+    An UPDATE's rows are matched on the key: a key only in the old rows is a D (before-image),
+    only in the new rows an I, in both a U, which is the statement's net effect per key.
+    """
+    name, pk = _identifier(table.name), _pk(table)
+    function = f"{TRIGGER_PREFIX}{name}"
+    columns = f"INSERT INTO {CHANGE_LOG} (table_name, op, pk, row_image, commit_ts)"
+    ddl = f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE ts timestamp := now() AT TIME ZONE 'UTC';
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        {columns} SELECT '{name}', 'I', n.{pk}::text, to_jsonb(n)::text, ts FROM dms_new_rows n;
+      ELSIF TG_OP = 'DELETE' THEN
+        {columns} SELECT '{name}', 'D', o.{pk}::text, to_jsonb(o)::text, ts FROM dms_old_rows o;
+      ELSE
+        {columns}
+        SELECT '{name}', CASE WHEN n.{pk} IS NULL THEN 'D' WHEN o.{pk} IS NULL THEN 'I' ELSE 'U' END,
+               coalesce(n.{pk}, o.{pk})::text,
+               CASE WHEN n.{pk} IS NULL THEN to_jsonb(o)::text ELSE to_jsonb(n)::text END, ts
+        FROM dms_new_rows n FULL JOIN dms_old_rows o ON o.{pk} = n.{pk};
+      END IF;
+      RETURN NULL;
+    END
+    $fn$"""
+    triggers = [
+        f"CREATE OR REPLACE TRIGGER {function}_{event} AFTER {event.upper()} ON {name} {referencing} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+        for event, referencing in _PG_EVENTS.items()
     ]
+    return [ddl, *triggers]
 
 
 def _trigger_names(dialect: str, table: str) -> list[str]:
     if dialect == "sqlite":
         return [f"{TRIGGER_PREFIX}{table}_{s}" for s in ("insert", "update", "rekey", "delete")]
-    return [f"{TRIGGER_PREFIX}{table}"]
+    return [f"{TRIGGER_PREFIX}{table}_{event}" for event in _PG_EVENTS]
 
 
 def install_capture(conn: Connection, tables: Sequence[Table]) -> None:
@@ -170,16 +184,16 @@ def missing_capture(conn: Connection, tables: Sequence[str]) -> list[str]:
     """Tables whose capture triggers (or the change log itself) are missing from the source DB."""
     dialect = _dialect(conn)
     if dialect == "sqlite":
-        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')"))
+        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view')"))
     else:
         rows = conn.execute(
             text(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                "UNION ALL SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal UNION ALL SELECT c.relname FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
             )
         )
     present = {row[0] for row in rows}
-    if CHANGE_LOG not in present:
+    if CHANGES_VIEW not in present:
         return list(tables)
     return [t for t in tables if not set(_trigger_names(dialect, t)) <= present]
 
@@ -213,11 +227,10 @@ def assign_change_seqs(conn: Connection) -> int:
         return 0
     result = conn.execute(
         text(
-            f"""UPDATE {CHANGE_LOG} AS c SET change_seq = b.base + t.rn
-            FROM (SELECT capture_id, row_number() OVER (ORDER BY capture_id) AS rn
-                  FROM {CHANGE_LOG} WHERE change_seq IS NULL) AS t,
-                 (SELECT coalesce(max(change_seq), 0) AS base FROM {CHANGE_LOG}) AS b
-            WHERE c.capture_id = t.capture_id"""
+            f"""INSERT INTO {CHANGE_ORDER} (change_seq, capture_id)
+            SELECT b.base + row_number() OVER (ORDER BY l.capture_id), l.capture_id
+            FROM {CHANGE_LOG} l, (SELECT coalesce(max(change_seq), 0) AS base FROM {CHANGE_ORDER}) b
+            WHERE NOT EXISTS (SELECT 1 FROM {CHANGE_ORDER} o WHERE o.capture_id = l.capture_id)"""
         )
     )
     return result.rowcount
@@ -225,7 +238,9 @@ def assign_change_seqs(conn: Connection) -> int:
 
 def high_water(conn: Connection) -> int:
     """The largest assigned change sequence number (0 when nothing was captured)."""
-    return int(conn.execute(text(f"SELECT coalesce(max(change_seq), 0) FROM {CHANGE_LOG}")).scalar_one())
+    source = CHANGE_LOG if _dialect(conn) == "sqlite" else CHANGE_ORDER
+    column = "capture_id" if source == CHANGE_LOG else "change_seq"
+    return int(conn.execute(text(f"SELECT coalesce(max({column}), 0) FROM {source}")).scalar_one())
 
 
 def read_changes(conn: Connection, after: int, *, through: int | None = None, limit: int | None = None) -> pa.Table:
@@ -234,7 +249,7 @@ def read_changes(conn: Connection, after: int, *, through: int | None = None, li
     Returns a table of :data:`CHANGES_SCHEMA` (commit times as UTC). Rows are fetched as plain
     DBAPI tuples and converted by Arrow in bulk.
     """
-    sql = f"SELECT change_seq, table_name, op, row_image, commit_ts FROM {CHANGE_LOG} WHERE change_seq > {int(after)}"
+    sql = f"SELECT change_seq, table_name, op, row_image, commit_ts FROM {CHANGES_VIEW} WHERE change_seq > {int(after)}"
     if through is not None:
         sql += f" AND change_seq <= {int(through)}"
     sql += " ORDER BY change_seq"
@@ -255,14 +270,24 @@ def read_changes(conn: Connection, after: int, *, through: int | None = None, li
 
 def purge_applied(conn: Connection, checkpoint: int) -> int:
     """Delete changes below ``checkpoint`` (the checkpoint row stays so sequences never restart)."""
-    return conn.execute(text(f"DELETE FROM {CHANGE_LOG} WHERE change_seq < :c"), {"c": checkpoint}).rowcount
+    params = {"c": checkpoint}
+    if _dialect(conn) == "sqlite":
+        return conn.execute(text(f"DELETE FROM {CHANGE_LOG} WHERE capture_id < :c"), params).rowcount
+    deleted = conn.execute(
+        text(
+            f"DELETE FROM {CHANGE_LOG} l USING {CHANGE_ORDER} o WHERE o.capture_id = l.capture_id AND o.change_seq < :c"
+        ),
+        params,
+    ).rowcount
+    conn.execute(text(f"DELETE FROM {CHANGE_ORDER} WHERE change_seq < :c"), params)
+    return deleted
 
 
 def pending_summary(conn: Connection, checkpoint: int) -> tuple[int, datetime | None]:
     """Number of captured changes not yet applied after ``checkpoint``, and the oldest one's commit time."""
     row = conn.execute(
         text(
-            f"SELECT count(*) AS n, min(commit_ts) AS oldest FROM {CHANGE_LOG} "
+            f"SELECT count(*) AS n, min(commit_ts) AS oldest FROM {CHANGES_VIEW} "
             "WHERE change_seq > :c OR change_seq IS NULL"
         ).columns(oldest=DateTime),
         {"c": checkpoint},
