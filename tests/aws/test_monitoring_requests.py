@@ -1,0 +1,59 @@
+"""Every AWS request the monitoring and reporting stages build is valid for botocore's service model."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.aws.monitoring_requests import MAX_INPUTS, drift_job_request
+from mlops.config import PipelineConfig
+from mlops.reporting.requests import query_request, send_message_batch_request, update_item_request
+from tests.aws.botocore_validation import assert_valid_request
+
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
+
+
+def _request(folders, aggregates=None):
+    return drift_job_request(
+        PipelineConfig(), name="mlops-drift-20261124170000-1a2b3c4d", image_uri=IMAGE, role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/monitoring/code/0123456789abcdef/",
+        baseline_uri="s3://mlops-lake-dev/monitoring/baselines/mlops-order-outcome/v3",
+        capture_root="s3://mlops-lake-dev/capture", capture_folders=folders,
+        output_uri="s3://mlops-lake-dev/monitoring/runs/mlops-orders/mlops-drift-20261124170000-1a2b3c4d",
+        window_start="2026-11-24T16:00:00+00:00", window_end="2026-11-24T17:00:00+00:00", model_version=3,
+        aggregates_uri=aggregates, tags={"mlops:stage": "monitoring"},
+    )
+
+
+def test_drift_job_request_is_valid():
+    request = _request(["AllTraffic/2026/11/24/16", "B/2026/11/24/16"],
+                       aggregates="s3://mlops-lake-dev/monitoring/runs/mlops-orders/x-reporting")
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
+    assert inputs["capture-1"] == {**inputs["capture-1"], "S3Uri": "s3://mlops-lake-dev/capture/mlops-orders/B/2026/11/24/16",
+                                   "LocalPath": "/opt/ml/processing/input/capture/B/2026/11/24/16"}
+    assert request["AppSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/input/code/drift_job.py"]
+    args = request["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--comparison-method") + 1] == "Robust"
+
+
+@pytest.mark.parametrize("count", [0, 30])
+def test_too_many_or_no_folders_use_the_endpoint_prefix(count):
+    request = _request([f"AllTraffic/2026/11/{d:02d}/00" for d in range(1, count + 1)])
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    assert len(request["ProcessingInputs"]) <= MAX_INPUTS
+    assert request["ProcessingInputs"][-1]["S3Input"]["S3Uri"] == "s3://mlops-lake-dev/capture/mlops-orders"
+
+
+def test_reporting_requests_are_valid():
+    update = update_item_request("mlops-dev-realtime-metrics", "mlops-orders#AllTraffic", "2026-11-24T17:05Z",
+                                 {"predictions": 3, "label_delivered": 2, "latency_ms_sum": 31.5}, 30)
+    assert_valid_request("dynamodb", "UpdateItem", update)
+    assert update["ExpressionAttributeValues"][":c1"] == {"N": "31.5"}
+    assert_valid_request("dynamodb", "Query", query_request("t-1", "mlops-orders#AllTraffic", "2026-11-24T17:00Z",
+                                                            "2026-11-24T17:59Z"))
+    batch = send_message_batch_request("https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-dev-prediction-events",
+                                       [{"type": "prediction", "time": "2026-11-24T17:05:00Z"}] * 10)
+    assert_valid_request("sqs", "SendMessageBatch", batch)
+    with pytest.raises(ValueError):
+        send_message_batch_request("q", [{}] * 11)
