@@ -1,0 +1,133 @@
+"""Every SageMaker request the training stage builds is valid for botocore's service model, and the
+registry code runs unchanged against boto3's sagemaker client (moto) and the local SQLite registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops import registry
+from mlops.aws import sagemaker_requests as sr
+from mlops.config import load_config
+from mlops.training.steps import LOCAL_ROLE_ARN
+from tests.aws.botocore_validation import assert_valid_request
+
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
+RUN_ID = "asset_triggered__2026-11-24T10:00:00.123456+00:00"
+CHANNELS = {s: f"s3://mlops-lake-dev/curated/features/snapshots/r1/split={s}" for s in ("train", "validation", "test")}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(environ={})
+
+
+def _training(config, **hyperparameters):
+    return sr.training_job_request(
+        config,
+        name=sr.job_name("mlops", "train", RUN_ID, "2026-11-24T10:00:00"),
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        source_uri="s3://mlops-lake-dev/models/code/0123456789abcdef/sourcedir.tar.gz",
+        channels=CHANNELS,
+        output_uri="s3://mlops-lake-dev/models/training",
+        hyperparameters=hyperparameters,
+        tags={"mlops:run_id": RUN_ID},
+    )
+
+
+def test_training_job_request_is_valid(config):
+    request = _training(config, n_estimators=500)
+    assert_valid_request("sagemaker", "CreateTrainingJob", request)
+    hp = request["HyperParameters"]
+    assert json.loads(hp["n_estimators"]) == 500 and json.loads(hp["sagemaker_program"]) == "train.py"
+    assert {c["ChannelName"] for c in request["InputDataConfig"]} == {"train", "validation", "test"}
+    names = [m["Name"] for m in request["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert "validation:mAP" in names and "test:onnx_max_abs_diff" in names
+
+
+@pytest.mark.parametrize("champion", [None, "s3://mlops-lake-dev/models/training/old/output/model.tar.gz"])
+def test_evaluation_job_request_is_valid(config, champion):
+    request = sr.evaluation_job_request(
+        config,
+        name=sr.job_name("mlops", "eval", RUN_ID, "2026-11-24T10:00:00"),
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/models/code/0123456789abcdef/source/",
+        model_uri="s3://mlops-lake-dev/models/training/j/output/model.tar.gz",
+        test_uri=CHANNELS["test"],
+        output_uri="s3://mlops-lake-dev/models/evaluation/j",
+        champion_model_uri=champion,
+    )
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    inputs = {i["InputName"] for i in request["ProcessingInputs"]}
+    assert ("champion" in inputs) == (champion is not None)
+    assert all(t.startswith("/opt/ml/") or not t.startswith("/") for t in request["AppSpecification"]["ContainerArguments"])
+
+
+@pytest.mark.parametrize(("policy", "status"), [("auto", "Approved"), ("manual", "PendingManualApproval")])
+def test_model_package_requests_are_valid(policy, status):
+    config = load_config(environ={"MLOPS__REGISTRY__APPROVAL_POLICY": policy})
+    request = sr.model_package_request(
+        config,
+        image_uri=IMAGE,
+        model_data_url="s3://mlops-lake-dev/models/training/j/output/model.tar.gz",
+        evaluation_uri="s3://mlops-lake-dev/models/evaluation/j/evaluation.json",
+        description="test mAP 0.61",
+        metadata={"map": "0.610000", "training_job": "j"},
+        training_job_arn="arn:aws:sagemaker:eu-west-1:123456789012:training-job/j",
+    )
+    assert_valid_request("sagemaker", "CreateModelPackage", request)
+    assert request["ModelApprovalStatus"] == status
+    assert request["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
+    assert_valid_request("sagemaker", "CreateModelPackageGroup", sr.model_package_group_request("mlops-order-outcome", "d"))
+    update = sr.update_approval_request("arn:aws:sagemaker:eu-west-1:123456789012:model-package/g/1", "Approved", "ok")
+    assert_valid_request("sagemaker", "UpdateModelPackage", update)
+    with pytest.raises(ValueError, match="must be Approved, Rejected or PendingManualApproval"):
+        sr.update_approval_request("arn", "Deployed")
+
+
+def test_local_role_placeholder_and_names_follow_sagemaker_rules(config):
+    assert_valid_request("sagemaker", "CreateTrainingJob", {**_training(config), "RoleArn": LOCAL_ROLE_ARN})
+    first = sr.job_name("mlops", "train", RUN_ID, "2026-11-24T10:00:00")
+    assert first == sr.job_name("mlops", "train", RUN_ID, "2026-11-24T10:00:00")  # idempotent per run
+    assert first != sr.job_name("mlops", "train", RUN_ID + "x", "2026-11-24T10:00:00")
+    assert first.startswith("mlops-train-20261124100000-") and len(first) <= 63
+    with pytest.raises(ValueError, match="naming rule"):
+        sr.job_name("mlops_", "train", RUN_ID, "2026-11-24T10:00:00")
+
+
+@pytest.mark.slow
+def test_image_uri_resolves_offline_per_region(config):
+    assert sr.resolve_image_uri(config.training, "eu-west-1").endswith("/sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert ".us-east-1." in sr.resolve_image_uri(config.training, "us-east-1")
+    pinned = load_config(environ={"MLOPS__TRAINING__IMAGE_URI": "my/image:1"})
+    assert sr.resolve_image_uri(pinned.training, "eu-west-1") == "my/image:1"
+
+
+def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    config = load_config(environ={"MLOPS__REGISTRY__APPROVAL_POLICY": "manual"})
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("sagemaker", region_name="eu-west-1")
+        group = config.registry.model_package_group
+        registry.ensure_group(client, group)
+        registry.ensure_group(client, group)
+        request = sr.model_package_request(
+            config, image_uri=IMAGE, model_data_url="s3://b/m.tar.gz", evaluation_uri="s3://b/e.json",
+            description="d", metadata={"map": "0.7"},
+        )
+        arn = client.create_model_package(**request)["ModelPackageArn"]
+        packages = registry.list_packages(group, client)
+        assert [(p["version"], p["approval_status"], p["map"]) for p in packages] == [(1, "PendingManualApproval", 0.7)]
+        assert registry.latest_approved(client, group) is None
+        assert registry.approve(group, 1, client=client)["arn"] == arn
+        assert registry.latest_approved(client, group)["version"] == 1
