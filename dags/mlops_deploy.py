@@ -7,7 +7,7 @@ path and emits `mlops_endpoint_live`, which schedules drift monitoring.
 
 | task | aws | local |
 |---|---|---|
-| `resolve_model` | the triggering registered-model event (else the newest one, else the registry); fails unless `Approved` | same |
+| `resolve_model` | the version asked for, else the triggering (or newest) registered-model event, else the newest Approved version; approval read from the SageMaker Model Registry; fails unless `Approved` | same, from the SQLite registry |
 | `build_requests` | CreateModel / CreateEndpointConfig (DataCaptureConfig) / CreateEndpoint (DeploymentConfig: blue/green, canary, auto-rollback alarms), built from `include/pipeline.yaml` | same requests |
 | `create_model` | `SageMakerModelOperator` (one per model; A/B may add a champion) | local stand-in records the model |
 | `create_endpoint_config` | `SageMakerEndpointConfigOperator` | local stand-in records the config |
@@ -74,13 +74,6 @@ with DAG(
     },
 ) as dag:
 
-    @task(inlets=[REGISTERED_MODEL])
-    def resolve_model(**context) -> dict:
-        """The approved model to deploy (raises for any other approval status)."""
-        from mlops_airflow.operators.serving import resolve_model
-
-        return resolve_model(context)
-
     @task(multiple_outputs=True)
     def build_requests(model: dict, **context) -> dict:
         """CreateModel, CreateEndpointConfig and CreateEndpoint requests for this run."""
@@ -93,7 +86,11 @@ with DAG(
         """The CreateModel requests to map over (one, or two for an A/B champion)."""
         return requests["models"]
 
-    model = resolve_model()
+    model = step_operator("resolve_deploy_model")(
+        task_id="resolve_model",
+        model_version="{{ params.model_version }}",
+        model_data_url="{{ params.model_data_url or '' }}",
+    ).output
     requests = build_requests(model)
     create_model = (
         step_operator("sagemaker_model").partial(task_id="create_model").expand(config=model_requests(requests))

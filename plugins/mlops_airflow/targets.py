@@ -19,7 +19,6 @@ from mlops.lake import Lake
 Target = Literal["local", "aws"]
 TARGET_ENV = "MLOPS_TARGET"
 TARGETS: tuple[Target, ...] = ("local", "aws")
-LOCAL_ACCOUNT = "000000000000"
 
 # step name -> (aws operator, local operator), as "module:Class" so only the chosen one imports.
 STEPS: dict[str, tuple[str, str]] = {
@@ -50,6 +49,10 @@ STEPS: dict[str, tuple[str, str]] = {
     "replication_check": (
         "mlops_airflow.operators.replication_aws:AwsReplicationCheckOperator",
         "mlops_airflow.operators.replication_local:LocalReplicationCheckOperator",
+    ),
+    "resolve_deploy_model": (
+        "mlops_airflow.operators.serving:AwsResolveDeployModelOperator",
+        "mlops_airflow.operators.serving:LocalResolveDeployModelOperator",
     ),
     "sagemaker_model": (
         "mlops_airflow.operators.serving:AwsSageMakerModelOperator",
@@ -141,12 +144,9 @@ def replication_task_arn(config: PipelineConfig | None = None) -> str:
                 "include/pipeline.yaml or MLOPS__AWS__DMS_REPLICATION_TASK_ARN"
             )
         return config.aws.dms_replication_task_arn
+    from mlops.replication.status import local_task_arn
+
     return local_task_arn(config.replication.task_id)
-
-
-def local_task_arn(task_id: str) -> str:
-    """The ARN the local DMS stand-in reports for a task id."""
-    return f"arn:aws:dms:local:{LOCAL_ACCOUNT}:task:{task_id}"
 
 
 def source_engine(config: PipelineConfig | None = None) -> Any:

@@ -32,24 +32,46 @@ def deploy_env(tmp_path_factory):
             )
             for i in (1, 2)
         ]
+        register(packages[0], "Approved")
+        register(packages[1], "Approved")
+        register(packages[1], "PendingManualApproval")
         yield home, packages
         processes.stop_all(timeout=10)
         pipeline_config.cache_clear()
 
 
-def _run(conf: dict, home):
+def register(archive, status: str) -> None:
+    """Register a package version in the local SQLite registry, as the training stage does."""
+    from mlops.registry import ensure_group, local_registry
+    from mlops_airflow.targets import pipeline_config
+
+    client = local_registry()
+    group = pipeline_config().registry.model_package_group
+    ensure_group(client, group)
+    client.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": "local", "ModelDataUrl": archive.as_uri()}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )
+
+
+def _run(conf: dict, home, succeed: bool = True):
     from mlops_airflow.dag_runner import run_dag
 
     result = run_dag("mlops_deploy", conf=conf, log_path=home / "logs" / "mlops_deploy.log")
-    assert result.succeeded, f"{result.task_states} {result.error} (log: {result.log_path})"
+    assert result.succeeded is succeed, f"{result.task_states} {result.error} (log: {result.log_path})"
     return result
 
 
 def test_deploy_create_then_blue_green_update(deploy_env):
     home, (first, second) = deploy_env
-    created = _run({"model_data_url": first.as_uri(), "model_version": "1", "bake_seconds": 0}, home)
+    created = _run({"model_data_url": first.as_uri(), "bake_seconds": 0}, home)
     extra = created.asset_extras["mlops_endpoint_live"]
-    assert extra["endpoint_name"] == "dag-test-orders" and extra["model_version"] == "1"
+    assert extra["endpoint_name"] == "dag-test-orders" and extra["model_version"] == 1
     assert extra["invocation_url"].startswith("http://127.0.0.1:")
     assert extra["invocation_url"].endswith("/endpoints/dag-test-orders/invocations")
     assert extra["variant_weights"] == {"AllTraffic": 1.0}
@@ -74,8 +96,13 @@ def test_deploy_create_then_blue_green_update(deploy_env):
         home,
     )
     extra2 = updated.asset_extras["mlops_endpoint_live"]
-    assert extra2["model_version"] == "2" and extra2["invocation_url"] == extra["invocation_url"]
+    assert extra2["model_version"] == 2 and extra2["invocation_url"] == extra["invocation_url"]
     assert extra2["endpoint_config_name"] != extra["endpoint_config_name"]
     endpoint = updated.xcoms["deploy_endpoint"]["Endpoint"]
     assert endpoint["EndpointStatus"] == "InService"
     assert any("green serves" in h["event"] for h in endpoint["LocalHistory"])
+
+    refused = _run({"model_version": "3"}, home, succeed=False)  # registered, but pending approval
+    assert refused.task_states["resolve_model"] == "failed"
+    assert "not 'Approved'" in (refused.error or "")
+    assert "mlops_endpoint_live" not in refused.asset_extras

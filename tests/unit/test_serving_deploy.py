@@ -3,54 +3,79 @@
 from __future__ import annotations
 
 import inspect
-from types import SimpleNamespace
 
 import pytest
 
+from mlops.serving.deploy_model import NotDeployable, resolve_deploy_model
 from mlops_airflow.operators import serving
 
+GROUP = "orders"
+PACKAGES = [
+    {"version": 1, "approval_status": "Approved", "model_data_url": "s3://b/1/model.tar.gz", "arn": "arn:1"},
+    {"version": 2, "approval_status": "Rejected", "model_data_url": "s3://b/2/model.tar.gz", "arn": "arn:2"},
+    {"version": 3, "approval_status": "Approved", "model_data_url": "s3://b/3/model.tar.gz", "arn": "arn:3"},
+    {
+        "version": 4,
+        "approval_status": "PendingManualApproval",
+        "model_data_url": "s3://b/4/model.tar.gz",
+        "arn": "arn:4",
+    },
+]
 
-def _context(extra=None, params=None):
-    events = {"registered": [SimpleNamespace(extra=extra)]} if extra else {}
-    return {
-        "params": {"model_version": "latest approved", **(params or {})},
-        "triggering_asset_events": events,
-        "inlet_events": {},
+
+def _resolve(**kwargs):
+    return resolve_deploy_model(group=GROUP, packages=lambda: PACKAGES, **kwargs)
+
+
+def test_latest_approved_by_default():
+    model = _resolve(model_version="latest approved")
+    assert model == {
+        "model_package_group": GROUP,
+        "version": 3,
+        "model_data_url": "s3://b/3/model.tar.gz",
+        "approval_status": "Approved",
+        "model_package_arn": "arn:3",
     }
 
 
-def test_triggering_event_is_deployed_when_approved():
-    model = serving.resolve_model(
-        _context(
-            {
-                "model_package_group": "g",
-                "version": 3,
-                "approval_status": "Approved",
-                "model_data_url": "s3://b/m/3/model.tar.gz",
-            }
-        )
-    )
-    assert model["version"] == 3 and model["model_data_url"] == "s3://b/m/3/model.tar.gz"
+def test_explicit_version_and_artifact():
+    assert _resolve(model_version="1")["model_data_url"] == "s3://b/1/model.tar.gz"
+    assert _resolve(model_data_url="s3://b/3/model.tar.gz")["version"] == 3
+    with pytest.raises(NotDeployable, match="no version 9"):
+        _resolve(model_version=9)
+    with pytest.raises(NotDeployable, match="not a registered model package"):
+        _resolve(model_data_url="s3://elsewhere/model.tar.gz")
 
 
-@pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected", None])
-def test_unapproved_models_are_refused(status):
-    with pytest.raises(ValueError, match="not 'Approved'"):
-        serving.resolve_model(
-            _context(
-                {
-                    "model_package_group": "g",
-                    "version": 4,
-                    "approval_status": status,
-                    "model_data_url": "s3://b/m/4/model.tar.gz",
-                }
-            )
-        )
+@pytest.mark.parametrize("version", ["2", "4"])
+def test_unapproved_versions_are_refused(version):
+    with pytest.raises(NotDeployable, match="not 'Approved'"):
+        _resolve(model_version=version)
 
 
-def test_manual_trigger_with_a_model_url():
-    model = serving.resolve_model(_context(params={"model_data_url": "file:///tmp/model.tar.gz", "model_version": "7"}))
-    assert model["approval_status"] == "Approved" and model["version"] == "7"
+def test_event_is_used_but_the_registry_decides_approval():
+    event = {
+        "model_package_group": GROUP,
+        "version": 3,
+        "approval_status": "Approved",
+        "model_data_url": "s3://b/3/model.tar.gz",
+        "model_package_arn": "arn:3",
+    }
+    assert _resolve(event_extras=[event])["version"] == 3
+    stale = {
+        **event,
+        "version": 4,
+        "model_data_url": "s3://b/4/model.tar.gz",
+        "model_package_arn": "arn:4",
+        "approval_status": "Approved",
+    }  # approved when emitted, pending in the registry now
+    with pytest.raises(NotDeployable, match="PendingManualApproval"):
+        _resolve(event_extras=[stale])
+
+
+def test_no_approved_version():
+    with pytest.raises(NotDeployable, match="no Approved version"):
+        resolve_deploy_model(group=GROUP, packages=lambda: PACKAGES[1:2])
 
 
 def test_local_operators_take_the_provider_arguments():
@@ -73,3 +98,4 @@ def test_aws_classes_are_provider_subclasses():
     assert issubclass(serving.AwsSageMakerEndpointOperator, SageMakerEndpointOperator)
     assert issubclass(serving.AwsSageMakerModelOperator, SageMakerModelOperator)
     assert serving.AwsEndpointSmokeTestOperator.__qualname__ == "AwsEndpointSmokeTestOperator"
+    assert issubclass(serving.AwsResolveDeployModelOperator, serving.ResolveDeployModelOperator)

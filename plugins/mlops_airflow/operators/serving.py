@@ -38,7 +38,6 @@ AWS_ONLY_ARGS = (
     "max_ingestion_time",
     "deferrable",
 )
-APPROVED = "Approved"
 
 
 def _local_sagemaker() -> Any:
@@ -114,6 +113,10 @@ class LocalSageMakerEndpointOperator(_LocalSageMakerOperator):
         self.operation = operation.lower()
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops.serving.errors import DeploymentError
+
         sagemaker = _local_sagemaker()
         for model in [self.config["Model"]] if "Model" in self.config else []:
             if not sagemaker.store.exists("models", model["ModelName"]):
@@ -125,22 +128,25 @@ class LocalSageMakerEndpointOperator(_LocalSageMakerOperator):
         endpoint = dict(self.config.get("Endpoint", self.config))
         name = endpoint["EndpointName"]
         exists = sagemaker.store.exists("endpoints", name)
-        if self.operation == "create" and not exists:
-            self.log.info("creating endpoint %s on %s", name, endpoint["EndpointConfigName"])
-            sagemaker.create_endpoint(**endpoint)
-        else:
-            if self.operation == "create":
-                self.log.warning(
-                    "cannot create already existing endpoint %s, updating it with the given config instead", name
+        try:
+            if self.operation == "create" and not exists:
+                self.log.info("creating endpoint %s on %s", name, endpoint["EndpointConfigName"])
+                sagemaker.create_endpoint(**endpoint)
+            else:
+                if self.operation == "create":
+                    self.log.warning(
+                        "cannot create already existing endpoint %s, updating it with the given config instead", name
+                    )
+                    endpoint.pop("Tags", None)
+                self.log.info(
+                    "blue/green update of %s to %s: %s",
+                    name,
+                    endpoint["EndpointConfigName"],
+                    json.dumps(endpoint.get("DeploymentConfig")),
                 )
-                endpoint.pop("Tags", None)
-            self.log.info(
-                "blue/green update of %s to %s: %s",
-                name,
-                endpoint["EndpointConfigName"],
-                json.dumps(endpoint.get("DeploymentConfig")),
-            )
-            sagemaker.update_endpoint(**endpoint)
+                sagemaker.update_endpoint(**endpoint)
+        except DeploymentError as exc:  # failed or rolled back (blue serves): a retry would redeploy the same model
+            raise AirflowFailException(str(exc)) from None
         described = sagemaker.describe_endpoint(name)
         self.log.info("endpoint %s is %s at %s", name, described["EndpointStatus"], described["LocalInvocationUrl"])
         return {
@@ -244,66 +250,83 @@ class LocalEndpointSmokeTestOperator(EndpointSmokeTestOperator):
 # ---- deploy-DAG helpers (plain functions called by the DAG's @task wrappers) ----------------------
 
 
-def resolve_model(context: Context) -> dict[str, Any]:
-    """The model to deploy: the triggering registered-model event, else the Params; approved only."""
-    params = context["params"]
-    model: dict[str, Any] = {}
-    events = context.get("triggering_asset_events") or {}
-    for asset_events in events.values():
-        for event in asset_events:
-            if event.extra and event.extra.get("model_data_url"):
-                model = dict(event.extra)  # the newest event wins
-    if not model and params.get("model_data_url"):
-        model = {
-            "model_data_url": params["model_data_url"],
-            "version": params.get("model_version") or "manual",
-            "model_package_group": None,
-            "approval_status": params.get("approval_status") or APPROVED,
-        }
-    if not model:
-        model = _latest_registered_event(context)
-    if not model:
-        model = _latest_approved_from_registry(params.get("model_version"))
-    status = model.get("approval_status")
-    if status != APPROVED:
-        raise ValueError(
-            f"model version {model.get('version')} of {model.get('model_package_group')} is {status!r}, "
-            "not 'Approved'; approve it in the model registry, then re-run this DAG"
+class ResolveDeployModelOperator(BaseOperator):
+    """Pick the model to deploy (:func:`mlops.serving.deploy_model.resolve_deploy_model`): approved only.
+
+    :param model_version: a version of the group, or "latest approved".
+    :param model_data_url: deploy the registered version of this artifact instead.
+    :param model_package_group: defaults to ``registry.model_package_group``.
+    Returns ``{model_package_group, version, model_data_url, approval_status, model_package_arn}``.
+    """
+
+    template_fields: Sequence[str] = ("model_version", "model_data_url", "model_package_group")
+
+    def __init__(
+        self,
+        *,
+        model_version: str | int | None = None,
+        model_data_url: str | None = None,
+        model_package_group: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from mlops_airflow.assets import REGISTERED_MODEL
+
+        kwargs.setdefault("inlets", [REGISTERED_MODEL])
+        self.aws_args = {name: kwargs.pop(name) for name in AWS_ONLY_ARGS if name in kwargs}
+        super().__init__(**kwargs)
+        self.model_version = model_version
+        self.model_data_url = model_data_url
+        self.model_package_group = model_package_group
+
+    def registry_client(self) -> Any:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops.registry import list_packages
+        from mlops.serving.deploy_model import NotDeployable, resolve_deploy_model
+        from mlops_airflow.targets import pipeline_config
+
+        group = self.model_package_group or pipeline_config().registry.model_package_group
+        client = self.registry_client()
+        try:
+            model = resolve_deploy_model(
+                group=group,
+                packages=lambda: list_packages(group, client),
+                event_extras=_registered_model_events(context),
+                model_version=self.model_version,
+                model_data_url=self.model_data_url or None,
+            )
+        except NotDeployable as exc:  # a gate: retrying cannot approve the model
+            raise AirflowFailException(str(exc)) from None
+        self.log.info(
+            "deploying %s v%s (%s): %s", group, model["version"], model["approval_status"], model["model_data_url"]
         )
-    return {
-        k: model.get(k)
-        for k in ("model_package_group", "version", "model_data_url", "approval_status", "model_package_arn")
-    }
+        return model
 
 
-def _latest_registered_event(context: Context) -> dict[str, Any]:
-    """The newest registered-model Asset event (a manual run after training deploys what training registered)."""
+class LocalResolveDeployModelOperator(ResolveDeployModelOperator):
+    """local ``resolve_deploy_model``: the SQLite model registry."""
+
+    def registry_client(self) -> Any:
+        from mlops.registry import local_registry
+
+        return local_registry()
+
+
+def _registered_model_events(context: Context) -> list[dict[str, Any]]:
+    """Extras of the registered-model events that triggered the run, else of the newest such event."""
     from mlops_airflow.assets import REGISTERED_MODEL
 
-    version = context["params"].get("model_version")
+    extras = [dict(e.extra or {}) for events in (context.get("triggering_asset_events") or {}).values() for e in events]
+    if extras:
+        return extras
     try:
-        events = list(context["inlet_events"][REGISTERED_MODEL])
-    except Exception:  # no inlet access (e.g. outside a task run)
-        return {}
-    for event in reversed(events):
-        extra = dict(event.extra or {})
-        if extra.get("model_data_url") and version in (None, "", "latest approved", str(extra.get("version"))):
-            if version in (None, "", "latest approved") and extra.get("approval_status") != APPROVED:
-                continue
-            return extra
-    return {}
-
-
-def _latest_approved_from_registry(version: Any) -> dict[str, Any]:
-    """Integration point with the model registry (include/mlops/registry, built by the training stage)."""
-    try:
-        from mlops.registry import latest_approved  # type: ignore[attr-defined]
-    except ImportError:
-        raise ValueError(
-            "no registered-model event and no model_data_url param, and the model registry module "
-            "is not available; trigger with the model_data_url param"
-        ) from None
-    return latest_approved(version=None if version in (None, "", "latest approved") else version)
+        newest = list(context["inlet_events"][REGISTERED_MODEL])[-1:]
+    except Exception:  # no inlet access outside a task run, or no event yet
+        return []
+    return [dict(e.extra or {}) for e in newest]
 
 
 def deployment_requests(model: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -419,7 +442,16 @@ def _build_aws_classes() -> dict[str, type]:
             bucket, key = hook.parse_s3_url(model_data_url)
             return hook.get_key(key, bucket).get()["Body"].read()
 
+    class AwsResolveDeployModelOperator(ResolveDeployModelOperator):
+        """aws ``resolve_deploy_model``: the SageMaker Model Registry of the AWS connection."""
+
+        def registry_client(self) -> Any:
+            from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+            return SageMakerHook(aws_conn_id=self.aws_args.get("aws_conn_id", "aws_default")).conn
+
     classes = (
+        AwsResolveDeployModelOperator,
         AwsSageMakerModelOperator,
         AwsSageMakerEndpointConfigOperator,
         AwsSageMakerEndpointOperator,
@@ -432,6 +464,7 @@ def _build_aws_classes() -> dict[str, type]:
 
 _AWS_CLASSES: dict[str, type] = {}
 AWS_CLASS_NAMES = (
+    "AwsResolveDeployModelOperator",
     "AwsSageMakerModelOperator",
     "AwsSageMakerEndpointConfigOperator",
     "AwsSageMakerEndpointOperator",
