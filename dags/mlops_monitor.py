@@ -58,17 +58,30 @@ with DAG(
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "monitoring", "drift", "sagemaker"],
     params={
-        "window_minutes": Param(None, type=["null", "integer"], minimum=1, maximum=10080,
-                                description="Longest window; empty = monitoring.window_minutes"),
-        "window_end": Param(None, type=["null", "string"],
-                            description="Window end (ISO 8601, UTC); empty = the data interval's end or trigger time"),
+        "window_minutes": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=10080,
+            description="Longest window; empty = monitoring.window_minutes",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            description="Window end (ISO 8601, UTC); empty = the data interval's end or trigger time",
+        ),
         "force": Param(False, type="boolean", description="Evaluate the window without waiting for new capture data"),
-        "model_version": Param(None, type=["null", "string", "integer"],
-                               description="Model version to monitor (with model_data_url); empty = the live one"),
-        "model_data_url": Param(None, type=["null", "string"],
-                                description="model.tar.gz of that version (its feature_spec.json is read)"),
-        "training_data_uri": Param(None, type=["null", "string"],
-                                   description="Baseline data when the model's training data cannot be found"),
+        "model_version": Param(
+            None,
+            type=["null", "string", "integer"],
+            description="Model version to monitor (with model_data_url); empty = the live one",
+        ),
+        "model_data_url": Param(
+            None, type=["null", "string"], description="model.tar.gz of that version (its feature_spec.json is read)"
+        ),
+        "training_data_uri": Param(
+            None, type=["null", "string"], description="Baseline data when the model's training data cannot be found"
+        ),
     },
 ) as dag:
 

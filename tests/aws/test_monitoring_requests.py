@@ -15,24 +15,39 @@ ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
 
 def _request(folders, aggregates=None):
     return drift_job_request(
-        PipelineConfig(), name="mlops-drift-20261124170000-1a2b3c4d", image_uri=IMAGE, role_arn=ROLE,
+        PipelineConfig(),
+        name="mlops-drift-20261124170000-1a2b3c4d",
+        image_uri=IMAGE,
+        role_arn=ROLE,
         code_uri="s3://mlops-lake-dev/monitoring/code/0123456789abcdef/",
         baseline_uri="s3://mlops-lake-dev/monitoring/baselines/mlops-order-outcome/v3",
-        capture_root="s3://mlops-lake-dev/capture", capture_folders=folders,
+        capture_root="s3://mlops-lake-dev/capture",
+        capture_folders=folders,
         output_uri="s3://mlops-lake-dev/monitoring/runs/mlops-orders/mlops-drift-20261124170000-1a2b3c4d",
-        window_start="2026-11-24T16:00:00+00:00", window_end="2026-11-24T17:00:00+00:00", model_version=3,
-        aggregates_uri=aggregates, tags={"mlops:stage": "monitoring"},
+        window_start="2026-11-24T16:00:00+00:00",
+        window_end="2026-11-24T17:00:00+00:00",
+        model_version=3,
+        aggregates_uri=aggregates,
+        tags={"mlops:stage": "monitoring"},
     )
 
 
 def test_drift_job_request_is_valid():
-    request = _request(["AllTraffic/2026/11/24/16", "B/2026/11/24/16"],
-                       aggregates="s3://mlops-lake-dev/monitoring/runs/mlops-orders/x-reporting")
+    request = _request(
+        ["AllTraffic/2026/11/24/16", "B/2026/11/24/16"],
+        aggregates="s3://mlops-lake-dev/monitoring/runs/mlops-orders/x-reporting",
+    )
     assert_valid_request("sagemaker", "CreateProcessingJob", request)
     inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
-    assert inputs["capture-1"] == {**inputs["capture-1"], "S3Uri": "s3://mlops-lake-dev/capture/mlops-orders/B/2026/11/24/16",
-                                   "LocalPath": "/opt/ml/processing/input/capture/B/2026/11/24/16"}
-    assert request["AppSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/input/code/drift_job.py"]
+    assert inputs["capture-1"] == {
+        **inputs["capture-1"],
+        "S3Uri": "s3://mlops-lake-dev/capture/mlops-orders/B/2026/11/24/16",
+        "LocalPath": "/opt/ml/processing/input/capture/B/2026/11/24/16",
+    }
+    assert request["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        "/opt/ml/processing/input/code/drift_job.py",
+    ]
     args = request["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--comparison-method") + 1] == "Robust"
 
@@ -46,14 +61,22 @@ def test_too_many_or_no_folders_use_the_endpoint_prefix(count):
 
 
 def test_reporting_requests_are_valid():
-    update = update_item_request("mlops-dev-realtime-metrics", "mlops-orders#AllTraffic", "2026-11-24T17:05Z",
-                                 {"predictions": 3, "label_delivered": 2, "latency_ms_sum": 31.5}, 30)
+    update = update_item_request(
+        "mlops-dev-realtime-metrics",
+        "mlops-orders#AllTraffic",
+        "2026-11-24T17:05Z",
+        {"predictions": 3, "label_delivered": 2, "latency_ms_sum": 31.5},
+        30,
+    )
     assert_valid_request("dynamodb", "UpdateItem", update)
     assert update["ExpressionAttributeValues"][":c1"] == {"N": "31.5"}
-    assert_valid_request("dynamodb", "Query", query_request("t-1", "mlops-orders#AllTraffic", "2026-11-24T17:00Z",
-                                                            "2026-11-24T17:59Z"))
-    batch = send_message_batch_request("https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-dev-prediction-events",
-                                       [{"type": "prediction", "time": "2026-11-24T17:05:00Z"}] * 10)
+    assert_valid_request(
+        "dynamodb", "Query", query_request("t-1", "mlops-orders#AllTraffic", "2026-11-24T17:00Z", "2026-11-24T17:59Z")
+    )
+    batch = send_message_batch_request(
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-dev-prediction-events",
+        [{"type": "prediction", "time": "2026-11-24T17:05:00Z"}] * 10,
+    )
     assert_valid_request("sqs", "SendMessageBatch", batch)
     with pytest.raises(ValueError):
         send_message_batch_request("q", [{}] * 11)

@@ -19,8 +19,9 @@ from mlops.training.synthetic import curated_features, write_dataset
 
 
 def make_lake(tmp_path: Path) -> tuple[PipelineConfig, Lake]:
-    config = PipelineConfig.model_validate({"lake": {"local_root": str(tmp_path / "lake")},
-                                            "monitoring": {"image_uri": "local/sklearn:1.2-1"}})
+    config = PipelineConfig.model_validate(
+        {"lake": {"local_root": str(tmp_path / "lake")}, "monitoring": {"image_uri": "local/sklearn:1.2-1"}}
+    )
     return config, Lake.for_target(config, "local")
 
 
@@ -30,8 +31,11 @@ def curated(lake: Lake, rows: int = 6000, seed: int = 1) -> tuple[str, pd.DataFr
     uri = lake.uri(lake.layout.curated_prefix, "features", "snapshots", "s1")
     write_dataset(frame, local_path(uri))
     spec = spec_from_frame(frame[frame.split == "train"].drop(columns="split"))
-    return uri, frame, {"numeric": list(spec.numeric), "categorical": list(spec.categorical),
-                        "classes": list(spec.classes)}
+    return (
+        uri,
+        frame,
+        {"numeric": list(spec.numeric), "categorical": list(spec.categorical), "classes": list(spec.classes)},
+    )
 
 
 def model_package(lake: Lake, spec: dict, job: str = "mlops-train-1") -> str:
@@ -47,8 +51,17 @@ def model_package(lake: Lake, spec: dict, job: str = "mlops-train-1") -> str:
     return uri
 
 
-def write_capture(lake: Lake, endpoint: str, rows: pd.DataFrame, start: datetime, *, variant: str = "AllTraffic",
-                  batch: int = 10, spacing: timedelta = timedelta(seconds=1), csv: bool = False) -> int:
+def write_capture(
+    lake: Lake,
+    endpoint: str,
+    rows: pd.DataFrame,
+    start: datetime,
+    *,
+    variant: str = "AllTraffic",
+    batch: int = 10,
+    spacing: timedelta = timedelta(seconds=1),
+    csv: bool = False,
+) -> int:
     """Write ``rows`` as captured requests of ``batch`` rows from ``start`` on; return files written."""
     settings = CaptureSettings(destination_uri=lake.capture())
     files: dict[Path, list[str]] = {}
@@ -63,8 +76,14 @@ def write_capture(lake: Lake, endpoint: str, rows: pd.DataFrame, start: datetime
             body = json.dumps({"instances": json.loads(chunk.to_json(orient="records"))}).encode()
             content_type = "application/json"
         answer = json.dumps({"predictions": [{"label": "delivered", "probabilities": {"delivered": 1.0}}] * len(chunk)})
-        line = capture_record(settings, request_body=body, request_content_type=content_type,
-                              response_body=answer.encode(), response_content_type="application/json", when=when)
+        line = capture_record(
+            settings,
+            request_body=body,
+            request_content_type=content_type,
+            response_body=answer.encode(),
+            response_content_type="application/json",
+            when=when,
+        )
         folder = root / capture_key(endpoint, variant, when)
         target = folder / capture_file_name(when)
         files.setdefault(target, []).append(json.dumps(line))

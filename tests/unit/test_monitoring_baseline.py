@@ -14,14 +14,16 @@ from mlops.monitoring.statistics import kll_sketch, sketch_values, typed_column
 def frame():
     rng = np.random.default_rng(0)
     n = 5000
-    return pd.DataFrame({
-        "amount": np.round(rng.lognormal(3, 1, n), 2),
-        "units": rng.integers(1, 9, n).astype("int32"),
-        "flag": rng.random(n) < 0.3,
-        "age": np.where(rng.random(n) < 0.1, np.nan, rng.integers(18, 80, n)),
-        "channel": rng.choice(["web", "app", "phone"], n, p=[0.6, 0.3, 0.1]),
-        "country": np.where(rng.random(n) < 0.05, None, rng.choice(["DE", "FR"], n)),
-    })
+    return pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 1, n), 2),
+            "units": rng.integers(1, 9, n).astype("int32"),
+            "flag": rng.random(n) < 0.3,
+            "age": np.where(rng.random(n) < 0.1, np.nan, rng.integers(18, 80, n)),
+            "channel": rng.choice(["web", "app", "phone"], n, p=[0.6, 0.3, 0.1]),
+            "country": np.where(rng.random(n) < 0.05, None, rng.choice(["DE", "FR"], n)),
+        }
+    )
 
 
 def test_statistics_schema(frame):
@@ -30,8 +32,13 @@ def test_statistics_schema(frame):
     by_name = {f["name"]: f for f in stats["features"]}
     assert [f["name"] for f in stats["features"]] == ["amount", "units", "flag", "age", "channel", "country"]
     assert {n: f["inferred_type"] for n, f in by_name.items()} == {
-        "amount": "Fractional", "units": "Integral", "flag": "Integral", "age": "Integral", "channel": "String",
-        "country": "String"}
+        "amount": "Fractional",
+        "units": "Integral",
+        "flag": "Integral",
+        "age": "Integral",
+        "channel": "String",
+        "country": "String",
+    }
     num = by_name["age"]["numerical_statistics"]
     assert set(num) == {"common", "mean", "sum", "std_dev", "min", "max", "distribution"}
     assert num["common"]["num_missing"] + num["common"]["num_present"] == 5000 and num["common"]["num_missing"] > 300
@@ -51,15 +58,23 @@ def test_constraints_schema(frame):
     _, constraints = compute_baseline(frame, ["amount", "units", "flag", "age"], ["channel", "country"], thresholds)
     assert constraints["version"] == 0.0
     by_name = {f["name"]: f for f in constraints["features"]}
-    assert by_name["amount"] == {"name": "amount", "inferred_type": "Fractional", "completeness": 1.0,
-                                 "num_constraints": {"is_non_negative": True}}
+    assert by_name["amount"] == {
+        "name": "amount",
+        "inferred_type": "Fractional",
+        "completeness": 1.0,
+        "num_constraints": {"is_non_negative": True},
+    }
     assert 0.85 < by_name["age"]["completeness"] < 0.95
     assert by_name["country"]["string_constraints"] == {"domains": ["DE", "FR"]}
     config = constraints["monitoring_config"]
     assert config["evaluate_constraints"] == "Enabled" and config["emit_metrics"] == "Enabled"
     assert config["distribution_constraints"] == {
-        "perform_comparison": "Enabled", "comparison_threshold": 0.2, "comparison_method": "Simple",
-        "categorical_comparison_threshold": 0.1, "categorical_drift_method": "LInfinity"}
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.2,
+        "comparison_method": "Simple",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    }
 
 
 def test_baseline_errors_name_the_problem(frame):

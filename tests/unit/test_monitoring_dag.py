@@ -46,8 +46,12 @@ def _run(env, hour: int, *, drifted: bool):
         rows = drift_rows(rows, spec["numeric"], spec["categorical"], seed=hour)
     window_end = START + timedelta(hours=hour + 1)
     write_capture(env["lake"], ENDPOINT, rows, START + timedelta(hours=hour, minutes=10))
-    conf = {"model_version": "1", "model_data_url": env["model"], "training_data_uri": env["curated"],
-            "window_end": window_end.isoformat()}
+    conf = {
+        "model_version": "1",
+        "model_data_url": env["model"],
+        "training_data_uri": env["curated"],
+        "window_end": window_end.isoformat(),
+    }
     result = run_dag("mlops_monitor", conf=conf, log_path=env["home"] / "logs" / "mlops_monitor.log")
     assert result.succeeded, f"{result.task_states} {result.error} (log: {result.log_path})"
     return result

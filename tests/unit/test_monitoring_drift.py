@@ -56,8 +56,10 @@ def test_false_alarm_rate_on_held_out_windows(baseline, held_out, record_propert
     feature_rate = feature_alarms / (WINDOWS * features)
     record_property("window_false_alarm_rate", window_rate)
     record_property("feature_false_alarm_rate", feature_rate)
-    print(f"\nfalse alarms over {WINDOWS} held-out windows of {WINDOW_ROWS} rows: windows {window_rate:.4f}, "
-          f"feature checks {feature_rate:.5f}, windows with any violation {any_violation / WINDOWS:.3f}")
+    print(
+        f"\nfalse alarms over {WINDOWS} held-out windows of {WINDOW_ROWS} rows: windows {window_rate:.4f}, "
+        f"feature checks {feature_rate:.5f}, windows with any violation {any_violation / WINDOWS:.3f}"
+    )
     assert window_rate <= MAX_WINDOW_FALSE_ALARM_RATE
     assert feature_rate <= MAX_FEATURE_FALSE_ALARM_RATE
 
@@ -66,10 +68,12 @@ def test_simple_method_alarms_more_on_small_windows(baseline, held_out):
     """Why Robust is the default: with 60-row windows a fixed 0.1 L-inf threshold is inside sampling noise."""
     stats, constraints, _, _ = baseline
     simple = robust = 0
-    small = held_out.iloc[:60 * 100]
+    small = held_out.iloc[: 60 * 100]
     for i in range(100):
         window = small.iloc[i * 60 : (i + 1) * 60]
-        simple += sum(r.drifted for r in compare(window, stats, constraints, DriftSettings(comparison_method="Simple"))[0])
+        simple += sum(
+            r.drifted for r in compare(window, stats, constraints, DriftSettings(comparison_method="Simple"))[0]
+        )
         robust += sum(r.drifted for r in compare(window, stats, constraints, DriftSettings())[0])
     assert robust < simple
 
@@ -95,8 +99,13 @@ def test_single_feature_shift_is_named(baseline, held_out):
     assert [r.name for r in results if r.drifted] == ["basket_value"]
     drift = next(r for r in results if r.name == "basket_value")
     assert drift.linf > drift.threshold and drift.psi > 0.2 and drift.psi_alert
-    assert violations == [{"feature_name": "basket_value", "constraint_check_type": "baseline_drift_check",
-                           "description": f"Baseline drift distance: {drift.linf:.4f} exceeds threshold: {drift.threshold:.4f}"}]
+    assert violations == [
+        {
+            "feature_name": "basket_value",
+            "constraint_check_type": "baseline_drift_check",
+            "description": f"Baseline drift distance: {drift.linf:.4f} exceeds threshold: {drift.threshold:.4f}",
+        }
+    ]
 
 
 def test_categorical_new_values_and_type_and_completeness_checks(baseline, held_out):

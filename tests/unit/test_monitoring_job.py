@@ -33,10 +33,21 @@ def env(tmp_path, monkeypatch):
 
 def _job(config, lake, model, baseline, run_id, end, minutes=60):
     window = steps.plan_window(lake, ENDPOINT, run_id=run_id, end=end, window_minutes=minutes)
-    folders = steps.window_folders(steps.list_capture_keys(lake.capture(ENDPOINT)), window["window_start"],
-                                   window["window_end"])
-    request = steps.drift_request(config, lake, run_id=run_id, run_after=end, model=model, baseline=baseline,
-                                  window=window, folders=folders, image="local/sklearn", code_uri=steps.publish_code(lake))
+    folders = steps.window_folders(
+        steps.list_capture_keys(lake.capture(ENDPOINT)), window["window_start"], window["window_end"]
+    )
+    request = steps.drift_request(
+        config,
+        lake,
+        run_id=run_id,
+        run_after=end,
+        model=model,
+        baseline=baseline,
+        window=window,
+        folders=folders,
+        image="local/sklearn",
+        code_uri=steps.publish_code(lake),
+    )
     described = run_processing_job(request)
     assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
     return request, described, steps.evaluate(config, lake, run_id=run_id, processing=described)
@@ -53,8 +64,12 @@ def test_drift_job_runs_as_a_processing_job_and_the_policy_fires(env):
     assert [i["InputName"] for i in request["ProcessingInputs"]] == ["code", "baseline", "capture-0"]
     assert not clean["fire"] and clean["status"] == "clean"
     out = local_path(described["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
-    assert sorted(p.name for p in out.iterdir()) == ["constraint_violations.json", "drift_summary.json", "report.html",
-                                                    "statistics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "constraint_violations.json",
+        "drift_summary.json",
+        "report.html",
+        "statistics.json",
+    ]
     assert validate(json.loads((out / "constraint_violations.json").read_text())) == {"violations": []}
     window_stats = json.loads((out / "statistics.json").read_text())
     assert window_stats["dataset"]["item_count"] == 300.0
@@ -76,12 +91,23 @@ def test_drift_job_runs_as_a_processing_job_and_the_policy_fires(env):
 
 
 def test_report_shows_real_time_aggregates(env, tmp_path):
-    config, lake, uri, spec, model, held_out = env
-    config = config.model_copy(update={"reporting": config.reporting.model_copy(
-        update={"sqlite_path": str(tmp_path / "realtime.sqlite")})})
+    config, lake, uri, _spec, model, held_out = env
+    config = config.model_copy(
+        update={"reporting": config.reporting.model_copy(update={"sqlite_path": str(tmp_path / "realtime.sqlite")})}
+    )
     store = sqlite_store(tmp_path / "realtime.sqlite")
-    local_reporter(store)([{"type": "prediction", "endpoint": ENDPOINT, "variant": "AllTraffic",
-                            "time": (T0 + timedelta(minutes=7)).isoformat(), "label": "returned", "latency_ms": 4.0}])
+    local_reporter(store)(
+        [
+            {
+                "type": "prediction",
+                "endpoint": ENDPOINT,
+                "variant": "AllTraffic",
+                "time": (T0 + timedelta(minutes=7)).isoformat(),
+                "label": "returned",
+                "latency_ms": 4.0,
+            }
+        ]
+    )
     assert read_window(store, [f"{ENDPOINT}#AllTraffic"], T0, T0 + timedelta(hours=1))[0]["label_returned"] == 1.0
     baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
     write_capture(lake, ENDPOINT, sample_rows(held_out, 150, 1), T0 + timedelta(minutes=5))
@@ -89,8 +115,19 @@ def test_report_shows_real_time_aggregates(env, tmp_path):
     aggregates = steps.publish_aggregates(config, lake, "job-x", window)
     assert aggregates is not None
     folders = steps.window_folders(steps.list_capture_keys(lake.capture(ENDPOINT)), T0, T0 + timedelta(hours=1))
-    request = steps.drift_request(config, lake, run_id="r", run_after=T0, model=model, baseline=baseline, window=window,
-                                  folders=folders, image="i", code_uri=steps.publish_code(lake), aggregates_uri=aggregates)
+    request = steps.drift_request(
+        config,
+        lake,
+        run_id="r",
+        run_after=T0,
+        model=model,
+        baseline=baseline,
+        window=window,
+        folders=folders,
+        image="i",
+        code_uri=steps.publish_code(lake),
+        aggregates_uri=aggregates,
+    )
     described = run_processing_job(request)
     report = local_path(steps.job_outputs(described)["report_uri"]).read_text()
     assert "2026-11-24T17:07Z" in report and "label_returned" in report
@@ -116,8 +153,7 @@ def test_capture_keys_and_window_folders():
     assert capture_reader.key_time(key) == datetime(2026, 11, 24, 17, 5, 9, 123000, tzinfo=UTC)
     assert capture_reader.key_time("AllTraffic/x.jsonl") is None
     keys = [key, "B/2026/11/24/18/00-01-000-a.jsonl", "AllTraffic/2026/11/24/16/59-59-000-b.jsonl"]
-    assert steps.window_folders(keys, T0, T0 + timedelta(hours=1)) == ["AllTraffic/2026/11/24/17",
-                                                                       "B/2026/11/24/18"]
+    assert steps.window_folders(keys, T0, T0 + timedelta(hours=1)) == ["AllTraffic/2026/11/24/17", "B/2026/11/24/18"]
     assert capture_reader.hour_folders(T0, T0 + timedelta(minutes=90)) == ["2026/11/24/17", "2026/11/24/18"]
 
 
@@ -125,8 +161,14 @@ def test_local_capture_sensor_pokes_the_window(env):
     from mlops_airflow.operators.monitoring import LocalCaptureSensor
 
     _, lake, _, _, _, held_out = env
-    sensor = LocalCaptureSensor(task_id="wait", capture_uri=lake.capture(ENDPOINT), window_start=T0.isoformat(),
-                                window_end=(T0 + timedelta(hours=1)).isoformat(), soft_fail=True, deferrable=True)
+    sensor = LocalCaptureSensor(
+        task_id="wait",
+        capture_uri=lake.capture(ENDPOINT),
+        window_start=T0.isoformat(),
+        window_end=(T0 + timedelta(hours=1)).isoformat(),
+        soft_fail=True,
+        deferrable=True,
+    )
     assert sensor.mode == "reschedule" and sensor.soft_fail
     assert sensor.poke({}) is False  # no traffic yet
     write_capture(lake, ENDPOINT, held_out.iloc[:10], T0 - timedelta(hours=2))
@@ -142,10 +184,14 @@ def test_missing_model_or_training_data_messages(env):
     _, lake, _, _, _, _ = env
     with pytest.raises(steps.MonitoringError, match="deploy one with mlops_deploy"):
         steps.monitored_model([], {}, ENDPOINT)
-    events = [{"model_version": 1, "model_data_url": "file:///a", "endpoint_name": "other"},
-              {"model_version": 2, "model_data_url": "file:///b", "endpoint_name": ENDPOINT, "model_package_group": "g"}]
+    events = [
+        {"model_version": 1, "model_data_url": "file:///a", "endpoint_name": "other"},
+        {"model_version": 2, "model_data_url": "file:///b", "endpoint_name": ENDPOINT, "model_package_group": "g"},
+    ]
     assert steps.monitored_model(events, {}, ENDPOINT)["version"] == "2"
-    assert steps.monitored_model(events, {"model_data_url": "file:///c", "model_version": 7}, ENDPOINT)["version"] == "7"
+    assert (
+        steps.monitored_model(events, {"model_data_url": "file:///c", "model_version": 7}, ENDPOINT)["version"] == "7"
+    )
     with pytest.raises(steps.MonitoringError, match="pass training_data_uri"):
         steps.training_data_uri({"version": "9", "model_data_url": "file:///nowhere/model.tar.gz"}, lake)
 
@@ -164,10 +210,18 @@ class FakeRuntime:
 
 
 def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
-    _, _, uri, spec, _, held_out = env
+    _, _, uri, spec, _, _held_out = env
     runtime, store = FakeRuntime(), sqlite_store(tmp_path / "rt.sqlite")
-    result = send_traffic("http://127.0.0.1:18080/endpoints/mlops-orders/invocations", 45, drifted=True, source=uri,
-                          feature_spec=spec, batch_size=20, client=runtime, reporter=local_reporter(store))
+    result = send_traffic(
+        "http://127.0.0.1:18080/endpoints/mlops-orders/invocations",
+        45,
+        drifted=True,
+        source=uri,
+        feature_spec=spec,
+        batch_size=20,
+        client=runtime,
+        reporter=local_reporter(store),
+    )
     assert result["rows"] == 45 and result["requests"] == 3 and result["failed_requests"] == 0
     assert [c["EndpointName"] for c in runtime.calls] == ["mlops-orders"] * 3
     sent = json.loads(runtime.calls[0]["Body"])["instances"]

@@ -11,9 +11,14 @@ POLICY = Policy(drift_share_threshold=0.25, consecutive_windows=2, cooldown_hour
 
 
 def window(hour: int, status: str, version: str = "1", run: str | None = None) -> dict:
-    return {"run_id": run or f"run-{hour}", "window_start": (T0 + timedelta(hours=hour)).isoformat(),
-            "window_end": (T0 + timedelta(hours=hour + 1)).isoformat(), "model_version": version, "status": status,
-            "drift_share": 0.5 if status == DRIFTED else 0.0}
+    return {
+        "run_id": run or f"run-{hour}",
+        "window_start": (T0 + timedelta(hours=hour)).isoformat(),
+        "window_end": (T0 + timedelta(hours=hour + 1)).isoformat(),
+        "model_version": version,
+        "status": status,
+        "drift_share": 0.5 if status == DRIFTED else 0.0,
+    }
 
 
 def run(statuses: list[tuple[int, str]] | list[tuple[int, str, str]], policy: Policy = POLICY):
@@ -34,22 +39,25 @@ def test_fires_after_n_consecutive_drifted_windows_only_once_per_episode():
 
 
 def test_clean_window_breaks_the_streak_and_insufficient_windows_do_not():
-    _, decisions = run([(0, DRIFTED), (1, CLEAN), (2, DRIFTED), (3, INSUFFICIENT), (4, DRIFTED)],
-                       Policy(cooldown_hours=0))
+    _, decisions = run(
+        [(0, DRIFTED), (1, CLEAN), (2, DRIFTED), (3, INSUFFICIENT), (4, DRIFTED)], Policy(cooldown_hours=0)
+    )
     assert [d.fire for d in decisions] == [False, False, False, False, True]
     assert [w["run_id"] for w in decisions[4].windows] == ["run-2", "run-4"]
 
 
 def test_cooldown_blocks_a_new_episode_until_it_expires():
-    _, decisions = run([(0, DRIFTED), (1, DRIFTED), (2, CLEAN), (3, DRIFTED), (4, DRIFTED), (5, CLEAN),
-                        (9, DRIFTED), (10, DRIFTED)])
+    _, decisions = run(
+        [(0, DRIFTED), (1, DRIFTED), (2, CLEAN), (3, DRIFTED), (4, DRIFTED), (5, CLEAN), (9, DRIFTED), (10, DRIFTED)]
+    )
     assert [d.fire for d in decisions] == [False, True, False, False, False, False, False, True]
     assert decisions[4].reason.startswith("cooldown")
 
 
 def test_new_model_version_starts_afresh():
-    _, decisions = run([(0, DRIFTED, "1"), (1, DRIFTED, "1"), (2, DRIFTED, "2"), (3, DRIFTED, "2")],
-                       Policy(cooldown_hours=0))
+    _, decisions = run(
+        [(0, DRIFTED, "1"), (1, DRIFTED, "1"), (2, DRIFTED, "2"), (3, DRIFTED, "2")], Policy(cooldown_hours=0)
+    )
     assert [d.fire for d in decisions] == [False, True, False, True]
     assert decisions[1].episode != decisions[3].episode
 
@@ -60,7 +68,7 @@ def test_rerun_of_a_run_is_idempotent():
     again, decision = apply(state, window(1, DRIFTED), POLICY)
     assert decision.fire and "re-run" in decision.reason
     assert len(again["windows"]) == 2 and again["episodes"] == state["episodes"]
-    other, decision = apply(again, window(1, DRIFTED, run="another-run-same-window"), POLICY)
+    _, decision = apply(again, window(1, DRIFTED, run="another-run-same-window"), POLICY)
     assert not decision.fire
 
 
@@ -68,8 +76,9 @@ def test_windows_follow_each_other_and_reruns_keep_theirs():
     state = empty_state()
     start, end = next_window(state, run_id="a", end=T0, window_minutes=60)
     assert (start, end) == (T0 - timedelta(hours=1), T0)
-    state, _ = apply(state, {**window(0, CLEAN, run="a"), "window_start": start.isoformat(),
-                             "window_end": end.isoformat()}, POLICY)
+    state, _ = apply(
+        state, {**window(0, CLEAN, run="a"), "window_start": start.isoformat(), "window_end": end.isoformat()}, POLICY
+    )
     start2, _ = next_window(state, run_id="b", end=T0 + timedelta(minutes=10), window_minutes=60)
     assert start2 == T0  # starts where the previous window ended
     start3, _ = next_window(state, run_id="c", end=T0 + timedelta(hours=5), window_minutes=60)

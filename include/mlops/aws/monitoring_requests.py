@@ -37,8 +37,10 @@ def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: i
     base = f"{capture_root.rstrip('/')}/{endpoint}"
     if not folders or len(folders) > room:
         return [_input("capture", base, f"{PROCESSING}/input/capture")]
-    return [_input(f"capture-{i}", f"{base}/{folder}", f"{PROCESSING}/input/capture/{folder}")
-            for i, folder in enumerate(sorted(folders))]
+    return [
+        _input(f"capture-{i}", f"{base}/{folder}", f"{PROCESSING}/input/capture/{folder}")
+        for i, folder in enumerate(sorted(folders))
+    ]
 
 
 def drift_job_request(
@@ -66,29 +68,54 @@ def drift_job_request(
         inputs.append(_input("reporting", aggregates_uri, f"{PROCESSING}/input/reporting"))
     inputs += capture_inputs(capture_root, endpoint, capture_folders, MAX_INPUTS - len(inputs))
     arguments = [
-        "--window-start", window_start, "--window-end", window_end,
-        "--model-version", str(model_version), "--endpoint-name", endpoint,
-        "--comparison-method", monitoring.comparison_method,
-        "--comparison-threshold", str(monitoring.comparison_threshold),
-        "--categorical-comparison-threshold", str(monitoring.categorical_comparison_threshold),
-        "--robust-alpha", str(monitoring.robust_alpha),
-        "--psi-threshold", str(monitoring.psi_threshold),
-        "--completeness-tolerance", str(monitoring.completeness_tolerance),
-        "--datatype-check-threshold", str(monitoring.datatype_check_threshold),
-        "--domain-content-threshold", str(monitoring.domain_content_threshold),
-        "--drift-share-threshold", str(monitoring.drift_share_threshold),
-        "--min-window-records", str(monitoring.min_window_records),
-        "--baseline", f"{PROCESSING}/input/baseline", "--capture", f"{PROCESSING}/input/capture",
-        "--reporting", f"{PROCESSING}/input/reporting", "--output", f"{PROCESSING}/output",
-        "--failure-file", "/opt/ml/output/failure",
+        "--window-start",
+        window_start,
+        "--window-end",
+        window_end,
+        "--model-version",
+        str(model_version),
+        "--endpoint-name",
+        endpoint,
+        "--comparison-method",
+        monitoring.comparison_method,
+        "--comparison-threshold",
+        str(monitoring.comparison_threshold),
+        "--categorical-comparison-threshold",
+        str(monitoring.categorical_comparison_threshold),
+        "--robust-alpha",
+        str(monitoring.robust_alpha),
+        "--psi-threshold",
+        str(monitoring.psi_threshold),
+        "--completeness-tolerance",
+        str(monitoring.completeness_tolerance),
+        "--datatype-check-threshold",
+        str(monitoring.datatype_check_threshold),
+        "--domain-content-threshold",
+        str(monitoring.domain_content_threshold),
+        "--drift-share-threshold",
+        str(monitoring.drift_share_threshold),
+        "--min-window-records",
+        str(monitoring.min_window_records),
+        "--baseline",
+        f"{PROCESSING}/input/baseline",
+        "--capture",
+        f"{PROCESSING}/input/capture",
+        "--reporting",
+        f"{PROCESSING}/input/reporting",
+        "--output",
+        f"{PROCESSING}/output",
+        "--failure-file",
+        "/opt/ml/output/failure",
     ]
     return {
         "ProcessingJobName": name,
         "ProcessingInputs": inputs,
         "ProcessingOutputConfig": {
             "Outputs": [
-                {"OutputName": "monitoring", "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/output",
-                                                          "S3UploadMode": "EndOfJob"}}
+                {
+                    "OutputName": "monitoring",
+                    "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/output", "S3UploadMode": "EndOfJob"},
+                }
             ]
         },
         "ProcessingResources": {

@@ -30,9 +30,9 @@ class CaptureWindow:
 
     frame: pd.DataFrame
     predicted_labels: list[str] = field(default_factory=list)
-    records: int = 0          # capture lines in the window
+    records: int = 0  # capture lines in the window
     skipped_records: int = 0  # capture lines outside the window
-    malformed: int = 0        # lines or bodies that could not be parsed
+    malformed: int = 0  # lines or bodies that could not be parsed
     variants: dict[str, int] = field(default_factory=dict)
 
 
@@ -87,7 +87,10 @@ def _parse_time(value: str) -> datetime:
 
 
 def read_window(
-    lines: Iterable[str], columns: list[str], start: datetime | None = None, end: datetime | None = None,
+    lines: Iterable[str],
+    columns: list[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> CaptureWindow:
     """Parse capture lines; keep records whose ``inferenceTime`` is in ``[start, end)``."""
     rows: list[dict[str, Any]] = []
@@ -125,16 +128,21 @@ def capture_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.jsonl"), key=lambda p: (p.parent.as_posix(), p.name))
 
 
-def read_folder(root: Path, columns: list[str], start: datetime | None = None, end: datetime | None = None) -> CaptureWindow:
+def read_folder(
+    root: Path, columns: list[str], start: datetime | None = None, end: datetime | None = None
+) -> CaptureWindow:
     """:func:`read_window` over every ``*.jsonl`` under ``root``; counts records per variant folder."""
+
     def lines() -> Iterable[str]:
         for path in capture_files(root):
             with path.open() as handle:
                 yield from handle
+
     return read_window(lines(), columns, start, end)
 
 
 # ---- capture keys and windows (used by the sensor and the DAG's planning; no I/O) ------------------
+
 
 def key_time(key: str) -> datetime | None:
     """The time a capture key encodes: ``.../yyyy/mm/dd/hh/MM-SS-mmm-<uuid>.jsonl`` -> datetime (UTC)."""
@@ -159,7 +167,9 @@ def hour_folders(start: datetime, end: datetime) -> list[str]:
     return out
 
 
-def keys_in_window(keys: Iterable[str], start: datetime, end: datetime, slack: timedelta = timedelta(minutes=5)) -> list[str]:
+def keys_in_window(
+    keys: Iterable[str], start: datetime, end: datetime, slack: timedelta = timedelta(minutes=5)
+) -> list[str]:
     """Capture keys (relative to the endpoint's capture prefix) written during ``[start, end + slack)``.
 
     A file is named after the time it was written, which is at or shortly after its requests; the

@@ -117,7 +117,9 @@ def _fmt(value: float) -> str:
     return "inf" if value == math.inf else "-inf" if value == -math.inf else f"{value:.4g}"
 
 
-def categorical_distance(buckets: list[dict[str, Any]], values: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, list[str], float]:
+def categorical_distance(
+    buckets: list[dict[str, Any]], values: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, list[str], float]:
     """(L-inf, baseline shares, window shares, category labels, share of window values unseen in the baseline)."""
     base = {str(b["value"]): float(b["count"]) for b in buckets}
     total = sum(base.values()) or 1.0
@@ -127,73 +129,104 @@ def categorical_distance(buckets: list[dict[str, Any]], values: np.ndarray) -> t
     base_shares = np.array([base[v] / total for v in labels] + [0.0])
     win_shares = np.array([counts.get(v, 0) / n for v in labels] + [counts[~counts.index.isin(labels)].sum() / n])
     unseen = counts[~counts.index.isin(labels)]
-    linf = max(float(np.max(np.abs(base_shares[:-1] - win_shares[:-1]))) if labels else 0.0,
-               float(unseen.max() / n) if len(unseen) else 0.0)
+    linf = max(
+        float(np.max(np.abs(base_shares[:-1] - win_shares[:-1]))) if labels else 0.0,
+        float(unseen.max() / n) if len(unseen) else 0.0,
+    )
     return linf, base_shares, win_shares, [*labels, "(unseen)"], float(win_shares[-1])
 
 
-def compare_feature(stat: dict[str, Any], constraint: dict[str, Any], column: pd.Series, rows: int,
-                    settings: DriftSettings) -> tuple[FeatureDrift, list[dict[str, str]]]:
+def compare_feature(
+    stat: dict[str, Any], constraint: dict[str, Any], column: pd.Series, rows: int, settings: DriftSettings
+) -> tuple[FeatureDrift, list[dict[str, str]]]:
     """Compare one feature's window values with its baseline statistics and constraint."""
     name, expected = stat["name"], constraint.get("inferred_type", stat["inferred_type"])
     categorical = expected == STRING
     typed = typed_column(column, strings=categorical)
     section = stat["string_statistics" if categorical else "numerical_statistics"]
     m = int(section["common"]["num_present"])
-    result = FeatureDrift(name, "categorical" if categorical else "numeric", expected, m, typed.num_present,
-                          typed.num_missing)
+    result = FeatureDrift(
+        name, "categorical" if categorical else "numeric", expected, m, typed.num_present, typed.num_missing
+    )
     found: list[dict[str, str]] = []
     result.completeness = typed.num_present / rows if rows else None
     floor = float(constraint.get("completeness", 1.0)) - settings.completeness_tolerance
     if result.completeness is not None and result.completeness < floor:
-        found.append(violation(name, "completeness_check",
-                               f"Data completeness requirement is not met. Expected completeness: "
-                               f"{float(constraint.get('completeness', 1.0)):.2%} (tolerance "
-                               f"{settings.completeness_tolerance:.0%}). Observed: only {result.completeness:.2%} of "
-                               f"data is complete."))
+        found.append(
+            violation(
+                name,
+                "completeness_check",
+                f"Data completeness requirement is not met. Expected completeness: "
+                f"{float(constraint.get('completeness', 1.0)):.2%} (tolerance "
+                f"{settings.completeness_tolerance:.0%}). Observed: only {result.completeness:.2%} of "
+                f"data is complete.",
+            )
+        )
     if typed.num_present == 0:
         return result, found
     wrong = typed.num_string + (typed.num_fractional if expected == INTEGRAL else 0) if not categorical else 0
     result.type_mismatch_share = wrong / typed.num_present
     if result.type_mismatch_share > settings.datatype_check_threshold:
-        found.append(violation(name, "data_type_check",
-                               f"Data type match requirement is not met. Expected data type: {expected}, expected "
-                               f"match: {1 - settings.datatype_check_threshold:.0%}. Observed: only "
-                               f"{1 - result.type_mismatch_share:.1%} of data is {expected}."))
+        found.append(
+            violation(
+                name,
+                "data_type_check",
+                f"Data type match requirement is not met. Expected data type: {expected}, expected "
+                f"match: {1 - settings.datatype_check_threshold:.0%}. Observed: only "
+                f"{1 - result.type_mismatch_share:.1%} of data is {expected}.",
+            )
+        )
     if categorical:
-        linf, base_shares, win_shares, labels, unseen = categorical_distance(
-            section["distribution"]["categorical"]["buckets"], typed.strings)
+        linf, base_shares, win_shares, labels, _unseen = categorical_distance(
+            section["distribution"]["categorical"]["buckets"], typed.strings
+        )
         base_threshold = settings.categorical_comparison_threshold
         domain = constraint.get("string_constraints", {}).get("domains")
         if domain is not None:
             result.out_of_domain_share = float((~pd.Series(typed.strings).isin(domain)).mean())
             if result.out_of_domain_share > settings.domain_content_threshold:
-                found.append(violation(name, "categorical_values_check",
-                                       f"Data content requirement is not met: {result.out_of_domain_share:.1%} of values "
-                                       f"are outside the baseline domain (threshold "
-                                       f"{settings.domain_content_threshold:.0%})."))
+                found.append(
+                    violation(
+                        name,
+                        "categorical_values_check",
+                        f"Data content requirement is not met: {result.out_of_domain_share:.1%} of values "
+                        f"are outside the baseline domain (threshold "
+                        f"{settings.domain_content_threshold:.0%}).",
+                    )
+                )
     else:
         if not len(typed.numbers):
             return result, found
-        linf, base_shares, win_shares, labels = numeric_distance(section["distribution"]["kll"]["sketch"], typed.numbers)
+        linf, base_shares, win_shares, labels = numeric_distance(
+            section["distribution"]["kll"]["sketch"], typed.numbers
+        )
         base_threshold = settings.comparison_threshold
     n = len(typed.strings) if categorical else len(typed.numbers)
     result.linf, result.threshold = linf, threshold_for(base_threshold, settings, n, m)
     result.psi = psi(base_shares, win_shares)
     result.psi_alert = result.psi > settings.psi_threshold
     result.baseline_shares, result.window_shares, result.bucket_labels = (
-        [round(float(v), 6) for v in base_shares], [round(float(v), 6) for v in win_shares], labels)
+        [round(float(v), 6) for v in base_shares],
+        [round(float(v), 6) for v in win_shares],
+        labels,
+    )
     if linf > result.threshold:
         result.drifted = True
-        found.append(violation(name, "baseline_drift_check",
-                               f"Baseline drift distance: {linf:.4f} exceeds threshold: {result.threshold:.4f}"))
+        found.append(
+            violation(
+                name,
+                "baseline_drift_check",
+                f"Baseline drift distance: {linf:.4f} exceeds threshold: {result.threshold:.4f}",
+            )
+        )
     if any(v["constraint_check_type"] in DISTRIBUTION_CHECKS for v in found):
         result.drifted = True
     return result, found
 
 
-def compare(frame: pd.DataFrame, statistics: dict[str, Any], constraints: dict[str, Any],
-            settings: DriftSettings) -> tuple[list[FeatureDrift], list[dict[str, str]]]:
+def compare(
+    frame: pd.DataFrame, statistics: dict[str, Any], constraints: dict[str, Any], settings: DriftSettings
+) -> tuple[list[FeatureDrift], list[dict[str, str]]]:
     """Compare a window's frame with the baseline; returns per-feature results and all violations."""
     by_name = {c["name"]: c for c in constraints["features"]}
     known = [f["name"] for f in statistics["features"]]
@@ -201,16 +234,26 @@ def compare(frame: pd.DataFrame, statistics: dict[str, Any], constraints: dict[s
     for stat in statistics["features"]:
         name = stat["name"]
         if name not in frame.columns:
-            found.append(violation(name, "missing_column_check",
-                                   f"There are missing columns in current dataset: {name} is in the baseline but not "
-                                   "in any captured request."))
+            found.append(
+                violation(
+                    name,
+                    "missing_column_check",
+                    f"There are missing columns in current dataset: {name} is in the baseline but not "
+                    "in any captured request.",
+                )
+            )
             continue
         result, violations = compare_feature(stat, by_name.get(name, {}), frame[name], len(frame), settings)
         results.append(result)
         found += violations
     for extra in [c for c in frame.columns if c not in known]:
-        found.append(violation(extra, "extra_column_check",
-                               f"There are extra columns in current dataset: {extra} is not a baseline feature."))
+        found.append(
+            violation(
+                extra,
+                "extra_column_check",
+                f"There are extra columns in current dataset: {extra} is not a baseline feature.",
+            )
+        )
     return results, found
 
 

@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
-from mlops.monitoring import capture_reader, drift, report, statistics, violations  # noqa: E402
+from mlops.monitoring import capture_reader, drift, report, statistics, violations
 
 PROCESSING = "/opt/ml/processing"
 
@@ -60,10 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_of(args: argparse.Namespace) -> drift.DriftSettings:
     return drift.DriftSettings(
-        comparison_method=args.comparison_method, comparison_threshold=args.comparison_threshold,
-        categorical_comparison_threshold=args.categorical_comparison_threshold, robust_alpha=args.robust_alpha,
-        psi_threshold=args.psi_threshold, completeness_tolerance=args.completeness_tolerance,
-        datatype_check_threshold=args.datatype_check_threshold, domain_content_threshold=args.domain_content_threshold,
+        comparison_method=args.comparison_method,
+        comparison_threshold=args.comparison_threshold,
+        categorical_comparison_threshold=args.categorical_comparison_threshold,
+        robust_alpha=args.robust_alpha,
+        psi_threshold=args.psi_threshold,
+        completeness_tolerance=args.completeness_tolerance,
+        datatype_check_threshold=args.datatype_check_threshold,
+        domain_content_threshold=args.domain_content_threshold,
     )
 
 
@@ -104,19 +108,28 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     doc = violations.validate(violations.document(found))
     labels = Counter(window.predicted_labels)
     summary = {
-        "window_start": start.isoformat(), "window_end": end.isoformat(),
-        "model_version": args.model_version, "endpoint_name": args.endpoint_name,
-        "records": window.records, "rows": int(len(frame)), "skipped_records": window.skipped_records,
-        "malformed_records": window.malformed, "insufficient": insufficient,
-        "feature_count": feature_count, "drift_share": round(share, 6),
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "model_version": args.model_version,
+        "endpoint_name": args.endpoint_name,
+        "records": window.records,
+        "rows": len(frame),
+        "skipped_records": window.skipped_records,
+        "malformed_records": window.malformed,
+        "insufficient": insufficient,
+        "feature_count": feature_count,
+        "drift_share": round(share, 6),
         "window_drifted": (not insufficient) and share >= args.drift_share_threshold,
         "drifted_features": sorted(r.name for r in results if r.drifted),
         "psi_alerts": sorted(r.name for r in results if r.psi_alert),
         "violation_counts": dict(Counter(v["constraint_check_type"] for v in doc["violations"])),
         "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
         "features": drift.as_dicts(results),
-        "settings": {**settings.__dict__, "drift_share_threshold": args.drift_share_threshold,
-                     "min_window_records": args.min_window_records},
+        "settings": {
+            **settings.__dict__,
+            "drift_share_threshold": args.drift_share_threshold,
+            "min_window_records": args.min_window_records,
+        },
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
     }
     aggregates_file = Path(args.reporting) / "aggregates.json"
@@ -128,9 +141,12 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     summary["seconds"] = {"read": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
     (output / "drift_summary.json").write_text(json.dumps(summary, indent=2))
     (output / "report.html").write_text(report.render(summary, doc, aggregates))
-    print(f"window {start.isoformat()} .. {end.isoformat()}: {window.records} records, {len(frame)} rows, "
-          f"drift share {share:.3f} ({', '.join(summary['drifted_features']) or 'no feature drifted'}), "
-          f"{len(doc['violations'])} violation(s); {summary['seconds']['total']:.1f}s", flush=True)
+    print(
+        f"window {start.isoformat()} .. {end.isoformat()}: {window.records} records, {len(frame)} rows, "
+        f"drift share {share:.3f} ({', '.join(summary['drifted_features']) or 'no feature drifted'}), "
+        f"{len(doc['violations'])} violation(s); {summary['seconds']['total']:.1f}s",
+        flush=True,
+    )
     return summary
 
 

@@ -97,8 +97,13 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     state["windows"] = windows
     state["episodes"] = {k: v for k, v in state["episodes"].items() if v["run_id"] != run_id}
 
-    history = [r for r in windows if str(r["model_version"]) == str(record["model_version"])
-               and r["window_end"] <= record["window_end"] and r["status"] != INSUFFICIENT]
+    history = [
+        r
+        for r in windows
+        if str(r["model_version"]) == str(record["model_version"])
+        and r["window_end"] <= record["window_end"]
+        and r["status"] != INSUFFICIENT
+    ]
     if record["status"] != DRIFTED:
         return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
     streak: list[dict[str, Any]] = []
@@ -110,23 +115,34 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     record["episode"] = episode
     summary = [{k: r.get(k) for k in ("run_id", "window_start", "window_end", "drift_share")} for r in streak]
     if len(streak) < policy.consecutive_windows:
-        return state, Decision(False, f"{len(streak)} of {policy.consecutive_windows} consecutive drifted windows",
-                               episode, summary)
+        return state, Decision(
+            False, f"{len(streak)} of {policy.consecutive_windows} consecutive drifted windows", episode, summary
+        )
     fired = state["episodes"].get(episode)
     if fired:
-        return state, Decision(False, f"episode {episode} already triggered retraining (run {fired['run_id']}, "
-                                      f"window ending {fired['fired_at']}); one trigger per drift episode",
-                               episode, summary)
+        return state, Decision(
+            False,
+            f"episode {episode} already triggered retraining (run {fired['run_id']}, "
+            f"window ending {fired['fired_at']}); one trigger per drift episode",
+            episode,
+            summary,
+        )
     others = [_t(e["fired_at"]) for e in state["episodes"].values()]
     last = max((t for t in others if t <= _t(record["window_end"])), default=None)
     if last is not None and _t(record["window_end"]) - last < timedelta(hours=policy.cooldown_hours):
         until = last + timedelta(hours=policy.cooldown_hours)
-        return state, Decision(False, f"cooldown: last trigger at {last.isoformat()}, next allowed from "
-                                      f"{until.isoformat()}", episode, summary)
+        return state, Decision(
+            False,
+            f"cooldown: last trigger at {last.isoformat()}, next allowed from {until.isoformat()}",
+            episode,
+            summary,
+        )
     record["fired"] = True
     state["episodes"][episode] = {"fired_at": record["window_end"], "run_id": run_id}
-    reason = (f"{len(streak)} consecutive drifted windows (>= {policy.consecutive_windows}); drift share "
-              f"{record['drift_share']:.2f} >= {policy.drift_share_threshold}")
+    reason = (
+        f"{len(streak)} consecutive drifted windows (>= {policy.consecutive_windows}); drift share "
+        f"{record['drift_share']:.2f} >= {policy.drift_share_threshold}"
+    )
     if previous and previous.get("fired"):
         reason += " (re-run of the run that fired)"
     return state, Decision(True, reason, episode, summary)

@@ -39,13 +39,19 @@ def feature_plot(feature: dict[str, Any]) -> str:
         x = 5 + i * (2 * BAR_W + 6)
         for j, (share, fill) in enumerate(((base[i], "#9e9e9e"), (window[i], colour))):
             h = PLOT_H * share / top
-            bars.append(f'<rect x="{x + j * BAR_W}" y="{PLOT_H - h:.1f}" width="{BAR_W - 2}" height="{h:.1f}" '
-                        f'fill="{fill}"><title>{_e(label)}: {"baseline" if j == 0 else "window"} {share:.3f}</title></rect>')
-    title = (f"{_e(feature['name'])} — L∞ {_num(feature['linf'], 3)} (threshold {_num(feature['threshold'], 3)}), "
-             f"PSI {_num(feature['psi'], 3)}")
-    return (f'<div class="plot"><div class="{"bad" if feature["drifted"] else "ok"}">{title}</div>'
-            f'<svg width="{width}" height="{PLOT_H + 4}" role="img">{"".join(bars)}</svg>'
-            f'<div style="font-size:11px;max-width:{width}px">buckets: {_e(", ".join(labels))}</div></div>')
+            bars.append(
+                f'<rect x="{x + j * BAR_W}" y="{PLOT_H - h:.1f}" width="{BAR_W - 2}" height="{h:.1f}" '
+                f'fill="{fill}"><title>{_e(label)}: {"baseline" if j == 0 else "window"} {share:.3f}</title></rect>'
+            )
+    title = (
+        f"{_e(feature['name'])} — L∞ {_num(feature['linf'], 3)} (threshold {_num(feature['threshold'], 3)}), "
+        f"PSI {_num(feature['psi'], 3)}"
+    )
+    return (
+        f'<div class="plot"><div class="{"bad" if feature["drifted"] else "ok"}">{title}</div>'
+        f'<svg width="{width}" height="{PLOT_H + 4}" role="img">{"".join(bars)}</svg>'
+        f'<div style="font-size:11px;max-width:{width}px">buckets: {_e(", ".join(labels))}</div></div>'
+    )
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -67,32 +73,55 @@ def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list
     """The report HTML of one drift-job run."""
     verdict = "DRIFTED" if summary["window_drifted"] else "insufficient data" if summary["insufficient"] else "no drift"
     facts = [
-        ["model version", _e(summary.get("model_version"))], ["endpoint", _e(summary.get("endpoint_name"))],
+        ["model version", _e(summary.get("model_version"))],
+        ["endpoint", _e(summary.get("endpoint_name"))],
         ["window", f"{_e(summary['window_start'])} → {_e(summary['window_end'])}"],
         ["captured records / rows", f"{summary['records']} / {summary['rows']}"],
-        ["drift share", f'<span class="{"bad" if summary["window_drifted"] else "ok"}">{summary["drift_share"]:.2%}</span>'
-         f" (window drifted at ≥ {summary['settings']['drift_share_threshold']:.0%})"],
+        [
+            "drift share",
+            f'<span class="{"bad" if summary["window_drifted"] else "ok"}">{summary["drift_share"]:.2%}</span>'
+            f" (window drifted at ≥ {summary['settings']['drift_share_threshold']:.0%})",
+        ],
         ["drifted features", _e(", ".join(summary["drifted_features"]) or "none")],
-        ["comparison", _e(f"{summary['settings']['comparison_method']}, L∞ threshold "
-                          f"{summary['settings']['comparison_threshold']}, PSI alert at {summary['settings']['psi_threshold']}")],
+        [
+            "comparison",
+            _e(
+                f"{summary['settings']['comparison_method']}, L∞ threshold "
+                f"{summary['settings']['comparison_threshold']}, PSI alert at {summary['settings']['psi_threshold']}"
+            ),
+        ],
     ]
-    feature_rows = [[_e(f["name"]), _e(f["inferred_type"]), _num(f["linf"]), _num(f["threshold"]), _num(f["psi"]),
-                     "yes" if f["psi_alert"] else "", _num(f["completeness"], 3),
-                     '<span class="bad">drifted</span>' if f["drifted"] else "ok"] for f in summary["features"]]
-    violation_rows = [[_e(v["feature_name"]), _e(v["constraint_check_type"]), _e(v["description"])]
-                      for v in violations["violations"]]
+    feature_rows = [
+        [
+            _e(f["name"]),
+            _e(f["inferred_type"]),
+            _num(f["linf"]),
+            _num(f["threshold"]),
+            _num(f["psi"]),
+            "yes" if f["psi_alert"] else "",
+            _num(f["completeness"], 3),
+            '<span class="bad">drifted</span>' if f["drifted"] else "ok",
+        ]
+        for f in summary["features"]
+    ]
+    violation_rows = [
+        [_e(v["feature_name"]), _e(v["constraint_check_type"]), _e(v["description"])] for v in violations["violations"]
+    ]
     labels = summary.get("predicted_label_shares", {})
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report {_e(summary['window_end'])}</title>
+    violations_html = _table(["feature", "check", "description"], violation_rows) if violation_rows else "<p>None.</p>"
+    label_rows = [[_e(k), f"{v:.3f}"] for k, v in sorted(labels.items())]
+    labels_html = _table(["label", "share"], label_rows) if labels else "<p>No outputs captured.</p>"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report {_e(summary["window_end"])}</title>
 <style>{CSS}</style></head><body>
 <h1>Drift report: {_e(verdict)}</h1>{_table(["", ""], facts)}
-<h2>Violations ({len(violation_rows)})</h2>{_table(["feature", "check", "description"], violation_rows) if violation_rows else "<p>None.</p>"}
+<h2>Violations ({len(violation_rows)})</h2>{violations_html}
 <h2>Features</h2>
-<p>L∞: Kolmogorov–Smirnov distance (numeric) or largest category-share difference (categorical) to the baseline;
+<p>L∞: Kolmogorov-Smirnov distance (numeric) or largest category-share difference (categorical) to the baseline;
 the threshold is Robust-adjusted for the window size. PSI over the baseline's decile buckets / categories.</p>
 {_table(["feature", "type", "L∞", "threshold", "PSI", "PSI alert", "completeness", "verdict"], feature_rows)}
 <div class="legend"><span style="background:#9e9e9e"></span>baseline <span style="background:#1565c0"></span>window
 <span style="background:#c62828"></span>window (drifted)</div>
 <div class="plots">{"".join(feature_plot(f) for f in summary["features"])}</div>
-<h2>Predicted labels</h2>{_table(["label", "share"], [[_e(k), f"{v:.3f}"] for k, v in sorted(labels.items())]) if labels else "<p>No outputs captured.</p>"}
+<h2>Predicted labels</h2>{labels_html}
 <h2>Real-time aggregates (per minute)</h2>{aggregates_section(aggregates or [])}
 </body></html>"""

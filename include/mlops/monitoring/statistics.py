@@ -56,8 +56,9 @@ def typed_column(series: pd.Series, *, strings: bool = False) -> TypedColumn:
         finite = np.isfinite(numbers)
         integral = int(np.count_nonzero(finite & (np.floor(numbers) == numbers)))
         text = series[present].astype(str).to_numpy(dtype=object) if strings else np.empty(0, dtype=object)
-        return TypedColumn(numbers[finite], text, int((~present).sum()), integral, int(finite.sum()) - integral,
-                           int((~finite).sum()))
+        return TypedColumn(
+            numbers[finite], text, int((~present).sum()), integral, int(finite.sum()) - integral, int((~finite).sum())
+        )
     objects = series.astype(object)
     text = objects.where(objects.isna(), objects.astype(str))
     missing = objects.isna().to_numpy() | (text == "").to_numpy() | text.isin(["nan", "NaN", "None", "null"]).to_numpy()
@@ -66,8 +67,14 @@ def typed_column(series: pd.Series, *, strings: bool = False) -> TypedColumn:
     numeric = np.isfinite(parsed)
     numbers = parsed[numeric]
     integral = int(np.count_nonzero(np.floor(numbers) == numbers))
-    return TypedColumn(numbers, present_text.to_numpy(dtype=object), int(missing.sum()), integral,
-                       int(numeric.sum()) - integral, int((~numeric).sum()))
+    return TypedColumn(
+        numbers,
+        present_text.to_numpy(dtype=object),
+        int(missing.sum()),
+        integral,
+        int(numeric.sum()) - integral,
+        int((~numeric).sum()),
+    )
 
 
 def numeric_type(column: TypedColumn) -> str:
@@ -103,11 +110,16 @@ def equal_width_buckets(values: np.ndarray, buckets: int = BUCKETS) -> list[dict
         return []
     low, high = float(values.min()), float(values.max())
     edges = np.linspace(low, high, buckets + 1) if high > low else np.array([low] * (buckets + 1))
-    index = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, buckets - 1) if high > low else (
-        np.zeros(len(values), dtype=int))
+    index = (
+        np.clip(np.searchsorted(edges, values, side="left") - 1, 0, buckets - 1)
+        if high > low
+        else (np.zeros(len(values), dtype=int))
+    )
     counts = np.bincount(index, minlength=buckets)
-    return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
-            for i in range(buckets)]
+    return [
+        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+        for i in range(buckets)
+    ]
 
 
 def numeric_feature(name: str, column: TypedColumn, inferred_type: str | None = None) -> dict[str, Any]:
@@ -115,8 +127,13 @@ def numeric_feature(name: str, column: TypedColumn, inferred_type: str | None = 
     values = column.numbers
     stats: dict[str, Any] = {"common": {"num_present": column.num_present, "num_missing": column.num_missing}}
     if len(values):
-        stats.update(mean=float(values.mean()), sum=float(values.sum()), std_dev=float(values.std()),
-                     min=float(values.min()), max=float(values.max()))
+        stats.update(
+            mean=float(values.mean()),
+            sum=float(values.sum()),
+            std_dev=float(values.std()),
+            min=float(values.min()),
+            max=float(values.max()),
+        )
     else:
         stats.update(mean=0.0, sum=0.0, std_dev=0.0, min=0.0, max=0.0)
     stats["distribution"] = {"kll": {"buckets": equal_width_buckets(values), "sketch": kll_sketch(values)}}

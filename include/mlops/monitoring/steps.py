@@ -6,7 +6,8 @@ Lake keys (``<monitoring>`` = ``lake.monitoring_prefix``)::
 
     <monitoring>/baselines/<group>/v<version>/  statistics.json constraints.json feature_spec.json baseline_info.json
     <monitoring>/code/<sha16>/                  the drift job's code bundle
-    <monitoring>/runs/<endpoint>/<job name>/    statistics.json constraint_violations.json drift_summary.json report.html
+    <monitoring>/runs/<endpoint>/<job name>/    statistics.json, constraint_violations.json,
+                                                drift_summary.json, report.html
     <monitoring>/runs/<endpoint>/<job name>-reporting/aggregates.json
     <monitoring>/state/<endpoint>/policy.json   windows and drift episodes (see mlops.monitoring.policy)
 """
@@ -28,8 +29,15 @@ from mlops.training import lake_io
 
 log = logging.getLogger(__name__)
 MONITORING_DIR = Path(__file__).resolve().parent
-BUNDLED_MODULES = ("__init__.py", "statistics.py", "capture_reader.py", "drift.py", "violations.py", "report.py",
-                   "drift_job.py")
+BUNDLED_MODULES = (
+    "__init__.py",
+    "statistics.py",
+    "capture_reader.py",
+    "drift.py",
+    "violations.py",
+    "report.py",
+    "drift_job.py",
+)
 BASELINE_FILES = ("statistics.json", "constraints.json", "feature_spec.json")
 MARKER = "baseline_info.json"
 
@@ -40,19 +48,28 @@ class MonitoringError(RuntimeError):
 
 # ---- the model -----------------------------------------------------------------------------------
 
+
 def monitored_model(events: list[dict[str, Any]], params: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
     """The model behind the endpoint: Params (model_version + model_data_url) win, else the newest
     endpoint-live event for this endpoint. Raises MonitoringError when neither says."""
     if params.get("model_data_url"):
-        return {"version": str(params.get("model_version") or "manual"), "model_data_url": params["model_data_url"],
-                "model_package_group": params.get("model_package_group") or "manual"}
+        return {
+            "version": str(params.get("model_version") or "manual"),
+            "model_data_url": params["model_data_url"],
+            "model_package_group": params.get("model_package_group") or "manual",
+        }
     for extra in reversed(events):
         if extra.get("model_data_url") and extra.get("endpoint_name", endpoint_name) == endpoint_name:
-            return {"version": str(extra.get("model_version")), "model_data_url": extra["model_data_url"],
-                    "model_package_group": extra.get("model_package_group") or "manual",
-                    **{k: extra[k] for k in ("training_data_uri", "curated_uri") if extra.get(k)}}
-    raise MonitoringError(f"no model is known to serve {endpoint_name}: deploy one with mlops_deploy (it emits "
-                          "mlops_endpoint_live), or trigger mlops_monitor with the model_version and model_data_url params")
+            return {
+                "version": str(extra.get("model_version")),
+                "model_data_url": extra["model_data_url"],
+                "model_package_group": extra.get("model_package_group") or "manual",
+                **{k: extra[k] for k in ("training_data_uri", "curated_uri") if extra.get(k)},
+            }
+    raise MonitoringError(
+        f"no model is known to serve {endpoint_name}: deploy one with mlops_deploy (it emits "
+        "mlops_endpoint_live), or trigger mlops_monitor with the model_version and model_data_url params"
+    )
 
 
 def feature_spec(model_data_url: str, s3: Any = None) -> dict[str, Any]:
@@ -69,8 +86,11 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """``{"numeric": [...], "categorical": [...], ...}`` from either feature-spec layout
     (the training stage's, or ``{"features": [{"name", "type"}]}``)."""
     if "features" in spec and "numeric" not in spec:
-        return {**spec, "numeric": [f["name"] for f in spec["features"] if f["type"] == "numeric"],
-                "categorical": [f["name"] for f in spec["features"] if f["type"] != "numeric"]}
+        return {
+            **spec,
+            "numeric": [f["name"] for f in spec["features"] if f["type"] == "numeric"],
+            "categorical": [f["name"] for f in spec["features"] if f["type"] != "numeric"],
+        }
     return spec
 
 
@@ -134,6 +154,7 @@ def read_training_frame(uri: str) -> Any:
 
 # ---- the baseline --------------------------------------------------------------------------------
 
+
 def baseline_uri(lake: Lake, model: dict[str, Any]) -> str:
     return lake.monitoring("baselines", str(model["model_package_group"]), f"v{model['version']}")
 
@@ -142,12 +163,18 @@ def thresholds(config: PipelineConfig) -> Any:
     from mlops.monitoring.baseline import Thresholds
 
     m = config.monitoring
-    return Thresholds(m.comparison_threshold, m.categorical_comparison_threshold, m.comparison_method,
-                      m.datatype_check_threshold, m.domain_content_threshold)
+    return Thresholds(
+        m.comparison_threshold,
+        m.categorical_comparison_threshold,
+        m.comparison_method,
+        m.datatype_check_threshold,
+        m.domain_content_threshold,
+    )
 
 
-def ensure_baseline(config: PipelineConfig, lake: Lake, model: dict[str, Any], *, training_uri: str | None = None,
-                    s3: Any = None) -> dict[str, Any]:
+def ensure_baseline(
+    config: PipelineConfig, lake: Lake, model: dict[str, Any], *, training_uri: str | None = None, s3: Any = None
+) -> dict[str, Any]:
     """The model version's baseline, computed from its training data on first use, then reused.
 
     Files are written first and the marker ``baseline_info.json`` last, so a half-written baseline
@@ -162,25 +189,42 @@ def ensure_baseline(config: PipelineConfig, lake: Lake, model: dict[str, Any], *
     spec = feature_spec(model["model_data_url"], s3)
     source = training_uri or training_data_uri(model, lake)
     frame = read_training_frame(source)
-    statistics, constraints = compute_baseline(frame, list(spec["numeric"]), list(spec["categorical"]), thresholds(config))
+    statistics, constraints = compute_baseline(
+        frame, list(spec["numeric"]), list(spec["categorical"]), thresholds(config)
+    )
     for name, doc in (("statistics.json", statistics), ("constraints.json", constraints), ("feature_spec.json", spec)):
         lake_io.write_bytes(lake_io.join(uri, name), json.dumps(doc, indent=2).encode(), s3)
-    info = {"baseline_uri": uri, "model_version": str(model["version"]), "model_data_url": model["model_data_url"],
-            "training_data_uri": source, "item_count": int(statistics["dataset"]["item_count"]),
-            "features": len(statistics["features"]), "statistics_uri": lake_io.join(uri, "statistics.json"),
-            "constraints_uri": lake_io.join(uri, "constraints.json")}
+    info = {
+        "baseline_uri": uri,
+        "model_version": str(model["version"]),
+        "model_data_url": model["model_data_url"],
+        "training_data_uri": source,
+        "item_count": int(statistics["dataset"]["item_count"]),
+        "features": len(statistics["features"]),
+        "statistics_uri": lake_io.join(uri, "statistics.json"),
+        "constraints_uri": lake_io.join(uri, "constraints.json"),
+    }
     lake_io.write_bytes(marker, json.dumps(info, indent=2).encode(), s3)
-    log.info("baseline of v%s from %s: %s rows, %s features -> %s", model["version"], source, info["item_count"],
-             info["features"], uri)
+    log.info(
+        "baseline of v%s from %s: %s rows, %s features -> %s",
+        model["version"],
+        source,
+        info["item_count"],
+        info["features"],
+        uri,
+    )
     return {**info, "created": True}
 
 
 # ---- code, window, capture -------------------------------------------------------------------------
 
+
 def code_files() -> dict[str, bytes]:
     """The drift job's bundle: ``drift_job.py`` at the root and the modules it imports."""
-    files = {"drift_job.py": (MONITORING_DIR / "drift_job.py").read_bytes(),
-             "mlops/__init__.py": (MONITORING_DIR.parent / "__init__.py").read_bytes()}
+    files = {
+        "drift_job.py": (MONITORING_DIR / "drift_job.py").read_bytes(),
+        "mlops/__init__.py": (MONITORING_DIR.parent / "__init__.py").read_bytes(),
+    }
     files.update({f"mlops/monitoring/{name}": (MONITORING_DIR / name).read_bytes() for name in BUNDLED_MODULES})
     return files
 
@@ -214,11 +258,13 @@ def as_time(value: datetime | str) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
-def plan_window(lake: Lake, endpoint: str, *, run_id: str, end: datetime | str, window_minutes: int,
-                s3: Any = None) -> dict[str, str]:
+def plan_window(
+    lake: Lake, endpoint: str, *, run_id: str, end: datetime | str, window_minutes: int, s3: Any = None
+) -> dict[str, str]:
     """This run's window (see :func:`mlops.monitoring.policy.next_window`) as ISO strings."""
-    start, stop = drift_policy.next_window(load_state(lake, endpoint, s3), run_id=run_id, end=as_time(end),
-                                           window_minutes=window_minutes)
+    start, stop = drift_policy.next_window(
+        load_state(lake, endpoint, s3), run_id=run_id, end=as_time(end), window_minutes=window_minutes
+    )
     return {"window_start": start.isoformat(), "window_end": stop.isoformat()}
 
 
@@ -230,7 +276,7 @@ def list_capture_keys(capture_uri: str, s3: Any = None) -> list[str]:
         client = s3 or __import__("boto3").client("s3")
         keys = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys += [item["Key"][len(prefix):] for item in page.get("Contents", []) if item["Key"].endswith(".jsonl")]
+            keys += [item["Key"][len(prefix) :] for item in page.get("Contents", []) if item["Key"].endswith(".jsonl")]
         return sorted(keys)
     root = local_path(capture_uri)
     keys = []
@@ -249,14 +295,19 @@ def window_folders(keys: list[str], start: datetime | str, end: datetime | str) 
 
 # ---- the drift job and the decision ----------------------------------------------------------------
 
+
 def image_uri(config: PipelineConfig) -> str:
     """The processing image: configured, else the sklearn framework image (sagemaker-core; ~8 s import)."""
     if config.monitoring.image_uri:
         return config.monitoring.image_uri
     from sagemaker.core import image_uris
 
-    return image_uris.retrieve("sklearn", region=config.aws.region, version=config.monitoring.framework_version,
-                               instance_type=config.monitoring.processing_instance_type)
+    return image_uris.retrieve(
+        "sklearn",
+        region=config.aws.region,
+        version=config.monitoring.framework_version,
+        instance_type=config.monitoring.processing_instance_type,
+    )
 
 
 def job_name(config: PipelineConfig, run_id: str, run_after: datetime | str) -> str:
@@ -265,15 +316,18 @@ def job_name(config: PipelineConfig, run_id: str, run_after: datetime | str) -> 
     return make_name(config.training.job_name_prefix, "drift", run_id, run_after)
 
 
-def publish_aggregates(config: PipelineConfig, lake: Lake, name: str, window: dict[str, str], s3: Any = None) -> str | None:
+def publish_aggregates(
+    config: PipelineConfig, lake: Lake, name: str, window: dict[str, str], s3: Any = None
+) -> str | None:
     """Write the window's real-time per-minute aggregates next to the run's outputs; None when there are none."""
     from mlops.reporting.store import open_store, read_window
 
     try:
         endpoint = config.serving.endpoint_name
         pks = [f"{endpoint}#{v.name}" for v in config.serving.variants] + [f"{endpoint}#events"]
-        rows = read_window(open_store(config.reporting), pks, as_time(window["window_start"]),
-                           as_time(window["window_end"]))
+        rows = read_window(
+            open_store(config.reporting), pks, as_time(window["window_start"]), as_time(window["window_end"])
+        )
     except Exception as exc:  # reporting is informative; the drift job runs without it
         log.warning("real-time aggregates unavailable: %s", exc)
         return None
@@ -284,19 +338,38 @@ def publish_aggregates(config: PipelineConfig, lake: Lake, name: str, window: di
     return prefix
 
 
-def drift_request(config: PipelineConfig, lake: Lake, *, run_id: str, run_after: datetime | str,
-                  model: dict[str, Any], baseline: dict[str, Any], window: dict[str, str], folders: list[str],
-                  image: str, code_uri: str, aggregates_uri: str | None = None) -> dict[str, Any]:
+def drift_request(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    run_after: datetime | str,
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    window: dict[str, str],
+    folders: list[str],
+    image: str,
+    code_uri: str,
+    aggregates_uri: str | None = None,
+) -> dict[str, Any]:
     """The CreateProcessingJob request of this run's drift job."""
     from mlops.aws.monitoring_requests import drift_job_request
     from mlops.training.steps import role_arn
 
     name = job_name(config, run_id, run_after)
     return drift_job_request(
-        config, name=name, image_uri=image, role_arn=role_arn(config), code_uri=code_uri,
-        baseline_uri=baseline["baseline_uri"], capture_root=lake.capture(), capture_folders=folders,
+        config,
+        name=name,
+        image_uri=image,
+        role_arn=role_arn(config),
+        code_uri=code_uri,
+        baseline_uri=baseline["baseline_uri"],
+        capture_root=lake.capture(),
+        capture_folders=folders,
         output_uri=lake.monitoring("runs", config.serving.endpoint_name, name),
-        window_start=window["window_start"], window_end=window["window_end"], model_version=model["version"],
+        window_start=window["window_start"],
+        window_end=window["window_end"],
+        model_version=model["version"],
         aggregates_uri=aggregates_uri,
         tags={"mlops:run_id": run_id[:256], "mlops:stage": "monitoring", "mlops:model_version": str(model["version"])},
     )
@@ -305,12 +378,15 @@ def drift_request(config: PipelineConfig, lake: Lake, *, run_id: str, run_after:
 def job_outputs(processing: dict[str, Any]) -> dict[str, str]:
     """URIs of a finished drift job's outputs."""
     output = processing["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
-    return {name.split(".")[0] + "_uri": lake_io.join(output, name)
-            for name in ("statistics.json", "constraint_violations.json", "drift_summary.json", "report.html")}
+    return {
+        name.split(".")[0] + "_uri": lake_io.join(output, name)
+        for name in ("statistics.json", "constraint_violations.json", "drift_summary.json", "report.html")
+    }
 
 
-def evaluate(config: PipelineConfig, lake: Lake, *, run_id: str, processing: dict[str, Any],
-             s3: Any = None) -> dict[str, Any]:
+def evaluate(
+    config: PipelineConfig, lake: Lake, *, run_id: str, processing: dict[str, Any], s3: Any = None
+) -> dict[str, Any]:
     """Record the window in the policy state and decide whether drift triggers retraining.
 
     Returns the decision with the DRIFT_DETECTED event's ``extra`` (used only when ``fire``).
@@ -320,11 +396,16 @@ def evaluate(config: PipelineConfig, lake: Lake, *, run_id: str, processing: dic
     settings = config.monitoring
     rules = drift_policy.Policy(settings.drift_share_threshold, settings.consecutive_windows, settings.cooldown_hours)
     record = {
-        "run_id": run_id, "window_start": summary["window_start"], "window_end": summary["window_end"],
-        "model_version": str(summary["model_version"]), "status": drift_policy.window_status(summary, rules),
-        "drift_share": float(summary["drift_share"]), "rows": summary["rows"],
+        "run_id": run_id,
+        "window_start": summary["window_start"],
+        "window_end": summary["window_end"],
+        "model_version": str(summary["model_version"]),
+        "status": drift_policy.window_status(summary, rules),
+        "drift_share": float(summary["drift_share"]),
+        "rows": summary["rows"],
         "drifted_features": summary["drifted_features"],
-        "violations_uri": outputs["constraint_violations_uri"], "report_uri": outputs["report_uri"],
+        "violations_uri": outputs["constraint_violations_uri"],
+        "report_uri": outputs["report_uri"],
     }
     endpoint = config.serving.endpoint_name
     state, decision = drift_policy.apply(load_state(lake, endpoint, s3), record, rules)
@@ -342,5 +423,11 @@ def evaluate(config: PipelineConfig, lake: Lake, *, run_id: str, processing: dic
         "window_end": record["window_end"],
         "rows": record["rows"],
     }
-    return {"fire": decision.fire, "reason": decision.reason, "status": record["status"], "extra": extra,
-            "violation_counts": summary.get("violation_counts", {}), **outputs}
+    return {
+        "fire": decision.fire,
+        "reason": decision.reason,
+        "status": record["status"],
+        "extra": extra,
+        "violation_counts": summary.get("violation_counts", {}),
+        **outputs,
+    }

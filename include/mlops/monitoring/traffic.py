@@ -47,16 +47,20 @@ def load_rows(source: pd.DataFrame | str, split: str | None = "test") -> pd.Data
     return frame.reset_index(drop=True)
 
 
-def drift_rows(frame: pd.DataFrame, numeric: list[str], categorical: list[str], *, strength: float = 1.0,
-               seed: int = 0) -> pd.DataFrame:
+def drift_rows(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], *, strength: float = 1.0, seed: int = 0
+) -> pd.DataFrame:
     """A drifted copy of ``frame`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
     out = frame.copy()
     for column in numeric:
         values = pd.to_numeric(out[column].astype("object"), errors="coerce").astype("float64")
         shifted = values * (1 + strength / 2) + strength / 2 * float(np.nan_to_num(values.std()) or 1.0)
-        integral = pd.api.types.is_integer_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column]) or bool(
-            ((values.dropna() % 1) == 0).all())
+        integral = (
+            pd.api.types.is_integer_dtype(out[column])
+            or pd.api.types.is_bool_dtype(out[column])
+            or bool(((values.dropna() % 1) == 0).all())
+        )
         out[column] = shifted.round().astype("Int64") if integral else shifted
     for column in categorical:
         counts = out[column].dropna().astype(str).value_counts()
@@ -77,7 +81,9 @@ def _client_and_name(invocation_url: str, client: Any) -> tuple[Any, str]:
     parsed = urlparse(invocation_url)
     parts = parsed.path.strip("/").split("/")
     if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":
-        raise ValueError(f"{invocation_url!r} is not a SageMaker Runtime invocation URL (.../endpoints/NAME/invocations)")
+        raise ValueError(
+            f"{invocation_url!r} is not a SageMaker Runtime invocation URL (.../endpoints/NAME/invocations)"
+        )
     if client is None:
         from mlops.serving.runtime import runtime_client
 
@@ -124,8 +130,9 @@ def send_traffic(
         body = json.dumps({"instances": json.loads(chunk.to_json(orient="records"))})
         sent_at = time.monotonic()
         try:
-            response = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json",
-                                               Accept="application/json")
+            response = runtime.invoke_endpoint(
+                EndpointName=endpoint, Body=body, ContentType="application/json", Accept="application/json"
+            )
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
             continue
@@ -136,15 +143,33 @@ def send_traffic(
         labels.update(str(p.get("label")) for p in predictions)
         if reporter is not None:
             now = datetime.now(UTC).isoformat()
-            reporter([{"type": "prediction", "endpoint": endpoint, "variant": variant, "time": now,
-                       "label": str(p.get("label")), "latency_ms": round(latency_ms / max(len(predictions), 1), 3)}
-                      for p in predictions])
+            reporter(
+                [
+                    {
+                        "type": "prediction",
+                        "endpoint": endpoint,
+                        "variant": variant,
+                        "time": now,
+                        "label": str(p.get("label")),
+                        "latency_ms": round(latency_ms / max(len(predictions), 1), 3),
+                    }
+                    for p in predictions
+                ]
+            )
     requests = -(-n // batch_size)
     if errors and len(errors) == requests:
         raise RuntimeError(f"every request to {invocation_url} failed; first error: {errors[0]}")
-    return {"endpoint_name": endpoint, "rows": n, "requests": requests, "failed_requests": len(errors),
-            "errors": errors[:5], "drifted": drifted, "labels": dict(labels), "variants": dict(variants),
-            "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "endpoint_name": endpoint,
+        "rows": n,
+        "requests": requests,
+        "failed_requests": len(errors),
+        "errors": errors[:5],
+        "drifted": drifted,
+        "labels": dict(labels),
+        "variants": dict(variants),
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def local_reporter(store: Any = None) -> Reporter:

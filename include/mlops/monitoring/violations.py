@@ -1,6 +1,6 @@
 """``constraint_violations.json`` in Model Monitor's schema: build it and check a document against it.
 
-    {"violations": [{"feature_name": "...", "constraint_check_type": "<type>", "description": "..."}]}
+{"violations": [{"feature_name": "...", "constraint_check_type": "<type>", "description": "..."}]}
 """
 
 from __future__ import annotations
@@ -45,5 +45,7 @@ def validate(doc: Any) -> dict[str, Any]:
         if not all(isinstance(item[k], str) and item[k] for k in FIELDS):
             raise ViolationsSchemaError(f"violations[{i}]: every field must be a non-empty string")
         if item["constraint_check_type"] not in CHECK_TYPES:
-            raise ViolationsSchemaError(f"violations[{i}]: unknown constraint_check_type {item['constraint_check_type']!r}")
+            raise ViolationsSchemaError(
+                f"violations[{i}]: unknown constraint_check_type {item['constraint_check_type']!r}"
+            )
     return doc

@@ -27,7 +27,7 @@ _STORE: Store | None = None
 
 
 def _store() -> Store:
-    global _STORE  # noqa: PLW0603 - one client per Lambda container, as AWS recommends
+    global _STORE
     if _STORE is None:
         _STORE = store_from_env()
     return _STORE

@@ -48,16 +48,31 @@ def _predictions_of_capture(record: dict[str, Any]) -> list[dict[str, Any]]:
     when = capture["eventMetadata"]["inferenceTime"]
     output = capture.get("captureData", {}).get("endpointOutput")
     if not output:
-        return [{"type": "prediction", "endpoint": record.get("endpoint"), "variant": record.get("variant"),
-                 "time": when, "label": None}]
+        return [
+            {
+                "type": "prediction",
+                "endpoint": record.get("endpoint"),
+                "variant": record.get("variant"),
+                "time": when,
+                "label": None,
+            }
+        ]
     text = output["data"]
     if output.get("encoding") == "CSV":
         labels = [line.split(",", 1)[0] for line in text.splitlines() if line]
     else:
         payload = json.loads(text)
         labels = [str(p.get("label")) for p in payload.get("predictions", [])]
-    return [{"type": "prediction", "endpoint": record.get("endpoint"), "variant": record.get("variant"), "time": when,
-             "label": label} for label in labels]
+    return [
+        {
+            "type": "prediction",
+            "endpoint": record.get("endpoint"),
+            "variant": record.get("variant"),
+            "time": when,
+            "label": label,
+        }
+        for label in labels
+    ]
 
 
 def counters(record: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:

@@ -52,8 +52,13 @@ def send_message_batch_request(queue_url: str, records: list[dict[str, Any]], fi
 
     if not 1 <= len(records) <= 10:
         raise ValueError(f"SendMessageBatch takes 1 to 10 messages, got {len(records)}")
-    return {"QueueUrl": queue_url, "Entries": [{"Id": str(first_id + i), "MessageBody": json.dumps(r, separators=(",", ":"))}
-                                                for i, r in enumerate(records)]}
+    return {
+        "QueueUrl": queue_url,
+        "Entries": [
+            {"Id": str(first_id + i), "MessageBody": json.dumps(r, separators=(",", ":"))}
+            for i, r in enumerate(records)
+        ],
+    }
 
 
 def item_values(item: dict[str, Any]) -> dict[str, Any]:

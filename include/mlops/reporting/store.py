@@ -29,8 +29,10 @@ class SqliteTable:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS aggregates (pk TEXT NOT NULL, minute TEXT NOT NULL, "
-                       "attribute TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (pk, minute, attribute))")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS aggregates (pk TEXT NOT NULL, minute TEXT NOT NULL, "
+                "attribute TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (pk, minute, attribute))"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -52,8 +54,15 @@ class SqliteTable:
                 out.append((action, tokens[0], tokens[1]))
         return out
 
-    def update_item(self, *, TableName: str, Key: dict[str, Any], UpdateExpression: str,  # noqa: N803 - boto3 names
-                    ExpressionAttributeNames: dict[str, str], ExpressionAttributeValues: dict[str, Any]) -> dict[str, Any]:
+    def update_item(
+        self,
+        *,
+        TableName: str,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any],
+    ) -> dict[str, Any]:
         pk, minute = Key["pk"]["S"], Key["minute"]["S"]
         rows = []
         for action, name, value in self._parse(UpdateExpression):
@@ -62,18 +71,30 @@ class SqliteTable:
         with self._lock, self._connect() as db:
             for action, *values in rows:
                 update = "value + excluded.value" if action == "ADD" else "excluded.value"
-                db.execute("INSERT INTO aggregates VALUES (?, ?, ?, ?) ON CONFLICT (pk, minute, attribute) "
-                           f"DO UPDATE SET value = {update}", values)
+                db.execute(
+                    "INSERT INTO aggregates VALUES (?, ?, ?, ?) ON CONFLICT (pk, minute, attribute) "
+                    f"DO UPDATE SET value = {update}",
+                    values,
+                )
         return {}
 
-    def query(self, *, TableName: str, KeyConditionExpression: str, ExpressionAttributeNames: dict[str, str],  # noqa: N803
-              ExpressionAttributeValues: dict[str, Any]) -> dict[str, Any]:
+    def query(
+        self,
+        *,
+        TableName: str,
+        KeyConditionExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any],
+    ) -> dict[str, Any]:
         if KeyConditionExpression != "pk = :pk AND #m BETWEEN :a AND :b":
             raise ValueError(f"unsupported KeyConditionExpression {KeyConditionExpression!r}")
         values = {k: v["S"] for k, v in ExpressionAttributeValues.items()}
         with self._connect() as db:
-            rows = db.execute("SELECT minute, attribute, value FROM aggregates WHERE pk = ? AND minute BETWEEN ? AND ? "
-                              "ORDER BY minute, attribute", (values[":pk"], values[":a"], values[":b"])).fetchall()
+            rows = db.execute(
+                "SELECT minute, attribute, value FROM aggregates WHERE pk = ? AND minute BETWEEN ? AND ? "
+                "ORDER BY minute, attribute",
+                (values[":pk"], values[":a"], values[":b"]),
+            ).fetchall()
         items: dict[str, dict[str, Any]] = {}
         for minute, attribute, value in rows:
             item = items.setdefault(minute, {"pk": {"S": values[":pk"]}, "minute": {"S": minute}})

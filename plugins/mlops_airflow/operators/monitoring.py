@@ -66,11 +66,25 @@ class LocalCaptureSensor(_CaptureWindowMixin, BaseSensorOperator):
 
     template_fields: Sequence[str] = ("capture_uri", "window_start", "window_end", "force")
 
-    def __init__(self, *, capture_uri: str, window_start: str, window_end: str, force: Any = False,
-                 poke_interval: float = UNSET, timeout: float = UNSET, mode: str = "reschedule", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        capture_uri: str,
+        window_start: str,
+        window_end: str,
+        force: Any = False,
+        poke_interval: float = UNSET,
+        timeout: float = UNSET,
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
         self.aws_args = {name: kwargs.pop(name) for name in AWS_ONLY_ARGS if name in kwargs}
-        super().__init__(poke_interval=poke_interval if poke_interval != UNSET else 60,
-                         timeout=timeout if timeout != UNSET else 3000, mode=mode, **kwargs)
+        super().__init__(
+            poke_interval=poke_interval if poke_interval != UNSET else 60,
+            timeout=timeout if timeout != UNSET else 3000,
+            mode=mode,
+            **kwargs,
+        )
         self.poke_interval, self.timeout = poke_interval, timeout
         self.capture_uri, self.window_start, self.window_end, self.force = capture_uri, window_start, window_end, force
 
@@ -85,8 +99,13 @@ class LocalCaptureSensor(_CaptureWindowMixin, BaseSensorOperator):
             self.log.info("force=True: evaluating the window without waiting for capture data")
             return True
         found = self.in_window(list_capture_keys(self.capture_uri))
-        self.log.info("%d capture file(s) of window %s .. %s under %s", len(found), self.window_start, self.window_end,
-                      self.capture_uri)
+        self.log.info(
+            "%d capture file(s) of window %s .. %s under %s",
+            len(found),
+            self.window_start,
+            self.window_end,
+            self.capture_uri,
+        )
         return bool(found)
 
 
@@ -97,18 +116,45 @@ def _build_aws_sensor() -> type:
         """aws ``capture_sensor``: the provider's S3KeySensor (deferrable) on ``<capture_uri>/*.jsonl``,
         whose ``check_fn`` keeps only objects of the window (capture keys encode their time)."""
 
-        template_fields: Sequence[str] = (*S3KeySensor.template_fields, "capture_uri", "window_start", "window_end",
-                                          "force")
+        template_fields: Sequence[str] = (
+            *S3KeySensor.template_fields,
+            "capture_uri",
+            "window_start",
+            "window_end",
+            "force",
+        )
 
-        def __init__(self, *, capture_uri: str, window_start: str, window_end: str, force: Any = False,
-                     poke_interval: float = UNSET, timeout: float = UNSET, mode: str = "reschedule",
-                     deferrable: bool = True, **kwargs: Any) -> None:
-            super().__init__(bucket_key="", wildcard_match=True, check_fn=self._check, metadata_keys=["Key"],
-                             deferrable=deferrable, mode=mode,
-                             poke_interval=poke_interval if poke_interval != UNSET else 60,
-                             timeout=timeout if timeout != UNSET else 3000, **kwargs)
+        def __init__(
+            self,
+            *,
+            capture_uri: str,
+            window_start: str,
+            window_end: str,
+            force: Any = False,
+            poke_interval: float = UNSET,
+            timeout: float = UNSET,
+            mode: str = "reschedule",
+            deferrable: bool = True,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(
+                bucket_key="",
+                wildcard_match=True,
+                check_fn=self._check,
+                metadata_keys=["Key"],
+                deferrable=deferrable,
+                mode=mode,
+                poke_interval=poke_interval if poke_interval != UNSET else 60,
+                timeout=timeout if timeout != UNSET else 3000,
+                **kwargs,
+            )
             self.poke_interval, self.timeout = poke_interval, timeout
-            self.capture_uri, self.window_start, self.window_end, self.force = capture_uri, window_start, window_end, force
+            self.capture_uri, self.window_start, self.window_end, self.force = (
+                capture_uri,
+                window_start,
+                window_end,
+                force,
+            )
 
         def _check(self, files: list[dict[str, Any]], **context: Any) -> bool:
             found = self.in_window([f["Key"] for f in files if f.get("Key")])
@@ -149,6 +195,7 @@ def __getattr__(name: str) -> type:
 
 # ---- task bodies of the mlops_monitor DAG -----------------------------------------------------------
 
+
 def _run_end(context: Context) -> Any:
     params = context["params"]
     if params.get("window_end"):
@@ -168,7 +215,9 @@ def plan_window_task(context: Context) -> dict[str, str]:
     config, the_lake = pipeline_config(), lake()
     endpoint = config.serving.endpoint_name
     minutes = context["params"].get("window_minutes") or config.monitoring.window_minutes
-    window = plan_window(the_lake, endpoint, run_id=context["run_id"], end=_run_end(context), window_minutes=int(minutes))
+    window = plan_window(
+        the_lake, endpoint, run_id=context["run_id"], end=_run_end(context), window_minutes=int(minutes)
+    )
     return {**window, "endpoint_name": endpoint, "capture_uri": the_lake.capture(endpoint)}
 
 
@@ -198,8 +247,9 @@ def baseline_task(model: dict[str, Any], context: Context) -> dict[str, Any]:
     return ensure_baseline(pipeline_config(), lake(), model, training_uri=context["params"].get("training_data_uri"))
 
 
-def build_request_task(window: dict[str, str], model: dict[str, Any], baseline: dict[str, Any],
-                       context: Context) -> dict[str, Any]:
+def build_request_task(
+    window: dict[str, str], model: dict[str, Any], baseline: dict[str, Any], context: Context
+) -> dict[str, Any]:
     """Publish the drift job's code and the window's real-time aggregates; build CreateProcessingJob."""
     from mlops.monitoring import steps
     from mlops_airflow.targets import lake, pipeline_config
@@ -209,9 +259,17 @@ def build_request_task(window: dict[str, str], model: dict[str, Any], baseline: 
     folders = steps.window_folders(keys, window["window_start"], window["window_end"])
     name = steps.job_name(config, context["run_id"], context["dag_run"].run_after)
     return steps.drift_request(
-        config, the_lake, run_id=context["run_id"], run_after=context["dag_run"].run_after, model=model,
-        baseline=baseline, window=window, folders=folders, image=steps.image_uri(config),
-        code_uri=steps.publish_code(the_lake), aggregates_uri=steps.publish_aggregates(config, the_lake, name, window),
+        config,
+        the_lake,
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+        model=model,
+        baseline=baseline,
+        window=window,
+        folders=folders,
+        image=steps.image_uri(config),
+        code_uri=steps.publish_code(the_lake),
+        aggregates_uri=steps.publish_aggregates(config, the_lake, name, window),
     )
 
 
@@ -221,8 +279,11 @@ def evaluate_task(job: dict[str, Any], context: Context) -> dict[str, Any]:
     from mlops_airflow.targets import lake, pipeline_config
 
     decision = evaluate(pipeline_config(), lake(), run_id=context["run_id"], processing=job.get("Processing", job))
-    print(f"policy: {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
-          f"violations: {decision['constraint_violations_uri']}\nreport: {decision['report_uri']}", flush=True)
+    print(
+        f"policy: {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
+        f"violations: {decision['constraint_violations_uri']}\nreport: {decision['report_uri']}",
+        flush=True,
+    )
     return decision
 
 
