@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# Airflow reads its config when first imported: give the test session its own home, never ~/airflow.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(_ROOT, ".mlops", "airflow-test"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_ROOT, "dags"))
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
 import itertools
 from collections.abc import Iterator
 from pathlib import Path

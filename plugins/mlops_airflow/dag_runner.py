@@ -74,36 +74,56 @@ def load_dag(dag_id: str, dags_folder: Path = DAGS_FOLDER) -> Any:
 
 @contextmanager
 def _output_to(log_path: Path | None) -> Iterator[None]:
-    """Send this process's stdout/stderr (file descriptors included) to ``log_path``."""
+    """Send this process's output to ``log_path``: file descriptors 1 and 2, and sys.stdout/stderr
+    (which a test runner may have replaced with its own capture)."""
     if log_path is None:
         yield
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with log_path.open("ab") as log:
+    saved_fds = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
+    with log_path.open("a", buffering=1, encoding="utf-8", errors="replace") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
         try:
             yield
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+            log.flush()
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])
 
 
 def last_error(log_text: str) -> str | None:
-    """The last ``SomeError: message`` line of a task log (the message a failed task raised)."""
-    matches = [m for line in log_text.splitlines() if (m := _ERROR_LINE.match(line.strip()))]
-    return f"{matches[-1].group(1)}: {matches[-1].group(2)}" if matches else None
+    """The last ``SomeError: message`` of a task log, with its indented continuation lines."""
+    lines = log_text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _ERROR_LINE.match(line.strip())]
+    if not starts:
+        return None
+    first = lines[starts[-1]].strip()
+    match = _ERROR_LINE.match(first)
+    assert match
+    message = [f"{match.group(1)}: {match.group(2)}"]
+    for line in lines[starts[-1] + 1 :]:
+        if not line.startswith((" ", "\t")) or not line.strip():
+            break
+        message.append(line.rstrip())
+    return "\n".join(message)
 
 
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None, log_path: Path | None = None) -> DagRunResult:
-    """Run ``dag_id`` once with ``dag.test()``; never raises for a failed run (see ``state``)."""
+def run_dag(
+    dag_id: str, conf: dict[str, Any] | None = None, log_path: Path | None = None, retries: int | None = 0
+) -> DagRunResult:
+    """Run ``dag_id`` once with ``dag.test()``; never raises for a failed run (see ``state``).
+
+    ``retries=0`` (the default) makes a failing task fail the run at once instead of waiting
+    out the DAG's retry delays; ``None`` keeps the DAG's own retries.
+    """
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -111,6 +131,9 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None, log_path: Path | No
 
     ensure_airflow_db()
     dag = load_dag(dag_id)
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
     start_offset = log_path.stat().st_size if log_path and log_path.exists() else 0
     started = time.monotonic()
     with _output_to(log_path):

@@ -16,7 +16,7 @@ Heavy imports (pyarrow, sqlalchemy, boto3 clients) happen inside ``execute``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -62,6 +62,17 @@ class ReplicationCheckOperator(BaseOperator):
         self.max_cdc_lag_seconds = max_cdc_lag_seconds
         self.require_fresh_objects = require_fresh_objects
 
+    def previous_check_time(self, context: Context, raw_uri: str) -> datetime | None:
+        """When the last successful check of this lake listed it (from prior XComs); None on the first run."""
+        previous = context["ti"].xcom_pull(task_ids=self.task_id, include_prior_dates=True)
+        candidates = previous if isinstance(previous, list) else [previous]
+        times = [
+            datetime.fromisoformat(item["checked_at"])
+            for item in candidates
+            if isinstance(item, dict) and item.get("checked_at") and item.get("raw_uri") == raw_uri
+        ]
+        return max(times, default=None)
+
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
         """Return tasks, table_stats (DMS response shapes), cdc_lag_seconds and fresh_objects."""
         raise NotImplementedError
@@ -75,7 +86,9 @@ class ReplicationCheckOperator(BaseOperator):
         tables = list(self.expected_tables or config.replication.tables)
         max_lag = float(self.max_cdc_lag_seconds or config.replication.max_cdc_lag_seconds)
         require_fresh = _as_bool(self.require_fresh_objects, config.replication.require_fresh_objects)
-        since = context.get("prev_start_date_success")
+        raw_uri = lake(config).uri(config.lake.raw_prefix, config.source.schema_name)
+        since = self.previous_check_time(context, raw_uri)
+        checked_at = datetime.now(UTC)
         evidence = self.collect_evidence(since)
         results: list[CheckResult] = check_replication(
             tasks_response=evidence["tasks"],
@@ -91,9 +104,12 @@ class ReplicationCheckOperator(BaseOperator):
             "replication checks (fresh objects since %s):\n%s", since or "the beginning", format_results(results)
         )
         raise_on_failures(results)
-        extra = _asset_extra(results, evidence, lake(config).uri(config.lake.raw_prefix, config.source.schema_name))
+        extra = _asset_extra(results, evidence, raw_uri)
+        extra["checked_at"] = checked_at.isoformat()
         context["outlet_events"][RAW_DATA].extra = extra
         return extra
+
+
 
 
 def _asset_extra(results: list[CheckResult], evidence: dict[str, Any], raw_uri: str) -> dict[str, Any]:
