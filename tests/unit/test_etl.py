@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -28,6 +29,7 @@ SCRIPT = Path(job.__file__)
 def spark():
     session = job.spark_session("mlops-etl-tests", shuffle_partitions=2)
     yield session
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its exit-time INFO lines hit closed capture streams
     session.stop()
 
 

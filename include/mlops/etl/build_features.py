@@ -276,7 +276,7 @@ def basket_features(items: Any, products: Any) -> Any:
         F.sum("value").alias("basket_value"),
         F.avg("price").alias("avg_unit_price"),
         F.max("price").alias("max_unit_price"),
-        F.countDistinct("category").cast("int").alias("distinct_categories"),
+        F.size(F.collect_set("category")).cast("int").alias("distinct_categories"),  # no Expand, unlike countDistinct
         F.sum("fragile").cast("int").alias("fragile_units"),
         F.sum("weight").alias("basket_weight_kg"),
         F.max(F.struct("value", "category")).getField("category").alias("top_category"),
