@@ -80,3 +80,39 @@ def test_reporting_requests_are_valid():
     assert_valid_request("sqs", "SendMessageBatch", batch)
     with pytest.raises(ValueError):
         send_message_batch_request("q", [{}] * 11)
+
+
+def test_aws_capture_sensor_pokes_s3_through_the_provider(monkeypatch):
+    """The aws ``capture_sensor`` (provider S3KeySensor subclass) finds the window's objects on S3 (moto)."""
+    from moto import mock_aws
+
+    from mlops_airflow.operators.monitoring import AwsCaptureSensor
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    sensor = AwsCaptureSensor(
+        task_id="wait",
+        capture_uri="s3://lake/capture/mlops-orders",
+        window_start="2026-11-24T17:00:00+00:00",
+        window_end="2026-11-24T18:00:00+00:00",
+        soft_fail=True,
+        aws_conn_id=None,
+    )
+    assert sensor.deferrable is True and sensor.soft_fail is True and sensor.mode == "reschedule"
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        sensor._target()
+        assert (sensor.bucket_name, sensor.bucket_key) == ("lake", "capture/mlops-orders/*.jsonl")
+        assert sensor.poke({}) is False
+        s3.put_object(Bucket="lake", Key="capture/mlops-orders/AllTraffic/2026/11/24/15/10-00-000-a.jsonl", Body=b"{}")
+        assert sensor.poke({}) is False  # an earlier window's object
+        s3.put_object(Bucket="lake", Key="capture/mlops-orders/AllTraffic/2026/11/24/17/10-00-000-b.jsonl", Body=b"{}")
+        assert sensor.poke({}) is True
