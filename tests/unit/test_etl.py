@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from test_etl_fixtures import EXPECTED, write_fixture
+from test_etl_fixtures import EXPECTED, write_fixture, write_replicated
 
 from mlops.etl import build_features as job
 from mlops.etl import pandas_features
@@ -92,10 +92,11 @@ def test_hand_checked_features(spark, raw, tmp_path):
     assert pointer["labels"] == {"delivered": 4, "returned": 1, "cancelled": 2}
 
 
-def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_path):
+def test_pandas_baseline_matches_spark_on_fixture_synthetic_and_replicated(spark, raw, tmp_path):
     synthetic = tmp_path / "synthetic"
     write_raw(synthetic, 3000, seed=3)
-    for raw_dir in (raw, synthetic):
+    replicated = write_replicated(tmp_path / "replicated")  # the real replicator's output (contract check)
+    for raw_dir in (raw, synthetic, replicated):
         tables = job.load_latest_tables(spark, raw_dir.as_uri())
         spark_out = job.build_features(tables).toPandas().sort_values("order_id").reset_index(drop=True)
         pandas_out = pandas_features.run(raw_dir)

@@ -344,3 +344,25 @@ def build_curated_lake(root: Path, raw: Path, run_key: str) -> dict:
         "run_key": run_key,
     }
     return swap_in(LakeFiles(), staged.as_uri(), (root / "curated" / "features").as_uri(), run_key, manifest)
+
+
+def write_replicated(root: Path, n_orders: int = 3000, activity_days: int = 5) -> Path:
+    """Raw output of the real pipeline: source generator -> local DMS replicator (full load, activity, CDC)."""
+    from mlops.config import PipelineConfig
+    from mlops.lake import Lake
+    from mlops.replication.replicator import LocalReplicator
+    from mlops.source.activity import simulate_activity
+    from mlops.source.db import create_schema, make_engine
+    from mlops.source.generator import generate
+
+    config = PipelineConfig()
+    engine = make_engine(f"sqlite:///{root / 'source.db'}")
+    create_schema(engine)
+    generate(engine, n_orders, seed=1)
+    replicator = LocalReplicator(config, engine, Lake(root=(root / "lake").as_uri(), layout=config.lake),
+                                 state_dir=root / "dms")  # fmt: skip
+    replicator.sync()
+    simulate_activity(engine, seed=2, steps=activity_days)
+    replicator.sync()
+    engine.dispose()
+    return root / "lake" / "raw" / "dms" / config.source.schema_name

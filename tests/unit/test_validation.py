@@ -48,6 +48,14 @@ def test_good_data_passes_and_writes_data_docs(good, tmp_path):
     assert summary_lines(summary)[0].startswith("suite curated_features PASSED")
 
 
+def test_real_replicated_data_passes(tmp_path):
+    from test_etl_fixtures import write_replicated
+
+    frame = pandas_features.run(write_replicated(tmp_path))
+    summary = validate_features(frame, raise_on_failure=False)
+    assert summary["success"], summary["failures"]
+
+
 def test_dropped_column_is_named(good):
     message = _failure(good.drop(columns=["basket_value"]))
     assert "missing ['basket_value']" in message
