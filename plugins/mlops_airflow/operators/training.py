@@ -22,7 +22,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator, SageMakerTrainingOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -231,72 +230,89 @@ class _AwsJobMixin(_CachedJobMixin):
         return cache_key(self.config, s3=self._s3_client())
 
 
-class AwsTrainingJobOperator(_AwsJobMixin, SageMakerTrainingOperator):
-    """aws ``sagemaker_training``: the provider's SageMakerTrainingOperator, deferrable, with step caching."""
+def _aws_job_operators() -> dict[str, type]:
+    """Build the aws job operators on first use: the provider's SageMaker module imports boto3 (~1.5 s),
+    which the local target and DAG parsing should not pay for."""
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator, SageMakerTrainingOperator
 
-    kind = "training"
-    template_fields: Sequence[str] = (*SageMakerTrainingOperator.template_fields, "force")
+    class AwsTrainingJobOperator(_AwsJobMixin, SageMakerTrainingOperator):
+        """aws ``sagemaker_training``: the provider's SageMakerTrainingOperator, deferrable, with step caching."""
 
-    def __init__(
-        self,
-        *,
-        config: dict[str, Any],
-        force: Any = False,
-        cache: bool = True,
-        aws_conn_id: str | None = "aws_default",
-        wait_for_completion: bool = True,
-        check_interval: int = 30,
-        max_ingestion_time: int | None = None,
-        deferrable: bool = True,
-        print_log: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            config=config,
-            aws_conn_id=aws_conn_id,
-            wait_for_completion=wait_for_completion,
-            check_interval=check_interval,
-            max_ingestion_time=max_ingestion_time,
-            deferrable=deferrable,
-            print_log=print_log,
-            check_if_job_exists=False,  # checked (and reused when Completed) before creating
-            **kwargs,
-        )
-        self.force, self.cache = force, cache
+        kind = "training"
+        template_fields: Sequence[str] = (*SageMakerTrainingOperator.template_fields, "force")
+
+        def __init__(
+            self,
+            *,
+            config: dict[str, Any],
+            force: Any = False,
+            cache: bool = True,
+            aws_conn_id: str | None = "aws_default",
+            wait_for_completion: bool = True,
+            check_interval: int = 30,
+            max_ingestion_time: int | None = None,
+            deferrable: bool = True,
+            print_log: bool = True,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(
+                config=config,
+                aws_conn_id=aws_conn_id,
+                wait_for_completion=wait_for_completion,
+                check_interval=check_interval,
+                max_ingestion_time=max_ingestion_time,
+                deferrable=deferrable,
+                print_log=print_log,
+                check_if_job_exists=False,  # checked (and reused when Completed) before creating
+                **kwargs,
+            )
+            self.force, self.cache = force, cache
+
+    class AwsProcessingJobOperator(_AwsJobMixin, SageMakerProcessingOperator):
+        """aws ``sagemaker_processing``: the provider's SageMakerProcessingOperator, deferrable, with step caching."""
+
+        kind = "processing"
+        template_fields: Sequence[str] = (*SageMakerProcessingOperator.template_fields, "force")
+
+        def __init__(
+            self,
+            *,
+            config: dict[str, Any],
+            force: Any = False,
+            cache: bool = True,
+            aws_conn_id: str | None = "aws_default",
+            wait_for_completion: bool = True,
+            check_interval: int = 30,
+            max_ingestion_time: int | None = None,
+            deferrable: bool = True,
+            print_log: bool = True,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(
+                config=config,
+                aws_conn_id=aws_conn_id,
+                wait_for_completion=wait_for_completion,
+                check_interval=check_interval,
+                max_ingestion_time=max_ingestion_time,
+                deferrable=deferrable,
+                print_log=print_log,
+                action_if_job_exists="fail",
+                **kwargs,
+            )
+            self.force, self.cache = force, cache
+
+    classes = {"AwsTrainingJobOperator": AwsTrainingJobOperator, "AwsProcessingJobOperator": AwsProcessingJobOperator}
+    for name, cls in classes.items():
+        cls.__qualname__ = name  # importable as mlops_airflow.operators.training.<name>
+    return classes
 
 
-class AwsProcessingJobOperator(_AwsJobMixin, SageMakerProcessingOperator):
-    """aws ``sagemaker_processing``: the provider's SageMakerProcessingOperator, deferrable, with step caching."""
-
-    kind = "processing"
-    template_fields: Sequence[str] = (*SageMakerProcessingOperator.template_fields, "force")
-
-    def __init__(
-        self,
-        *,
-        config: dict[str, Any],
-        force: Any = False,
-        cache: bool = True,
-        aws_conn_id: str | None = "aws_default",
-        wait_for_completion: bool = True,
-        check_interval: int = 30,
-        max_ingestion_time: int | None = None,
-        deferrable: bool = True,
-        print_log: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            config=config,
-            aws_conn_id=aws_conn_id,
-            wait_for_completion=wait_for_completion,
-            check_interval=check_interval,
-            max_ingestion_time=max_ingestion_time,
-            deferrable=deferrable,
-            print_log=print_log,
-            action_if_job_exists="fail",
-            **kwargs,
-        )
-        self.force, self.cache = force, cache
+def __getattr__(name: str) -> type:
+    if name in ("AwsTrainingJobOperator", "AwsProcessingJobOperator"):
+        classes = _aws_job_operators()
+        globals().update(classes)
+        return classes[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _RegistryOperator(BaseOperator):
