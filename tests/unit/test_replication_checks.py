@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, text, update
 
 from mlops.config import PipelineConfig
 from mlops.lake import Lake
@@ -273,3 +273,35 @@ def test_check_inputs_are_not_mutated() -> None:
     frozen = deepcopy(evidence)
     run_checks(evidence)
     assert evidence == frozen
+
+
+def test_failed_full_load_marks_the_table_errored_and_the_checks_name_it(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO products (product_id, sku, category, unit_price, weight_kg, is_fragile, updated_at) "
+                "VALUES (1, 'S1', 'toys', 'twelve', NULL, 0, '2025-01-01 00:00:00.000000')"
+            )
+        )
+    lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
+    replicator = LocalReplicator(CONFIG, engine, lake, state_dir=tmp_path / "dms")
+    with pytest.raises(ValueError, match=r"table products holds values that do not fit .* fix those rows"):
+        replicator.sync()
+    status = replicator.status()
+    states = {row["TableName"]: row["TableState"] for row in status["table_statistics"]["TableStatistics"]}
+    assert states == {
+        "customers": "Table completed",
+        "products": "Table error",
+        "orders": "Before load",
+        "order_items": "Before load",
+    }
+    message = failure_message(
+        check_replication(status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True)
+    )
+    assert "task_status: Status='failed'" in message and "table products holds values" in message
+    assert "table_state [table products]: TableState='Table error'" in message
+    assert "tables_errored: TablesErrored=1" in message
+    assert "full_load_progress: FullLoadProgressPercent=25" in message
+    assert not list((tmp_path / "lake" / "raw" / "dms" / "shop" / "products").glob("*.parquet"))
