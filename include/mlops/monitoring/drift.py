@@ -27,7 +27,7 @@ domain above ``domain_content_threshold``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,7 @@ class FeatureDrift:
     completeness: float | None = None
     out_of_domain_share: float | None = None
     type_mismatch_share: float | None = None
+    typed: Any = field(default=None, repr=False, compare=False)  # the TypedColumn, reused for window statistics
     baseline_shares: list[float] = field(default_factory=list)
     window_shares: list[float] = field(default_factory=list)
     bucket_labels: list[str] = field(default_factory=list)
@@ -148,6 +149,7 @@ def compare_feature(
     result = FeatureDrift(
         name, "categorical" if categorical else "numeric", expected, m, typed.num_present, typed.num_missing
     )
+    result.typed = typed
     found: list[dict[str, str]] = []
     result.completeness = typed.num_present / rows if rows else None
     floor = float(constraint.get("completeness", 1.0)) - settings.completeness_tolerance
@@ -263,4 +265,4 @@ def drift_share(results: list[FeatureDrift], feature_count: int) -> float:
 
 
 def as_dicts(results: list[FeatureDrift]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in results]
+    return [{f.name: getattr(r, f.name) for f in fields(r) if f.name != "typed"} for r in results]

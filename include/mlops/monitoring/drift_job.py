@@ -17,6 +17,7 @@ share and verdict) and ``report.html``. A failure's reason goes to ``/opt/ml/out
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -104,7 +105,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     insufficient = len(frame) < args.min_window_records
     numeric = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] != statistics.STRING]
     categorical = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] == statistics.STRING]
-    window_stats = statistics.dataset_statistics(frame, numeric, categorical)
+    window_stats = statistics.dataset_statistics(frame, numeric, categorical, {r.name: r.typed for r in results})
     doc = violations.validate(violations.document(found))
     labels = Counter(window.predicted_labels)
     summary = {
@@ -152,6 +153,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    gc.freeze()  # a short-lived job holding millions of parsed objects: spare the cyclic GC their traversal
+    gc.disable()
     try:
         analyse(args)
     except Exception as exc:

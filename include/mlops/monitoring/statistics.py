@@ -47,7 +47,8 @@ class TypedColumn:
 def typed_column(series: pd.Series, *, strings: bool = False) -> TypedColumn:
     """Type every value of ``series`` (vectorised; numeric dtypes take a fast path).
 
-    ``strings``: also keep the present values as text (categorical features need them).
+    ``strings``: a categorical feature: keep the present values as text, and count them all as
+    String without parsing numbers (a String feature accepts any value, so the split is unused).
     """
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         values = series.astype("float64").to_numpy()
@@ -63,6 +64,10 @@ def typed_column(series: pd.Series, *, strings: bool = False) -> TypedColumn:
     text = objects.where(objects.isna(), objects.astype(str))
     missing = objects.isna().to_numpy() | (text == "").to_numpy() | text.isin(["nan", "NaN", "None", "null"]).to_numpy()
     present_text = text[~missing]
+    if strings:
+        return TypedColumn(
+            np.empty(0), present_text.to_numpy(dtype=object), int(missing.sum()), 0, 0, len(present_text)
+        )
     parsed = pd.to_numeric(present_text, errors="coerce").to_numpy(dtype="float64")
     numeric = np.isfinite(parsed)
     numbers = parsed[numeric]
@@ -155,10 +160,20 @@ def string_feature(name: str, column: TypedColumn) -> dict[str, Any]:
     }
 
 
-def dataset_statistics(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
-    """statistics.json of ``frame``: numeric then categorical features, in the given order."""
-    features = [numeric_feature(c, typed_column(frame[c])) for c in numeric if c in frame.columns]
-    features += [string_feature(c, typed_column(frame[c], strings=True)) for c in categorical if c in frame.columns]
+def dataset_statistics(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], typed: dict[str, TypedColumn] | None = None
+) -> dict[str, Any]:
+    """statistics.json of ``frame``: numeric then categorical features, in the given order.
+
+    ``typed``: columns already typed (by the drift comparison), reused instead of typing them again.
+    """
+    typed = typed or {}
+
+    def column(name: str, strings: bool) -> TypedColumn:
+        return typed[name] if name in typed else typed_column(frame[name], strings=strings)
+
+    features = [numeric_feature(c, column(c, False)) for c in numeric if c in frame.columns]
+    features += [string_feature(c, column(c, True)) for c in categorical if c in frame.columns]
     return {"version": 0.0, "dataset": {"item_count": float(len(frame))}, "features": features}
 
 
