@@ -172,10 +172,24 @@ async def open_loop(port: int, path: str, seconds: float, rate: float) -> dict[s
     }
 
 
-def measure(port: int, path: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def scheduler_jitter(seconds: float = 2.0) -> dict[str, float]:
+    """How late a 5 ms sleep wakes up on this machine right now: the floor under any tail latency."""
+    late: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        time.sleep(0.005)
+        late.append(time.perf_counter() - started - 0.005)
+    return {"p50_ms": percentile(late, 50) * 1e3, "p99_ms": percentile(late, 99) * 1e3, "max_ms": max(late) * 1e3}
+
+
+def measure(port: int, path: str, args: argparse.Namespace, repeats: int | None = None) -> dict[str, dict[str, float]]:
+    """Closed loop once; the fixed-rate phase ``repeats`` times, keeping the run with the median p99
+    (every run's p99 is listed, so the spread a shared machine causes is visible)."""
     closed = asyncio.run(closed_loop(port, path, args.seconds, args.concurrency))
-    fixed = asyncio.run(open_loop(port, path, args.seconds, args.rate))
-    return {"closed_loop": closed, "fixed_rate": fixed}
+    runs = [asyncio.run(open_loop(port, path, args.seconds, args.rate)) for _ in range(repeats or args.repeats)]
+    fixed = sorted(runs, key=lambda r: r["p99_ms"])[len(runs) // 2]
+    return {"closed_loop": closed, "fixed_rate": {**fixed, "p99_ms_all_runs": [round(r["p99_ms"], 2) for r in runs]}}
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -224,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
     parser.add_argument("--rate", type=float, default=200.0, help="fixed request rate for the latency phase")
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
+    parser.add_argument("--repeats", type=int, default=3, help="fixed-rate runs per server (median p99 reported)")
     parser.add_argument("--skip-endpoint", action="store_true", help="skip the router + model server measurement")
     parser.add_argument(
         "--nice",
@@ -243,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     load_at_start = os.getloadavg()[0]
+    jitter = scheduler_jitter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         pipeline = fixture_model.train_pipeline()
@@ -254,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, kind in (("baseline (sklearn + pandas)", "sklearn"), ("onnx", "onnx")):
             proc, port = start_server(packages[kind], work / f"{kind}-server")
             try:
-                results[name] = measure(port, "/invocations", args)
+                # the baseline cannot sustain the rate at all; one overloaded run says as much
+                results[name] = measure(port, "/invocations", args, repeats=1 if kind == "sklearn" else None)
             finally:
                 stop(proc)
         if not args.skip_endpoint:
@@ -272,8 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     at = f"@{args.rate:.0f}/s"
     header = (
-        f"| {'server':28} | {'max req/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | {'p50 ms ' + at:>13} "
-        f"| {'p99 ms ' + at:>13} | errors |"
+        f"| {'server':28} | {'max req/s':>9} | {'p50 ms':>6} | {'p99 ms':>6} | {'served ' + at:>13} "
+        f"| {'p50 ms ' + at:>13} | {'p99 ms ' + at:>13} | errors | p99 ms of each fixed-rate run |"
+    )
+    print(
+        f"scheduler wake-up lateness of a 5 ms sleep before the run: p50 {jitter['p50_ms']:.2f} ms, "
+        f"p99 {jitter['p99_ms']:.2f} ms, max {jitter['max_ms']:.2f} ms\n"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -281,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         c, f = r["closed_loop"], r["fixed_rate"]
         print(
             f"| {name:28} | {c['throughput_rps']:9.0f} | {c['p50_ms']:6.2f} | {c['p99_ms']:6.2f} | "
-            f"{f['p50_ms']:13.2f} | {f['p99_ms']:13.2f} | {int(f['errors']):6d} |"
+            f"{f['achieved_rps']:13.0f} | {f['p50_ms']:13.2f} | {f['p99_ms']:13.2f} | {int(f['errors']):6d} | "
+            f"{', '.join(f'{v:.1f}' for v in f['p99_ms_all_runs'])} |"
         )
     goals = {
         "throughput_ratio": ratio,
@@ -294,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         f"onnx p99 at {args.rate:.0f} req/s: {goals['p99_at_rate_ms']:.2f} ms "
         f"(goal < 10 ms: {'met' if goals['p99_goal_met'] else 'MISSED'})"
     )
-    print(json.dumps({"results": results, "load_average": [load_at_start, load[0]], **goals}))
+    print(
+        json.dumps({"results": results, "load_average": [load_at_start, load[0]], "scheduler_jitter": jitter, **goals})
+    )
     return 0 if goals["ratio_goal_met"] and goals["p99_goal_met"] else 1
 
 
