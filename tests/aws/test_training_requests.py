@@ -64,7 +64,9 @@ def test_evaluation_job_request_is_valid(config, champion):
     assert_valid_request("sagemaker", "CreateProcessingJob", request)
     inputs = {i["InputName"] for i in request["ProcessingInputs"]}
     assert ("champion" in inputs) == (champion is not None)
-    assert all(t.startswith("/opt/ml/") or not t.startswith("/") for t in request["AppSpecification"]["ContainerArguments"])
+    assert all(
+        t.startswith("/opt/ml/") or not t.startswith("/") for t in request["AppSpecification"]["ContainerArguments"]
+    )
 
 
 @pytest.mark.parametrize(("policy", "status"), [("auto", "Approved"), ("manual", "PendingManualApproval")])
@@ -82,7 +84,9 @@ def test_model_package_requests_are_valid(policy, status):
     assert_valid_request("sagemaker", "CreateModelPackage", request)
     assert request["ModelApprovalStatus"] == status
     assert request["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
-    assert_valid_request("sagemaker", "CreateModelPackageGroup", sr.model_package_group_request("mlops-order-outcome", "d"))
+    assert_valid_request(
+        "sagemaker", "CreateModelPackageGroup", sr.model_package_group_request("mlops-order-outcome", "d")
+    )
     update = sr.update_approval_request("arn:aws:sagemaker:eu-west-1:123456789012:model-package/g/1", "Approved", "ok")
     assert_valid_request("sagemaker", "UpdateModelPackage", update)
     with pytest.raises(ValueError, match="must be Approved, Rejected or PendingManualApproval"):
@@ -110,7 +114,11 @@ def test_image_uri_resolves_offline_per_region(config):
 def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
     from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     config = load_config(environ={"MLOPS__REGISTRY__APPROVAL_POLICY": "manual"})
@@ -122,8 +130,12 @@ def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
         registry.ensure_group(client, group)
         registry.ensure_group(client, group)
         request = sr.model_package_request(
-            config, image_uri=IMAGE, model_data_url="s3://b/m.tar.gz", evaluation_uri="s3://b/e.json",
-            description="d", metadata={"map": "0.7"},
+            config,
+            image_uri=IMAGE,
+            model_data_url="s3://b/m.tar.gz",
+            evaluation_uri="s3://b/e.json",
+            description="d",
+            metadata={"map": "0.7"},
         )
         arn = client.create_model_package(**request)["ModelPackageArn"]
         packages = registry.list_packages(group, client)

@@ -38,10 +38,15 @@ def test_versions_increment_per_group(client):
     config = load_config(environ={})
     registry.ensure_group(client, GROUP)
     registry.ensure_group(client, GROUP)  # idempotent
-    arns = [client.create_model_package(**_request(config, f"file:///m{i}.tar.gz", 0.5 + i / 10))["ModelPackageArn"] for i in range(3)]
+    arns = [
+        client.create_model_package(**_request(config, f"file:///m{i}.tar.gz", 0.5 + i / 10))["ModelPackageArn"]
+        for i in range(3)
+    ]
     assert [a.rsplit("/", 1)[1] for a in arns] == ["1", "2", "3"]
     registry.ensure_group(client, "other-group")
-    other = client.create_model_package(**{**_request(config, "file:///x.tar.gz", 0.4), "ModelPackageGroupName": "other-group"})
+    other = client.create_model_package(
+        **{**_request(config, "file:///x.tar.gz", 0.4), "ModelPackageGroupName": "other-group"}
+    )
     assert other["ModelPackageArn"].endswith("/other-group/1")
     listed = registry.list_packages(GROUP, client)
     assert [p["version"] for p in listed] == [3, 2, 1]
@@ -105,8 +110,14 @@ def _training(name: str) -> dict:
 def test_register_gates_on_threshold_and_champion(client, tmp_path):
     config = load_config(environ={"MLOPS__REGISTRY__MODEL_PACKAGE_GROUP": GROUP})
     first = steps.register(
-        config, client, training=_training("job-1"), processing=_evaluation_output(tmp_path / "e1", 0.2),
-        champion=None, image_uri="img", run_id="run-1", threshold=0.4,
+        config,
+        client,
+        training=_training("job-1"),
+        processing=_evaluation_output(tmp_path / "e1", 0.2),
+        champion=None,
+        image_uri="img",
+        run_id="run-1",
+        threshold=0.4,
     )
     assert first["version"] == 1 and first["approval_status"] == "Approved" and first["created"]
     champion = registry.latest_approved(client, GROUP)
@@ -115,26 +126,51 @@ def test_register_gates_on_threshold_and_champion(client, tmp_path):
     # a worse challenger, measured on the same split as the champion: rejected, nothing registered
     with pytest.raises(gate.GateRejected, match="below the approved champion"):
         steps.register(
-            config, client, training=_training("job-2"), processing=_evaluation_output(tmp_path / "e2", 0.02, 0.2),
-            champion=champion, image_uri="img", run_id="run-2", threshold=0.4, tolerance=0.01,
+            config,
+            client,
+            training=_training("job-2"),
+            processing=_evaluation_output(tmp_path / "e2", 0.02, 0.2),
+            champion=champion,
+            image_uri="img",
+            run_id="run-2",
+            threshold=0.4,
+            tolerance=0.01,
         )
     # a model under the absolute threshold: rejected
     with pytest.raises(gate.GateRejected, match="below the threshold"):
         steps.register(
-            config, client, training=_training("job-3"), processing=_evaluation_output(tmp_path / "e3", 0.2),
-            champion=None, image_uri="img", run_id="run-3", threshold=0.99,
+            config,
+            client,
+            training=_training("job-3"),
+            processing=_evaluation_output(tmp_path / "e3", 0.2),
+            champion=None,
+            image_uri="img",
+            run_id="run-3",
+            threshold=0.99,
         )
     assert [p["version"] for p in registry.list_packages(GROUP, client)] == [1]
 
     better = steps.register(
-        config, client, training=_training("job-4"), processing=_evaluation_output(tmp_path / "e4", 0.3, 0.2),
-        champion=champion, image_uri="img", run_id="run-4", threshold=0.4,
+        config,
+        client,
+        training=_training("job-4"),
+        processing=_evaluation_output(tmp_path / "e4", 0.3, 0.2),
+        champion=champion,
+        image_uri="img",
+        run_id="run-4",
+        threshold=0.4,
     )
     assert better["version"] == 2 and better["champion_version"] == 1
     assert "mean_average_precision" in better["comparison"] and "ACCEPTED" in better["comparison"]
 
     again = steps.register(  # the same artifact (e.g. a step-cache hit) is not registered twice
-        config, client, training=_training("job-4"), processing=_evaluation_output(tmp_path / "e5", 0.3, 0.3),
-        champion=registry.latest_approved(client, GROUP), image_uri="img", run_id="run-5", threshold=0.4,
+        config,
+        client,
+        training=_training("job-4"),
+        processing=_evaluation_output(tmp_path / "e5", 0.3, 0.3),
+        champion=registry.latest_approved(client, GROUP),
+        image_uri="img",
+        run_id="run-5",
+        threshold=0.4,
     )
     assert again["version"] == 2 and not again["created"]

@@ -28,15 +28,27 @@ def stage(tmp_path_factory):
         lake = Lake.for_target(config, "local")
         synthetic.write_dataset(synthetic.curated_features(3000, seed=5), local_path(lake.curated("features")))
         plan = steps.training_plan(
-            config, lake, run_id=RUN_ID, run_after="2026-11-24T10:00:00", curated_uri=lake.curated("features"),
-            image_uri="local/sklearn:1.2-1", hyperparameters={"n_estimators": 40, "num_leaves": 15},
+            config,
+            lake,
+            run_id=RUN_ID,
+            run_after="2026-11-24T10:00:00",
+            curated_uri=lake.curated("features"),
+            image_uri="local/sklearn:1.2-1",
+            hyperparameters={"n_estimators": 40, "num_leaves": 15},
         )
         training = run_training_job(plan["training_request"])
         evaluation_request = steps.evaluation_request(
             config, lake, plan=plan, training=training, champion=None, run_id=RUN_ID, run_after="2026-11-24T10:00:00"
         )
         processing = run_processing_job(evaluation_request)
-        yield {"home": home, "config": config, "lake": lake, "plan": plan, "training": training, "processing": processing}
+        yield {
+            "home": home,
+            "config": config,
+            "lake": lake,
+            "plan": plan,
+            "training": training,
+            "processing": processing,
+        }
 
 
 def test_training_job_completes_with_model_package_at_the_aws_key(stage):
@@ -47,7 +59,13 @@ def test_training_job_completes_with_model_package_at_the_aws_key(stage):
     assert training["ModelArtifacts"]["S3ModelArtifacts"] == expected
     with tarfile.open(local_path(expected)) as tar:
         members = set(tar.getnames())
-    assert {"model.onnx", "feature_spec.json", "code/inference.py", "code/requirements.txt", "input_example.json"} <= members
+    assert {
+        "model.onnx",
+        "feature_spec.json",
+        "code/inference.py",
+        "code/requirements.txt",
+        "input_example.json",
+    } <= members
     assert local_path(expected.replace("model.tar.gz", "output.tar.gz")).exists()
 
 
@@ -75,7 +93,9 @@ def test_evaluation_job_writes_model_quality_report(stage):
     processing = stage["processing"]
     assert processing["ProcessingJobStatus"] == "Completed", processing.get("FailureReason")
     output = local_path(processing["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
-    assert {"evaluation.json", "report.html", "pr_curves.png", "confusion_matrix.png"} <= {p.name for p in output.iterdir()}
+    assert {"evaluation.json", "report.html", "pr_curves.png", "confusion_matrix.png"} <= {
+        p.name for p in output.iterdir()
+    }
     assert (output / "pr_curves.png").read_bytes()[:4] == b"\x89PNG"
     document = json.loads((output / "evaluation.json").read_text())
     block = document["multiclass_classification_metrics"]
@@ -84,7 +104,10 @@ def test_evaluation_job_writes_model_quality_report(stage):
 
 
 def test_parse_metrics_takes_the_last_match():
-    definitions = [{"Name": "validation:mAP", "Regex": "validation:mAP=([0-9.eE+-]+)"}, {"Name": "absent", "Regex": "x=(\\d+)"}]
+    definitions = [
+        {"Name": "validation:mAP", "Regex": "validation:mAP=([0-9.eE+-]+)"},
+        {"Name": "absent", "Regex": "x=(\\d+)"},
+    ]
     found = parse_metrics("validation:mAP=0.5;\nnoise\nvalidation:mAP=0.61;\n", definitions)
     assert [(m["MetricName"], m["Value"]) for m in found] == [("validation:mAP", 0.61)]
     with pytest.raises(ValueError, match="invalid Regex"):
@@ -103,9 +126,13 @@ def test_failure_reason_comes_from_opt_ml_output_failure(stage):
 
 def test_failed_processing_job_publishes_nothing(stage):
     request = steps.evaluation_request(
-        stage["config"], stage["lake"], plan=stage["plan"],
+        stage["config"],
+        stage["lake"],
+        plan=stage["plan"],
         training={"ModelArtifacts": {"S3ModelArtifacts": stage["lake"].models("missing", "model.tar.gz")}},
-        champion=None, run_id="another-run", run_after="2026-11-24T11:00:00",
+        champion=None,
+        run_id="another-run",
+        run_after="2026-11-24T11:00:00",
     )
     request["ProcessingInputs"][1]["S3Input"]["S3Uri"] = stage["plan"]["channels"]["test"]  # "model" = no tarball
     failed = run_processing_job(request)

@@ -28,8 +28,13 @@ def env(tmp_path_factory):
 
         def plan(run_id: str, **hyperparameters):
             return steps.training_plan(
-                config, lake, run_id=run_id, run_after="2026-11-24T12:00:00", curated_uri=lake.curated("features"),
-                image_uri="local/sklearn:1.2-1", hyperparameters={"n_estimators": 20, "num_leaves": 7, **hyperparameters},
+                config,
+                lake,
+                run_id=run_id,
+                run_after="2026-11-24T12:00:00",
+                curated_uri=lake.curated("features"),
+                image_uri="local/sklearn:1.2-1",
+                hyperparameters={"n_estimators": 20, "num_leaves": 7, **hyperparameters},
             )
 
         yield {"config": config, "lake": lake, "plan": plan, "home": home}

@@ -71,7 +71,7 @@ def test_hyperparameters_are_typed_and_checked():
 
 
 def test_float32_threshold_snapping_keeps_predictions(fitted):
-    spec, pipeline, x_train, _, _ = fitted
+    _, pipeline, x_train, _, _ = fitted
     before = pipeline.predict_proba(x_train)
     assert model.snap_thresholds_to_float32(pipeline) == 0  # already snapped by fit(): idempotent
     np.testing.assert_array_equal(before, pipeline.predict_proba(x_train))
@@ -136,7 +136,9 @@ def test_inference_csv_in_and_out(handler):
     module, loaded, spec, _, x_test = handler
     buffer = io.StringIO()
     x_test.head(3).to_csv(buffer, header=True, index=False)  # a header line equal to the columns is allowed
-    body, content_type = module.output_fn(module.predict_fn(module.input_fn(buffer.getvalue(), "text/csv"), loaded), "text/csv")
+    body, content_type = module.output_fn(
+        module.predict_fn(module.input_fn(buffer.getvalue(), "text/csv"), loaded), "text/csv"
+    )
     lines = body.strip().splitlines()
     assert content_type == "text/csv" and len(lines) == 3
     label, *probabilities = lines[0].split(",")

@@ -1,0 +1,66 @@
+"""mlops_train: its wiring, and three dag.test() runs (fresh, step-cache hit, gate rejection)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.lake import Lake, local_path
+from mlops.training import synthetic
+
+
+def test_dag_wiring():
+    from mlops_airflow.assets import REGISTERED_MODEL, VALIDATED_FEATURES
+    from mlops_airflow.dag_runner import load_dag
+
+    dag = load_dag("mlops_train")
+    assert not dag.catchup and "training" in dag.tags and dag.default_args["retries"] >= 1
+    assert dag.timetable.asset_condition == VALIDATED_FEATURES  # monitoring makes it `... | DRIFT_DETECTED`
+    assert set(dag.params) == {"hyperparameters", "map_threshold", "force"}
+    register = dag.get_task("register")
+    assert REGISTERED_MODEL in register.outlets
+    assert {t.task_id for t in register.upstream_list} >= {"train", "evaluate", "find_champion", "plan_training"}
+    assert dag.get_task("train").template_fields[-1] == "force"
+
+
+@pytest.fixture(scope="module")
+def dag_env(tmp_path_factory):
+    from mlops.config import load_config
+    from mlops_airflow.targets import pipeline_config
+
+    home = tmp_path_factory.mktemp("train-dag-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLOPS_TARGET", "local")
+        pipeline_config.cache_clear()
+        lake = Lake.for_target(load_config(), "local")
+        synthetic.write_dataset(synthetic.curated_features(2500, seed=21), local_path(lake.curated("features")))
+        yield home
+        pipeline_config.cache_clear()
+
+
+def _run(conf: dict, home):
+    from mlops_airflow.dag_runner import run_dag
+
+    return run_dag("mlops_train", conf=conf, log_path=home / "logs" / "mlops_train.log")
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_train_register_then_cache_hit_then_gate_rejects(dag_env):
+    hyperparameters = {"hyperparameters": {"n_estimators": 30, "num_leaves": 15}}
+    first = _run(hyperparameters, dag_env)
+    assert first.succeeded, f"{first.task_states} {first.error} (log: {first.log_path})"
+    extra = first.asset_extras["mlops_registered_model"]
+    assert extra["version"] == 1 and extra["approval_status"] == "Approved" and extra["map"] > 0.45
+    assert extra["model_data_url"].endswith("/output/model.tar.gz") and local_path(extra["model_data_url"]).exists()
+    assert first.xcoms["train"]["CacheHit"] is False
+
+    second = _run(hyperparameters, dag_env)
+    assert second.succeeded, f"{second.task_states} {second.error}"
+    assert second.xcoms["train"]["CacheHit"] is True  # same snapshot, code and hyperparameters: no retraining
+    again = second.asset_extras["mlops_registered_model"]
+    assert again["version"] == 1 and again["champion_version"] == 1 and not again["created"]
+
+    rejected = _run({**hyperparameters, "map_threshold": 0.99}, dag_env)
+    assert rejected.task_states["register"] == "failed" and "mlops_registered_model" not in rejected.asset_extras
+    assert "below the threshold 0.9900" in (rejected.error or "")
