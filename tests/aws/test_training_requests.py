@@ -143,3 +143,50 @@ def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
         assert registry.latest_approved(client, group) is None
         assert registry.approve(group, 1, client=client)["arn"] == arn
         assert registry.latest_approved(client, group)["version"] == 1
+
+
+def test_plan_on_an_s3_lake_publishes_code_and_finds_split_channels(monkeypatch, tmp_path):
+    from moto import mock_aws
+
+    from mlops.lake import Lake
+    from mlops.training import cache, lake_io, steps, synthetic
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    config = load_config(environ={"MLOPS__TRAINING__ROLE_ARN": ROLE})
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket=config.aws.lake_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        lake = Lake.for_target(config, "aws")
+        synthetic.write_dataset(synthetic.curated_features(300, seed=4), tmp_path / "snap")
+        snapshot = lake_io.join(lake.curated("features"), "snapshots", "r1")
+        for path in sorted((tmp_path / "snap").rglob("*.parquet")):
+            lake_io.write_bytes(
+                lake_io.join(snapshot, path.relative_to(tmp_path / "snap").as_posix()), path.read_bytes(), s3
+            )
+        pointer = json.dumps({"uri": snapshot, "snapshot_id": "r1"}).encode()
+        lake_io.write_bytes(lake_io.join(lake.curated("features"), "_validated.json"), pointer, s3)
+
+        plan = steps.training_plan(
+            config,
+            lake,
+            run_id=RUN_ID,
+            run_after="2026-11-24T10:00:00",
+            curated_uri=lake.curated("features"),
+            image_uri=IMAGE,
+            s3=lambda: s3,
+        )
+        request = plan["training_request"]
+        assert_valid_request("sagemaker", "CreateTrainingJob", request)
+        assert plan["channels"]["train"] == f"{snapshot}/split=train" and request["RoleArn"] == ROLE
+        assert lake_io.exists(plan["source_uri"], s3) and lake_io.exists(plan["code_uri"] + "evaluate.py", s3)
+        key, prints = cache.cache_key(request, s3=s3)
+        assert set(prints) == {*plan["channels"].values(), plan["source_uri"]}
+        assert cache.cache_key(request, s3=s3)[0] == key

@@ -1,7 +1,8 @@
 """Byte-level reads and writes of lake URIs: ``file://`` on the local target, ``s3://`` on aws.
 
-Dispatch is on the URI scheme (as fsspec does), not on the target. ``s3://`` uses a boto3 S3
-client (default credential chain, ``AWS_ENDPOINT_URL`` honoured) unless one is passed in.
+Dispatch is on the URI scheme (as fsspec does), not on the target. ``s3://`` uses the S3 client
+passed in (or a zero-argument factory of one, called only when an s3:// URI is touched), else
+boto3's default client (default credential chain, ``AWS_ENDPOINT_URL`` honoured).
 Local writes are atomic: a temporary file in the same folder, then a rename.
 """
 
@@ -39,8 +40,9 @@ def _local(uri: str) -> Path:
 
 
 def _s3(client: Any) -> Any:
+    """The S3 client: the one given, or built by a zero-argument factory given, or boto3's default."""
     if client is not None:
-        return client
+        return client() if callable(client) and not hasattr(client, "get_object") else client
     import boto3
 
     return boto3.client("s3")

@@ -210,6 +210,7 @@ def register(
         "champion_version": decision.champion_version,
         "champion_map": decision.champion_map,
         "model_data_url": model_data_url,
+        "image_uri": image_uri,
         "evaluation_uri": docs["evaluation_uri"],
         "report_uri": docs["report_uri"],
         "created": created,

@@ -18,6 +18,7 @@ is shared. Heavy imports (boto3 clients, pandas, sklearn, sagemaker-core) happen
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -473,7 +474,14 @@ def plan_training_run(context: Context) -> dict[str, Any]:
         curated_uri=curated_uri,
         image_uri=resolve_image_uri(config.training, config.aws.region),
         hyperparameters=hyperparameters,
+        s3=functools.cache(lambda: _s3_hook_client(config.aws.conn_id)),  # built once, only if the lake is on S3
     )
+
+
+def _s3_hook_client(conn_id: str) -> Any:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
 def plan_evaluation(
