@@ -139,7 +139,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"(`{json.dumps(report['hyperparameters'])}`, early stopping after 30 rounds without gain).",
         "",
         "| orders | train rows | fit s | train.py total s (read, fit, ONNX export, parity, package) "
-        "| trees/class | validation mAP | ONNX max abs dp |",
+        "| boosting rounds | validation mAP | ONNX max abs dp |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["training"]:
@@ -150,7 +150,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Inference, model of the {report['inference_model_orders']:,}-order run, median latency per call, one thread:",
+        f"Inference, model of the {report['inference_model_orders']:,}-order run, median latency per call (ONNX Runtime with one intra-op thread):",
         "",
         "| batch | native sklearn Pipeline (pandas) | ONNX Runtime | ratio native/ORT "
         "| inference.py JSON path | ratio native/inference.py |",
