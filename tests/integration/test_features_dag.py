@@ -1,0 +1,70 @@
+"""mlops_features end to end on the local target, through dag.test().
+
+Generated source -> mlops_ingest (DMS stand-in) -> mlops_features: the Glue script on local
+Spark, the DuckDB catalog, the EDA queries and report, and the GX gate, which emits the
+validated-features Asset with counts. A gate failure fails the run, emits nothing, and leaves
+the validated pointer where it was.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops.config import load_config
+from mlops.eda import EDA_QUERIES
+from mlops.lake import Lake, local_path
+from mlops.source.db import make_engine
+from mlops.source.generator import generate
+from mlops_airflow import targets
+from mlops_airflow.dag_runner import run_dag
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+
+@pytest.fixture
+def ingested(tmp_path, monkeypatch):
+    """A fresh MLOPS_HOME whose lake holds the replicated source (one mlops_ingest run)."""
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
+    monkeypatch.setenv("MLOPS_TARGET", "local")
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    targets.pipeline_config.cache_clear()
+    generate(make_engine(None), orders=2000, seed=21)
+    log = tmp_path / "dags.log"
+    ingest = run_dag("mlops_ingest", log_path=log)
+    assert ingest.succeeded, ingest.error
+    yield Lake.for_target(load_config(), "local"), log
+    targets.pipeline_config.cache_clear()
+
+
+def test_features_dag_builds_explores_validates_and_emits(ingested):
+    lake, log = ingested
+    run = run_dag("mlops_features", log_path=log)
+    assert run.succeeded, run.error
+    extra = run.asset_extras["mlops_validated_features"]
+    built = run.xcoms["build_features"]
+    assert extra["rows"] == built["rows"] > 1500 and extra["splits"] == built["splits"]
+    assert extra["snapshot_id"] == built["snapshot_id"] and extra["curated_uri"].startswith(lake.curated("features"))
+    assert sum(extra["splits"].values()) == extra["rows"]
+    assert local_path(lake.curated("features") + "/_validated.json").exists()
+    assert local_path(extra["data_docs"]).exists()
+    assert len(list(local_path(lake.athena_results()).glob("*.csv"))) == len(EDA_QUERIES)
+    report = local_path(run.xcoms["eda_report"]["report_uri"])
+    assert report.read_text().count("data:image/png;base64,") == 4
+
+
+def test_gate_failure_fails_the_run_and_emits_nothing(ingested):
+    lake, log = ingested
+    good = run_dag("mlops_features", conf={"skip_eda": True}, log_path=log)
+    assert good.succeeded, good.error
+    assert good.task_states["eda_report"] == "skipped"
+    validated = local_path(lake.curated("features") + "/_validated.json")
+    before = json.loads(validated.read_text())
+
+    bad = run_dag("mlops_features", conf={"skip_eda": True, "min_rows": 10_000_000}, log_path=log)
+    assert bad.state == "failed"
+    assert bad.task_states["validate_features"] == "failed"
+    assert "expect_table_row_count_to_be_between" in (bad.error or "") or "rows, expected" in (bad.error or "")
+    assert bad.asset_extras == {}, "a failed gate emits no validated-features event"
+    assert json.loads(validated.read_text()) == before, "the validated pointer did not move"
