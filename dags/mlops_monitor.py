@@ -148,5 +148,5 @@ with DAG(
         deferrable=True,
     )
     decision = evaluate_policy(drift_job.output)
-    [baseline, wait_for_capture] >> request
+    baseline >> wait_for_capture >> request  # no deployed model: everything after resolve_model is skipped
     emit_drift_detected(decision)

@@ -96,3 +96,13 @@ def test_dag_shape_and_schedule_match_config():
     sensor = dag.get_task("wait_for_capture")
     assert sensor.soft_fail is True and sensor.mode == "reschedule"
     assert dag.catchup is False and dag.default_args["retries"] >= 2
+
+
+def test_no_deployed_model_skips_the_run(monitor_env):
+    from mlops_airflow.dag_runner import run_dag
+
+    result = run_dag("mlops_monitor", conf={}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
+    assert result.succeeded, result.error
+    assert result.task_states["resolve_model"] == "skipped"
+    assert {result.task_states[t] for t in ("wait_for_capture", "drift_job", "emit_drift_detected")} == {"skipped"}
+    assert not result.asset_extras
