@@ -105,7 +105,7 @@ class TrainingConfig(_Section):
     max_runtime_seconds: int = Field(7200, ge=60)
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    map_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    map_threshold: float = Field(0.40, ge=0.0, le=1.0)
     champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)
     parity_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
     cache: bool = True
