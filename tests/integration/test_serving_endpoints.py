@@ -308,3 +308,23 @@ def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_e
         EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
     )
     assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_endpoint_summary_gives_a_replayable_call(sagemaker, ab_endpoint):
+    import shutil
+    import subprocess
+
+    from mlops.serving import runtime
+
+    summary = runtime.endpoint_summary(ab_endpoint)
+    port = sagemaker.describe_endpoint(ab_endpoint)["LocalPort"]
+    assert summary["invocation_url"] == f"http://127.0.0.1:{port}/endpoints/{ab_endpoint}/invocations"
+    assert summary["sample_request"] == {"instances": [ROW]}  # the package's input_example.json
+    assert summary["sample_response"]["predictions"][0]["label"] in {"cancelled", "delivered", "returned"}
+    assert [e["EndpointName"] for e in runtime.list_endpoints()].count(ab_endpoint) == 1
+    if shutil.which("curl"):
+        replayed = subprocess.run(summary["replay"]["curl"], shell=True, capture_output=True, text=True, timeout=30)
+        assert json.loads(replayed.stdout)["predictions"]
+    namespace: dict = {}
+    exec("import boto3\nanswer = " + summary["replay"]["boto3"], namespace)
+    assert json.loads(namespace["answer"])["predictions"]
