@@ -106,3 +106,40 @@ def test_no_deployed_model_skips_the_run(monitor_env):
     assert result.task_states["resolve_model"] == "skipped"
     assert {result.task_states[t] for t in ("wait_for_capture", "drift_job", "emit_drift_detected")} == {"skipped"}
     assert not result.asset_extras
+
+
+def test_model_comes_from_the_endpoint_live_event(monitor_env):
+    """Without Params the monitor follows the newest mlops_endpoint_live event of its endpoint."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from mlops_airflow.dag_runner import run_dag
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == "mlops_endpoint_live"))
+        if asset is None:
+            asset = AssetModel(name="mlops_endpoint_live", uri="mlops://serving/endpoint", group="mlops")
+            session.add(asset)
+            session.flush()
+        for version, endpoint in (("5", ENDPOINT), ("6", "some-other-endpoint")):
+            session.add(
+                AssetEvent(
+                    asset_id=asset.id,
+                    source_dag_id="mlops_deploy",
+                    source_task_id="smoke_test",
+                    source_run_id=f"manual__v{version}",
+                    extra={
+                        "model_version": version,
+                        "model_data_url": monitor_env["model"],
+                        "model_package_group": "orders",
+                        "endpoint_name": endpoint,
+                        "training_data_uri": monitor_env["curated"],
+                    },
+                )
+            )
+    result = run_dag("mlops_monitor", conf={"force": True}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
+    assert result.succeeded, result.error
+    assert result.xcoms["resolve_model"]["version"] == "5"
+    assert result.xcoms["ensure_baseline"]["baseline_uri"].endswith("/baselines/orders/v5")
+    assert result.task_states["wait_for_capture"] == "success"  # force: no waiting
