@@ -7,7 +7,7 @@ path and emits `mlops_endpoint_live`, which schedules drift monitoring.
 
 | task | aws | local |
 |---|---|---|
-| `resolve_model` | the version asked for, else the triggering (or newest) registered-model event, else the newest Approved version; approval read from the SageMaker Model Registry; fails unless `Approved` | same, from the SQLite registry |
+| `resolve_model` | the version asked for, else the triggering registered-model event, else the newest Approved version; approval read from the SageMaker Model Registry; fails unless `Approved` | same, from the SQLite registry |
 | `build_requests` | CreateModel / CreateEndpointConfig (DataCaptureConfig) / CreateEndpoint (DeploymentConfig: blue/green, canary, auto-rollback alarms), built from `include/pipeline.yaml` | same requests |
 | `create_model` | `SageMakerModelOperator` (one per model; A/B may add a champion) | local stand-in records the model |
 | `create_endpoint_config` | `SageMakerEndpointConfigOperator` | local stand-in records the config |

@@ -106,3 +106,6 @@ def test_deploy_create_then_blue_green_update(deploy_env):
     assert refused.task_states["resolve_model"] == "failed"
     assert "not 'Approved'" in (refused.error or "")
     assert "mlops_endpoint_live" not in refused.asset_extras
+
+    latest = _run({"bake_seconds": 0, "strategy": "all_at_once"}, home)  # no version: the newest Approved one
+    assert latest.asset_extras["mlops_endpoint_live"]["model_version"] == 2

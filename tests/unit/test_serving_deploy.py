@@ -71,6 +71,9 @@ def test_event_is_used_but_the_registry_decides_approval():
     }  # approved when emitted, pending in the registry now
     with pytest.raises(NotDeployable, match="PendingManualApproval"):
         _resolve(event_extras=[stale])
+    unknown = {**event, "version": 7, "model_data_url": "s3://other/model.tar.gz", "model_package_arn": "arn:7"}
+    with pytest.raises(NotDeployable, match="registry does not have"):
+        _resolve(event_extras=[unknown])
 
 
 def test_no_approved_version():

@@ -1,10 +1,10 @@
 """Which model a deployment serves: approved model packages only, the registry having the last word.
 
 Order: an explicit ``model_version`` -> that version of the group; an explicit ``model_data_url``
--> the version registered for that artifact; else the registered-model event (the one that
-triggered the run, or the newest) -> its version; else the newest Approved version. Whatever is
-chosen, its approval status is read from the registry at deploy time (an event may be stale),
-and anything but ``Approved`` is refused with a message saying how to approve it.
+-> the version registered for that artifact; else the registered-model event that triggered the
+run -> its version; else the newest Approved version. Whatever is chosen must be in the registry,
+and its approval status is read from the registry at deploy time (an event may be stale); anything
+but ``Approved`` is refused with a message saying how to approve it.
 """
 
 from __future__ import annotations
@@ -57,15 +57,18 @@ def resolve_deploy_model(
         model = _summary(group, found[0])
     elif events := [e for e in event_extras if e and e.get("model_data_url")]:
         event = events[-1]
-        model = {key: event.get(key) for key in KEYS}
-        model["model_package_group"] = model["model_package_group"] or group
         current = [
             p
             for p in packages()
-            if p["version"] == event.get("version") or p.get("arn") == event.get("model_package_arn")
+            if p.get("arn") == event.get("model_package_arn")
+            or (p["version"] == event.get("version") and p["model_data_url"] == event.get("model_data_url"))
         ]
-        if current:  # the registry's status now, not the one in the event
-            model["approval_status"] = current[0]["approval_status"]
+        if not current:
+            raise NotDeployable(
+                f"the registered-model event names version {event.get('version')} ({event.get('model_data_url')}), "
+                f"which the {group} registry does not have; deploy a registered version by number"
+            )
+        model = _summary(group, current[0])  # the registry's status now, not the one in the event
     else:
         approved = [p for p in packages() if p["approval_status"] == APPROVED]
         if not approved:

@@ -269,9 +269,6 @@ class ResolveDeployModelOperator(BaseOperator):
         model_package_group: str | None = None,
         **kwargs: Any,
     ) -> None:
-        from mlops_airflow.assets import REGISTERED_MODEL
-
-        kwargs.setdefault("inlets", [REGISTERED_MODEL])
         self.aws_args = {name: kwargs.pop(name) for name in AWS_ONLY_ARGS if name in kwargs}
         super().__init__(**kwargs)
         self.model_version = model_version
@@ -316,17 +313,9 @@ class LocalResolveDeployModelOperator(ResolveDeployModelOperator):
 
 
 def _registered_model_events(context: Context) -> list[dict[str, Any]]:
-    """Extras of the registered-model events that triggered the run, else of the newest such event."""
-    from mlops_airflow.assets import REGISTERED_MODEL
-
-    extras = [dict(e.extra or {}) for events in (context.get("triggering_asset_events") or {}).values() for e in events]
-    if extras:
-        return extras
-    try:
-        newest = list(context["inlet_events"][REGISTERED_MODEL])[-1:]
-    except Exception:  # no inlet access outside a task run, or no event yet
-        return []
-    return [dict(e.extra or {}) for e in newest]
+    """Extras of the registered-model events that triggered the run (none for a manual run)."""
+    events = (context.get("triggering_asset_events") or {}).values()
+    return [dict(e.extra or {}) for asset_events in events for e in asset_events]
 
 
 def deployment_requests(model: dict[str, Any], context: Context) -> dict[str, Any]:
