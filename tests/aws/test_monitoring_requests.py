@@ -52,12 +52,14 @@ def test_drift_job_request_is_valid():
     assert args[args.index("--comparison-method") + 1] == "Robust"
 
 
-@pytest.mark.parametrize("count", [0, 30])
-def test_too_many_or_no_folders_use_the_endpoint_prefix(count):
-    request = _request([f"AllTraffic/2026/11/{d:02d}/00" for d in range(1, count + 1)])
+def test_too_many_folders_use_the_endpoint_prefix_and_none_use_no_input():
+    request = _request([f"AllTraffic/2026/11/{d:02d}/00" for d in range(1, 31)])
     assert_valid_request("sagemaker", "CreateProcessingJob", request)
     assert len(request["ProcessingInputs"]) <= MAX_INPUTS
     assert request["ProcessingInputs"][-1]["S3Input"]["S3Uri"] == "s3://mlops-lake-dev/capture/mlops-orders"
+    empty = _request([])
+    assert_valid_request("sagemaker", "CreateProcessingJob", empty)
+    assert [i["InputName"] for i in empty["ProcessingInputs"]] == ["code", "baseline"]
 
 
 def test_reporting_requests_are_valid():

@@ -232,3 +232,12 @@ def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
     assert sum(r["predictions"] for r in rows) == 45
     with pytest.raises(ValueError, match="invocation URL"):
         send_traffic("http://127.0.0.1:1/ping", 1, source=uri, feature_spec=spec, client=runtime)
+
+
+def test_a_window_without_capture_is_insufficient_not_an_error(env):
+    config, lake, uri, _spec, model, _held_out = env
+    baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
+    request, _described, decision = _job(config, lake, model, baseline, "empty-run", T0 + timedelta(hours=1))
+    assert [i["InputName"] for i in request["ProcessingInputs"]] == ["code", "baseline"]
+    assert decision["status"] == "insufficient" and not decision["fire"]
+    assert decision["extra"]["rows"] == 0

@@ -4,7 +4,8 @@ A pure function of the pipeline config and the run's values; tests validate it a
 botocore's service model and the local runner (:mod:`mlops.sagemaker_local`) executes the same
 dict. Inputs: the code bundle, the model's baseline, the window's capture folders (one input
 per variant and hour, or the endpoint's whole capture prefix when that would exceed
-SageMaker's 10 inputs) and, optionally, the real-time aggregates.
+SageMaker's 10 inputs; none when the window has no capture files) and, optionally, the
+real-time aggregates.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ def _input(name: str, uri: str, local: str) -> dict[str, Any]:
 
 
 def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: int) -> list[dict[str, Any]]:
-    """One input per ``<variant>/yyyy/mm/dd/hh`` folder, or the endpoint's prefix if they do not fit in ``room``."""
+    """One input per ``<variant>/yyyy/mm/dd/hh`` folder, or the endpoint's prefix if they do not fit in ``room``;
+    none for a window without capture files (the job then reports an empty, insufficient window)."""
     base = f"{capture_root.rstrip('/')}/{endpoint}"
-    if not folders or len(folders) > room:
+    if not folders:
+        return []
+    if len(folders) > room:
         return [_input("capture", base, f"{PROCESSING}/input/capture")]
     return [
         _input(f"capture-{i}", f"{base}/{folder}", f"{PROCESSING}/input/capture/{folder}")
