@@ -34,7 +34,7 @@ def chart_class_balance(frame: Any) -> str:
 
     pivot = frame.pivot_table(index="split", columns="label", values="row_count", aggfunc="sum").fillna(0)
     fig, ax = plt.subplots(figsize=(6, 3))
-    pivot.plot.bar(ax=ax, stacked=True)
+    pivot.plot.bar(ax=ax, stacked=True, rot=0)
     ax.set_ylabel("rows")
     ax.set_title("Rows per split and label")
     return _png(fig)
@@ -77,7 +77,7 @@ def chart_label_rate_by_segment(frame: Any) -> str:
     )
     rates = weighted[["returned", "cancelled"]].div(weighted["orders"], axis=0)
     fig, ax = plt.subplots(figsize=(6, 3))
-    rates.plot.bar(ax=ax)
+    rates.plot.bar(ax=ax, rot=0)
     ax.set_ylabel("rate")
     ax.set_title("Return and cancel rate by customer segment")
     return _png(fig)
