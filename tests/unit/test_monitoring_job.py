@@ -241,3 +241,16 @@ def test_a_window_without_capture_is_insufficient_not_an_error(env):
     assert [i["InputName"] for i in request["ProcessingInputs"]] == ["code", "baseline"]
     assert decision["status"] == "insufficient" and not decision["fire"]
     assert decision["extra"]["rows"] == 0
+
+
+def test_curated_source_follows_the_validated_pointer(env):
+    from mlops.monitoring.traffic import curated_source, load_rows
+    from mlops.training import lake_io
+
+    _, lake, uri, _spec, _model, _held_out = env
+    with pytest.raises(FileNotFoundError, match="run mlops_features"):
+        curated_source(lake)
+    lake_io.write_bytes(lake_io.join(lake.curated("features"), "_validated.json"), json.dumps({"uri": uri}).encode())
+    assert curated_source(lake) == uri
+    rows = load_rows(curated_source(lake))
+    assert len(rows) > 500 and "split" in rows.columns and set(rows["split"].astype(str)) == {"test"}

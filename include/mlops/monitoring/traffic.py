@@ -3,8 +3,8 @@
 Used by the demo's closed loop and by tests::
 
     from mlops.monitoring.traffic import send_traffic
-    send_traffic("http://127.0.0.1:18080/endpoints/mlops-orders/invocations", 2000, drifted=True,
-                 source="file:///.../lake/curated/features/snapshots/<id>", model_data_url="file:///.../model.tar.gz")
+    send_traffic(endpoint_live_extra["invocation_url"], 2000, drifted=True, source=curated_source(lake),
+                 model_data_url=endpoint_live_extra["model_data_url"])
 
 Requests go through boto3's ``sagemaker-runtime`` ``invoke_endpoint`` (the URL's host is the
 ``endpoint_url`` locally; pass ``client`` for real AWS), as JSON ``{"instances": [...]}`` with only
@@ -45,6 +45,21 @@ def load_rows(source: pd.DataFrame | str, split: str | None = "test") -> pd.Data
     if split and "split" in frame.columns and (frame["split"].astype(str) == split).any():
         frame = frame[frame["split"].astype(str) == split]
     return frame.reset_index(drop=True)
+
+
+def curated_source(lake: Any) -> str:
+    """URI of the curated feature snapshot to draw traffic from: the validated one, else the current one.
+
+    ``send_traffic(..., source=curated_source(lake))`` sends held-out (``test`` split) rows.
+    """
+    from mlops.training import lake_io
+
+    curated = lake.curated("features")
+    for pointer in ("_validated.json", "_current.json"):
+        uri = lake_io.join(curated, pointer)
+        if lake_io.exists(uri):
+            return json.loads(lake_io.read_bytes(uri))["uri"]
+    raise FileNotFoundError(f"no curated snapshot under {curated}; run mlops_features first")
 
 
 def drift_rows(
