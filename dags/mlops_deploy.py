@@ -63,8 +63,10 @@ with DAG(
             maximum=3600,
             description="Canary bake time; empty = serving.bake_seconds",
         ),
-        "champion_model_data_url": Param(
-            None, type=["null", "string"], description="A/B: model for the variants after the first (serving.variants)"
+        "champion_version": Param(
+            None,
+            type=["null", "integer"],
+            description="A/B: approved version served by the variants after the first (serving.variants)",
         ),
         "sample_request": Param(
             None,
@@ -90,6 +92,7 @@ with DAG(
         task_id="resolve_model",
         model_version="{{ params.model_version }}",
         model_data_url="{{ params.model_data_url or '' }}",
+        champion_version="{{ params.champion_version or '' }}",
     ).output
     requests = build_requests(model)
     create_model = (

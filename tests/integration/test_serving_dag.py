@@ -67,7 +67,7 @@ def _run(conf: dict, home, succeed: bool = True):
     return result
 
 
-def test_deploy_create_then_blue_green_update(deploy_env):
+def test_deploy_create_then_blue_green_update(deploy_env):  # one test: dag.test runs share the endpoint
     home, (first, second) = deploy_env
     created = _run({"model_data_url": first.as_uri(), "bake_seconds": 0}, home)
     extra = created.asset_extras["mlops_endpoint_live"]
@@ -109,3 +109,17 @@ def test_deploy_create_then_blue_green_update(deploy_env):
 
     latest = _run({"bake_seconds": 0, "strategy": "all_at_once"}, home)  # no version: the newest Approved one
     assert latest.asset_extras["mlops_endpoint_live"]["model_version"] == 2
+
+    # A/B: two weighted variants, the challenger (v2) and an approved champion (v1)
+    from mlops_airflow.targets import pipeline_config
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS__SERVING__VARIANTS", "[{name: challenger, weight: 0.5}, {name: champion, weight: 0.5}]")
+        pipeline_config.cache_clear()
+        ab = _run({"model_version": "2", "champion_version": 1, "bake_seconds": 0}, home)
+    pipeline_config.cache_clear()
+    assert ab.asset_extras["mlops_endpoint_live"]["variant_weights"] == {"challenger": 0.5, "champion": 0.5}
+    models = {v["VariantName"]: v["ModelName"] for v in ab.xcoms["deploy_endpoint"]["Endpoint"]["ProductionVariants"]}
+    assert models["challenger"] != models["champion"]
+    refused_champion = _run({"model_version": "2", "champion_version": 3, "bake_seconds": 0}, home, succeed=False)
+    assert "not 'Approved'" in (refused_champion.error or "")

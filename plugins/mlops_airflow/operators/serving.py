@@ -256,10 +256,12 @@ class ResolveDeployModelOperator(BaseOperator):
     :param model_version: a version of the group, or "latest approved".
     :param model_data_url: deploy the registered version of this artifact instead.
     :param model_package_group: defaults to ``registry.model_package_group``.
-    Returns ``{model_package_group, version, model_data_url, approval_status, model_package_arn}``.
+    :param champion_version: A/B: an approved version for the variants after the first (``serving.variants``).
+    Returns ``{model_package_group, version, model_data_url, approval_status, model_package_arn}``, plus
+    ``champion`` (the same keys) when a champion version is given.
     """
 
-    template_fields: Sequence[str] = ("model_version", "model_data_url", "model_package_group")
+    template_fields: Sequence[str] = ("model_version", "model_data_url", "model_package_group", "champion_version")
 
     def __init__(
         self,
@@ -267,6 +269,7 @@ class ResolveDeployModelOperator(BaseOperator):
         model_version: str | int | None = None,
         model_data_url: str | None = None,
         model_package_group: str | None = None,
+        champion_version: str | int | None = None,
         **kwargs: Any,
     ) -> None:
         self.aws_args = {name: kwargs.pop(name) for name in AWS_ONLY_ARGS if name in kwargs}
@@ -274,6 +277,7 @@ class ResolveDeployModelOperator(BaseOperator):
         self.model_version = model_version
         self.model_data_url = model_data_url
         self.model_package_group = model_package_group
+        self.champion_version = champion_version
 
     def registry_client(self) -> Any:
         raise NotImplementedError
@@ -295,6 +299,10 @@ class ResolveDeployModelOperator(BaseOperator):
                 model_version=self.model_version,
                 model_data_url=self.model_data_url or None,
             )
+            if self.champion_version not in (None, "", "None"):  # A/B: the other variants serve this version
+                model["champion"] = resolve_deploy_model(
+                    group=group, packages=lambda: list_packages(group, client), model_version=self.champion_version
+                )
         except NotDeployable as exc:  # a gate: retrying cannot approve the model
             raise AirflowFailException(str(exc)) from None
         self.log.info(
@@ -335,7 +343,7 @@ def deployment_requests(model: dict[str, Any], context: Context) -> dict[str, An
         strategy=params.get("strategy") or None,
         canary_percent=params.get("canary_percent") or None,
         bake_seconds=params.get("bake_seconds"),
-        champion_model_data_url=params.get("champion_model_data_url") or None,
+        champion_model_data_url=(model.get("champion") or {}).get("model_data_url"),
     )
 
 
