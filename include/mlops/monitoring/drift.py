@@ -19,7 +19,8 @@ Distances (per feature, on the values present):
 Checks (violation types of Model Monitor): ``data_type_check`` (share of values not of the
 baseline type above ``datatype_check_threshold``; Integral accepts integral numbers only,
 Fractional accepts any number), ``completeness_check`` (completeness below the baseline's
-minus ``completeness_tolerance``), ``baseline_drift_check``, ``missing_column_check``,
+minus ``completeness_tolerance``; Robust: at least 3 binomial standard errors of the window),
+``baseline_drift_check``, ``missing_column_check``,
 ``extra_column_check`` and ``categorical_values_check`` (share of values outside the baseline
 domain above ``domain_content_threshold``).
 """
@@ -89,6 +90,13 @@ def threshold_for(base: float, settings: DriftSettings, n: int, m: int) -> float
     return base
 
 
+def completeness_tolerance(expected: float, rows: int, settings: DriftSettings) -> float:
+    """``completeness_tolerance``, widened (Robust) to 3 binomial standard errors of a window of ``rows``."""
+    if settings.comparison_method == "Robust" and rows:
+        return max(settings.completeness_tolerance, 3 * math.sqrt(expected * (1 - expected) / rows))
+    return settings.completeness_tolerance
+
+
 def psi(baseline: np.ndarray, window: np.ndarray) -> float:
     """Population stability index of two share vectors (floored at PSI_FLOOR)."""
     b = np.maximum(baseline, PSI_FLOOR)
@@ -152,15 +160,16 @@ def compare_feature(
     result.typed = typed
     found: list[dict[str, str]] = []
     result.completeness = typed.num_present / rows if rows else None
-    floor = float(constraint.get("completeness", 1.0)) - settings.completeness_tolerance
-    if result.completeness is not None and result.completeness < floor:
+    expected_completeness = float(constraint.get("completeness", 1.0))
+    tolerance = completeness_tolerance(expected_completeness, rows, settings)
+    if result.completeness is not None and result.completeness < expected_completeness - tolerance:
         found.append(
             violation(
                 name,
                 "completeness_check",
                 f"Data completeness requirement is not met. Expected completeness: "
-                f"{float(constraint.get('completeness', 1.0)):.2%} (tolerance "
-                f"{settings.completeness_tolerance:.0%}). Observed: only {result.completeness:.2%} of "
+                f"{expected_completeness:.2%} (tolerance {tolerance:.1%}). Observed: only "
+                f"{result.completeness:.2%} of "
                 f"data is complete.",
             )
         )
