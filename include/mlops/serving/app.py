@@ -230,7 +230,7 @@ async def _read_all(receive: Any, limit: int) -> bytes | None:
 
 async def _send(send: Any, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
     raw = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw.append((b"x-amzn-requestid", uuid.uuid4().hex.encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
