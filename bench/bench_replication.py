@@ -1,0 +1,183 @@
+"""Replication throughput: the local DMS stand-in against a naive baseline, in one run.
+
+Full load: ``LocalReplicator.full_load`` (trigger install, consistent snapshot, streamed
+Parquet in the DMS layout) against the baseline a script would do without DMS:
+``pandas.read_sql`` of each table and ``DataFrame.to_parquet``.
+CDC: one ``cdc_batch`` carrying the changes of some days of OLTP activity, against the
+baseline of capturing the same changes by reloading every table in full.
+
+Each phase runs in its own process so peak memory (max RSS) is per phase. Medians over
+``--repeat`` runs; rows/s counts source rows read (full load) or changes applied (CDC).
+
+    .venv/bin/python bench/bench_replication.py --orders 1000000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _replicator():
+    import pandas  # noqa: F401 - warm imports, so no phase is charged for them
+    import pyarrow.parquet  # noqa: F401
+
+    from mlops.local_stack import local_replicator
+
+    return local_replicator()
+
+
+def phase_generate(orders: int) -> dict:
+    from mlops.source.db import make_engine, reset_schema
+    from mlops.source.generator import generate
+
+    engine = make_engine(None)
+    reset_schema(engine)
+    result = generate(engine, orders=orders, seed=42)
+    return {"rows": sum(result.counts.values()), "seconds": result.seconds}
+
+
+def phase_full_load() -> dict:
+    result = _replicator().full_load()
+    return {"rows": result.rows, "seconds": result.elapsed_seconds}
+
+
+def phase_pandas_export(out: str) -> dict:
+    import pandas as pd
+    import pyarrow.parquet  # noqa: F401
+
+    from mlops.source.db import make_engine
+    from mlops.source.schema import TABLES
+
+    engine = make_engine(None)
+    started = time.perf_counter()
+    rows = 0
+    for name in TABLES:
+        frame = pd.read_sql_table(name, engine)
+        frame.to_parquet(Path(out) / f"{name}.parquet", index=False)
+        rows += len(frame)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def phase_activity(steps: int) -> dict:
+    from mlops.source.activity import simulate_activity
+    from mlops.source.db import make_engine
+
+    result = simulate_activity(make_engine(None), seed=7, steps=steps)
+    changes = sum(result.inserts.values()) + sum(result.updates.values()) + sum(result.deletes.values())
+    return {"rows": changes, "seconds": result.seconds}
+
+
+def phase_cdc_batch() -> dict:
+    result = _replicator().cdc_batch(max_changes=10_000_000)
+    return {"rows": result.rows, "seconds": result.elapsed_seconds}
+
+
+PHASES = {
+    "generate": lambda a: phase_generate(a.orders),
+    "full_load": lambda a: phase_full_load(),
+    "pandas_export": lambda a: phase_pandas_export(a.out),
+    "activity": lambda a: phase_activity(a.steps),
+    "cdc_batch": lambda a: phase_cdc_batch(),
+}
+
+
+def run_phase(name: str, home: Path, **options: object) -> dict:
+    """Run one phase in a child process; returns its figures plus the child's peak RSS."""
+    args = [sys.executable, __file__, "--phase", name]
+    for key, value in options.items():
+        args += [f"--{key}", str(value)]
+    env = {**os.environ, "MLOPS_HOME": str(home), "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}"}
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def snapshot(home: Path, name: str) -> Path:
+    """Copy the MLOPS_HOME state so each repeat starts from the same point."""
+    target = home.parent / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(home, target)
+    return target
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {
+        "rows": runs[0]["rows"],
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "rows_per_second": statistics.median(r["rows"] / r["seconds"] for r in runs),
+        "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=3, help="days of OLTP activity in the CDC batch")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        figures = PHASES[args.phase](args)
+        figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(figures))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
+        base = Path(tmp) / "generated"
+        print(f"generating {args.orders:,} orders ...", flush=True)
+        gen = run_phase("generate", base, orders=args.orders)
+        print(f"  {gen['rows']:,} source rows in {gen['seconds']:.1f}s")
+        full, export, cdc, reload = [], [], [], []
+        for i in range(args.repeat):
+            home = snapshot(base, f"run{i}")
+            out = Path(tmp) / f"export{i}"
+            out.mkdir()
+            export.append(run_phase("pandas_export", home, out=out))
+            full.append(run_phase("full_load", home))
+            act = run_phase("activity", home, steps=args.steps)
+            cdc.append(run_phase("cdc_batch", home))
+            reload.append(run_phase("pandas_export", home, out=out))
+            print(
+                f"  repeat {i + 1}: full load {full[-1]['seconds']:.1f}s, pandas export {export[-1]['seconds']:.1f}s, "
+                f"{act['rows']:,} changes -> CDC {cdc[-1]['seconds']:.2f}s, full reload {reload[-1]['seconds']:.1f}s",
+                flush=True,
+            )
+            shutil.rmtree(home)
+        results = {
+            "orders": args.orders,
+            "full_load": median_of(full),
+            "baseline_pandas_export": median_of(export),
+            "cdc_batch": median_of(cdc),
+            "baseline_full_reload": median_of(reload),
+        }
+    fl, ex, cb, rl = (results[k] for k in ("full_load", "baseline_pandas_export", "cdc_batch", "baseline_full_reload"))
+    print(f"\nmedians of {args.repeat} runs, {args.orders:,} orders ({fl['rows']:,} source rows):")
+    print(f"{'phase':<34}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}")
+    for label, r in (
+        ("full load (DMS layout)", fl),
+        ("baseline: pandas read_sql+parquet", ex),
+        (f"CDC batch ({cb['rows']:,} changes)", cb),
+        ("baseline: full reload for changes", rl),
+    ):
+        print(f"{label:<34}{r['seconds']:>9.2f}{r['rows_per_second']:>12,.0f}{r['peak_rss_mb']:>9.0f}")
+    print(f"full load vs pandas export: {ex['seconds'] / fl['seconds']:.2f}x faster, "
+          f"{ex['peak_rss_mb'] / fl['peak_rss_mb']:.2f}x less peak memory")
+    print(f"CDC batch vs full reload to pick up the same changes: {rl['seconds'] / cb['seconds']:.1f}x faster")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
