@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlops.lake import Lake, local_path
@@ -63,4 +65,5 @@ def test_train_register_then_cache_hit_then_gate_rejects(dag_env):
 
     rejected = _run({**hyperparameters, "map_threshold": 0.99}, dag_env)
     assert rejected.task_states["register"] == "failed" and "mlops_registered_model" not in rejected.asset_extras
-    assert "below the threshold 0.9900" in (rejected.error or "")
+    log = Path(rejected.log_path).read_text(errors="replace")
+    assert "model gate rejected the challenger: mAP" in log and "below the threshold 0.9900" in log
