@@ -1,7 +1,7 @@
 """A learnable synthetic stand-in for the curated feature table (tests and benchmarks).
 
 Same contract as the real table: ``order_id``, ``label`` (delivered/returned/cancelled,
-about 78/13/9 %), ``split`` (train/validation/test), numeric (int, float, decimal, bool) and
+about 84/10/6 %), ``split`` (train/validation/test), numeric (int, float, decimal, bool) and
 low-cardinality string features, with some missing values.
 """
 
