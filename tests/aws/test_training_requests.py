@@ -190,3 +190,82 @@ def test_plan_on_an_s3_lake_publishes_code_and_finds_split_channels(monkeypatch,
         key, prints = cache.cache_key(request, s3=s3)
         assert set(prints) == {*plan["channels"].values(), plan["source_uri"]}
         assert cache.cache_key(request, s3=s3)[0] == key
+
+
+def test_aws_job_operators_run_against_moto_and_cache_in_the_s3_lake(monkeypatch, tmp_path):
+    """The aws operators (provider subclasses) create the job from the same request, then hit the cache."""
+    from moto import mock_aws
+
+    from mlops.lake import Lake
+    from mlops.training import lake_io, steps, synthetic
+    from mlops_airflow.targets import pipeline_config
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("MLOPS_TARGET", "aws")
+    monkeypatch.setenv("MLOPS__TRAINING__ROLE_ARN", ROLE)
+    pipeline_config.cache_clear()
+    try:
+        with mock_aws():
+            import boto3
+
+            from mlops_airflow.operators.training import AwsProcessingJobOperator, AwsTrainingJobOperator
+
+            config = pipeline_config()
+            s3 = boto3.client("s3", region_name="eu-west-1")
+            s3.create_bucket(
+                Bucket=config.aws.lake_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+            )
+            lake = Lake.for_target(config, "aws")
+            synthetic.write_dataset(synthetic.curated_features(300, seed=4), tmp_path / "snap")
+            for path in sorted((tmp_path / "snap").rglob("*.parquet")):
+                key = path.relative_to(tmp_path / "snap").as_posix()
+                lake_io.write_bytes(lake_io.join(lake.curated("features"), key), path.read_bytes(), s3)
+            plan = steps.training_plan(
+                config,
+                lake,
+                run_id=RUN_ID,
+                run_after="2026-11-24T10:00:00",
+                curated_uri=lake.curated("features"),
+                image_uri=IMAGE,
+                s3=s3,
+            )
+            common = {"aws_conn_id": None, "deferrable": False, "print_log": False, "check_interval": 1}
+            first = AwsTrainingJobOperator(task_id="train", config=plan["training_request"], **common).execute({})
+            assert first["CacheHit"] is False and first["Training"]["TrainingJobStatus"] == "Completed"
+            model_uri = first["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
+            lake_io.write_bytes(model_uri, b"model", s3)  # moto runs nothing; stand in for the artifact
+
+            rerun = steps.training_plan(
+                config,
+                lake,
+                run_id=RUN_ID + "-2",
+                run_after="2026-11-24T11:00:00",
+                curated_uri=lake.curated("features"),
+                image_uri=IMAGE,
+                s3=s3,
+            )
+            second = AwsTrainingJobOperator(task_id="train", config=rerun["training_request"], **common).execute({})
+            assert (
+                second["CacheHit"] is True
+                and second["Training"]["TrainingJobName"] == first["Training"]["TrainingJobName"]
+            )
+
+            request = steps.evaluation_request(
+                config,
+                lake,
+                plan=plan,
+                training=first["Training"],
+                champion=None,
+                run_id=RUN_ID,
+                run_after="2026-11-24T10:00:00",
+            )
+            evaluated = AwsProcessingJobOperator(task_id="evaluate", config=request, **common).execute({})
+            assert evaluated["Processing"]["ProcessingJobName"] == request["ProcessingJobName"]
+    finally:
+        pipeline_config.cache_clear()
