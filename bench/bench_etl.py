@@ -178,8 +178,9 @@ def _notes(results: list[dict], args: argparse.Namespace) -> str:
     return (
         f"{note} pandas holds every table and the history events in memory at once on one core: its peak was "
         f"{p.peak_rss_gib:.1f} GiB at {n:,} orders (~{per_million:.1f} GiB per million orders, so a 16 GiB worker "
-        f"runs out near {16 / per_million:.0f}M orders), while Spark's stayed at {s.peak_rss_gib:.1f} GiB, bounded "
-        f"by the {args.driver_memory} driver heap (it spills to disk beyond that). Spark pays ~10-20 s of JVM "
+        f"runs out near {16 / per_million:.0f}M orders). Spark's peak was {s.peak_rss_gib:.1f} GiB: the "
+        f"{args.driver_memory} driver heap (past which it spills to disk instead of growing) plus JVM off-heap "
+        "memory and the PySpark driver process. Spark pays ~10-20 s of JVM "
         "start-up and planning on every run, which dominates small inputs; with only 2 cores its parallelism is "
         "limited, so its advantage here is memory, not speed. "
         + (
