@@ -150,7 +150,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Inference, model of the {report['inference_model_orders']:,}-order run, median latency per call (ONNX Runtime with one intra-op thread):",
+        f"Inference, model of the {report['inference_model_orders']:,}-order run, median latency per call "
+        "(ONNX Runtime with one intra-op thread):",
         "",
         "| batch | native sklearn Pipeline (pandas) | ONNX Runtime | ratio native/ORT "
         "| inference.py JSON path | ratio native/inference.py |",
