@@ -98,7 +98,7 @@ class TrainingConfig(_Section):
     job_name_prefix: str = Field("mlops", pattern=r"^[a-z][a-z0-9-]{0,19}$")
     role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
     image_uri: str | None = None
-    framework_version: str = "1.2-1"
+    framework_version: str = "1.9-0"
     instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.")
     instance_count: int = Field(1, ge=1, le=1)
     volume_size_gb: int = Field(30, ge=1)

@@ -13,7 +13,7 @@ from mlops.config import load_config
 from mlops.training.steps import LOCAL_ROLE_ARN
 from tests.aws.botocore_validation import assert_valid_request
 
-IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
 RUN_ID = "asset_triggered__2026-11-24T10:00:00.123456+00:00"
 CHANNELS = {s: f"s3://mlops-lake-dev/curated/features/snapshots/r1/split={s}" for s in ("train", "validation", "test")}
@@ -105,7 +105,7 @@ def test_local_role_placeholder_and_names_follow_sagemaker_rules(config):
 
 @pytest.mark.slow
 def test_image_uri_resolves_offline_per_region(config):
-    assert sr.resolve_image_uri(config.training, "eu-west-1").endswith("/sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert sr.resolve_image_uri(config.training, "eu-west-1").endswith("/sagemaker-scikit-learn:1.9-0-cpu-py3")
     assert ".us-east-1." in sr.resolve_image_uri(config.training, "us-east-1")
     pinned = load_config(environ={"MLOPS__TRAINING__IMAGE_URI": "my/image:1"})
     assert sr.resolve_image_uri(pinned.training, "eu-west-1") == "my/image:1"

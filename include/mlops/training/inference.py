@@ -1,7 +1,7 @@
 """SageMaker inference handler for the ONNX model (``code/inference.py`` in model.tar.gz).
 
-Self-contained on purpose (numpy + onnxruntime only): the serving container installs
-``code/requirements.txt`` and imports this file, nothing else from the project.
+Self-contained on purpose (numpy + onnxruntime only, Python >= 3.8): the serving container
+installs ``code/requirements.txt`` and imports this file, nothing else from the project.
 
 Contract
 --------
@@ -94,7 +94,7 @@ def _rows_from_csv(text: str) -> list[list[str | None]]:
 
 def input_fn(request_body: str | bytes, request_content_type: str = JSON) -> list[Any]:
     """Parse a JSON or CSV body into rows: dicts (feature -> value) or lists in column order."""
-    text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
+    text = request_body.decode("utf-8") if isinstance(request_body, (bytes, bytearray)) else request_body
     kind = (request_content_type or JSON).split(";")[0].strip().lower()
     if kind == JSON:
         try:
@@ -117,7 +117,7 @@ def _records(rows: list[Any], columns: list[str]) -> list[dict[str, Any]]:
             continue
         if len(row) != len(columns):
             raise InvalidInput(f"row {number}", f"has {len(row)} values; expected {len(columns)}: {','.join(columns)}")
-        records.append(dict(zip(columns, row, strict=True)))
+        records.append(dict(zip(columns, row)))  # noqa: B905 - lengths checked above; strict= needs Python 3.10
     return records
 
 
@@ -171,14 +171,14 @@ def output_fn(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]
     kind = (accept or JSON).split(";")[0].strip().lower()
     if kind in (JSON, "*/*"):
         rows = [
-            {"label": label, "probabilities": dict(zip(prediction["classes"], probs, strict=True))}
-            for label, probs in zip(prediction["labels"], prediction["probabilities"], strict=True)
+            {"label": label, "probabilities": dict(zip(prediction["classes"], probs))}  # noqa: B905 (py3.8 image)
+            for label, probs in zip(prediction["labels"], prediction["probabilities"])  # noqa: B905
         ]
         return json.dumps({"predictions": rows}), JSON
     if kind == CSV:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        for label, probs in zip(prediction["labels"], prediction["probabilities"], strict=True):
+        for label, probs in zip(prediction["labels"], prediction["probabilities"]):  # noqa: B905
             writer.writerow([label, *probs])
         return out.getvalue(), CSV
     raise UnsupportedAccept(accept)
