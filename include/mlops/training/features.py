@@ -101,12 +101,17 @@ def select_split(frame: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def derive_spec(schema: pa.Schema, classes: list[str], partition_columns: tuple[str, ...] = ()) -> FeatureSpec:
-    """The feature spec of a curated table's schema: numeric and categorical columns, others ignored."""
+    """The feature spec of a curated table's schema: numeric and categorical columns, others ignored.
+
+    Identifier columns (``*_id``) are ignored: they name rows rather than describe them.
+    """
     numeric, categorical, ignored = [], [], []
     for column in schema:
         if column.name in RESERVED or column.name in partition_columns:
             continue
-        if _is_numeric(column.type):
+        if column.name.endswith("_id"):
+            ignored.append(column.name)  # an identifier names a row; as a feature it lets the model memorise
+        elif _is_numeric(column.type):
             numeric.append(column.name)
         elif _is_categorical(column.type):
             categorical.append(column.name)
