@@ -4,6 +4,9 @@
     mlops activity --steps 5           inserts, updates and deletes over time (CDC work)
     mlops replicate                    one local DMS batch: full load first, then CDC
     mlops status                       DMS task, table statistics, CDC lag, source counts
+    mlops models list                  versions in the local model registry
+    mlops models approve 3             approve version 3 (PendingManualApproval -> Approved)
+    mlops models reject 3              reject version 3
 
 Later stages add their commands here. Run it as `.venv/bin/mlops` or `python -m mlops.cli`.
 """
@@ -149,6 +152,64 @@ def status() -> None:
         )
     console.print(table)
     _print_counts("source DB", table_counts(source_engine()))
+
+
+models = typer.Typer(help="The local model registry (SageMaker ModelPackage semantics).", no_args_is_help=True)
+app.add_typer(models, name="models")
+
+
+def _group(group: str | None) -> str:
+    from mlops.config import load_config
+
+    return group or load_config().registry.model_package_group
+
+
+@models.command("list")
+def models_list(
+    group: Annotated[str | None, typer.Option(help="Model package group (default: registry.model_package_group)")] = None,
+) -> None:
+    """List the versions of a model package group, newest first."""
+    from mlops.registry import list_packages
+
+    table = Table("version", "status", "mAP", "model data", "created", title=_group(group))
+    for package in list_packages(_group(group)):
+        score = "" if package["map"] is None else f"{package['map']:.4f}"
+        table.add_row(
+            str(package["version"]), package["approval_status"], score, package["model_data_url"] or "", package["created"]
+        )
+    console.print(table)
+
+
+@models.command("approve")
+def models_approve(
+    version: Annotated[int, typer.Argument(help="Version to approve")],
+    group: Annotated[str | None, typer.Option(help="Model package group")] = None,
+    note: Annotated[str | None, typer.Option(help="Approval description")] = None,
+) -> None:
+    """Approve a model version, so mlops_deploy may deploy it."""
+    from mlops.registry import RegistryError, approve
+
+    try:
+        package = approve(_group(group), version, description=note)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{_group(group)} v{version}: {package['approval_status']}")
+
+
+@models.command("reject")
+def models_reject(
+    version: Annotated[int, typer.Argument(help="Version to reject")],
+    group: Annotated[str | None, typer.Option(help="Model package group")] = None,
+    note: Annotated[str | None, typer.Option(help="Rejection reason")] = None,
+) -> None:
+    """Reject a model version; it is never deployed."""
+    from mlops.registry import RegistryError, reject
+
+    try:
+        package = reject(_group(group), version, description=note)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{_group(group)} v{version}: {package['approval_status']}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

@@ -1,0 +1,45 @@
+"""The `mlops` CLI drives the local stand-ins: generate, replicate, activity, status, models."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_generate_replicate_activity_status(tmp_path):
+    assert "orders" in invoke("generate", "--orders", "500", "--seed", "3")
+    assert '"kind": "full-load"' in invoke("replicate")
+    assert '"deletes"' in invoke("activity", "--steps", "2")
+    assert '"kind": "cdc"' in invoke("replicate")
+    status = invoke("status")
+    assert "status=running" in status and "Table completed" in status
+    assert (tmp_path / "lake" / "raw" / "dms" / "shop" / "orders" / "LOAD00000001.parquet").exists()
+
+
+def test_bad_input_is_a_clear_error():
+    result = runner.invoke(app, ["generate", "--orders", "5"])
+    assert result.exit_code == 2
+    assert "orders" in result.output
+    result = runner.invoke(app, ["models", "approve", "4"])
+    assert result.exit_code == 2
+    assert "no version 4" in result.output
+
+
+def test_models_list_is_empty_on_a_new_registry():
+    assert "mlops-order-outcome" in invoke("models", "list")
