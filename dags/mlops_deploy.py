@@ -16,8 +16,8 @@ path and emits `mlops_endpoint_live`, which schedules drift monitoring.
 
 The `mlops_endpoint_live` event's `extra`: `endpoint_name`, `invocation_url`
 (`http://127.0.0.1:PORT/endpoints/NAME/invocations` locally), `variant_weights`,
-`model_version`, `model_package_group`, `model_data_url`, and a sample request with its
-response as JSON, so anyone can replay the call with curl or boto3.
+`model_version`, `model_package_group`, `model_data_url`, a sample request with its response
+as JSON, and `replay`: a curl command (locally; the AWS CLI on aws) that sends it again.
 
 Names (model, endpoint config) derive from the model version and the run id, so re-running a
 run reuses what it already created.

@@ -78,7 +78,11 @@ def test_deploy_create_then_blue_green_update(deploy_env):  # one test: dag.test
     request = json.loads(extra["sample_request"])
     assert json.loads(extra["sample_response"])["predictions"]
 
-    # the URL in the event is replayable as is
+    # the URL in the event is replayable as is, and so is the printed curl command
+    import subprocess
+
+    replayed = subprocess.run(extra["replay"], shell=True, capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(replayed.stdout)["predictions"]
     replay = urllib.request.Request(
         extra["invocation_url"], data=json.dumps(request).encode(), headers={"Content-Type": "application/json"}
     )

@@ -304,6 +304,7 @@ def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_e
         http.client.HTTPConnection("127.0.0.1", described["LocalPort"], timeout=2).request("GET", "/ping")
     restarted = fresh.ensure_running(swap_endpoint)
     assert restarted["EndpointStatus"] == "InService"
+    assert restarted["LocalPort"] == described["LocalPort"]  # same URL after a restart
     response = _client(fresh, swap_endpoint).invoke_endpoint(
         EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
     )

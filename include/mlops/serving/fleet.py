@@ -33,6 +33,7 @@ def free_port(port_range: tuple[int, int], taken: Iterable[int] = ()) -> int:
         if port in claimed:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             try:
                 sock.bind((LOOPBACK, port))
             except OSError:

@@ -447,9 +447,11 @@ class LocalSageMaker:
 
 
 def _bindable(port: int) -> bool:
+    """True if a server could listen on ``port`` now (SO_REUSEADDR, as uvicorn binds: TIME_WAIT is fine)."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

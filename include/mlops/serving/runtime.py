@@ -177,7 +177,7 @@ def replay_commands(invocation_url: str, endpoint_name: str, request: dict[str, 
 
 def endpoint_summary(endpoint_name: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
     """For the demo summary: URL, status, variants, a sample request and its live response, replay commands."""
-    description = describe_endpoint(endpoint_name)
+    description = _manager().ensure_running(endpoint_name)  # a stopped endpoint restarts on its port
     if request is None:
         model = _manager().describe_model(description["ProductionVariants"][0]["ModelName"])
         request = sample_request(read_local_archive(model["PrimaryContainer"]["ModelDataUrl"]))

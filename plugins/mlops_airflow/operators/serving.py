@@ -188,6 +188,14 @@ class EndpointSmokeTestOperator(BaseOperator):
     def read_archive(self, model_data_url: str) -> bytes:
         raise NotImplementedError
 
+    def replay_command(self, url: str, request: Any) -> str:
+        """A shell command that sends ``request`` to the endpoint again (AWS CLI; the local class uses curl)."""
+        body = json.dumps(request)
+        return (
+            f"aws sagemaker-runtime invoke-endpoint --endpoint-name {self.endpoint_name} --content-type "
+            f"application/json --cli-binary-format raw-in-base64-out --body '{body}' /dev/stdout"
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.serving.runtime import check_predictions, invoke, sample_request
 
@@ -209,6 +217,7 @@ class EndpointSmokeTestOperator(BaseOperator):
             "invocation_url": url,
             "sample_request": json.dumps(request),
             "sample_response": json.dumps(response["Body"]),
+            "replay": self.replay_command(url, request),
             "model_version": self.model.get("version"),
             "invoked_variant": response["InvokedProductionVariant"],
             "endpoint_name": self.endpoint_name,
@@ -245,6 +254,11 @@ class LocalEndpointSmokeTestOperator(EndpointSmokeTestOperator):
         from mlops.serving.runtime import read_local_archive
 
         return read_local_archive(model_data_url)
+
+    def replay_command(self, url: str, request: Any) -> str:
+        from mlops.serving.runtime import replay_commands
+
+        return replay_commands(url, self.endpoint_name, request)["curl"]
 
 
 # ---- deploy-DAG helpers (plain functions called by the DAG's @task wrappers) ----------------------
