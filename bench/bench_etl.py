@@ -150,7 +150,8 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
         f"Budget per run: {args.max_rss_gib:g} GiB, {args.timeout:.0f} s.",
         "",
         "| orders | curated rows | Spark wall s | Spark orders/s | Spark peak GiB "
-        "| pandas wall s | pandas orders/s | pandas peak GiB | pandas / Spark time | load avg (Spark / pandas) |",
+        "| pandas wall s | pandas orders/s | pandas peak GiB | pandas / Spark time (<1: pandas faster) "
+        "| load avg (Spark / pandas) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
