@@ -4,6 +4,7 @@ once (the drift Asset carries the details), then dedupe; and the DAG's shape and
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from tests.unit.monitoring_fixtures import curated, model_package, write_capture
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-ENDPOINT = "dag-monitor-orders"
+ENDPOINT = f"dag-monitor-{os.getpid()}"  # the Airflow test DB outlives a session: no stale events
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,8 @@ def monitor_env(tmp_path_factory):
         patch.setenv("MLOPS__SERVING__ENDPOINT_NAME", ENDPOINT)
         patch.setenv("MLOPS__MONITORING__IMAGE_URI", "local/sklearn:1.2-1")
         patch.setenv("MLOPS__MONITORING__CONSECUTIVE_WINDOWS", "2")
+        patch.setenv("MLOPS__MONITORING__SENSOR_TIMEOUT_MINUTES", "1")  # bound any wait; tests never need one
+        patch.setenv("MLOPS__MONITORING__SENSOR_POKE_SECONDS", "5")
         pipeline_config.cache_clear()
         lake = Lake.for_target(pipeline_config(), "local")
         uri, frame, spec = curated(lake, rows=5000)
