@@ -240,11 +240,24 @@ def resolve_model_task(context: Context) -> dict[str, Any]:
 
 
 def baseline_task(model: dict[str, Any], context: Context) -> dict[str, Any]:
-    """The model version's baseline (computed from its training data the first time, then cached)."""
-    from mlops.monitoring.steps import ensure_baseline
+    """The model version's baseline (computed from its training data the first time, then cached).
+
+    A missing model package or training data fails at once (retrying cannot make them appear).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops.monitoring.steps import MonitoringError, ensure_baseline
     from mlops_airflow.targets import lake, pipeline_config
 
-    return ensure_baseline(pipeline_config(), lake(), model, training_uri=context["params"].get("training_data_uri"))
+    try:
+        return ensure_baseline(
+            pipeline_config(), lake(), model, training_uri=context["params"].get("training_data_uri")
+        )
+    except (MonitoringError, FileNotFoundError) as exc:
+        raise AirflowFailException(
+            f"cannot build the baseline of model v{model.get('version')}: {exc}. Pass the model_data_url / "
+            "training_data_uri Params, or redeploy the model"
+        ) from None
 
 
 def build_request_task(
