@@ -15,13 +15,14 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 MISSING_CATEGORY = "__missing__"
+UTC = timezone.utc  # noqa: UP017 - datetime.UTC is Python 3.11+; the processing image may run an older Python
 
 
 @dataclass
@@ -68,7 +69,7 @@ def request_rows(channel: dict[str, Any], columns: list[str]) -> list[dict[str, 
         else:
             values = list(row)
             names = columns + [f"_c{i}" for i in range(len(columns), len(values))]
-            out.append(dict(zip(names, values, strict=False)))
+            out.append(dict(zip(names, values)))  # noqa: B905 - shorter rows leave features missing
     return out
 
 

@@ -104,6 +104,12 @@ def psi(baseline: np.ndarray, window: np.ndarray) -> float:
     return float(np.sum((w - b) * np.log(w / b)))
 
 
+def weighted_quantiles(items: np.ndarray, weights: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """Quantiles of sorted weighted items (inverted CDF; ``np.quantile(weights=...)`` needs numpy 2)."""
+    cum = np.cumsum(weights) / weights.sum()
+    return items[np.minimum(np.searchsorted(cum, qs, side="left"), len(items) - 1)]
+
+
 def numeric_distance(sketch: dict[str, Any], values: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, list[str]]:
     """(L-inf between the sketch's CDF and the values' CDF, baseline decile shares, window shares, labels)."""
     items, weights = sketch_values(sketch)
@@ -113,7 +119,7 @@ def numeric_distance(sketch: dict[str, Any], values: np.ndarray) -> tuple[float,
     f_base = np.concatenate([[0.0], cum])[np.searchsorted(items, grid, side="right")]
     f_win = np.searchsorted(ordered, grid, side="right") / len(ordered)
     linf = float(np.max(np.abs(f_base - f_win)))
-    edges = np.unique(np.quantile(items, np.linspace(0.1, 0.9, 9), weights=weights, method="inverted_cdf"))
+    edges = np.unique(weighted_quantiles(items, weights, np.linspace(0.1, 0.9, 9)))
     base_idx = np.searchsorted(edges, items, side="left")
     base_shares = np.bincount(base_idx, weights=weights, minlength=len(edges) + 1) / weights.sum()
     win_shares = np.bincount(np.searchsorted(edges, ordered, side="left"), minlength=len(edges) + 1) / len(ordered)

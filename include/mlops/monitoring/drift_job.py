@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def load_baseline(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[st
 
 
 def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)  # noqa: UP017 - runs on older Pythons
 
 
 def analyse(args: argparse.Namespace) -> dict[str, Any]:
