@@ -8,6 +8,7 @@ Task logs go to a file so a person sees progress lines, not Airflow's log stream
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import re
 import subprocess
@@ -72,6 +73,26 @@ def load_dag(dag_id: str, dags_folder: Path = DAGS_FOLDER) -> Any:
     return module.dag
 
 
+class _FdStream(io.TextIOBase):
+    """A text stream that writes straight to a file descriptor.
+
+    Loggers configured during a run keep a reference to ``sys.stdout``; this stream stays valid
+    after the run (it then writes to whatever the descriptor points at again)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        os.write(self._fd, text.encode("utf-8", errors="replace"))
+        return len(text)
+
+    def fileno(self) -> int:
+        return self._fd
+
+
 @contextmanager
 def _output_to(log_path: Path | None) -> Iterator[None]:
     """Send this process's output to ``log_path``: file descriptors 1 and 2, and sys.stdout/stderr
@@ -84,19 +105,19 @@ def _output_to(log_path: Path | None) -> Iterator[None]:
     sys.stderr.flush()
     saved_fds = os.dup(1), os.dup(2)
     saved_streams = sys.stdout, sys.stderr
-    with log_path.open("a", buffering=1, encoding="utf-8", errors="replace") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        sys.stdout = sys.stderr = log
-        try:
-            yield
-        finally:
-            log.flush()
-            sys.stdout, sys.stderr = saved_streams
-            os.dup2(saved_fds[0], 1)
-            os.dup2(saved_fds[1], 2)
-            os.close(saved_fds[0])
-            os.close(saved_fds[1])
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.stdout, sys.stderr = _FdStream(1), _FdStream(2)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        os.close(saved_fds[0])
+        os.close(saved_fds[1])
 
 
 def last_error(log_text: str) -> str | None:
