@@ -7,6 +7,10 @@
     mlops models list                  versions in the local model registry
     mlops models approve 3             approve version 3 (PendingManualApproval -> Approved)
     mlops models reject 3              reject version 3
+    mlops endpoints list               local endpoints, status and invocation URLs
+    mlops endpoints show NAME          URL, variants, a live sample request/response, replay commands
+    mlops endpoints invoke NAME BODY   one request through boto3 sagemaker-runtime
+    mlops endpoints start|delete NAME  restart a stopped endpoint / stop and forget it
 
 Later stages add their commands here. Run it as `.venv/bin/mlops` or `python -m mlops.cli`.
 """
@@ -166,7 +170,9 @@ def _group(group: str | None) -> str:
 
 @models.command("list")
 def models_list(
-    group: Annotated[str | None, typer.Option(help="Model package group (default: registry.model_package_group)")] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Model package group (default: registry.model_package_group)")
+    ] = None,
 ) -> None:
     """List the versions of a model package group, newest first."""
     from mlops.registry import list_packages
@@ -175,7 +181,11 @@ def models_list(
     for package in list_packages(_group(group)):
         score = "" if package["map"] is None else f"{package['map']:.4f}"
         table.add_row(
-            str(package["version"]), package["approval_status"], score, package["model_data_url"] or "", package["created"]
+            str(package["version"]),
+            package["approval_status"],
+            score,
+            package["model_data_url"] or "",
+            package["created"],
         )
     console.print(table)
 
@@ -210,6 +220,63 @@ def models_reject(
     except RegistryError as exc:
         raise _fail(str(exc)) from None
     console.print(f"{_group(group)} v{version}: {package['approval_status']}")
+
+
+endpoints = typer.Typer(help="Local SageMaker-compatible endpoints.", no_args_is_help=True)
+app.add_typer(endpoints, name="endpoints")
+
+
+@endpoints.command("list")
+def endpoints_list() -> None:
+    """List local endpoints with their status and invocation URL."""
+    from mlops.serving.runtime import list_endpoints
+
+    table = Table("endpoint", "status", "invocation URL")
+    for endpoint in list_endpoints():
+        table.add_row(endpoint["EndpointName"], endpoint["EndpointStatus"], endpoint.get("LocalInvocationUrl", ""))
+    console.print(table)
+
+
+@endpoints.command("show")
+def endpoints_show(name: Annotated[str, typer.Argument(help="Endpoint name")]) -> None:
+    """Show an endpoint's URL and variants, send a sample request, and print replay commands."""
+    from mlops.serving.runtime import endpoint_summary
+
+    console.print_json(json.dumps(_plain(endpoint_summary(name)), default=str))
+
+
+@endpoints.command("invoke")
+def endpoints_invoke(
+    name: Annotated[str, typer.Argument(help="Endpoint name")],
+    body: Annotated[str, typer.Argument(help="Request body, e.g. '{\"instances\": [{...}]}' or a CSV row")],
+    content_type: Annotated[str, typer.Option(help="application/json or text/csv")] = "application/json",
+    target_variant: Annotated[str | None, typer.Option(help="Send to this production variant")] = None,
+) -> None:
+    """Invoke an endpoint through boto3's sagemaker-runtime client."""
+    from mlops.serving.runtime import invoke_endpoint
+
+    try:
+        response = invoke_endpoint(name, body, content_type=content_type, target_variant=target_variant)
+    except Exception as exc:  # botocore answers bad input with a ClientError naming the field
+        raise _fail(str(exc)) from None
+    console.print_json(json.dumps(_plain(response), default=str))
+
+
+@endpoints.command("start")
+def endpoints_start(name: Annotated[str, typer.Argument(help="Endpoint name")]) -> None:
+    """Restart an endpoint stopped by `make stop`, on its current endpoint config and port."""
+    from mlops.serving.runtime import start_endpoint
+
+    console.print(start_endpoint(name).get("LocalInvocationUrl", name))
+
+
+@endpoints.command("delete")
+def endpoints_delete(name: Annotated[str, typer.Argument(help="Endpoint name")]) -> None:
+    """Stop an endpoint's processes and forget it; its captured data stays in the lake."""
+    from mlops.serving.runtime import delete_endpoint
+
+    delete_endpoint(name)
+    console.print(f"deleted {name}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

@@ -43,3 +43,7 @@ def test_bad_input_is_a_clear_error():
 
 def test_models_list_is_empty_on_a_new_registry():
     assert "mlops-order-outcome" in invoke("models", "list")
+
+
+def test_endpoints_list_on_a_new_home():
+    assert "invocation URL" in invoke("endpoints", "list")
