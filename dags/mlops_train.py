@@ -1,8 +1,9 @@
 """
 ### mlops_train — SageMaker training, evaluation, mAP gate and Model Registry
 
-Runs when `mlops_features` emits the `mlops_validated_features` Asset (the monitoring stage
-adds `mlops_drift_detected` to `TRAINING_SCHEDULE`), or by hand with the Params form.
+Runs when `mlops_features` emits the `mlops_validated_features` Asset, when `mlops_monitor`
+emits `mlops_drift_detected` (retraining on the freshest validated features), or by hand with
+the Params form.
 
 | task | aws | local |
 |---|---|---|
@@ -34,12 +35,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from mlops_airflow.assets import REGISTERED_MODEL, VALIDATED_FEATURES
+from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
 from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
-# An asset expression: the monitoring stage makes it `VALIDATED_FEATURES | DRIFT_DETECTED`.
-TRAINING_SCHEDULE = VALIDATED_FEATURES
+# New validated features, or drift detected by mlops_monitor (retraining on fresh data).
+TRAINING_SCHEDULE = VALIDATED_FEATURES | DRIFT_DETECTED
 
 with DAG(
     dag_id="mlops_train",

@@ -1,40 +1,55 @@
-"""`make demo`: the pipeline end to end on the local target, with a summary at the end.
+"""`make demo`: the closed MLOps loop on the local target, with a summary at the end.
 
-Starts from a clean local state, generates the source DB, then runs each pipeline DAG with
-``dag.test()`` in chain order (the same DAG files the scheduler runs), with OLTP activity
-between replication runs so CDC has real inserts, updates and deletes to carry. Prints a
-summary table and writes the same as JSON to ``<MLOPS_HOME>/summary.json``.
+From a clean local state it runs the same DAG files the scheduler runs, with ``dag.test()``:
+
+1. generate the source DB, replicate it (full load, OLTP activity, CDC) and check replication;
+2. build features, train, register and deploy;
+3. send traffic to the endpoint and evaluate a monitoring window (no drift);
+4. turn the drift knob on: new source orders with covariate and concept shift arrive, and
+   drifted traffic reaches the endpoint;
+5. monitoring windows detect the drift and emit ``mlops_drift_detected``;
+6. retrain on the fresh data (CDC, features, train);
+7. register the new version and deploy it blue/green (canary), only if it passes the gate.
+
+The summary (stages, durations, key figures, model versions, the endpoint URL, the reports) is
+printed, written to ``<MLOPS_HOME>/summary.json``, and an HTML index of every report is written
+to ``<MLOPS_HOME>/lake/reports/index.html`` (see :mod:`mlops_airflow.demo_report`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import itertools
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from mlops.config import load_config, mlops_home
-from mlops_airflow.dag_runner import DAGS_FOLDER, DagRunResult, run_dag
+from mlops_airflow.dag_runner import DagRunResult, run_dag
+from mlops_airflow.demo_report import console, plain, report
 
-console = Console()
-# Pipeline DAGs in chain order after ingest; each joins the demo once its file exists.
-DOWNSTREAM_DAGS: tuple[str, ...] = ("mlops_features", "mlops_train", "mlops_deploy")
-STATE_TO_RESET: tuple[str, ...] = ("lake", "source.db", "source.db-wal", "source.db-shm", "dms", "logs/demo")
+STATE_TO_RESET: tuple[str, ...] = (
+    "lake", "source.db", "source.db-wal", "source.db-shm", "dms", "catalog", "registry", "sagemaker", "serving",
+    "logs/demo",
+)  # fmt: skip
+DRIFT = {"covariate": 0.8, "concept": 0.8}
+TRAFFIC_ROWS = 400
+_TRAFFIC_SEEDS = itertools.count(1)  # each traffic batch samples different held-out rows
+
+
+class GateClosed(Exception):
+    """A gate stopped the loop on purpose (the challenger lost); later stages skip, the demo passes."""
 
 
 @dataclass
 class StageResult:
     name: str
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | gated | skipped
     seconds: float
     figures: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
@@ -50,25 +65,38 @@ class Demo:
     def failed(self) -> bool:
         return any(s.status == "failed" for s in self.stages)
 
-    def run_stage(self, name: str, action: Callable[[], dict[str, Any]]) -> None:
-        """Run one stage unless an earlier one failed; record status, duration and figures."""
-        if self.failed:
-            self.stages.append(StageResult(name, "skipped", 0.0, detail="an earlier stage failed"))
-            return
+    @property
+    def stopped(self) -> bool:
+        return any(s.status in ("failed", "gated") for s in self.stages)
+
+    def run_stage(self, name: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run one stage unless an earlier one failed or closed a gate; record status, duration, figures."""
+        if self.stopped:
+            reason = "an earlier stage failed" if self.failed else "a gate closed earlier"
+            self.stages.append(StageResult(name, "skipped", 0.0, detail=reason))
+            return {}
         console.print(f"[bold cyan]==>[/bold cyan] {name}")
         started = time.monotonic()
         try:
-            figures = action()
-            result = StageResult(name, "ok", time.monotonic() - started, figures)
-        except Exception as exc:
+            result = StageResult(name, "ok", time.monotonic() - started, action())
+            result.seconds = time.monotonic() - started
+        except GateClosed as exc:
+            result = StageResult(name, "gated", time.monotonic() - started, detail=str(exc))
+        except Exception as exc:  # a stage failure is reported in the summary, not re-raised
             result = StageResult(name, "failed", time.monotonic() - started, detail=f"{type(exc).__name__}: {exc}")
         self.stages.append(result)
-        colour = "green" if result.status == "ok" else "red"
+        colour = {"ok": "green", "gated": "yellow"}.get(result.status, "red")
         console.print(f"    [{colour}]{result.status}[/{colour}] in {result.seconds:.1f}s {result.detail}")
+        return result.figures
 
 
 def reset_local_state(home: Path) -> None:
-    """Remove the demo's previous lake, source DB and replication state (never the venv)."""
+    """Stop the previous demo's endpoints and remove its lake, source DB, registry and job state."""
+    from mlops.serving.runtime import delete_endpoint, list_endpoints
+
+    if (home / "serving").exists():
+        for endpoint in list_endpoints():
+            delete_endpoint(endpoint["EndpointName"])
     for name in STATE_TO_RESET:
         path = home / name
         if path.is_dir():
@@ -77,26 +105,75 @@ def reset_local_state(home: Path) -> None:
             path.unlink()
 
 
-def _dag_stage(dag_id: str, log_dir: Path) -> Callable[[], dict[str, Any]]:
+def dag_stage(
+    dag_id: str, log_dir: Path, conf: dict[str, Any] | None = None, gate: str | None = None
+) -> Callable[[], dict[str, Any]]:
+    """A stage that runs one DAG; a failure whose message contains ``gate`` closes the loop instead."""
+
     def action() -> dict[str, Any]:
-        result: DagRunResult = run_dag(dag_id, log_path=log_dir / f"{dag_id}.log")
+        result: DagRunResult = run_dag(dag_id, conf=conf, log_path=log_dir / f"{dag_id}.log")
         if not result.succeeded:
+            if gate and gate in (result.error or ""):
+                raise GateClosed(result.error)
             failed = [t for t, s in result.task_states.items() if s not in ("success", "skipped")]
             raise RuntimeError(f"{dag_id} {result.state} at {failed}: {result.error or 'see'} ({result.log_path})")
-        figures: dict[str, Any] = {"run_id": result.run_id}
+        figures: dict[str, Any] = {"run_id": result.run_id, "events": sorted(result.asset_extras)}
         for extra in result.asset_extras.values():
             figures.update(extra)
+        figures["xcoms"] = result.xcoms
+        return figures
+
+    return action
+
+
+def traffic_stage(live: dict[str, Any], drifted: bool) -> Callable[[], dict[str, Any]]:
+    """Send held-out rows (shifted when ``drifted``) to the live endpoint, feeding the reporting handler."""
+
+    def action() -> dict[str, Any]:
+        from mlops.local_stack import local_lake
+        from mlops.monitoring.traffic import curated_source, local_reporter, send_traffic
+
+        if not live.get("invocation_url"):
+            raise RuntimeError("no live endpoint: the deploy stage emitted no invocation_url")
+        result = send_traffic(
+            live["invocation_url"], TRAFFIC_ROWS, drifted=drifted, source=curated_source(local_lake()),
+            model_data_url=live.get("model_data_url"), seed=next(_TRAFFIC_SEEDS), reporter=local_reporter(),
+        )  # fmt: skip
+        if result["failed_requests"]:
+            raise RuntimeError(
+                f"{result['failed_requests']} of {result['requests']} requests failed: {result['errors']}"
+            )
+        return {k: result[k] for k in ("rows", "requests", "failed_requests", "drifted", "labels", "variants")}
+
+    return action
+
+
+def monitor_stage(log_dir: Path, expect_drift: bool) -> Callable[[], dict[str, Any]]:
+    """Evaluate the traffic captured since the last window; check drift fired exactly when expected."""
+    run = dag_stage("mlops_monitor", log_dir, conf={"force": True})
+
+    def action() -> dict[str, Any]:
+        figures = run()
+        fired = "mlops_drift_detected" in figures["events"]
+        if not fired:
+            decision = figures["xcoms"].get("evaluate_policy") or {}
+            figures.update({k: v for k, v in decision.items() if not isinstance(v, dict | list)})
+        if fired != expect_drift:
+            raise RuntimeError(
+                f"drift {'was' if fired else 'was not'} detected, expected {'drift' if expect_drift else 'none'}; "
+                f"see the drift reports under {mlops_home() / 'lake' / 'monitoring'}"
+            )
         return figures
 
     return action
 
 
 def run(size: int, seed: int) -> Demo:
-    """Run every stage in order; returns the demo with its stage results."""
+    """Run the closed loop stage by stage; returns the demo with its stage results."""
     from mlops.local_stack import source_engine
     from mlops.source.activity import simulate_activity
     from mlops.source.db import reset_schema
-    from mlops.source.generator import generate
+    from mlops.source.generator import DriftSpec, generate
 
     home = mlops_home()
     config = load_config()
@@ -109,92 +186,56 @@ def run(size: int, seed: int) -> Demo:
         engine = source_engine(config)
         reset_schema(engine)
         result = generate(
-            engine,
-            orders=size,
-            seed=seed,
-            start_date=config.source.start_date,
-            days=config.source.days,
+            engine, orders=size, seed=seed, start_date=config.source.start_date, days=config.source.days,
             progress=_progress_printer("orders"),
-        )
-        return _plain(result)
+        )  # fmt: skip
+        return plain(result)
 
     def source_activity() -> dict[str, Any]:
-        return _plain(
-            simulate_activity(source_engine(config), seed=seed + 1, steps=3, progress=_progress_printer("steps"))
-        )
+        engine = source_engine(config)
+        return plain(simulate_activity(engine, seed=seed + 1, steps=3, progress=_progress_printer("steps")))
+
+    def drift_arrives() -> dict[str, Any]:
+        result = generate(
+            source_engine(config), orders=max(size // 2, 500), seed=seed + 2, append=True,
+            drift=DriftSpec(**DRIFT), progress=_progress_printer("drifted orders"),
+        )  # fmt: skip
+        return {**plain(result), "drift": DRIFT}
 
     demo.run_stage("source: generate", generate_source)
-    demo.run_stage("ingest: DMS full load + checks", _dag_stage("mlops_ingest", log_dir))
+    demo.run_stage("ingest: DMS full load + checks", dag_stage("mlops_ingest", log_dir))
     demo.run_stage("source: OLTP activity", source_activity)
-    demo.run_stage("ingest: DMS CDC + checks", _dag_stage("mlops_ingest", log_dir))
-    for dag_id in DOWNSTREAM_DAGS:
-        if (DAGS_FOLDER / f"{dag_id}.py").exists():
-            demo.run_stage(dag_id.removeprefix("mlops_"), _dag_stage(dag_id, log_dir))
+    demo.run_stage("ingest: DMS CDC + checks", dag_stage("mlops_ingest", log_dir))
+    demo.run_stage("features: Glue ETL, catalog, EDA, validation", dag_stage("mlops_features", log_dir))
+    demo.run_stage("train: SageMaker training, mAP gate, registry", dag_stage("mlops_train", log_dir))
+    live = demo.run_stage("deploy: endpoint + smoke test", dag_stage("mlops_deploy", log_dir))
+    demo.run_stage("traffic: normal requests", traffic_stage(live, drifted=False))
+    demo.run_stage("monitor: window of normal traffic", monitor_stage(log_dir, expect_drift=False))
+    demo.run_stage("drift knob: drifted source orders arrive", drift_arrives)
+    windows = config.monitoring.consecutive_windows
+    for window in range(1, windows + 1):
+        demo.run_stage(f"traffic: drifted requests ({window})", traffic_stage(live, drifted=True))
+        demo.run_stage(f"monitor: drifted window {window}", monitor_stage(log_dir, expect_drift=window == windows))
+    demo.run_stage("retrain: DMS CDC of the fresh data", dag_stage("mlops_ingest", log_dir))
+    demo.run_stage("retrain: features on fresh data", dag_stage("mlops_features", log_dir))
+    demo.run_stage("retrain: train + gate (challenger vs champion)", dag_stage("mlops_train", log_dir, gate="gate"))
+    demo.run_stage(
+        "retrain: blue/green canary deploy",
+        dag_stage("mlops_deploy", log_dir, conf={"strategy": "canary", "canary_percent": 20, "bake_seconds": 5}),
+    )
     return demo
 
 
 def _progress_printer(unit: str) -> Callable[[int, int], None]:
     last = {"pct": -25}
 
-    def report(done: int, total: int) -> None:
+    def show(done: int, total: int) -> None:
         pct = int(100 * done / total) if total else 100
         if pct >= last["pct"] + 25 or done == total:
             last["pct"] = pct
             console.print(f"    {done:,}/{total:,} {unit} ({pct}%)")
 
-    return report
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _figures_text(figures: dict[str, Any], limit: int = 6) -> str:
-    shown = [(k, v) for k, v in figures.items() if k != "run_id" and not isinstance(v, dict | list)][:limit]
-    nested = [
-        (k, v) for k, v in figures.items() if isinstance(v, dict) and all(not isinstance(x, dict) for x in v.values())
-    ]
-    parts = [f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in shown]
-    parts += [f"{k}: " + ", ".join(f"{kk}={vv}" for kk, vv in v.items()) for k, v in nested[:2]]
-    return "\n".join(parts)
-
-
-def report(demo: Demo, started_at: datetime) -> Path:
-    """Print the summary table and write it as JSON under the state folder."""
-    table = Table("stage", "status", "seconds", "key figures", title=f"make demo SIZE={demo.size}")
-    for stage in demo.stages:
-        colour = {"ok": "green", "failed": "red"}.get(stage.status, "yellow")
-        table.add_row(
-            stage.name,
-            f"[{colour}]{stage.status}[/{colour}]",
-            f"{stage.seconds:.1f}",
-            _figures_text(stage.figures) or stage.detail,
-        )
-    console.print(table)
-    summary = {
-        "target": "local",
-        "size": demo.size,
-        "seed": demo.seed,
-        "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "ok": not demo.failed,
-        "stages": [_plain(stage) for stage in demo.stages],
-    }
-    path = mlops_home() / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(path)
-    console.print(f"summary JSON: {path}")
-    return path
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
