@@ -78,10 +78,11 @@ def test_model_package_requests_are_valid(policy, status):
         model_data_url="s3://mlops-lake-dev/models/training/j/output/model.tar.gz",
         evaluation_uri="s3://mlops-lake-dev/models/evaluation/j/evaluation.json",
         description="test mAP 0.61",
-        metadata={"map": "0.610000", "training_job": "j"},
+        metadata={"map": "0.610000", "training_job": "j", "champion_map": "", "champion_version": ""},
         training_job_arn="arn:aws:sagemaker:eu-west-1:123456789012:training-job/j",
     )
-    assert_valid_request("sagemaker", "CreateModelPackage", request)
+    assert_valid_request("sagemaker", "CreateModelPackage", request)  # first version: no champion values
+    assert set(request["CustomerMetadataProperties"]) == {"map", "training_job"}
     assert request["ModelApprovalStatus"] == status
     assert request["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
     assert_valid_request(

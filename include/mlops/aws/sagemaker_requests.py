@@ -224,7 +224,8 @@ def model_package_request(
         },
         "ModelApprovalStatus": APPROVAL[registry.approval_policy],
         "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}}},
-        "CustomerMetadataProperties": {k: str(v)[:256] for k, v in sorted(metadata.items())},
+        # SageMaker rejects empty values (length 1..256): omit keys without one (e.g. no champion yet).
+        "CustomerMetadataProperties": {k: str(v)[:256] for k, v in sorted(metadata.items()) if str(v)},
     }
     if training_job_arn:
         request["MetadataProperties"] = {"GeneratedBy": training_job_arn[:1024]}

@@ -164,6 +164,9 @@ def _build_aws_sensor() -> type:
         def _target(self) -> None:
             bucket, _, prefix = self.capture_uri.removeprefix("s3://").partition("/")
             self.bucket_name, self.bucket_key = bucket, f"{prefix.rstrip('/')}/*.jsonl"
+            # Bind the key filter to the instance that runs: the one bound in __init__ belongs to the
+            # parsed task, whose window_start/window_end are unrendered XComArgs.
+            self.check_fn = self._check
 
         def execute(self, context: Context) -> Any:
             if _truthy(self.force):

@@ -1,0 +1,407 @@
+"""Every DAG on the aws target, against a moto server on 127.0.0.1: the wiring, not the results.
+
+``MLOPS_TARGET=aws`` picks the Amazon provider's operators; Airflow's ``aws_default`` points at moto
+through ``AIRFLOW_CONN_AWS_DEFAULT`` (``endpoint_url`` in its extra) and plain boto3/pyarrow through
+``AWS_ENDPOINT_URL``. moto is seeded with what the infra stacks and the earlier stages leave behind:
+the lake and artifacts buckets, the raw DMS files and the curated snapshot (made by the local
+stand-ins and uploaded), a DMS instance/endpoints/task (running) with CloudWatch CDC latency, the
+Glue database and job, the Athena workgroup, the SageMaker execution role. The DAGs then run in
+pipeline order through ``run_dag`` (dag.test()), each on what the previous one left in moto
+(mlops_deploy serves the package mlops_train registered), and every task must succeed.
+
+moto accepts the calls and executes nothing. Only these operations are stubbed (botocore's
+``BaseClient._make_api_call``, per operation name; every other call reaches moto unchanged):
+
+- ``DescribeTableStatistics`` (DMS): moto does not implement it. Answered with the local
+  replicator's statistics of the same tables (the stand-in's DescribeTableStatistics shape).
+- ``CreateTrainingJob`` / ``CreateProcessingJob`` (SageMaker): passed to moto (which marks the job
+  Completed at once), then the job's work is done the way SageMaker would: the same request is
+  executed by the local stand-in (:mod:`mlops.sagemaker_local`) on a local mirror of its S3 inputs,
+  and its outputs (model.tar.gz, evaluation.json, drift reports) are uploaded to the request's S3
+  output keys. moto writes no job outputs, and the next tasks read them.
+- ``StartQueryExecution`` (Athena): passed to moto, then the same query is executed by the local
+  stand-in (DuckDB over a local mirror of the catalog) and its CSV uploaded to
+  ``<athena-results>/<moto's QueryExecutionId>.csv``; moto writes no result file and the EDA
+  report reads them.
+
+Not stubs: moto's own control API makes Glue job runs finish on the first poll (state manager)
+and gives InvokeEndpoint a canned answer in the inference contract (moto's endpoint-results).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws.moto_server import MotoServer, S3Mirror, stub_operations, upload_tree
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-execution"
+GLUE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-glue"
+# The Airflow test DB outlives a session (prior XComs and Asset events): names unique per session.
+ENDPOINT = f"mlops-wiring-{os.getpid()}"
+LAKE_BUCKET = f"mlops-lake-w{os.getpid()}"  # infra naming <project>-lake-<env>: Glue/Athena names follow
+ARTIFACTS_BUCKET = f"mlops-artifacts-w{os.getpid()}"
+WINDOW_END = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
+PREDICTION = {"label": "delivered", "probabilities": {"delivered": 0.7, "returned": 0.2, "cancelled": 0.1}}
+
+
+# ---- seeding ----------------------------------------------------------------------------------------
+
+
+def _role_policy() -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": ["sagemaker.amazonaws.com", "glue.amazonaws.com"]},
+         "Action": "sts:AssumeRole"}]})  # fmt: skip
+
+
+def _seed_raw_lake(config: Any, local_lake: Any) -> tuple[Any, Path]:
+    """A small source DB (the default SQLite under MLOPS_HOME), fully loaded by the local replicator."""
+    from mlops.lake import local_path
+    from mlops.replication.replicator import LocalReplicator
+    from mlops.source.db import make_engine
+    from mlops.source.generator import generate
+
+    engine = make_engine(None)
+    generate(engine, orders=1200, seed=11)
+    replicator = LocalReplicator(config, engine, local_lake)
+    replicator.full_load()
+    return replicator, local_path(local_lake.uri(config.lake.raw_prefix, config.source.schema_name))
+
+
+def _seed_curated(config: Any, local_lake: Any, raw_dir: Path) -> dict[str, Any]:
+    """The curated snapshot the Glue job would write: the pandas twin of the job, swapped in locally."""
+    from mlops.etl import pandas_features
+    from mlops.etl.build_features import LABEL, LABEL_CLASSES, SPLIT, SPLITS, LakeFiles, curated_types, swap_in
+    from mlops.lake import local_path
+
+    frame = pandas_features.run(raw_dir)
+    curated_uri = local_lake.curated("features")
+    staged = local_lake.staging(config.lake.curated_prefix, "features", "seed")
+    for split, rows in frame.groupby(SPLIT):
+        folder = local_path(staged) / f"{SPLIT}={split}"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows.drop(columns=SPLIT).to_parquet(folder / "part-00000.snappy.parquet", index=False)
+    local_path(curated_uri).mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "rows": len(frame),
+        "splits": {s: int((frame[SPLIT] == s).sum()) for s in SPLITS},
+        "labels": {c: int((frame[LABEL] == c).sum()) for c in LABEL_CLASSES},
+        "columns": [{"name": n, "type": t} for n, t in curated_types().items()],
+        "run_key": "seed",
+        "job_name": "seed",
+        "raw_uri": local_lake.uri(config.lake.raw_prefix, config.source.schema_name),
+        "curated_uri": curated_uri,
+        "sample_fraction": 1.0,
+    }
+    return swap_in(LakeFiles(), staged, curated_uri, "seed", manifest)
+
+
+def _publish_lake(s3: Any, local_lake: Any, aws_lake: Any, config: Any) -> None:
+    """Upload the local raw + curated trees to the lake bucket; pointers get s3:// URIs."""
+    from mlops.lake import local_path
+
+    root = local_path(local_lake.root)
+    bucket = config.aws.lake_bucket
+    for prefix in (config.lake.raw_prefix, config.lake.curated_prefix):
+        folder = root / prefix
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            key = path.relative_to(root).as_posix()
+            if path.suffix == ".json":
+                body = path.read_text().replace(local_lake.root, aws_lake.root).encode()
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            else:
+                s3.upload_file(str(path), bucket, key)
+
+
+def _seed_dms(server: MotoServer, config: Any) -> str:
+    from mlops.aws.dms_requests import task_identifier
+    from mlops.replication.status import table_mappings
+
+    dms = server.client("dms")
+    instance = dms.create_replication_instance(
+        ReplicationInstanceIdentifier="mlops-dms", ReplicationInstanceClass="dms.t3.micro"
+    )["ReplicationInstance"]
+    source = dms.create_endpoint(EndpointIdentifier="mlops-source", EndpointType="source", EngineName="postgres",
+                                 ServerName="127.0.0.1", Port=5432, DatabaseName="shop", Username="dms",
+                                 Password="dms")["Endpoint"]  # fmt: skip
+    target = dms.create_endpoint(EndpointIdentifier="mlops-lake", EndpointType="target", EngineName="s3",
+                                 S3Settings={"BucketName": config.aws.lake_bucket,
+                                             "BucketFolder": config.lake.raw_prefix,
+                                             "ServiceAccessRoleArn": ROLE_ARN})["Endpoint"]  # fmt: skip
+    task = dms.create_replication_task(
+        ReplicationTaskIdentifier=config.replication.task_id,
+        SourceEndpointArn=source["EndpointArn"],
+        TargetEndpointArn=target["EndpointArn"],
+        ReplicationInstanceArn=instance["ReplicationInstanceArn"],
+        MigrationType="full-load-and-cdc",
+        TableMappings=table_mappings(config.source.schema_name, list(config.replication.tables)),
+    )["ReplicationTask"]
+    dms.start_replication_task(
+        ReplicationTaskArn=task["ReplicationTaskArn"], StartReplicationTaskType="start-replication"
+    )
+    # What DMS publishes while CDC runs: the check reads it back with GetMetricData.
+    dimensions = [
+        {"Name": "ReplicationInstanceIdentifier", "Value": task_identifier(instance["ReplicationInstanceArn"])},
+        {"Name": "ReplicationTaskIdentifier", "Value": task_identifier(task["ReplicationTaskArn"])},
+    ]
+    server.client("cloudwatch").put_metric_data(
+        Namespace="AWS/DMS",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": "Seconds",
+             "Timestamp": datetime.now(UTC) - timedelta(minutes=1)}
+            for name, value in (("CDCLatencySource", 2.0), ("CDCLatencyTarget", 3.0))
+        ],
+    )  # fmt: skip
+    return task["ReplicationTaskArn"]
+
+
+def _seed_glue_athena(server: MotoServer, config: Any) -> None:
+    from mlops.aws.glue_requests import create_job_request, stack_names
+
+    names = stack_names(config)
+    server.client("glue").create_database(DatabaseInput={"Name": names.database})
+    server.client("glue").create_job(**create_job_request(config, GLUE_ROLE_ARN))
+    server.client("athena").create_work_group(
+        Name=names.workgroup,
+        Configuration={
+            "ResultConfiguration": {
+                "OutputLocation": f"s3://{config.aws.lake_bucket}/{config.lake.athena_results_prefix}/"
+            },
+            "EnforceWorkGroupConfiguration": True,
+            "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},
+        },
+    )
+    server.immediate("glue::job_run")
+    server.immediate("athena::execution")
+
+
+# ---- the stubs (see the module docstring) -------------------------------------------------------------
+
+
+def _stubs(env: dict[str, Any]) -> dict[str, Any]:
+    mirror: S3Mirror = env["mirror"]
+
+    def describe_table_statistics(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto lacks DescribeTableStatistics: answer with the local replicator's statistics.
+        from mlops.replication.status import describe_table_statistics as local_statistics
+        from mlops.replication.status import utc_now
+
+        replicator = env["replicator"]
+        state = replicator.store.load(list(replicator.tables), utc_now())
+        response = local_statistics(state, schema=replicator.schema_name)
+        return {**response, "ReplicationTaskArn": params["ReplicationTaskArn"]}
+
+    def create_training_job(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto marks the job Completed and writes nothing: do the job's work with the local stand-in.
+        from mlops.sagemaker_local import run_training_job
+
+        response = call_moto()
+        for channel in params.get("InputDataConfig", []):
+            mirror.download(channel["DataSource"]["S3DataSource"]["S3Uri"])
+        mirror.download(json.loads(params["HyperParameters"]["sagemaker_submit_directory"]))
+        describe = run_training_job(mirror.rewrite(params), root=env["jobs_root"])
+        assert describe["TrainingJobStatus"] == "Completed", describe.get("FailureReason")
+        mirror.upload(f"{params['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{params['TrainingJobName']}")
+        return response
+
+    def create_processing_job(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto marks the job Completed and writes no outputs: run it with the local stand-in, upload them.
+        from mlops.sagemaker_local import run_processing_job
+
+        response = call_moto()
+        for item in params.get("ProcessingInputs", []):
+            mirror.download(item["S3Input"]["S3Uri"])
+        describe = run_processing_job(mirror.rewrite(params), root=env["jobs_root"])
+        assert describe["ProcessingJobStatus"] == "Completed", describe.get("FailureReason")
+        for item in params["ProcessingOutputConfig"]["Outputs"]:
+            mirror.upload(item["S3Output"]["S3Uri"])
+        return response
+
+    def start_query_execution(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto runs no SQL and writes no CSV: run the same request on the local DuckDB catalog.
+        from mlops.catalog.duckdb_catalog import local_catalog_path
+        from mlops.eda.runner import execute_locally
+
+        response = call_moto()
+        local = mirror.rewrite(params)
+        local["ResultConfiguration"]["OutputLocation"] = env["local_lake"].athena_results() + "/"
+        execution = execute_locally(local, local_catalog_path())["QueryExecution"]
+        csv = Path(execution["ResultConfiguration"]["OutputLocation"].removeprefix("file://"))
+        bucket, _, prefix = params["ResultConfiguration"]["OutputLocation"].removeprefix("s3://").partition("/")
+        env["s3"].upload_file(str(csv), bucket, f"{prefix}{response['QueryExecutionId']}.csv")
+        return response
+
+    return {
+        "DescribeTableStatistics": describe_table_statistics,
+        "CreateTrainingJob": create_training_job,
+        "CreateProcessingJob": create_processing_job,
+        "StartQueryExecution": start_query_execution,
+    }
+
+
+@pytest.fixture(scope="module")
+def aws_env(tmp_path_factory):
+    """moto on loopback, env pointing Airflow and boto3 at it, and everything the DAGs expect to exist."""
+    from mlops.aws.glue_requests import catalog_table_inputs, stack_names
+    from mlops.catalog.duckdb_catalog import apply_table_inputs, local_catalog_path
+    from mlops.config import load_config
+    from mlops.lake import Lake
+    from mlops_airflow.targets import pipeline_config
+
+    home = tmp_path_factory.mktemp("aws-wiring")
+    with MotoServer(REGION) as server, pytest.MonkeyPatch.context() as patch:
+        for name, value in server.environment().items():
+            patch.setenv(name, value)
+        patch.setenv("MLOPS_HOME", str(home))
+        patch.setenv("MLOPS_TARGET", "aws")
+        patch.setenv("MLOPS__AWS__REGION", REGION)
+        patch.setenv("MLOPS__AWS__LAKE_BUCKET", LAKE_BUCKET)
+        patch.setenv("MLOPS__AWS__ARTIFACTS_BUCKET", ARTIFACTS_BUCKET)
+        patch.setenv("MLOPS__TRAINING__ROLE_ARN", ROLE_ARN)
+        patch.setenv("MLOPS__SERVING__ENDPOINT_NAME", ENDPOINT)
+        patch.setenv("MLOPS__MONITORING__CONSECUTIVE_WINDOWS", "1")
+        patch.setenv("MLOPS__MONITORING__SENSOR_TIMEOUT_MINUTES", "1")
+        patch.setenv("MLOPS__MONITORING__SENSOR_POKE_SECONDS", "5")
+        config = load_config()
+        s3 = server.client("s3")
+        for bucket in (config.aws.lake_bucket, config.aws.artifacts_bucket):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        iam = server.client("iam")
+        for arn in (ROLE_ARN, GLUE_ROLE_ARN):
+            iam.create_role(RoleName=arn.rsplit("/", 1)[-1], AssumeRolePolicyDocument=_role_policy())
+
+        local_lake = Lake.for_target(config, "local")
+        aws_lake = Lake.for_target(config, "aws")
+        replicator, raw_dir = _seed_raw_lake(config, local_lake)
+        pointer = _seed_curated(config, local_lake, raw_dir)
+        _publish_lake(s3, local_lake, aws_lake, config)
+        # The local catalog that plays Athena's Glue catalog for the StartQueryExecution stub.
+        apply_table_inputs(local_catalog_path(), stack_names(config).database,
+                           catalog_table_inputs(local_lake, config, pointer))  # fmt: skip
+
+        patch.setenv("MLOPS__AWS__DMS_REPLICATION_TASK_ARN", _seed_dms(server, config))
+        _seed_glue_athena(server, config)
+
+        pipeline_config.cache_clear()
+        env = {
+            "server": server,
+            "home": home,
+            "s3": s3,
+            "config": config,
+            "replicator": replicator,
+            "local_lake": local_lake,
+            "aws_lake": aws_lake,
+            "mirror": S3Mirror(s3, home / "s3-mirror"),
+            "jobs_root": home / "sagemaker-jobs",
+            "results": {},
+        }
+        try:
+            with stub_operations(_stubs(env)):
+                yield env
+        finally:
+            pipeline_config.cache_clear()
+            shutil.rmtree(home / "s3-mirror", ignore_errors=True)
+
+
+def _run(env: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+    from mlops_airflow.dag_runner import run_dag
+    from mlops_airflow.targets import pipeline_config
+
+    pipeline_config.cache_clear()
+    result = run_dag(dag_id, conf=conf, log_path=env["home"] / "logs" / f"{dag_id}.log")
+    failed = {task: state for task, state in result.task_states.items() if state != "success"}
+    assert result.succeeded and not failed, (
+        f"{dag_id} on aws/moto: {failed or result.state}\n{result.error}\n(log: {result.log_path})"
+    )
+    env["results"][dag_id] = result
+    return result
+
+
+# ---- the DAGs, in pipeline order ---------------------------------------------------------------------
+
+
+def test_ingest_on_aws(aws_env):
+    result = _run(aws_env, "mlops_ingest")
+    extra = result.asset_extras["mlops_raw_data"]
+    assert extra["task_status"] == "running" and extra["raw_uri"].startswith("s3://")
+    assert extra["cdc_lag_seconds"] == 5.0 and extra["fresh_objects"] >= 4
+
+
+def test_features_on_aws(aws_env):
+    result = _run(aws_env, "mlops_features")
+    assert result.xcoms["build_features"]["job_run_id"]
+    assert set(result.xcoms["register_catalog"]["created"]) >= {"features", "features_previous"}
+    extra = result.asset_extras["mlops_validated_features"]
+    assert extra["rows"] > 100
+
+
+def test_train_on_aws(aws_env):
+    result = _run(aws_env, "mlops_train", conf={"hyperparameters": {"n_estimators": 30, "num_leaves": 15}})
+    extra = result.asset_extras["mlops_registered_model"]
+    assert extra["version"] == 1 and extra["approval_status"] == "Approved"
+    assert extra["model_package_arn"].startswith(f"arn:aws:sagemaker:{REGION}:")
+    assert extra["model_data_url"].startswith("s3://") and extra["model_data_url"].endswith("/output/model.tar.gz")
+    assert result.xcoms["train"]["CacheHit"] is False
+
+
+def test_deploy_on_aws(aws_env):
+    from mlops.serving.runtime import sample_request
+
+    registered = aws_env["results"]["mlops_train"].asset_extras["mlops_registered_model"]
+    # moto's InvokeEndpoint answers what it is told (its endpoint-results API): one prediction per
+    # row of the package's input example, which the smoke test sends.
+    bucket, _, key = registered["model_data_url"].removeprefix("s3://").partition("/")
+    example = sample_request(aws_env["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+    rows = len(example["instances"]) if "instances" in example else 1
+    aws_env["server"].sagemaker_invocation_results([{"predictions": [PREDICTION] * rows}], variant="AllTraffic")
+    result = _run(aws_env, "mlops_deploy")  # manual run: the latest Approved version in moto's registry
+    assert result.xcoms["resolve_model"]["model_data_url"] == registered["model_data_url"]
+    extra = result.asset_extras["mlops_endpoint_live"]
+    assert extra["endpoint_name"] == ENDPOINT and extra["invoked_variant"] == "AllTraffic"
+    assert extra["invocation_url"].startswith(aws_env["server"].url)
+    sagemaker = aws_env["server"].client("sagemaker")
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
+
+
+def _seed_capture(env: dict[str, Any]) -> None:
+    """Drifted captured traffic of the deployed endpoint inside the window (data capture writes it on AWS)."""
+    import pandas as pd
+
+    from mlops.lake import local_path
+    from mlops.monitoring.traffic import drift_rows, sample_rows
+    from mlops.training.features import spec_from_frame
+    from tests.unit.monitoring_fixtures import write_capture
+
+    local_lake, config = env["local_lake"], env["config"]
+    snapshot = local_path(local_lake.curated("features")) / "snapshots" / "seed"
+    frame = pd.read_parquet(snapshot / "split=test")
+    features = frame.drop(columns=["label"])
+    spec = spec_from_frame(frame.drop(columns=[c for c in frame.columns if c.endswith("_id") or c == "order_ts"]))
+    columns = [*spec.numeric, *spec.categorical]
+    rows = drift_rows(sample_rows(features[columns], 400, 1), list(spec.numeric), list(spec.categorical), seed=1)
+    write_capture(local_lake, ENDPOINT, rows, WINDOW_END - timedelta(minutes=50))
+    upload_tree(env["s3"], local_path(local_lake.capture()), config.aws.lake_bucket, config.lake.capture_prefix)
+
+
+def test_monitor_on_aws(aws_env):
+    registered = aws_env["results"]["mlops_train"].asset_extras["mlops_registered_model"]
+    _seed_capture(aws_env)
+    conf = {
+        "model_version": str(registered["version"]),
+        "model_data_url": registered["model_data_url"],
+        "window_end": WINDOW_END.isoformat(),
+    }
+    result = _run(aws_env, "mlops_monitor", conf=conf)
+    extra = result.asset_extras["mlops_drift_detected"]
+    assert extra["endpoint_name"] == ENDPOINT and extra["drift_share"] > 0
+    assert extra["violations_uri"].startswith("s3://")
