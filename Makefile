@@ -63,7 +63,8 @@ test-deps: venv
 	@if grep -q '^infra-venv:' infra/infra.mk 2>/dev/null; then $(MAKE) --no-print-directory infra-venv; fi
 
 .PHONY: test
-test: test-deps ## Install everything and run the tests
+test: test-deps ## Install everything, lint, and run the tests
+	$(VENV)/bin/ruff check dags plugins include tests bench
 	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -10,6 +10,7 @@ os.environ.setdefault("AIRFLOW_HOME", os.path.join(_ROOT, ".mlops", "airflow-tes
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_ROOT, "dags"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# ruff: noqa: E402 - the environment above must be set before these imports pull in Airflow
 
 import itertools
 from collections.abc import Iterator

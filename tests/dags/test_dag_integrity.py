@@ -123,6 +123,8 @@ def test_heavy_import_guard_catches_a_heavy_dag(tmp_path):
     """The guard itself can fail: a DAG importing pandas at module level is reported."""
     bad = tmp_path / "bad_dag.py"
     bad.write_text("import pandas\nfrom airflow.sdk import DAG\ndag = DAG('bad', schedule=None)\n")
-    result = subprocess.run([sys.executable, "-c", PROBE, str(bad), "local"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(bad), "local"], capture_output=True, text=True, check=True
+    )
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert "pandas" in {m.split(".")[0] for m in probe["new_modules"]}

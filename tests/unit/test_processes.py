@@ -17,7 +17,10 @@ def _home(tmp_path, monkeypatch):
 
 def test_stop_kills_the_whole_group():
     # The parent spawns a child that would outlive a plain TERM of the parent.
-    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
+    )
     record = processes.start("sleeper", [sys.executable, "-c", script])
     time.sleep(0.5)
     assert processes.is_alive(record.pgid)
