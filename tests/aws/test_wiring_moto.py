@@ -4,10 +4,15 @@
 through ``AIRFLOW_CONN_AWS_DEFAULT`` (``endpoint_url`` in its extra) and plain boto3/pyarrow through
 ``AWS_ENDPOINT_URL``. moto is seeded with what the infra stacks and the earlier stages leave behind:
 the lake and artifacts buckets, the raw DMS files and the curated snapshot (made by the local
-stand-ins and uploaded), a DMS instance/endpoints/task (running) with CloudWatch CDC latency, the
-Glue database and job, the Athena workgroup, the SageMaker execution role. The DAGs then run in
-pipeline order through ``run_dag`` (dag.test()), each on what the previous one left in moto
-(mlops_deploy serves the package mlops_train registered), and every task must succeed.
+stand-ins, then uploaded), a started DMS task with its instance and endpoints, CloudWatch CDC
+latency, the Glue database and job, the Athena workgroup, the IAM roles of ``training.role_arn`` and
+the Glue job, the SageMaker model package group, and (for mlops_monitor) captured endpoint traffic
+in the window. Bucket and endpoint names are unique per session: the Airflow test DB keeps earlier
+sessions' XComs and Asset events.
+
+The tests run in pipeline order, one DAG each, through ``run_dag`` (dag.test()); each works on what
+the previous one left in moto (mlops_train reads the curated snapshot, mlops_deploy serves the
+package mlops_train registered, mlops_monitor watches that model). Every task must succeed.
 
 moto accepts the calls and executes nothing. Only these operations are stubbed (botocore's
 ``BaseClient._make_api_call``, per operation name; every other call reaches moto unchanged):
@@ -15,17 +20,18 @@ moto accepts the calls and executes nothing. Only these operations are stubbed (
 - ``DescribeTableStatistics`` (DMS): moto does not implement it. Answered with the local
   replicator's statistics of the same tables (the stand-in's DescribeTableStatistics shape).
 - ``CreateTrainingJob`` / ``CreateProcessingJob`` (SageMaker): passed to moto (which marks the job
-  Completed at once), then the job's work is done the way SageMaker would: the same request is
+  Completed at once), then the job's work is done as SageMaker would do it: the same request is
   executed by the local stand-in (:mod:`mlops.sagemaker_local`) on a local mirror of its S3 inputs,
-  and its outputs (model.tar.gz, evaluation.json, drift reports) are uploaded to the request's S3
-  output keys. moto writes no job outputs, and the next tasks read them.
+  and its outputs (model.tar.gz; evaluation.json; the drift job's reports) are uploaded to the
+  request's S3 output keys. moto writes no job outputs, and the next tasks read them.
 - ``StartQueryExecution`` (Athena): passed to moto, then the same query is executed by the local
-  stand-in (DuckDB over a local mirror of the catalog) and its CSV uploaded to
-  ``<athena-results>/<moto's QueryExecutionId>.csv``; moto writes no result file and the EDA
-  report reads them.
+  stand-in (DuckDB over a local copy of the lake, registered with the same TableInputs) and its CSV
+  uploaded to ``<athena-results>/<moto's QueryExecutionId>.csv``: moto writes no result file, and
+  the EDA report reads them.
 
-Not stubs: moto's own control API makes Glue job runs finish on the first poll (state manager)
-and gives InvokeEndpoint a canned answer in the inference contract (moto's endpoint-results).
+Not stubs: moto's own control API makes Glue job runs and Athena queries finish on the first poll
+(its state manager) and gives InvokeEndpoint a canned answer in the inference contract (its
+endpoint-results API).
 """
 
 from __future__ import annotations
@@ -253,6 +259,7 @@ def _stubs(env: dict[str, Any]) -> dict[str, Any]:
 def aws_env(tmp_path_factory):
     """moto on loopback, env pointing Airflow and boto3 at it, and everything the DAGs expect to exist."""
     from mlops.aws.glue_requests import catalog_table_inputs, stack_names
+    from mlops.aws.sagemaker_requests import model_package_group_request
     from mlops.catalog.duckdb_catalog import apply_table_inputs, local_catalog_path
     from mlops.config import load_config
     from mlops.lake import Lake
@@ -291,6 +298,10 @@ def aws_env(tmp_path_factory):
 
         patch.setenv("MLOPS__AWS__DMS_REPLICATION_TASK_ARN", _seed_dms(server, config))
         _seed_glue_athena(server, config)
+        # The ml stack's AWS::SageMaker::ModelPackageGroup (register finds it; find_champion sees it empty).
+        server.client("sagemaker").create_model_package_group(
+            **model_package_group_request(config.registry.model_package_group, "Order-outcome classifier versions")
+        )
 
         pipeline_config.cache_clear()
         env = {
