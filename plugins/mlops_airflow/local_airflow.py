@@ -27,6 +27,8 @@ def start(timeout: float = 180.0) -> int:
     port = os.environ.get("AIRFLOW__API__PORT", "8080")
     env = {
         **os.environ,
+        # standalone starts its components as `airflow ...` commands: they must come from this venv.
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
         # Local development only: every UI user is admin, and the server listens on loopback only.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -37,12 +39,14 @@ def start(timeout: float = 180.0) -> int:
     while time.monotonic() < deadline:
         if not processes.is_alive(record.pgid):
             print(f"airflow standalone exited during start-up; see {record.log_path}", file=sys.stderr)
+            processes.stop(NAME)
             return 1
         if _healthy(port):
             print(f"==> Airflow UI: http://127.0.0.1:{port}  (stop with `make stop`)")
             return 0
         time.sleep(2)
-    print(f"airflow did not become healthy within {timeout:.0f}s; see {record.log_path}", file=sys.stderr)
+    print(f"airflow did not become healthy within {timeout:.0f}s; stopping it; see {record.log_path}", file=sys.stderr)
+    processes.stop(NAME)
     return 1
 
 
