@@ -84,19 +84,12 @@ def test_reporting_requests_are_valid():
         send_message_batch_request("q", [{}] * 11)
 
 
-def test_aws_capture_sensor_pokes_s3_through_the_provider(monkeypatch):
+def test_aws_capture_sensor_pokes_s3_through_the_provider(fake_aws_credentials):
     """The aws ``capture_sensor`` (provider S3KeySensor subclass) finds the window's objects on S3 (moto)."""
     from moto import mock_aws
 
     from mlops_airflow.operators.monitoring import AwsCaptureSensor
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     sensor = AwsCaptureSensor(
         task_id="wait",
         capture_uri="s3://lake/capture/mlops-orders",

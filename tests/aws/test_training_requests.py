@@ -112,16 +112,9 @@ def test_image_uri_resolves_offline_per_region(config):
     assert sr.resolve_image_uri(pinned.training, "eu-west-1") == "my/image:1"
 
 
-def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
+def test_registry_functions_run_against_boto3_sagemaker(fake_aws_credentials):
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     config = load_config(environ={"MLOPS__REGISTRY__APPROVAL_POLICY": "manual"})
     with mock_aws():
         import boto3
@@ -146,19 +139,12 @@ def test_registry_functions_run_against_boto3_sagemaker(monkeypatch):
         assert registry.latest_approved(client, group)["version"] == 1
 
 
-def test_plan_on_an_s3_lake_publishes_code_and_finds_split_channels(monkeypatch, tmp_path):
+def test_plan_on_an_s3_lake_publishes_code_and_finds_split_channels(tmp_path, fake_aws_credentials):
     from moto import mock_aws
 
     from mlops.lake import Lake
     from mlops.training import cache, lake_io, steps, synthetic
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     config = load_config(environ={"MLOPS__TRAINING__ROLE_ARN": ROLE})
     with mock_aws():
         import boto3
@@ -193,7 +179,7 @@ def test_plan_on_an_s3_lake_publishes_code_and_finds_split_channels(monkeypatch,
         assert cache.cache_key(request, s3=s3)[0] == key
 
 
-def test_aws_job_operators_run_against_moto_and_cache_in_the_s3_lake(monkeypatch, tmp_path):
+def test_aws_job_operators_run_against_moto_and_cache_in_the_s3_lake(monkeypatch, tmp_path, fake_aws_credentials):
     """The aws operators (provider subclasses) create the job from the same request, then hit the cache."""
     from moto import mock_aws
 
@@ -201,13 +187,6 @@ def test_aws_job_operators_run_against_moto_and_cache_in_the_s3_lake(monkeypatch
     from mlops.training import lake_io, steps, synthetic
     from mlops_airflow.targets import pipeline_config
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     monkeypatch.setenv("MLOPS__TRAINING__ROLE_ARN", ROLE)
     pipeline_config.cache_clear()
