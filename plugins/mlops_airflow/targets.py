@@ -3,7 +3,7 @@
 ``MLOPS_TARGET`` (``local`` by default, or ``aws``) is read here and nowhere else. This module
 maps each pipeline step to its operator class (the Amazon provider's on ``aws``, a local
 stand-in on ``local``; both take the same arguments) and resolves the few target-dependent
-values (lake root, source DB URL, DMS task ARN). DAG files ask for steps by name.
+values (the lake root and the DMS task ARN). DAG files ask for steps by name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
 from mlops.config import PipelineConfig, load_config
 from mlops.lake import Lake
@@ -126,14 +126,6 @@ def lake(config: PipelineConfig | None = None) -> Lake:
     return Lake.for_target(config or pipeline_config(), current_target())
 
 
-def source_url(config: PipelineConfig | None = None) -> str:
-    """SQLAlchemy URL of the source DB: the configured one, else the local SQLite file."""
-    from mlops.source.db import default_source_url
-
-    config = config or pipeline_config()
-    return config.source.url or default_source_url()
-
-
 def replication_task_arn(config: PipelineConfig | None = None) -> str:
     """ARN of the DMS replication task: from config on aws, a local ARN on local."""
     config = config or pipeline_config()
@@ -147,10 +139,3 @@ def replication_task_arn(config: PipelineConfig | None = None) -> str:
     from mlops.replication.status import local_task_arn
 
     return local_task_arn(config.replication.task_id)
-
-
-def source_engine(config: PipelineConfig | None = None) -> Any:
-    """A SQLAlchemy engine on the source DB (see :func:`source_url`)."""
-    from mlops.source.db import make_engine
-
-    return make_engine(source_url(config))

@@ -80,7 +80,8 @@ class ReplicationCheckOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.replication.checks import check_replication, format_results, raise_on_failures
         from mlops.replication.reconcile import reconcile
-        from mlops_airflow.targets import lake, pipeline_config, source_engine
+        from mlops.source.db import make_engine
+        from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
         tables = list(self.expected_tables or config.replication.tables)
@@ -99,7 +100,7 @@ class ReplicationCheckOperator(BaseOperator):
             fresh_objects=evidence["fresh_objects"],
             require_fresh_objects=require_fresh,
         )
-        results += reconcile(source_engine(config), lake(config), config.source.schema_name, tables)
+        results += reconcile(make_engine(config.source.url), lake(config), config.source.schema_name, tables)
         self.log.info(
             "replication checks (fresh objects since %s):\n%s", since or "the beginning", format_results(results)
         )
@@ -108,8 +109,6 @@ class ReplicationCheckOperator(BaseOperator):
         extra["checked_at"] = checked_at.isoformat()
         context["outlet_events"][RAW_DATA].extra = extra
         return extra
-
-
 
 
 def _asset_extra(results: list[CheckResult], evidence: dict[str, Any], raw_uri: str) -> dict[str, Any]:
