@@ -12,25 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, processing_job_request
+from mlops.aws.sagemaker_requests import processing_input as _input
 from mlops.config import PipelineConfig
 
-PROCESSING = "/opt/ml/processing"
-CODE_DIR = f"{PROCESSING}/input/code"
 ENTRY_POINT = "drift_job.py"
 MAX_INPUTS = 10
-
-
-def _input(name: str, uri: str, local: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "S3Input": {
-            "S3Uri": uri,
-            "LocalPath": local,
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-            "S3DataDistributionType": "FullyReplicated",
-        },
-    }
 
 
 def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: int) -> list[dict[str, Any]]:
@@ -111,31 +98,16 @@ def drift_job_request(
         "--failure-file",
         "/opt/ml/output/failure",
     ]
-    return {
-        "ProcessingJobName": name,
-        "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                {
-                    "OutputName": "monitoring",
-                    "S3Output": {"S3Uri": output_uri, "LocalPath": f"{PROCESSING}/output", "S3UploadMode": "EndOfJob"},
-                }
-            ]
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": monitoring.processing_instance_type,
-                "VolumeSizeInGB": monitoring.processing_volume_gb,
-            }
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": monitoring.max_runtime_seconds},
-        "AppSpecification": {
-            "ImageUri": image_uri,
-            "ContainerEntrypoint": ["python3", f"{CODE_DIR}/{ENTRY_POINT}"],
-            "ContainerArguments": arguments,
-        },
-        "Environment": {"PYTHONUNBUFFERED": "1"},
-        "RoleArn": role_arn,
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
-    }
+    return processing_job_request(
+        name=name,
+        inputs=inputs,
+        output=("monitoring", output_uri, f"{PROCESSING}/output"),
+        instance_type=monitoring.processing_instance_type,
+        volume_gb=monitoring.processing_volume_gb,
+        max_runtime_seconds=monitoring.max_runtime_seconds,
+        image_uri=image_uri,
+        entry_point=ENTRY_POINT,
+        arguments=arguments,
+        role_arn=role_arn,
+        tags=tags,
+    )

@@ -107,7 +107,8 @@ def training_job_request(
     }
 
 
-def _processing_input(name: str, uri: str, local: str) -> dict[str, Any]:
+def processing_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    """A ProcessingInput copying an S3 prefix to ``local`` inside the container."""
     return {
         "InputName": name,
         "S3Input": {
@@ -136,9 +137,9 @@ def evaluation_job_request(
     """CreateProcessingJob running ``evaluate.py`` on the test split (and the champion, when given)."""
     training = config.training
     inputs = [
-        _processing_input("code", code_uri, CODE_DIR),
-        _processing_input("model", model_uri, f"{PROCESSING}/model"),
-        _processing_input("test", test_uri, f"{PROCESSING}/test"),
+        processing_input("code", code_uri, CODE_DIR),
+        processing_input("model", model_uri, f"{PROCESSING}/model"),
+        processing_input("test", test_uri, f"{PROCESSING}/test"),
     ]
     arguments = [
         "--model",
@@ -149,35 +150,62 @@ def evaluation_job_request(
         f"{PROCESSING}/evaluation",
     ]
     if champion_model_uri:
-        inputs.append(_processing_input("champion", champion_model_uri, f"{PROCESSING}/champion"))
+        inputs.append(processing_input("champion", champion_model_uri, f"{PROCESSING}/champion"))
         arguments += ["--champion", f"{PROCESSING}/champion"]
     arguments += ["--failure-file", "/opt/ml/output/failure"]
+    return processing_job_request(
+        name=name,
+        inputs=inputs,
+        output=("evaluation", output_uri, f"{PROCESSING}/evaluation"),
+        instance_type=training.processing_instance_type,
+        volume_gb=training.volume_size_gb,
+        max_runtime_seconds=training.max_runtime_seconds,
+        image_uri=image_uri,
+        entry_point=EVALUATE_SCRIPT,
+        arguments=arguments,
+        role_arn=role_arn,
+        tags=tags,
+    )
+
+
+def processing_job_request(
+    *,
+    name: str,
+    inputs: list[dict[str, Any]],
+    output: tuple[str, str, str],
+    instance_type: str,
+    volume_gb: int,
+    max_runtime_seconds: int,
+    image_uri: str,
+    entry_point: str,
+    arguments: list[str],
+    role_arn: str,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob running ``<code input>/<entry_point>`` with ``python3`` on one instance.
+
+    ``output`` is ``(name, s3_uri, local_path)``: what the script writes under ``local_path`` is
+    uploaded to ``s3_uri`` when the job ends.
+    """
+    output_name, output_uri, output_local = output
     return {
         "ProcessingJobName": name,
         "ProcessingInputs": inputs,
         "ProcessingOutputConfig": {
             "Outputs": [
                 {
-                    "OutputName": "evaluation",
-                    "S3Output": {
-                        "S3Uri": output_uri,
-                        "LocalPath": f"{PROCESSING}/evaluation",
-                        "S3UploadMode": "EndOfJob",
-                    },
+                    "OutputName": output_name,
+                    "S3Output": {"S3Uri": output_uri, "LocalPath": output_local, "S3UploadMode": "EndOfJob"},
                 }
             ]
         },
         "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": training.processing_instance_type,
-                "VolumeSizeInGB": training.volume_size_gb,
-            }
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": volume_gb}
         },
-        "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         "AppSpecification": {
             "ImageUri": image_uri,
-            "ContainerEntrypoint": ["python3", f"{CODE_DIR}/{EVALUATE_SCRIPT}"],
+            "ContainerEntrypoint": ["python3", f"{CODE_DIR}/{entry_point}"],
             "ContainerArguments": arguments,
         },
         "Environment": {"PYTHONUNBUFFERED": "1"},
