@@ -80,5 +80,5 @@ stop: ## Stop Airflow and every local process the project started
 	@if [ -x $(PY) ]; then $(PY) -m mlops_airflow.local_airflow stop; else echo "nothing to stop"; fi
 
 .PHONY: clean
-clean: stop ## Remove all local state (.mlops), keeping the venv
-	rm -rf $(STATE)/lake $(STATE)/airflow $(STATE)/source.db* $(STATE)/dms $(STATE)/run $(STATE)/summary.json
+clean: stop ## Remove all local state in .mlops (keeps the installed tools and venvs)
+	find $(STATE) -mindepth 1 -maxdepth 1 ! -name tools ! -name venv-infra -exec rm -rf {} +
