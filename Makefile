@@ -1,20 +1,30 @@
 # One-command entry points. Nothing needs installing by hand: uv is fetched into
-# .mlops/tools if it is missing, the pinned lock is installed into .venv, and the test
-# target installs the PostgreSQL server and docker-compose it needs.
+# .mlops/tools if it is missing, each environment's lock is installed into its own venv, and
+# the test target installs the PostgreSQL server and docker-compose it needs.
+#
+# Environments (envs/README.md): .venv is the Airflow environment (MWAA's pins); the job
+# runtimes live in .mlops/venvs/<name> (glue, sagemaker) and so do the tool environments
+# (infra: cfn-lint + checkov, sdk: sagemaker-core).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+
+include infra/mwaa/versions.env
 
 ROOT        := $(abspath .)
 STATE       := $(ROOT)/.mlops
 VENV        := $(ROOT)/.venv
 PY          := $(VENV)/bin/python
+ENVS        := $(STATE)/venvs
+RUNTIMES    := glue sagemaker
 SIZE        ?= 20000
 PYTEST_ARGS ?=
 UV          := $(or $(shell command -v uv 2>/dev/null),$(STATE)/tools/bin/uv)
+CONSTRAINTS_311 := $(STATE)/constraints/mwaa-$(MWAA_AIRFLOW_VERSION)-python3.11.txt
 
 export MLOPS_HOME            ?= $(STATE)
 export MLOPS_TARGET          ?= local
-export PYTHONPATH            := $(ROOT)/include:$(ROOT)/plugins
+export MLOPS_RUNTIMES        := $(ENVS)
+export PYTHONPATH            := $(ROOT)/include:$(ROOT)/plugins:$(ROOT)/tools
 export AIRFLOW_HOME          ?= $(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER    := $(ROOT)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
@@ -38,23 +48,38 @@ $(STATE)/tools/bin/uv:
 .PHONY: uv
 uv: $(UV)
 
+$(CONSTRAINTS_311): infra/mwaa/versions.env infra/mwaa/python311-overrides.txt infra/mwaa/SHA256SUMS
+	python3 tools/mlops_tools/mwaa_constraints.py --python 3.11 --out $@
+
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
-	@echo "==> installing the pinned stack from requirements.lock into .venv"
+	@echo "==> installing the Airflow environment (MWAA $(MWAA_AIRFLOW_VERSION) pins) from requirements.lock into .venv"
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
 	$(UV) pip sync --quiet -p $(PY) requirements.lock
-	$(UV) pip install --quiet -p $(PY) --no-deps -e .   # the `mlops` command
+	$(UV) pip install --quiet -p $(PY) --no-deps -e .   # the `mlops` command and the Airflow plugin entry point
+	touch $@
+
+$(ENVS)/%/.installed: envs/%/requirements.lock | $(UV)
+	@echo "==> installing the $* environment from envs/$*/requirements.lock into $(ENVS)/$*"
+	$(UV) venv --quiet --allow-existing -p 3.11 $(ENVS)/$*
+	$(UV) pip sync --quiet -p $(ENVS)/$*/bin/python envs/$*/requirements.lock
 	touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Install the pinned Python stack into .venv
+venv: $(VENV)/.installed $(foreach r,$(RUNTIMES),$(ENVS)/$(r)/.installed) ## Install the Airflow environment and the job runtimes
 
 .PHONY: lock
-lock: | $(UV) ## Re-resolve requirements.txt into requirements.lock
-	$(UV) pip compile --quiet -p 3.11 requirements.txt -o requirements.lock
+lock: $(CONSTRAINTS_311) | $(UV) ## Re-resolve every environment's requirements into its lock (the Airflow one under MWAA's constraints)
+	$(UV) pip compile --quiet -p 3.11 --custom-compile-command "make lock" -c $(CONSTRAINTS_311) requirements.txt requirements-dev.txt -o requirements.lock
+	for env in $(RUNTIMES) sdk infra; do \
+	  $(UV) pip compile --quiet -p 3.11 --custom-compile-command "make lock" envs/$$env/requirements.txt -o envs/$$env/requirements.lock || exit 1; done
+
+.PHONY: images
+images: $(ENVS)/sdk/.installed ## Resolve the framework image URIs with sagemaker-core (envs/sdk) into include/mlops/aws/framework_images.json
+	$(ENVS)/sdk/bin/python -m mlops.aws.framework_images --write
 
 .PHONY: demo
 demo: venv ## Run the pipeline end to end on the local target (SIZE=orders)
-	MLOPS_TARGET=local $(PY) -m mlops_airflow.demo --size $(SIZE)
+	MLOPS_TARGET=local $(PY) -m mlops_tools.demo --size $(SIZE)
 
 .PHONY: test-deps
 test-deps: venv
@@ -64,21 +89,23 @@ test-deps: venv
 
 .PHONY: test
 test: test-deps ## Install everything, lint, and run the tests
-	$(VENV)/bin/ruff check dags plugins include tests bench
+	$(VENV)/bin/ruff check dags plugins include tools tests bench
 	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest $(PYTEST_ARGS)
+	$(ENVS)/glue/bin/python -m pytest -p no:cacheprovider tests/jobs/glue $(PYTEST_ARGS)
+	$(ENVS)/sagemaker/bin/python -m pytest -p no:cacheprovider tests/jobs/sagemaker $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: venv ## ruff, including the AIR3 Airflow 3 rules
-	$(VENV)/bin/ruff check dags plugins include tests bench
+	$(VENV)/bin/ruff check dags plugins include tools tests bench
 
 .PHONY: airflow
 airflow: venv ## Start Airflow standalone on http://127.0.0.1:8080 (stop with make stop)
-	$(PY) -m mlops_airflow.local_airflow start
+	$(PY) -m mlops_tools.local_airflow start
 
 .PHONY: stop
 stop: ## Stop Airflow and every local process the project started
-	@if [ -x $(PY) ]; then $(PY) -m mlops_airflow.local_airflow stop; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m mlops_tools.local_airflow stop; else echo "nothing to stop"; fi
 
 .PHONY: clean
 clean: stop ## Remove all local state in .mlops (keeps the installed tools and venvs)
-	find $(STATE) -mindepth 1 -maxdepth 1 ! -name tools ! -name venv-infra -exec rm -rf {} +
+	find $(STATE) -mindepth 1 -maxdepth 1 ! -name tools ! -name venvs -exec rm -rf {} +

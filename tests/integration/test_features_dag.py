@@ -18,7 +18,7 @@ from mlops.lake import Lake, local_path
 from mlops.source.db import make_engine
 from mlops.source.generator import generate
 from mlops_airflow import targets
-from mlops_airflow.dag_runner import run_dag
+from mlops_tools.dag_runner import run_dag
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

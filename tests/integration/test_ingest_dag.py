@@ -17,7 +17,7 @@ from mlops.source.activity import simulate_activity
 from mlops.source.db import make_engine, table_counts
 from mlops.source.generator import generate
 from mlops_airflow import targets
-from mlops_airflow.dag_runner import run_dag
+from mlops_tools.dag_runner import run_dag
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -60,7 +60,7 @@ def register(archive, status: str) -> None:
 
 
 def _run(conf: dict, home, succeed: bool = True):
-    from mlops_airflow.dag_runner import run_dag
+    from mlops_tools.dag_runner import run_dag
 
     result = run_dag("mlops_deploy", conf=conf, log_path=home / "logs" / "mlops_deploy.log")
     assert result.succeeded is succeed, f"{result.task_states} {result.error} (log: {result.log_path})"

@@ -41,7 +41,7 @@ def monitor_env(tmp_path_factory):
 
 
 def _run(env, hour: int, *, drifted: bool):
-    from mlops_airflow.dag_runner import run_dag
+    from mlops_tools.dag_runner import run_dag
 
     spec = env["spec"]
     rows = sample_rows(env["frame"][env["frame"].split == "test"][spec["numeric"] + spec["categorical"]], 400, hour)
@@ -89,7 +89,7 @@ def test_policy_fires_once_per_drift_episode(monitor_env):
 
 def test_dag_shape_and_schedule_match_config():
     from mlops.config import load_config
-    from mlops_airflow.dag_runner import load_dag
+    from mlops_tools.dag_runner import load_dag
 
     dag = load_dag("mlops_monitor")
     assert dag.schedule == load_config().monitoring.schedule or str(dag.timetable.summary) == "@hourly"
@@ -102,7 +102,7 @@ def test_dag_shape_and_schedule_match_config():
 
 
 def test_no_deployed_model_skips_the_run(monitor_env):
-    from mlops_airflow.dag_runner import run_dag
+    from mlops_tools.dag_runner import run_dag
 
     result = run_dag("mlops_monitor", conf={}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
     assert result.succeeded, result.error
@@ -117,7 +117,7 @@ def test_model_comes_from_the_endpoint_live_event(monitor_env):
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from mlops_airflow.dag_runner import run_dag
+    from mlops_tools.dag_runner import run_dag
 
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.name == "mlops_endpoint_live"))

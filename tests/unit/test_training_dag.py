@@ -12,7 +12,7 @@ from mlops.training import synthetic
 
 def test_dag_wiring():
     from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
-    from mlops_airflow.dag_runner import load_dag
+    from mlops_tools.dag_runner import load_dag
 
     dag = load_dag("mlops_train")
     assert not dag.catchup and "training" in dag.tags and dag.default_args["retries"] >= 1
@@ -41,7 +41,7 @@ def dag_env(tmp_path_factory):
 
 
 def _run(conf: dict, home):
-    from mlops_airflow.dag_runner import run_dag
+    from mlops_tools.dag_runner import run_dag
 
     return run_dag("mlops_train", conf=conf, log_path=home / "logs" / "mlops_train.log")
 

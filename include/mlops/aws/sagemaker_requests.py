@@ -2,8 +2,8 @@
 CreateModelPackageGroup, CreateModelPackage, UpdateModelPackage).
 
 Pure functions of the pipeline config and the run's values; tests validate each against
-botocore's service model, and the local stand-ins execute the very same dicts. Only
-:func:`resolve_image_uri` touches a library (sagemaker-core, imported when called).
+botocore's service model, and the local stand-ins execute the very same dicts. Image URIs come
+from the table sagemaker-core resolved at build time (:mod:`mlops.aws.framework_images`).
 """
 
 from __future__ import annotations
@@ -41,14 +41,10 @@ def encode_hyperparameters(values: dict[str, Any]) -> dict[str, str]:
 
 
 def resolve_image_uri(training: TrainingConfig, region: str) -> str:
-    """The configured image, else the sklearn framework image for the region (sagemaker-core, offline)."""
-    if training.image_uri:
-        return training.image_uri
-    from sagemaker.core import image_uris
+    """The configured image, else the sklearn framework training image for the region (the resolved table)."""
+    from mlops.aws.framework_images import framework_image_uri
 
-    return image_uris.retrieve(
-        "sklearn", region=region, version=training.framework_version, instance_type=training.instance_type
-    )
+    return training.image_uri or framework_image_uri(training.framework_version, region, "training")
 
 
 def _s3_channel(name: str, uri: str) -> dict[str, Any]:

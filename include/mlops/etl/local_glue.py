@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,8 +32,10 @@ def job_run_id(request: dict[str, Any]) -> str:
 
 
 def script_command(script: Path, arguments: dict[str, str]) -> list[str]:
-    """``python <script> --KEY value ...``: the way Glue invokes a Python shell/Spark script."""
-    command = [sys.executable, str(script)]
+    """``python <script> --KEY value ...`` with the glue runtime's Python: the way Glue invokes a script."""
+    from mlops.runtimes import runtime_python
+
+    command = [runtime_python("glue"), str(script)]
     for key, value in sorted(arguments.items()):
         command += [key if key.startswith("--") else f"--{key}", str(value)]
     return command

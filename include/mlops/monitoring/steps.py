@@ -297,16 +297,11 @@ def window_folders(keys: list[str], start: datetime | str, end: datetime | str) 
 
 
 def image_uri(config: PipelineConfig) -> str:
-    """The processing image: configured, else the sklearn framework image (sagemaker-core; ~8 s import)."""
-    if config.monitoring.image_uri:
-        return config.monitoring.image_uri
-    from sagemaker.core import image_uris
+    """The processing image: configured, else the sklearn framework image (the resolved table)."""
+    from mlops.aws.framework_images import framework_image_uri
 
-    return image_uris.retrieve(
-        "sklearn",
-        region=config.aws.region,
-        version=config.monitoring.framework_version,
-        instance_type=config.monitoring.processing_instance_type,
+    return config.monitoring.image_uri or framework_image_uri(
+        config.monitoring.framework_version, config.aws.region, "training"
     )
 
 

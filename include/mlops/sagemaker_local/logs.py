@@ -47,10 +47,17 @@ def container_env(extra: dict[str, str]) -> dict[str, str]:
 def run_logged(
     command: Sequence[str], *, cwd: Path, env: dict[str, str], log_file: Path, timeout: float | None
 ) -> tuple[int, str]:
-    """Run ``command``, teeing its stdout+stderr to ``log_file`` and our stdout; return (exit code, log text)."""
+    """Run ``command`` in the container runtime, teeing its output to ``log_file`` and our stdout.
+
+    ``python``/``python3`` is the sagemaker runtime's interpreter (the container's Python).
+    Returns (exit code, log text).
+    """
+    from mlops.runtimes import runtime_python
+
+    program = runtime_python("sagemaker") if command[0] in ("python", "python3") else command[0]
     with log_file.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable if command[0] in ("python", "python3") else command[0], *command[1:]],
+            [program, *command[1:]],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Any
 
 import mlops
 from mlops import processes
+from mlops.runtimes import runtime_python
 from mlops.serving.errors import DeploymentError
 
 LOOPBACK = "127.0.0.1"
@@ -71,7 +71,7 @@ def start_container(
 ) -> dict[str, Any]:
     """Start one model server; returns its record (process name, pgid, port, log)."""
     command = [
-        sys.executable,
+        runtime_python("sagemaker"),
         "-m",
         "mlops.serving.server",
         "--model-data",
@@ -93,7 +93,7 @@ def start_container(
 
 
 def start_router(*, name: str, state_file: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "mlops.serving.router", "--state-file", str(state_file)]
+    command = [runtime_python("sagemaker"), "-m", "mlops.serving.router", "--state-file", str(state_file)]
     processes.stop(name, timeout=5)
     record = processes.start(name, command, env=_child_env())
     return {"process": name, "pgid": record.pgid, "log": record.log_path}

@@ -362,18 +362,10 @@ def deployment_requests(model: dict[str, Any], context: Context) -> dict[str, An
 
 
 def framework_image_uri(config: Any) -> str:
-    """The sklearn inference container for the region (sagemaker-core's bundled data; offline, ~8 s import)."""
-    if config.training.image_uri:
-        return config.training.image_uri
-    from sagemaker.core import image_uris
+    """The sklearn inference container for the region (the table sagemaker-core resolved at build time)."""
+    from mlops.aws.framework_images import framework_image_uri as lookup
 
-    return image_uris.retrieve(
-        "sklearn",
-        region=config.aws.region,
-        version=config.serving.framework_version,
-        instance_type=config.serving.instance_type,
-        image_scope="inference",
-    )
+    return config.training.image_uri or lookup(config.serving.framework_version, config.aws.region, "inference")
 
 
 # ---- aws classes, built lazily so local runs never import the provider's SageMaker module ---------

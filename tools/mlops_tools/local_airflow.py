@@ -58,7 +58,7 @@ def stop() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_airflow.local_airflow")
+    parser = argparse.ArgumentParser(prog="python -m mlops_tools.local_airflow")
     parser.add_argument("action", choices=["start", "stop"])
     args = parser.parse_args(argv)
     return start() if args.action == "start" else stop()

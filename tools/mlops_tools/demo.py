@@ -13,7 +13,7 @@ From a clean local state it runs the same DAG files the scheduler runs, with ``d
 
 The summary (stages, durations, key figures, model versions, the endpoint URL, the reports) is
 printed, written to ``<MLOPS_HOME>/summary.json``, and an HTML index of every report is written
-to ``<MLOPS_HOME>/lake/reports/index.html`` (see :mod:`mlops_airflow.demo_report`).
+to ``<MLOPS_HOME>/lake/reports/index.html`` (see :mod:`mlops_tools.demo_report`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops.config import load_config, mlops_home
-from mlops_airflow.dag_runner import DagRunResult, run_dag
-from mlops_airflow.demo_report import console, plain, report
+from mlops_tools.dag_runner import DagRunResult, run_dag
+from mlops_tools.demo_report import console, plain, report
 
 STATE_TO_RESET: tuple[str, ...] = (
     "lake", "source.db", "source.db-wal", "source.db-shm", "dms", "catalog", "registry", "sagemaker", "serving",

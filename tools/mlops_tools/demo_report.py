@@ -15,7 +15,7 @@ from rich.table import Table
 from mlops.config import load_config, mlops_home
 
 if TYPE_CHECKING:
-    from mlops_airflow.demo import Demo
+    from mlops_tools.demo import Demo
 
 console = Console()
 HIDDEN_FIGURES = frozenset(
