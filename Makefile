@@ -82,7 +82,7 @@ demo: venv ## Run the pipeline end to end on the local target (SIZE=orders)
 	MLOPS_TARGET=local $(PY) -m mlops_tools.demo --size $(SIZE)
 
 .PHONY: test-deps
-test-deps: venv
+test-deps: venv $(ENVS)/sdk/.installed
 	@bash scripts/ensure_postgres.sh
 	@bash scripts/ensure_docker_compose.sh
 	@if grep -q '^infra-venv:' infra/infra.mk 2>/dev/null; then $(MAKE) --no-print-directory infra-venv; fi
@@ -91,8 +91,9 @@ test-deps: venv
 test: test-deps ## Install everything, lint, and run the tests
 	$(VENV)/bin/ruff check dags plugins include tools tests bench
 	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest $(PYTEST_ARGS)
-	$(ENVS)/glue/bin/python -m pytest -p no:cacheprovider tests/jobs/glue $(PYTEST_ARGS)
-	$(ENVS)/sagemaker/bin/python -m pytest -p no:cacheprovider tests/jobs/sagemaker $(PYTEST_ARGS)
+	@for runtime in $(RUNTIMES); do echo "==> tests/jobs/$$runtime in the $$runtime runtime"; \
+	  $(ENVS)/$$runtime/bin/python -m pytest --confcutdir=tests/jobs tests/jobs/$$runtime || exit 1; done
+	$(MAKE) --no-print-directory mwaa-check
 
 .PHONY: lint
 lint: venv ## ruff, including the AIR3 Airflow 3 rules

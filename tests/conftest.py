@@ -22,6 +22,9 @@ from tests.pg_server import PostgresServer, PostgresUnavailable, start_server
 
 _DATABASE_NUMBERS = itertools.count(1)
 
+# Job code is tested in its own runtime (tests/jobs/conftest.py), never in the Airflow environment.
+collect_ignore = ["jobs"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:

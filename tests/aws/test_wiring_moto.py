@@ -326,6 +326,7 @@ def aws_env(tmp_path_factory):
 
 def _run(env: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -> Any:
     from mlops_tools.dag_runner import run_dag
+
     from mlops_airflow.targets import pipeline_config
 
     pipeline_config.cache_clear()

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
+from mlops_tools.mwaa_constraints import MWAA_DIR, read_versions
 
 from mlops.config import load_config
-from mlops.deploy import mwaa_package
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -376,21 +376,21 @@ def test_mwaa_is_private_logs_everything_and_matches_the_package():
     assert set(logging) == {"DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs"}
     assert all(kind["Enabled"] is True for kind in logging.values())
     version = default("mwaa.yaml", props["AirflowVersion"])
-    assert version == mwaa_package.DEFAULT_AIRFLOW_VERSION and version.startswith("3.")
-    assert version in mwaa_package.MWAA_PYTHON_VERSIONS
+    assert version == read_versions().airflow, "infra/mwaa/versions.env names the one production version"
     assert props["AirflowConfigurationOptions"]["secrets.backend"] == (
         "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
     )
-    packaged = {f.name for f in mwaa_package.build_package(ROOT)}
+    from mlops_tools.mwaa_bundle import UPLOADED
+
     for key, name in [("PluginsS3Path", "plugins.zip"), ("RequirementsS3Path", "requirements.txt")]:
-        assert props[key] == {"Fn::Sub": "${MwaaPrefix}/" + name} and name in packaged
-    assert props["StartupScriptS3Path"] == {"Fn::Sub": "${MwaaPrefix}/startup.sh"} and "startup.sh" in packaged
+        assert props[key] == {"Fn::Sub": "${MwaaPrefix}/" + name} and name in UPLOADED
+    assert props["StartupScriptS3Path"] == {"Fn::Sub": "${MwaaPrefix}/startup.sh"} and "startup.sh" in UPLOADED
     assert props["DagS3Path"] == {"Fn::Sub": "${MwaaPrefix}/dags"}
 
 
 def test_mwaa_options_feed_every_variable_startup_sh_maps():
     options = one("AWS::MWAA::Environment")["AirflowConfigurationOptions"]
-    script = mwaa_package.STARTUP_SCRIPT.read_text()
+    script = (MWAA_DIR / "startup.sh").read_text()
     mapped = re.findall(r"map_option AIRFLOW__MLOPS__([A-Z_]+) ", script)
     assert mapped
     for key in mapped:
@@ -402,8 +402,8 @@ def test_buildspecs_test_before_packaging_and_deploy_the_tested_package():
     build = yaml.safe_load((INFRA / "buildspec.yml").read_text())
     assert build["phases"]["build"]["on-failure"] == "ABORT"
     assert "make test" in build["phases"]["build"]["commands"]
-    assert any("mlops.deploy.mwaa_package" in c for c in build["phases"]["post_build"]["commands"])
-    assert build["artifacts"]["base-directory"] == "dist/mwaa"
+    assert any("make mwaa-bundle" in c for c in build["phases"]["post_build"]["commands"])
+    assert build["artifacts"]["base-directory"] == ".mlops/mwaa"
     deploy = yaml.safe_load((INFRA / "buildspec-deploy.yml").read_text())
     commands = "\n".join(deploy["phases"]["build"]["commands"])
     assert "aws mwaa update-environment" in commands and "CODEBUILD_SRC_DIR_MwaaPackage" in commands

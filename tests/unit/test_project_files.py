@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from mlops_tools.mwaa_constraints import read_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -160,20 +161,24 @@ def test_compose_holds_no_literal_secrets() -> None:
 # --- Dockerfile and packages.txt --------------------------------------------------------
 
 
-def test_dockerfile_builds_on_an_astro_runtime_3_image() -> None:
-    from_lines = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
-    assert from_lines, "the Dockerfile has no FROM line"
-    assert re.match(r"^astrocrpublic\.azurecr\.io/runtime:3\.\d+-\d+(-python-3\.\d+)?(-base)?$", from_lines[-1]), (
-        f"{from_lines[-1]!r} is not an Astro Runtime 3.x (Airflow 3) image"
-    )
-
-
-def test_dockerfile_puts_include_on_pythonpath_and_sets_state_and_java() -> None:
+def test_dockerfile_builds_mwaas_airflow_on_mwaas_python_with_mwaas_pins() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^ENV PYTHONPATH=/usr/local/airflow/include\b", text, flags=re.MULTILINE)
+    versions = read_versions()
+    assert re.search(rf"^ARG AIRFLOW_VERSION={re.escape(versions.airflow)}$", text, flags=re.MULTILINE)
+    assert re.search(rf"^ARG PYTHON_VERSION={re.escape(versions.python)}$", text, flags=re.MULTILINE)
+    assert re.search(r"^FROM apache/airflow:slim-\$\{AIRFLOW_VERSION\}-python\$\{PYTHON_VERSION\}$", text, re.MULTILINE)
+    assert "constraints-${AIRFLOW_VERSION}-python${PYTHON_VERSION}.txt" in text, "install with MWAA's constraints"
+    assert "essential-constraints-${AIRFLOW_VERSION}.txt" in text
+
+
+def test_dockerfile_sets_state_runtimes_and_java() -> None:
+    text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^ENV MLOPS_HOME=/usr/local/airflow/\.mlops$", text, flags=re.MULTILINE)
+    assert re.search(r"^ENV MLOPS_RUNTIMES=/opt/mlops/venvs$", text, flags=re.MULTILINE), "job runtimes outside mounts"
     assert re.search(r"^ENV JAVA_HOME=\S+", text, flags=re.MULTILINE)
-    assert "requirements.lock" in text, "the Dockerfile must install the uv lock"
+    for runtime in ("glue", "sagemaker"):
+        assert (ROOT / "envs" / runtime / "requirements.lock").exists()
+    assert 'envs/${runtime}/requirements.lock' in text, "the Dockerfile must install each job runtime from its lock"
 
 
 def test_packages_txt_installs_java_17_for_spark() -> None:
