@@ -17,6 +17,7 @@ PY          := $(VENV)/bin/python
 ENVS        := $(STATE)/venvs
 RUNTIMES    := glue sagemaker
 SIZE        ?= 20000
+SEED        ?=
 PYTEST_ARGS ?=
 UV          := $(or $(shell command -v uv 2>/dev/null),$(STATE)/tools/bin/uv)
 CONSTRAINTS_311 := $(STATE)/constraints/mwaa-$(MWAA_AIRFLOW_VERSION)-python3.11.txt
@@ -78,8 +79,8 @@ images: $(ENVS)/sdk/.installed ## Resolve the framework image URIs with sagemake
 	$(ENVS)/sdk/bin/python -m mlops.aws.framework_images --write
 
 .PHONY: demo
-demo: venv ## Run the pipeline end to end on the local target (SIZE=orders)
-	MLOPS_TARGET=local $(PY) -m mlops_tools.demo --size $(SIZE)
+demo: venv ## Run the pipeline end to end on the local target (SIZE=orders, SEED=generator seed)
+	MLOPS_TARGET=local $(PY) -m mlops_tools.demo --size $(SIZE) $(if $(SEED),--seed $(SEED))
 
 .PHONY: test-deps
 test-deps: venv $(ENVS)/sdk/.installed

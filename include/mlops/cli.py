@@ -74,22 +74,26 @@ def generate(
     """Create the source schema and fill it with deterministic e-commerce data."""
     from mlops.config import load_config
     from mlops.source.db import reset_schema, table_counts
-    from mlops.source.generator import DriftSpec
+    from mlops.source.generator import DriftSpec, check_seed, check_size, parse_start
     from mlops.source.generator import generate as run_generate
 
     config = load_config()
-    try:
+    orders = config.source.orders if orders is None else orders
+    seed = config.source.seed if seed is None else seed
+    try:  # every argument is checked before anything in the source DB changes
+        check_size(orders, config.source.days)
+        check_seed(seed)
+        parse_start(config.source.start_date)
+        drifting = covariate_drift or concept_drift
+        drift = DriftSpec(covariate=covariate_drift, concept=concept_drift) if drifting else None
         engine = _engine(url)
         if not append:
             reset_schema(engine)
-        drift = (
-            DriftSpec(covariate=covariate_drift, concept=concept_drift) if covariate_drift or concept_drift else None
-        )
         with progress_bar("generating orders") as progress:
             result = run_generate(
                 engine,
-                orders=orders or config.source.orders,
-                seed=config.source.seed if seed is None else seed,
+                orders=orders,
+                seed=seed,
                 start_date=config.source.start_date,
                 days=config.source.days,
                 drift=drift,

@@ -104,12 +104,21 @@ class TrainingConfig(_Section):
     volume_size_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(7200, ge=60)
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
-    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
     map_threshold: float = Field(0.40, ge=0.0, le=1.0)
     champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)
     parity_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
     cache: bool = True
     metric_definitions: tuple[MetricDefinition, ...] = ()
+
+    @field_validator("hyperparameters", mode="before")
+    @classmethod
+    def _typed_hyperparameters(cls, values: Any) -> Any:
+        from mlops.training.hyperparameters import coerce_value
+
+        if not isinstance(values, dict):
+            return values  # pydantic reports the wrong type
+        return {name: coerce_value(str(name), value) for name, value in values.items()}
 
 
 class RegistryConfig(_Section):
@@ -206,6 +215,25 @@ class PipelineConfig(_Section):
     reporting: ReportingConfig = ReportingConfig()
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping key given twice (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice (first on line {seen[key] + 1}); keep one, the later would "
+                    "silently replace the earlier",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def mlops_home() -> Path:
     """The one folder that holds all local state (``MLOPS_HOME``, default ``<project>/.mlops``)."""
     return Path(os.environ.get("MLOPS_HOME", PROJECT_ROOT / ".mlops")).resolve()
@@ -225,18 +253,33 @@ def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[s
             child = node.get(part)
             node[part] = child = dict(child) if isinstance(child, dict) else {}
             node = child
-        node[path[-1]] = yaml.safe_load(value) if value != "" else None
+        try:
+            node[path[-1]] = yaml.load(value, Loader=_UniqueKeyLoader) if value != "" else None  # noqa: S506
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {name} is not valid YAML: {exc}") from None
     return merged
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
+def _origin(key: str, overrides: set[str], source: str) -> str:
+    """Where a key's value came from: the ``MLOPS__...`` variable that set it (or a parent), else the file."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        variable = ENV_PREFIX + "__".join(p.upper() for p in parts[:depth])
+        if variable in overrides:
+            return f"environment variable {variable}"
+    return source
+
+
+def _format_errors(error: ValidationError, source: str, overrides: set[str]) -> str:
     lines = [f"invalid pipeline config ({source}):"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "<root>"
+        origin = _origin(key, overrides, source)
         if item["type"] == "extra_forbidden":
-            lines.append(f"  - {key}: unknown key; remove it or fix its spelling")
+            lines.append(f"  - {key}: unknown key; remove it or fix its spelling (from {origin})")
         else:
-            lines.append(f"  - {key}: {item['msg']} (got {item.get('input')!r})")
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {key}: {message} (got {item.get('input')!r}, from {origin})")
     return "\n".join(lines)
 
 
@@ -245,14 +288,15 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     config_path = Path(path or os.environ.get("MLOPS_CONFIG", DEFAULT_CONFIG_PATH))
     env = dict(os.environ if environ is None else environ)
     try:
-        raw = yaml.safe_load(config_path.read_text()) or {}
+        raw = yaml.load(config_path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ConfigError(f"pipeline config not found at {config_path}; set MLOPS_CONFIG to its path") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"pipeline config {config_path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"pipeline config {config_path} must be a mapping of sections, got {type(raw).__name__}")
+    overrides = {name for name in env if name.startswith(ENV_PREFIX)}
     try:
         return PipelineConfig.model_validate(_apply_env_overrides(raw, env))
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, str(config_path))) from None
+        raise ConfigError(_format_errors(exc, str(config_path), overrides)) from None

@@ -47,3 +47,31 @@ def test_models_list_is_empty_on_a_new_registry():
 
 def test_endpoints_list_on_a_new_home():
     assert "invocation URL" in invoke("endpoints", "list")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--orders", "-1"], "orders must be an integer"),
+        (["--orders", "0"], "orders must be an integer"),
+        (["--seed", "-3"], "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_generate_arguments_leave_the_source_untouched(args, named):
+    """Validation comes first: a bad size or seed never empties an existing source DB."""
+    from mlops.local_stack import source_engine
+    from mlops.source.db import table_counts
+
+    invoke("generate", "--orders", "300", "--seed", "3")
+    before = table_counts(source_engine())
+    result = runner.invoke(app, ["generate", *args])
+    assert result.exit_code == 2 and named in result.output, result.output
+    assert table_counts(source_engine()) == before and before["orders"] == 300
+
+
+def test_demo_refuses_size_zero_instead_of_defaulting():
+    from mlops_tools.demo import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--size", "0"])
+    assert exit_.value.code == 2

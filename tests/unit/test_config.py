@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from mlops.config import ConfigError, load_config
@@ -63,3 +66,46 @@ def test_lake_layout_is_the_same_on_both_targets(tmp_path, monkeypatch):
     assert local_path(local.curated("features")) == tmp_path / "lake" / "curated" / "features"
     with pytest.raises(ValueError, match="not a local file"):
         local_path(aws.curated("features"))
+
+
+def test_a_key_given_twice_in_the_file_is_an_error(tmp_path):
+    text = (Path(load_config.__code__.co_filename).parents[1] / "pipeline.yaml").read_text()
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text + "\ntraining:\n  hyperparameters: {}\n")
+    with pytest.raises(ConfigError, match=r"key 'training' appears twice \(first on line \d+\)"):
+        load_config(path, environ={})
+
+
+def test_a_key_given_twice_in_an_environment_variable_is_an_error():
+    with pytest.raises(ConfigError, match=r"MLOPS__TRAINING__HYPERPARAMETERS is not valid YAML.*appears twice"):
+        load_config(environ={"MLOPS__TRAINING__HYPERPARAMETERS": "{seed: 1, seed: 2}"})
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{n_estimators: abc}", "n_estimators='abc' is not a valid int"),
+        ("{n_estimators: 1.5}", "n_estimators=1.5 is not a valid int"),
+        ("{learning_rate: .nan}", "learning_rate=nan is not a valid float"),
+        ("{n_estimators: true}", "n_estimators=True is not a valid int"),
+        ("{nestimators: 10}", "unknown hyperparameter 'nestimators'"),
+    ],
+)
+def test_mistyped_hyperparameters_fail_at_load_naming_key_and_variable(value, named):
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={"MLOPS__TRAINING__HYPERPARAMETERS": value})
+    message = str(error.value)
+    assert "training.hyperparameters" in message and named in message
+    assert "from environment variable MLOPS__TRAINING__HYPERPARAMETERS" in message
+
+
+def test_a_bad_value_in_the_file_names_the_file(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("source:\n  orders: -1\n")
+    with pytest.raises(ConfigError, match=rf"source.orders: .*from {re.escape(str(path))}"):
+        load_config(path, environ={})
+
+
+def test_typed_hyperparameters_are_coerced():
+    config = load_config(environ={"MLOPS__TRAINING__HYPERPARAMETERS": "{n_estimators: '120', learning_rate: 0.1}"})
+    assert config.training.hyperparameters == {"n_estimators": 120, "learning_rate": 0.1}

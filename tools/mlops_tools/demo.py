@@ -244,9 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default: source.seed)")
     args = parser.parse_args(argv)
     config = load_config()
-    size = args.size or config.source.orders
+    size = config.source.orders if args.size is None else args.size
     if not 100 <= size <= 5_000_000:
-        parser.error(f"SIZE={size} is out of range; use 100 to 5000000 orders")
+        parser.error(f"SIZE={size} is out of range; use 100 to 5000000 orders, e.g. make demo SIZE=20000")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"SEED={args.seed} must be a non-negative integer, e.g. make demo SEED=7")
     started_at = datetime.now(UTC)
     demo = run(size, config.source.seed if args.seed is None else args.seed)
     report(demo, started_at)

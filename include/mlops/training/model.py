@@ -11,50 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from mlops.training.features import FeatureSpec
-
-HYPERPARAMETER_TYPES: dict[str, type] = {
-    "n_estimators": int,
-    "learning_rate": float,
-    "num_leaves": int,
-    "max_depth": int,
-    "min_child_samples": int,
-    "subsample": float,
-    "colsample_bytree": float,
-    "reg_lambda": float,
-    "class_weight": str,
-    "seed": int,
-    "early_stopping_rounds": int,
-    "n_jobs": int,
-}
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
-    "n_estimators": 300,
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "max_depth": -1,
-    "min_child_samples": 20,
-    "subsample": 0.9,
-    "colsample_bytree": 0.9,
-    "reg_lambda": 0.0,
-    "class_weight": "none",
-    "seed": 42,
-    "early_stopping_rounds": 30,
-    "n_jobs": 0,
-}
-
-
-def coerce_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``raw`` (strings as SageMaker passes them), typed; unknown names raise."""
-    unknown = sorted(set(raw) - set(HYPERPARAMETER_TYPES))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown}; known: {sorted(HYPERPARAMETER_TYPES)}")
-    out = dict(DEFAULT_HYPERPARAMETERS)
-    for name, value in raw.items():
-        kind = HYPERPARAMETER_TYPES[name]
-        try:
-            out[name] = kind(float(value)) if kind is int else kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"hyperparameter {name}={value!r} is not a valid {kind.__name__}") from None
-    return out
+from mlops.training.hyperparameters import (  # noqa: F401 - re-exported for train.py
+    DEFAULT_HYPERPARAMETERS,
+    HYPERPARAMETER_TYPES,
+    coerce_hyperparameters,
+)
 
 
 def build_pipeline(spec: FeatureSpec, hyperparameters: dict[str, Any]) -> Any:
