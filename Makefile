@@ -101,8 +101,12 @@ lint: venv ## ruff, including the AIR3 Airflow 3 rules
 	$(VENV)/bin/ruff check dags plugins include tools tests bench
 
 .PHONY: airflow
-airflow: venv ## Start Airflow standalone on http://127.0.0.1:8080 (stop with make stop)
+airflow: venv ## Start Airflow on http://127.0.0.1:8080, wait for every component, unpause the DAGs (stop with make stop)
 	$(PY) -m mlops_tools.local_airflow start
+
+.PHONY: airflow-status
+airflow-status: venv ## Health of the local Airflow's components; fails naming the ones that are down
+	$(PY) -m mlops_tools.local_airflow status
 
 .PHONY: stop
 stop: ## Stop Airflow and every local process the project started

@@ -1,7 +1,11 @@
-"""Local background processes (Airflow standalone, endpoints) started in their own process group.
+"""Local background processes (Airflow standalone, endpoints, jobs) and stopping all of them.
 
-Each process is started with ``setsid`` semantics and recorded in ``<MLOPS_HOME>/run/<name>.json``
-so ``make stop`` can stop it and all its children by process group, even from another shell.
+Long-lived processes are started with ``setsid`` semantics and recorded in
+``<MLOPS_HOME>/run/<name>.json`` so ``make stop`` can stop each and its children by process
+group, even from another shell. Every process the project starts also carries
+``MLOPS_PROCESS_OWNER=<MLOPS_HOME>`` in its environment, which its children inherit: a job
+subprocess started in its own session by a task that was killed meanwhile is in no recorded
+group, and :func:`sweep` finds it by that tag (Linux ``/proc``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlops.config import mlops_home
+
+OWNER_ENV = "MLOPS_PROCESS_OWNER"
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,29 @@ def _record_path(name: str) -> Path:
     return run_dir() / f"{name}.json"
 
 
-def is_alive(pgid: int) -> bool:
-    """True while any process of the group is alive (a group leader we started is reaped first)."""
+def owner_tag() -> str:
+    """The value of ``MLOPS_PROCESS_OWNER`` for processes of this ``MLOPS_HOME``."""
+    return str(mlops_home())
+
+
+def owned_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) plus the owner tag."""
+    return {**(os.environ if env is None else env), OWNER_ENV: owner_tag()}
+
+
+def _stat(pid_dir: Path) -> tuple[str, int] | None:
+    """(state, process group) of a /proc/<pid> entry, or None once it is gone."""
     try:
-        os.waitpid(pgid, os.WNOHANG)  # reap our own exited child so it is not counted as a zombie
+        fields = (pid_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def is_alive(pgid: int) -> bool:
+    """True while a process of the group is alive; zombies don't count (PID 1 may never reap them here)."""
+    try:
+        os.waitpid(pgid, os.WNOHANG)  # reap our own exited child so it is not counted
     except ChildProcessError:
         pass
     try:
@@ -51,7 +76,8 @@ def is_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    members = (_stat(entry) for entry in Path("/proc").glob("[0-9]*"))
+    return any(member is not None and member[1] == pgid and member[0] != "Z" for member in members)
 
 
 def start(
@@ -69,7 +95,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None,
+            env=owned_env(env),
             cwd=cwd,
             start_new_session=True,
         )
@@ -105,10 +131,63 @@ def stop(name: str, timeout: float = 20.0) -> bool:
             time.sleep(0.2)
         if is_alive(record.pgid):
             os.killpg(record.pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while is_alive(record.pgid) and time.monotonic() < deadline:
+                time.sleep(0.1)
     _record_path(name).unlink(missing_ok=True)
     return was_alive
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents (never swept, whatever their environment says)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the parent pid
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
+def owned_pids() -> list[int]:
+    """Live processes tagged with this home's owner tag, except this process and its parents."""
+    marker = f"{OWNER_ENV}={owner_tag()}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return sorted(set(found) - _ancestors())
+
+
+def sweep(timeout: float = 10.0) -> list[int]:
+    """Stop every process tagged as this home's (orphaned job subprocesses included); returns their pids."""
+    pids = owned_pids()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and owned_pids():
+            time.sleep(0.2)
+        for pid in pids:  # reap those that were our own children
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if not owned_pids():
+            break
+    return pids
+
+
 def stop_all(timeout: float = 20.0) -> list[str]:
-    """Stop every recorded process group; returns the names that were running."""
-    return [p.name for p in managed() if stop(p.name, timeout)]
+    """Stop every recorded process group, then every other process of this home; returns what ran."""
+    stopped = [p.name for p in managed() if stop(p.name, timeout)]
+    orphans = sweep()
+    return [*stopped, *(f"pid {pid}" for pid in orphans)]

@@ -1,29 +1,97 @@
-"""`make airflow` / `make stop`: Airflow standalone on 127.0.0.1:8080 in its own process group."""
+"""`make airflow` / `make airflow-status` / `make stop`: local Airflow as a service.
+
+``start`` runs ``airflow standalone`` (LocalExecutor, the API server on 127.0.0.1) in its own
+process group, waits until the metadata database, scheduler, DAG processor and triggerer all
+report healthy (``/api/v2/monitor/health``) and names any that does not, then unpauses the
+project's DAGs, which Airflow creates paused. ``status`` reports each component and exits
+non-zero when one is down (standalone does not restart a dead scheduler). ``stop`` stops every
+process of the project: Airflow, endpoints, and job subprocesses a killed task left behind
+(:func:`mlops.processes.stop_all`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 from mlops import processes
 
 NAME = "airflow-standalone"
-HEALTH_URL = "http://127.0.0.1:{port}/api/v2/monitor/health"
+COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
-def _healthy(port: str) -> bool:
-    try:
-        with urllib.request.urlopen(HEALTH_URL.format(port=port), timeout=2) as response:  # noqa: S310 - loopback
-            return response.status == 200
-    except OSError:
-        return False
+class AirflowApi:
+    """The local API server's REST API v2, as the all-admins simple auth manager serves it."""
+
+    def __init__(self, port: str | int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self._token: str | None = None
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, auth: bool = True) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.base + path, data=json.dumps(body).encode() if body is not None else None, headers=headers,
+            method=method,
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only
+            return json.loads(response.read() or b"null")
+
+    def token(self) -> str:
+        """A bearer token (local all-admins mode hands one out without credentials)."""
+        if self._token is None:
+            self._token = self._call("GET", "/auth/token", auth=False)["access_token"]
+        return self._token
+
+    def health(self) -> dict[str, str]:
+        """Component -> status (``healthy``/``unhealthy``/``unknown``)."""
+        try:
+            answer = self._call("GET", "/api/v2/monitor/health", auth=False)
+        except (OSError, urllib.error.URLError, ValueError):
+            return dict.fromkeys(COMPONENTS, "unreachable")
+        return {c: (answer.get(c) or {}).get("status") or "unknown" for c in COMPONENTS}
+
+    def dags(self) -> dict[str, bool]:
+        """dag_id -> is_paused, for the DAGs Airflow has parsed."""
+        answer = self._call("GET", "/api/v2/dags?limit=100")
+        return {dag["dag_id"]: dag["is_paused"] for dag in answer["dags"]}
+
+    def unpause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
 
-def start(timeout: float = 180.0) -> int:
-    """Start `airflow standalone` and wait until its API server answers its health check."""
+def project_dag_ids(folder: Path = DAGS_FOLDER) -> list[str]:
+    """The project's DAG ids: one DAG per file in dags/, named after the file."""
+    return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
+
+
+def describe(health: dict[str, str]) -> str:
+    return ", ".join(f"{component} {status}" for component, status in health.items())
+
+
+def wait(condition: Any, timeout: float, what: str, alive: Any) -> None:
+    """Poll ``condition()`` every second until true; raise naming ``what`` on timeout or death."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"airflow standalone exited while waiting for {what}")
+        if condition():
+            return
+        time.sleep(1)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def start(timeout: float = 240.0) -> int:
+    """Start standalone, wait for every component, unpause the project's DAGs."""
     port = os.environ.get("AIRFLOW__API__PORT", "8080")
     env = {
         **os.environ,
@@ -34,24 +102,42 @@ def start(timeout: float = 180.0) -> int:
         "AIRFLOW__API__HOST": "127.0.0.1",
     }
     record = processes.start(NAME, [sys.executable, "-m", "airflow", "standalone"], env=env)
-    print(f"==> airflow standalone starting (process group {record.pgid}); log: {record.log_path}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not processes.is_alive(record.pgid):
-            print(f"airflow standalone exited during start-up; see {record.log_path}", file=sys.stderr)
-            processes.stop(NAME)
-            return 1
-        if _healthy(port):
-            print(f"==> Airflow UI: http://127.0.0.1:{port}  (stop with `make stop`)")
-            return 0
-        time.sleep(2)
-    print(f"airflow did not become healthy within {timeout:.0f}s; stopping it; see {record.log_path}", file=sys.stderr)
-    processes.stop(NAME)
-    return 1
+    print(f"==> airflow standalone starting (process group {record.pgid}); log: {record.log_path}", flush=True)
+    api, alive = AirflowApi(port), lambda: processes.is_alive(record.pgid)
+    wanted = project_dag_ids()
+    try:
+        wait(lambda: set(api.health().values()) == {"healthy"}, timeout, "every component to be healthy", alive)
+        print(f"==> healthy: {describe(api.health())}", flush=True)
+        wait(lambda: set(wanted) <= set(api.dags()), timeout, f"the DAGs {', '.join(wanted)} to be parsed", alive)
+        for dag_id in wanted:
+            api.unpause(dag_id)
+    except RuntimeError as exc:
+        print(f"error: {exc}; components: {describe(api.health())}; see {record.log_path}", file=sys.stderr)
+        processes.stop(NAME)
+        return 1
+    print(f"==> unpaused: {', '.join(wanted)}")
+    print(f"==> Airflow UI: http://127.0.0.1:{port}  (every local user is admin; stop with `make stop`)")
+    return 0
+
+
+def status() -> int:
+    """Print each component's health; exit 1 naming the ones that are not healthy."""
+    record = processes.read(NAME)
+    if record is None or not processes.is_alive(record.pgid):
+        print("airflow is not running; start it with `make airflow`", file=sys.stderr)
+        return 1
+    health = AirflowApi(os.environ.get("AIRFLOW__API__PORT", "8080")).health()
+    print(describe(health))
+    down = [component for component, state in health.items() if state != "healthy"]
+    if down:
+        print(f"not healthy: {', '.join(down)}; restart with `make stop airflow` (log: {record.log_path})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
 
 
 def stop() -> int:
-    """Stop Airflow and every other process group the project started (endpoints included)."""
+    """Stop Airflow and every other process of the project (endpoints, orphaned job subprocesses)."""
     stopped = processes.stop_all()
     print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
     return 0
@@ -59,9 +145,9 @@ def stop() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_tools.local_airflow")
-    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("action", choices=["start", "status", "stop"])
     args = parser.parse_args(argv)
-    return start() if args.action == "start" else stop()
+    return {"start": start, "status": status, "stop": stop}[args.action]()
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from mlops.processes import owned_env
 
 RESULT_MARKER = "MLOPS_FEATURES_RESULT "
 
@@ -52,7 +53,7 @@ def run_job_locally(
     Raises GlueJobFailedError (with the log tail) if the script exits non-zero.
     """
     arguments = dict(request.get("Arguments", {}))
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+    env = {**owned_env(), "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
     started = time.time()
     tail: deque[str] = deque(maxlen=40)
     result: dict[str, Any] | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -37,8 +36,10 @@ def parse_metrics(
 
 
 def container_env(extra: dict[str, str]) -> dict[str, str]:
-    """The process environment: this one without PYTHONPATH (the bundle must be self-sufficient), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SM_")}
+    """This environment without PYTHONPATH (the bundle must be self-sufficient), tagged as ours, plus ``extra``."""
+    from mlops.processes import owned_env
+
+    env = {k: v for k, v in owned_env().items() if k != "PYTHONPATH" and not k.startswith("SM_")}
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     env.update(extra)
     return env
