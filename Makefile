@@ -76,7 +76,7 @@ lock: $(CONSTRAINTS_311) | $(UV) ## Re-resolve every environment's requirements 
 
 .PHONY: images
 images: $(ENVS)/sdk/.installed ## Resolve the framework image URIs with sagemaker-core (envs/sdk) into include/mlops/aws/framework_images.json
-	$(ENVS)/sdk/bin/python -m mlops.aws.framework_images --write
+	$(ENVS)/sdk/bin/python -m mlops_tools.framework_images --write
 
 .PHONY: demo
 demo: venv ## Run the pipeline end to end on the local target (SIZE=orders, SEED=generator seed)

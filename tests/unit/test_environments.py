@@ -92,3 +92,13 @@ def test_job_runtimes_are_separate_locked_environments():
     sagemaker = mc.parse_pins((ROOT / "envs" / "sagemaker" / "requirements.lock").read_text())
     assert {"scikit-learn", "lightgbm", "onnxruntime"} <= set(sagemaker)
     assert "apache-airflow" not in glue and "apache-airflow" not in sagemaker
+
+
+def test_framework_images_come_from_the_resolved_table_not_the_sdk():
+    from mlops.aws.framework_images import FrameworkImageError, framework_image_uri
+
+    uri = framework_image_uri("1.9-0", "eu-west-1", "training")
+    assert uri.endswith(".dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3")
+    assert framework_image_uri("1.2-1", "us-east-1", "inference").endswith("sagemaker-scikit-learn:1.2-1-cpu-py3")
+    with pytest.raises(FrameworkImageError, match=r"no sklearn 9\.9-9 training image for region eu-west-1"):
+        framework_image_uri("9.9-9", "eu-west-1")

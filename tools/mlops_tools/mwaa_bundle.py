@@ -159,9 +159,11 @@ def check_image_table(sdk_python: str | None) -> str:
     """Re-resolve the framework image table with sagemaker-core; raise when it is stale."""
     if not sdk_python:
         return "not checked (--sdk-python not given)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(PROJECT_ROOT / p) for p in ("include", "tools"))}
     result = subprocess.run(
-        [sdk_python, "-m", "mlops.aws.framework_images", "--check"], capture_output=True, text=True, check=False
-    )
+        [sdk_python, "-m", "mlops_tools.framework_images", "--check"], capture_output=True, text=True, env=env,
+        check=False,
+    )  # fmt: skip
     if result.returncode != 0:
         raise BundleError(f"framework image table: {(result.stderr or result.stdout).strip()}")
     return "current (sagemaker-core)"
