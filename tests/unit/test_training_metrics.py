@@ -53,7 +53,7 @@ def test_model_quality_document_shape_and_values():
     assert block["macro_f1"]["value"] == pytest.approx(f1_score(y, predicted, average="macro"), abs=1e-6)
     assert sum(sum(row.values()) for row in block["confusion_matrix"].values()) == 300
     assert doc["dataset"]["item_count"] == 300
-    assert metrics.gate_value(doc) == block[metrics.GATE_METRIC]["value"]
+    assert gate.gate_value(doc) == block[metrics.GATE_METRIC]["value"]
 
 
 def test_gate_accepts_first_model_above_threshold():
@@ -83,9 +83,9 @@ def test_comparison_table_lists_both_models():
     challenger = metrics.model_quality(y, rng.dirichlet([1, 1, 1], size=200), CLASSES, bootstrap_rounds=2)
     champion = metrics.model_quality(y, rng.dirichlet([1, 1, 1], size=200), CLASSES, bootstrap_rounds=2)
     decision = gate.decide(
-        metrics.gate_value(challenger), threshold=0.0, champion_map=metrics.gate_value(champion), champion_version=1
+        gate.gate_value(challenger), threshold=0.0, champion_map=gate.gate_value(champion), champion_version=1
     )
     table = gate.comparison_table(decision, challenger, champion)
     first_row = table.splitlines()[2]
     assert first_row.startswith(metrics.GATE_METRIC)
-    assert f"{metrics.gate_value(champion):.4f}" in first_row and "verdict:" in table
+    assert f"{gate.gate_value(champion):.4f}" in first_row and "verdict:" in table
