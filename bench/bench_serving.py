@@ -3,14 +3,16 @@
     PYTHONPATH=include:plugins .venv/bin/python bench/bench_serving.py [--seconds 8] [--rate 200]
 
 Both servers are the same process (``python -m mlops.serving.server``: uvicorn + the plain
-ASGI app + the SageMaker handler loader) on 127.0.0.1, started in this run on this machine;
-only the model package differs:
+ASGI app + the SageMaker handler loader, in the SageMaker runtime ``.mlops/venvs/sagemaker`` as
+local endpoints run it) on 127.0.0.1, started in this run on this machine; only the model
+package differs. The model is the training stage's: ``train.py``'s LightGBM pipeline fitted on
+synthetic curated features (``tests/jobs/sagemaker/model_packages.py``, run in that runtime):
 
-- **onnx**: ``model.onnx`` + ``code/inference.py`` running onnxruntime (1 intra-op thread, numpy
-  feeds, no pandas) — the package the pipeline deploys;
-- **baseline**: the same sklearn Pipeline pickled with joblib + a handler that builds a pandas
-  DataFrame per request and calls ``predict_proba``, the way the stock SageMaker scikit-learn
-  container serves a model.
+- **onnx**: the package training writes, ``model.onnx`` + the real ``code/inference.py`` running
+  onnxruntime (1 intra-op thread, numpy feeds, no pandas) — the package the pipeline deploys;
+- **baseline**: the same fitted pipeline pickled with joblib + ``bench/sklearn_container_inference.py``,
+  a handler that builds a pandas DataFrame per request and calls ``predict_proba``, the way the
+  stock SageMaker scikit-learn container serves a model.
 
 Per server, at batch 1 (one JSON row per request):
 
@@ -32,6 +34,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,14 +45,42 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins")]
+sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins"), str(ROOT)]
 
-from mlops.serving import fixture_model  # noqa: E402
+from mlops.runtimes import runtime_python  # noqa: E402
 from mlops.serving.upstream import UpstreamPool  # noqa: E402
+from mlops.training import model_package  # noqa: E402
 
-ROWS = fixture_model.training_frame(rows=64, seed=99).drop(columns="status").to_dict("records")
-BODIES = [json.dumps({"instances": [row]}).encode() for row in ROWS]
+BODIES: list[bytes] = []  # one JSON row per request, filled by request_bodies()
 HEADERS = {"content-type": "application/json", "accept": "application/json"}
+BASELINE_HANDLER = ROOT / "bench" / "sklearn_container_inference.py"
+
+
+def request_bodies(spec: dict[str, Any], rows: int = 64, seed: int = 99) -> list[bytes]:
+    """Held-out rows of synthetic curated features, the model's columns only, one per request body."""
+    from mlops.training.features import FeatureSpec, model_inputs
+    from mlops.training.synthetic import curated_features
+
+    frame = model_inputs(curated_features(rows, seed=seed), FeatureSpec.from_json(json.dumps(spec)))
+    return [json.dumps({"instances": [row]}).encode() for row in json.loads(frame.to_json(orient="records"))]
+
+
+def build_packages(work: Path) -> dict[str, Path]:
+    """The ONNX package the training code writes, and the baseline package of the same fitted pipeline."""
+    from tests.sagemaker_runtime import build_model_packages
+
+    onnx = build_model_packages(work / "built", {"onnx": {"seed": 7, "native": True}})["onnx"]
+    baseline = work / "baseline-package"
+    (baseline / "code").mkdir(parents=True)
+    shutil.copyfile(onnx["native_model"], baseline / "model.joblib")
+    (baseline / "feature_spec.json").write_text(json.dumps(onnx["feature_spec"]))
+    shutil.copyfile(BASELINE_HANDLER, baseline / "code" / "inference.py")
+    (baseline / "code" / "requirements.txt").write_text("scikit-learn\nlightgbm\npandas\njoblib\n")
+    BODIES[:] = request_bodies(onnx["feature_spec"])
+    return {
+        "onnx": Path(onnx["archive"]),
+        "sklearn": model_package.tar_directory(baseline, work / "sklearn" / "model.tar.gz"),
+    }
 
 
 def _free_port() -> int:
@@ -63,7 +94,7 @@ def start_server(archive: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "MLOPS_ORT_THREADS": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [
-            sys.executable,
+            runtime_python("sagemaker"),
             "-m",
             "mlops.serving.server",
             "--model-data",
@@ -273,11 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     jitter = scheduler_jitter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
-        pipeline = fixture_model.train_pipeline()
-        packages = {
-            kind: fixture_model.build_package(work / kind / "model.tar.gz", kind=kind, pipeline=pipeline)
-            for kind in ("onnx", "sklearn")
-        }
+        packages = build_packages(work)
         results: dict[str, dict[str, dict[str, float]]] = {}
         for name, kind in (("baseline (sklearn + pandas)", "sklearn"), ("onnx", "onnx")):
             proc, port = start_server(packages[kind], work / f"{kind}-server")

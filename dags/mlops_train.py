@@ -8,7 +8,7 @@ the Params form.
 | task | aws | local |
 |---|---|---|
 | `find_champion` | newest `Approved` version in the SageMaker model package group | same, in the SQLite registry |
-| `plan_training` | curated snapshot from the triggering event (`extra.curated_uri`, else the validated pointer), script-mode bundle published under its SHA-256, CreateTrainingJob request built (sklearn image from sagemaker-core) | same request; the bundle lands in the local lake |
+| `plan_training` | curated snapshot from the triggering event (`extra.curated_uri`, else the validated pointer), script-mode bundle published under its SHA-256, CreateTrainingJob request built (the sklearn framework image of the region, read from the table `make images` wrote with sagemaker-core at build time) | same request; the bundle lands in the local lake |
 | `train` | `SageMakerTrainingOperator` (deferrable) running `train.py` | the same request run as a subprocess in an `/opt/ml`-shaped job dir |
 | `plan_evaluation` | CreateProcessingJob for `evaluate.py` on the test split, challenger and champion | same |
 | `evaluate` | `SageMakerProcessingOperator` (deferrable) | local processing job |

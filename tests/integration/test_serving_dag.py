@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from mlops import processes
-from mlops.serving import fixture_model
+from tests.sagemaker_runtime import build_model_packages
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -24,14 +25,8 @@ def deploy_env(tmp_path_factory):
         patch.setenv("MLOPS__SERVING__PORT_RANGE", "[28400, 28599]")
         patch.setenv("MLOPS__SERVING__ENDPOINT_NAME", "dag-test-orders")
         pipeline_config.cache_clear()
-        pipeline = fixture_model.train_pipeline(rows=600)
-        packages = [
-            fixture_model.build_package(
-                home / "models" / f"v{i}" / "model.tar.gz",
-                pipeline=pipeline if i == 1 else fixture_model.train_pipeline(rows=600, seed=5),
-            )
-            for i in (1, 2)
-        ]
+        built = build_model_packages(home / "models", {"v1": {"seed": 7}, "v2": {"seed": 5}})
+        packages = [Path(built[name]["archive"]) for name in ("v1", "v2")]
         register(packages[0], "Approved")
         register(packages[1], "Approved")
         register(packages[1], "PendingManualApproval")

@@ -17,14 +17,11 @@ import pytest
 
 from mlops import processes
 from mlops.config import ServingConfig
-from mlops.serving import fixture_model
 from mlops.serving.capture import read_capture
 from mlops.serving.errors import DeploymentError
 from mlops.serving.manager import LocalSageMaker
 from mlops.serving.runtime import runtime_client
-
-ROW = fixture_model.EXAMPLE
-BODY = json.dumps({"instances": [ROW]})
+from tests.sagemaker_runtime import build_model_packages
 
 
 def _canary(percent: int, bake: int) -> dict:
@@ -50,25 +47,33 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sagemaker(home) -> LocalSageMaker:
+def packages(home) -> dict:
+    """Two models (blue, green) and two broken packages, built by the training stage's code."""
+    return build_model_packages(
+        home / "pkg",
+        {
+            "blue": {"seed": 7},
+            "green": {"seed": 11},
+            "bad-predict": {"seed": 7, "broken": "predict_raises"},
+            "bad-load": {"seed": 7, "broken": "model_fn_raises"},
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def body(packages) -> str:
+    """A JSON request of one record with every feature the models read."""
+    return json.dumps({"instances": [packages["blue"]["row"]]})
+
+
+@pytest.fixture(scope="module")
+def sagemaker(home, packages) -> LocalSageMaker:
     manager = LocalSageMaker(ServingConfig(port_range=(28100, 28399), rollback_error_rate=0.05))
-    pipeline = fixture_model.train_pipeline(rows=600)
-    other = fixture_model.train_pipeline(rows=600, seed=11)
-    packages = {
-        "blue": fixture_model.build_package(home / "pkg" / "blue.tar.gz", pipeline=pipeline),
-        "green": fixture_model.build_package(home / "pkg" / "green.tar.gz", pipeline=other),
-        "bad-predict": fixture_model.build_package(
-            home / "pkg" / "bad-predict.tar.gz", pipeline=pipeline, broken="predict_raises"
-        ),
-        "bad-load": fixture_model.build_package(
-            home / "pkg" / "bad-load.tar.gz", pipeline=pipeline, broken="model_fn_raises"
-        ),
-    }
-    for name, archive in packages.items():
+    for name, package in packages.items():
         manager.create_model(
             ModelName=name,
             ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
-            PrimaryContainer={"Image": "local", "ModelDataUrl": archive.as_uri()},
+            PrimaryContainer={"Image": "local", "ModelDataUrl": Path(package["archive"]).as_uri()},
         )
     yield manager
     for endpoint in manager.store.names("endpoints"):
@@ -107,8 +112,8 @@ def _client(sagemaker: LocalSageMaker, endpoint: str):
 class Load:
     """Closed-loop keep-alive clients hammering an endpoint until stopped; counts answers and failures."""
 
-    def __init__(self, port: int, endpoint: str, threads: int = 4) -> None:
-        self.port, self.path = port, f"/endpoints/{endpoint}/invocations"
+    def __init__(self, port: int, endpoint: str, body: str, threads: int = 4) -> None:
+        self.port, self.path, self.body = port, f"/endpoints/{endpoint}/invocations", body
         self.variants: Counter = Counter()
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -118,7 +123,7 @@ class Load:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         while not self._stop.is_set():
             try:
-                conn.request("POST", self.path, BODY, {"Content-Type": "application/json"})
+                conn.request("POST", self.path, self.body, {"Content-Type": "application/json"})
                 response = conn.getresponse()
                 payload = response.read()
                 if response.status == 200:
@@ -150,11 +155,11 @@ def ab_endpoint(sagemaker, home):
     return "ab"
 
 
-def test_ab_split_is_within_tolerance(sagemaker, ab_endpoint):
+def test_ab_split_is_within_tolerance(sagemaker, ab_endpoint, body):
     client = _client(sagemaker, ab_endpoint)
     n = 600
     counts = Counter(
-        client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")[
+        client.invoke_endpoint(EndpointName=ab_endpoint, Body=body, ContentType="application/json")[
             "InvokedProductionVariant"
         ]
         for _ in range(n)
@@ -163,20 +168,21 @@ def test_ab_split_is_within_tolerance(sagemaker, ab_endpoint):
     assert abs(counts["A"] / n - 0.7) < 0.07, counts  # 3.7 standard deviations of a binomial share
 
 
-def test_target_variant_header_pins_the_variant(sagemaker, ab_endpoint):
+def test_target_variant_header_pins_the_variant(sagemaker, ab_endpoint, body):
     client = _client(sagemaker, ab_endpoint)
     for _ in range(20):
         response = client.invoke_endpoint(
-            EndpointName=ab_endpoint, Body=BODY, ContentType="application/json", TargetVariant="B"
+            EndpointName=ab_endpoint, Body=body, ContentType="application/json", TargetVariant="B"
         )
         assert response["InvokedProductionVariant"] == "B"
 
 
-def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint, home):
+def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint, home, packages):
     client = _client(sagemaker, ab_endpoint)
+    csv_row = packages["blue"]["csv"]
     for _ in range(10):
         client.invoke_endpoint(
-            EndpointName=ab_endpoint, Body="web,north,1,2,3", ContentType="text/csv", InferenceId="inference-42"
+            EndpointName=ab_endpoint, Body=csv_row, ContentType="text/csv", InferenceId="inference-42"
         )
     time.sleep(1.5)  # the router flushes captured records about once a second
     root = home / "lake" / "capture"
@@ -194,7 +200,7 @@ def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint
     assert record["captureData"]["endpointInput"] == {
         "observedContentType": "text/csv",
         "mode": "INPUT",
-        "data": "web,north,1,2,3",
+        "data": csv_row,
         "encoding": "CSV",
     }
     output = record["captureData"]["endpointOutput"]
@@ -202,13 +208,13 @@ def test_capture_files_follow_sagemaker_layout_and_format(sagemaker, ab_endpoint
     assert record["eventMetadata"]["inferenceId"] == "inference-42" and record["eventVersion"] == "0"
 
 
-def test_update_weights(sagemaker, ab_endpoint):
+def test_update_weights(sagemaker, ab_endpoint, body):
     sagemaker.update_endpoint_weights_and_capacities(
         EndpointName=ab_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 0.0}]
     )
     client = _client(sagemaker, ab_endpoint)
     seen = {
-        client.invoke_endpoint(EndpointName=ab_endpoint, Body=BODY, ContentType="application/json")[
+        client.invoke_endpoint(EndpointName=ab_endpoint, Body=body, ContentType="application/json")[
             "InvokedProductionVariant"
         ]
         for _ in range(30)
@@ -227,11 +233,11 @@ def _fleets(sagemaker: LocalSageMaker, endpoint: str) -> set[str]:
     return {v["fleet"] for v in sagemaker.store.get("endpoints", endpoint)["variants"]}
 
 
-def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint):
+def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint, body):
     _config(sagemaker, "swap-2", {"AllTraffic": ("green", 1.0)})
     port = sagemaker.describe_endpoint(swap_endpoint)["LocalPort"]
     blue_fleet = _fleets(sagemaker, swap_endpoint)
-    with Load(port, swap_endpoint) as load:
+    with Load(port, swap_endpoint, body) as load:
         time.sleep(0.5)
         sagemaker.update_endpoint(
             EndpointName=swap_endpoint, EndpointConfigName="swap-2", DeploymentConfig=_canary(30, 1)
@@ -251,7 +257,7 @@ def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint):
     assert [v["ModelName"] for v in described["ProductionVariants"]] == ["green"]
 
 
-def test_rollback_when_green_fails_its_health_check(sagemaker, swap_endpoint):
+def test_rollback_when_green_fails_its_health_check(sagemaker, swap_endpoint, body):
     before = sagemaker.describe_endpoint(swap_endpoint)
     _config(sagemaker, "swap-bad-load", {"AllTraffic": ("bad-load", 1.0)})
     with pytest.raises(DeploymentError, match=r"health check.*weights are corrupt"):
@@ -261,17 +267,17 @@ def test_rollback_when_green_fails_its_health_check(sagemaker, swap_endpoint):
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
     assert "rolled back" in after["FailureReason"]
     response = _client(sagemaker, swap_endpoint).invoke_endpoint(
-        EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
+        EndpointName=swap_endpoint, Body=body, ContentType="application/json"
     )
     assert json.loads(response["Body"].read())["predictions"]
 
 
-def test_rollback_when_green_error_rate_crosses_the_threshold(sagemaker, swap_endpoint):
+def test_rollback_when_green_error_rate_crosses_the_threshold(sagemaker, swap_endpoint, body):
     before = sagemaker.describe_endpoint(swap_endpoint)
     fleets_before = _fleets(sagemaker, swap_endpoint)
     _config(sagemaker, "swap-bad-predict", {"AllTraffic": ("bad-predict", 1.0)})
     port = before["LocalPort"]
-    with Load(port, swap_endpoint, threads=2), pytest.raises(DeploymentError, match="error rate"):
+    with Load(port, swap_endpoint, body, threads=2), pytest.raises(DeploymentError, match="error rate"):
         sagemaker.update_endpoint(
             EndpointName=swap_endpoint, EndpointConfigName="swap-bad-predict", DeploymentConfig=_canary(50, 5)
         )
@@ -281,7 +287,7 @@ def test_rollback_when_green_error_rate_crosses_the_threshold(sagemaker, swap_en
     assert not [p for p in processes.managed() if "bad" in " ".join(p.command)]  # green was terminated
     client = _client(sagemaker, swap_endpoint)
     for _ in range(20):  # only the old model answers now
-        response = client.invoke_endpoint(EndpointName=swap_endpoint, Body=BODY, ContentType="application/json")
+        response = client.invoke_endpoint(EndpointName=swap_endpoint, Body=body, ContentType="application/json")
         assert json.loads(response["Body"].read())["predictions"]
 
 
@@ -293,7 +299,7 @@ def test_create_with_a_broken_model_fails_with_the_reason(sagemaker):
     assert described["EndpointStatus"] == "Failed" and "weights are corrupt" in described["FailureReason"]
 
 
-def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_endpoint):
+def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_endpoint, body):
     fresh = LocalSageMaker(sagemaker.config)  # a new process (e.g. Airflow restarted) reads the same state
     described = fresh.describe_endpoint(swap_endpoint)
     assert described["EndpointStatus"] == "InService" and described["LocalPort"]
@@ -306,12 +312,12 @@ def test_state_survives_restarts_and_make_stop_stops_endpoints(sagemaker, swap_e
     assert restarted["EndpointStatus"] == "InService"
     assert restarted["LocalPort"] == described["LocalPort"]  # same URL after a restart
     response = _client(fresh, swap_endpoint).invoke_endpoint(
-        EndpointName=swap_endpoint, Body=BODY, ContentType="application/json"
+        EndpointName=swap_endpoint, Body=body, ContentType="application/json"
     )
     assert response["InvokedProductionVariant"] == "AllTraffic"
 
 
-def test_endpoint_summary_gives_a_replayable_call(sagemaker, ab_endpoint):
+def test_endpoint_summary_gives_a_replayable_call(sagemaker, ab_endpoint, packages):
     import shutil
     import subprocess
 
@@ -320,7 +326,7 @@ def test_endpoint_summary_gives_a_replayable_call(sagemaker, ab_endpoint):
     summary = runtime.endpoint_summary(ab_endpoint)
     port = sagemaker.describe_endpoint(ab_endpoint)["LocalPort"]
     assert summary["invocation_url"] == f"http://127.0.0.1:{port}/endpoints/{ab_endpoint}/invocations"
-    assert summary["sample_request"] == {"instances": [ROW]}  # the package's input_example.json
+    assert summary["sample_request"] == packages["blue"]["example"]  # the package's input_example.json
     assert summary["sample_response"]["predictions"][0]["label"] in {"cancelled", "delivered", "returned"}
     assert [e["EndpointName"] for e in runtime.list_endpoints()].count(ab_endpoint) == 1
     if shutil.which("curl"):

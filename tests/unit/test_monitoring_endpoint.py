@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,8 @@ from mlops.monitoring.baseline import compute_baseline
 from mlops.monitoring.drift import DriftSettings, compare, drift_share
 from mlops.monitoring.traffic import local_reporter, send_traffic
 from mlops.reporting.store import read_window, sqlite_store
-from mlops.serving import fixture_model
+from mlops.training.synthetic import curated_features
+from tests.sagemaker_runtime import build_model_packages
 
 pytestmark = [pytest.mark.slow]
 ENDPOINT = "traffic-orders"
@@ -30,7 +32,8 @@ def endpoint(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLOPS_HOME", str(home))
         manager = LocalSageMaker(ServingConfig(port_range=(28600, 28699)))
-        package = fixture_model.build_package(home / "pkg" / "model.tar.gz", pipeline=fixture_model.train_pipeline(400))
+        built = build_model_packages(home / "pkg", {"m1": {"seed": 7}})["m1"]  # the training stage's model
+        package = Path(built["archive"])
         manager.create_model(
             ModelName="m1",
             ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
@@ -58,19 +61,16 @@ def endpoint(tmp_path_factory):
         manager.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c1")
         described = manager.describe_endpoint(ENDPOINT)
         try:
-            yield home, package, capture, described["LocalInvocationUrl"]
+            yield home, package, built["feature_spec"], capture, described["LocalInvocationUrl"]
         finally:
             manager.delete_endpoint(ENDPOINT)
             processes.stop_all(timeout=10)
 
 
 def test_traffic_is_captured_and_drift_is_detected(endpoint):
-    home, package, capture, url = endpoint
-    source = fixture_model.training_frame(3000, seed=21)
-    spec = {"numeric": ["basket_value", "items", "days_since_last_order"], "categorical": ["channel", "region"]}
-    stats, constraints = compute_baseline(
-        fixture_model.training_frame(5000, seed=7), spec["numeric"], spec["categorical"]
-    )
+    home, package, spec, capture, url = endpoint
+    source = curated_features(3000, seed=21)
+    stats, constraints = compute_baseline(curated_features(5000, seed=7), spec["numeric"], spec["categorical"])
     store = sqlite_store(home / "rt.sqlite")
     started = datetime.now(UTC) - timedelta(seconds=1)
     normal = send_traffic(
@@ -89,9 +89,9 @@ def test_traffic_is_captured_and_drift_is_detected(endpoint):
     assert len(first.predicted_labels) == 300
     clean_results, clean_violations = compare(first.frame, stats, constraints, DriftSettings())
     drift_results, _ = compare(second.frame, stats, constraints, DriftSettings())
-    assert drift_share(clean_results, 5) < 0.25 and not [
+    assert drift_share(clean_results, len(columns)) < 0.25 and not [
         v for v in clean_violations if v["constraint_check_type"] == "data_type_check"
     ]
-    assert drift_share(drift_results, 5) >= 0.6
+    assert drift_share(drift_results, len(columns)) >= 0.6
     rows = read_window(store, [f"{ENDPOINT}#AllTraffic"], started, datetime.now(UTC))
     assert sum(r["predictions"] for r in rows) == 300

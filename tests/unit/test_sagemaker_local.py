@@ -141,25 +141,31 @@ def test_failed_processing_job_publishes_nothing(stage):
     assert not local_path(request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]).exists()
 
 
-def test_trained_package_serves_through_the_model_server_handler(stage, tmp_path):
-    """The serving stage's loader runs the package as SageMaker's containers would (contract check)."""
-    from mlops.serving.errors import status_for
-    from mlops.serving.handler import ModelHandler, extract_model
+def test_trained_package_serves_through_the_model_server(stage, tmp_path):
+    """The serving stage's model server (in the SageMaker runtime, as a local endpoint runs it) loads
+    the package the training job wrote and answers as SageMaker's containers would (contract check)."""
+    from tests.sagemaker_runtime import http, start_model_server, stop_model_server
 
-    model_dir = extract_model(stage["training"]["ModelArtifacts"]["S3ModelArtifacts"], tmp_path / "model")
-    handler = ModelHandler.load(model_dir)
-    example = (model_dir / "input_example.json").read_bytes()
-    body, content_type = handler.invoke(example, "application/json", "application/json")
-    predictions = json.loads(body)["predictions"]
-    assert content_type == "application/json" and len(predictions) == 2
-    assert set(predictions[0]["probabilities"]) == {"cancelled", "delivered", "returned"}
-    spec = json.loads((model_dir / "feature_spec.json").read_text())
-    row = ",".join("" for _ in spec["numeric"] + spec["categorical"])  # all missing: imputed
-    csv_body, csv_type = handler.invoke(row.encode(), "text/csv", "text/csv")
-    assert csv_type == "text/csv" and len(csv_body.decode().strip().split(",")) == 4
-    with pytest.raises(ValueError) as bad:
-        handler.invoke(b'{"instances": [{"basket_value": "lots"}]}', "application/json", "application/json")
-    assert status_for(bad.value) == (400, "ValidationError")
-    with pytest.raises(ValueError) as unsupported:
-        handler.invoke(example, "application/json", "application/x-npy")
-    assert status_for(unsupported.value) == (406, "NotAcceptable")
+    archive = stage["training"]["ModelArtifacts"]["S3ModelArtifacts"]
+    with tarfile.open(local_path(archive)) as tar:
+        example = tar.extractfile("input_example.json").read()
+        spec = json.loads(tar.extractfile("feature_spec.json").read())
+    proc, port = start_model_server(archive, tmp_path / "model")
+    try:
+        json_type = {"Content-Type": "application/json"}
+        status, headers, body = http(port, "/invocations", example, {**json_type, "Accept": "application/json"})
+        predictions = json.loads(body)["predictions"]
+        assert status == 200 and headers["content-type"] == "application/json" and len(predictions) == 2
+        assert set(predictions[0]["probabilities"]) == {"cancelled", "delivered", "returned"}
+        row = ",".join("" for _ in spec["numeric"] + spec["categorical"])  # all missing: imputed
+        status, headers, body = http(
+            port, "/invocations", row.encode(), {"Content-Type": "text/csv", "Accept": "text/csv"}
+        )
+        assert status == 200 and headers["content-type"] == "text/csv" and len(body.decode().strip().split(",")) == 4
+        bad = b'{"instances": [{"basket_value": "lots"}]}'
+        status, _, body = http(port, "/invocations", bad, json_type)
+        assert (status, json.loads(body)["error"]) == (400, "ValidationError")
+        status, _, body = http(port, "/invocations", example, {**json_type, "Accept": "application/x-npy"})
+        assert (status, json.loads(body)["error"]) == (406, "NotAcceptable")
+    finally:
+        stop_model_server(proc)

@@ -75,7 +75,7 @@ def score(package: Path, test_frame: Any, bootstrap_rounds: int) -> tuple[dict[s
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from mlops.training import features, metrics, report
+    from mlops.training import features, gate, report
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -109,9 +109,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         champion=comparable,
         images=["pr_curves.png", "confusion_matrix.png"],
     )
-    print(f"test:mAP={metrics.gate_value(document):.6f};", flush=True)
+    print(f"test:mAP={gate.gate_value(document):.6f};", flush=True)
     if comparable:
-        print(f"test:champion_mAP={metrics.gate_value(comparable):.6f};", flush=True)
+        print(f"test:champion_mAP={gate.gate_value(comparable):.6f};", flush=True)
     return document
 
 

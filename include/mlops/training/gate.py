@@ -1,11 +1,15 @@
-"""The registration gate: an absolute mAP threshold plus champion/challenger on the same test split."""
+"""The registration gate: an absolute mAP threshold plus champion/challenger on the same test split.
+
+Runs on the worker: it reads the ``evaluation.json`` documents the evaluation job wrote (their
+``multiclass_classification_metrics``), so it needs nothing but the standard library.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from mlops.training.metrics import GATE_METRIC
+GATE_METRIC = "mean_average_precision"
 
 
 class GateRejected(RuntimeError):
@@ -27,6 +31,14 @@ class GateDecision:
         """The mAP the challenger had to reach."""
         floor = self.champion_map - self.tolerance if self.champion_map is not None else float("-inf")
         return max(self.threshold, floor)
+
+
+def gate_value(document: dict[str, Any]) -> float:
+    """The mAP value from an ``evaluation.json`` document."""
+    try:
+        return float(document["multiclass_classification_metrics"][GATE_METRIC]["value"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"evaluation document has no multiclass_classification_metrics.{GATE_METRIC}.value") from None
 
 
 def decide(

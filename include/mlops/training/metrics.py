@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-GATE_METRIC = "mean_average_precision"
+from mlops.training.gate import GATE_METRIC
 
 
 def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
@@ -127,14 +127,6 @@ def model_quality(
         "dataset": {"item_count": len(truth), "class_counts": {c: int((truth == c).sum()) for c in classes}},
         "multiclass_classification_metrics": metrics,
     }
-
-
-def gate_value(document: dict[str, Any]) -> float:
-    """The mAP value from an ``evaluation.json`` document."""
-    try:
-        return float(document["multiclass_classification_metrics"][GATE_METRIC]["value"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"evaluation document has no multiclass_classification_metrics.{GATE_METRIC}.value") from None
 
 
 def precision_recall_curve(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

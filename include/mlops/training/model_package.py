@@ -26,8 +26,10 @@ import io
 import shutil
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops.training.features import FeatureSpec
+if TYPE_CHECKING:  # features needs pandas/pyarrow; publishing the bundle (on the worker) must not import them
+    from mlops.training.features import FeatureSpec
 
 TRAINING_DIR = Path(__file__).resolve().parent
 ENTRY_POINTS = ("train.py", "evaluate.py")

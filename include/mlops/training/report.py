@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from mlops.training.metrics import GATE_METRIC, precision_recall_curve
+from mlops.training.gate import GATE_METRIC
+from mlops.training.metrics import precision_recall_curve
 
 
 def plot_pr_curves(

@@ -11,7 +11,7 @@ from typing import Any
 from mlops.aws import sagemaker_requests as requests
 from mlops.config import PipelineConfig
 from mlops.lake import Lake
-from mlops.training import gate, lake_io, metrics
+from mlops.training import gate, lake_io
 from mlops.training.channels import resolve_snapshot, split_channels
 
 log = logging.getLogger(__name__)
@@ -125,13 +125,13 @@ def decide(
     champion_map, note = None, ""
     if champion:
         if champion_doc and "error" not in champion_doc:
-            champion_map = metrics.gate_value(champion_doc)
+            champion_map = gate.gate_value(champion_doc)
         else:
             champion_map = champion.get("map")
             reason = (champion_doc or {}).get("error", "no document")
             note = f"\nnote: champion not re-scored on this split ({reason}); using its registered mAP"
     decision = gate.decide(
-        metrics.gate_value(challenger),
+        gate.gate_value(challenger),
         threshold=threshold,
         champion_map=champion_map,
         tolerance=tolerance,

@@ -13,7 +13,11 @@ Steps (``mlops_airflow.targets.STEPS``):
   CreateModelPackage; emits the registered-model Asset with version and mAP in its extra.
 
 Registry and S3 clients differ per target (SQLite registry vs boto3 ``sagemaker``), the rest
-is shared. Heavy imports (boto3 clients, pandas, sklearn, sagemaker-core) happen in ``execute``.
+is shared. On aws these classes only orchestrate: requests, boto3 calls through the provider's
+hooks, and the gate over the small ``evaluation.json``; pandas, sklearn, LightGBM and ONNX run in
+the jobs. Image URIs come from :mod:`mlops.aws.framework_images`, a table sagemaker-core wrote at
+build time (``make images``); nothing imports the SageMaker SDK at run time. The provider's
+SageMaker module (boto3) is imported on first use of an aws class, never at DAG parse time.
 """
 
 from __future__ import annotations

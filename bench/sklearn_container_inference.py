@@ -1,6 +1,7 @@
-"""Baseline SageMaker handler: the native pickled sklearn pipeline, served the way the stock
-SageMaker scikit-learn container does (joblib model, pandas DataFrame per request,
-``predict_proba`` with the framework). Used by ``bench/bench_serving.py`` as the baseline.
+"""The serving benchmark's baseline handler: the native sklearn pipeline, served the way the stock
+SageMaker scikit-learn container does (joblib model, a pandas DataFrame per request,
+``predict_proba`` through the Pipeline). ``bench/bench_serving.py`` ships it as ``code/inference.py``
+of a package holding the same fitted pipeline the ONNX package was exported from.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+MISSING_CATEGORY = "__missing__"  # what the training code feeds the pipeline for a missing category
+
 
 def model_fn(model_dir):
     model_dir = Path(model_dir)
     spec = json.loads((model_dir / "feature_spec.json").read_text())
-    return {"pipeline": joblib.load(model_dir / "model.joblib"), "features": [f["name"] for f in spec["features"]]}
+    return {"pipeline": joblib.load(model_dir / "model.joblib"), "spec": spec}
 
 
 def input_fn(request_body, content_type):
@@ -33,14 +36,14 @@ def input_fn(request_body, content_type):
 
 
 def predict_fn(input_data, model):
+    spec = model["spec"]
+    columns = [*spec["numeric"], *spec["categorical"]]
+    frame = input_data.set_axis(columns, axis=1) if input_data.columns.dtype != object else input_data[columns]
+    frame = frame.astype({c: "float32" for c in spec["numeric"]})
+    for column in spec["categorical"]:
+        frame[column] = frame[column].where(frame[column].notna(), MISSING_CATEGORY).astype(str)
     pipeline = model["pipeline"]
-    if list(input_data.columns) != model["features"]:
-        input_data = (
-            input_data.set_axis(model["features"], axis=1)
-            if input_data.columns.dtype != object
-            else input_data[model["features"]]
-        )
-    return pipeline.predict_proba(input_data), list(pipeline.classes_)
+    return pipeline.predict_proba(frame), list(pipeline.classes_)
 
 
 def output_fn(prediction, accept):
