@@ -325,9 +325,8 @@ def aws_env(tmp_path_factory):
 
 
 def _run(env: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -> Any:
-    from mlops_tools.dag_runner import run_dag
-
     from mlops_airflow.targets import pipeline_config
+    from mlops_tools.dag_runner import run_dag
 
     pipeline_config.cache_clear()
     result = run_dag(dag_id, conf=conf, log_path=env["home"] / "logs" / f"{dag_id}.log")

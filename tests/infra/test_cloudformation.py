@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from mlops_tools.mwaa_constraints import MWAA_DIR, read_versions
 
 from mlops.config import load_config
+from mlops_tools.mwaa_constraints import MWAA_DIR, read_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"

@@ -10,10 +10,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from mlops_tools import demo as demo_module
-from mlops_tools.demo_report import report
 
 from mlops_airflow import targets
+from mlops_tools import demo as demo_module
+from mlops_tools.demo_report import report
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlops_tools.dag_runner import run_dag
 
 from mlops.config import load_config
 from mlops.eda import EDA_QUERIES
@@ -19,6 +18,7 @@ from mlops.lake import Lake, local_path
 from mlops.source.db import make_engine
 from mlops.source.generator import generate
 from mlops_airflow import targets
+from mlops_tools.dag_runner import run_dag
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

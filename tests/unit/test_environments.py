@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from mlops_tools import mwaa_constraints as mc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -88,9 +88,8 @@ def test_policy_fires_once_per_drift_episode(monitor_env):
 
 
 def test_dag_shape_and_schedule_match_config():
-    from mlops_tools.dag_runner import load_dag
-
     from mlops.config import load_config
+    from mlops_tools.dag_runner import load_dag
 
     dag = load_dag("mlops_monitor")
     assert dag.schedule == load_config().monitoring.schedule or str(dag.timetable.summary) == "@hourly"
@@ -116,8 +115,9 @@ def test_model_comes_from_the_endpoint_live_event(monitor_env):
     """Without Params the monitor follows the newest mlops_endpoint_live event of its endpoint."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
-    from mlops_tools.dag_runner import run_dag
     from sqlalchemy import select
+
+    from mlops_tools.dag_runner import run_dag
 
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.name == "mlops_endpoint_live"))

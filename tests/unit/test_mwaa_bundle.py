@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from mlops_tools import mwaa_bundle as mb
 from mlops_tools import mwaa_check
 from mlops_tools.mwaa_constraints import canonical, mwaa_pins, parse_pins, read_versions

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from mlops_tools.mwaa_constraints import read_versions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,8 @@ from mlops.training import synthetic
 
 
 def test_dag_wiring():
-    from mlops_tools.dag_runner import load_dag
-
     from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
+    from mlops_tools.dag_runner import load_dag
 
     dag = load_dag("mlops_train")
     assert not dag.catchup and "training" in dag.tags and dag.default_args["retries"] >= 1
