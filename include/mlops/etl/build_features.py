@@ -425,6 +425,8 @@ class LakeFiles:
     """The few storage operations the swap needs, on ``file://`` or ``s3://`` URIs."""
 
     def __init__(self, s3_client: Any = None) -> None:
+        """``s3_client``: an S3 client, a zero-argument factory of one (called on first ``s3://`` use), or
+        ``None`` for boto3's default client."""
         self._s3 = s3_client
 
     @staticmethod
@@ -437,6 +439,8 @@ class LakeFiles:
             import boto3  # only on the aws target (Glue has it)
 
             self._s3 = boto3.client("s3")
+        elif callable(self._s3) and not hasattr(self._s3, "get_object"):
+            self._s3 = self._s3()
         return self._s3
 
     def read_text(self, uri: str) -> str | None:

@@ -25,7 +25,7 @@ imported inside ``execute``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,24 @@ def _query_request(query_name: str, run_key: str) -> dict[str, Any]:
     from mlops_airflow.targets import lake, pipeline_config
 
     return start_query_execution_request(lake(), pipeline_config(), query_name, run_key)
+
+
+def _s3_client(aws_args: dict[str, Any]) -> Callable[[], Any]:
+    """A zero-argument factory of the provider's S3 client, called only when an ``s3://`` URI is touched."""
+
+    def client() -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=aws_args.get("aws_conn_id", "aws_default")).get_conn()
+
+    return client
+
+
+def _lake_files(aws_args: dict[str, Any]) -> Any:
+    """Pointer reads and writes: plain file I/O on ``file://``, the provider's S3 client on ``s3://``."""
+    from mlops.etl.build_features import LakeFiles
+
+    return LakeFiles(_s3_client(aws_args))
 
 
 def _curated_uri() -> str:
@@ -136,14 +154,9 @@ class _CatalogRegisterOperator(BaseOperator):
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
-        pointer = read_current(_curated_uri(), self.lake_files())
+        pointer = read_current(_curated_uri(), _lake_files(self.aws_args))
         database = self.database or stack_names(config).database
         return database, catalog_table_inputs(lake(), config, pointer), pointer
-
-    def lake_files(self) -> Any:
-        from mlops.etl.build_features import LakeFiles
-
-        return LakeFiles()
 
 
 class LocalCatalogRegisterOperator(_CatalogRegisterOperator):
@@ -162,13 +175,6 @@ class LocalCatalogRegisterOperator(_CatalogRegisterOperator):
 
 class GlueCatalogRegisterOperator(_CatalogRegisterOperator):
     """Create or update the same TableInputs in the Glue Data Catalog (explicit tables, no crawler)."""
-
-    def lake_files(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from mlops.etl.build_features import LakeFiles
-
-        return LakeFiles(S3Hook(aws_conn_id=self.aws_args.get("aws_conn_id", "aws_default")).get_conn())
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
@@ -255,7 +261,7 @@ class FeaturesEdaReportOperator(BaseOperator):
         described = context["ti"].xcom_pull(task_ids=self.query_task_id) or []
         described = [described] if isinstance(described, dict) else list(described)
         csv_uris = {d["query_name"]: d["output_uri"] for d in described if d}
-        pointer = read_current(_curated_uri()) or {}
+        pointer = read_current(_curated_uri(), _lake_files(self.aws_args)) or {}
         report_uri = lake().reports("features", run_key_safe(self.run_key), "eda.html")
         meta = {
             "run_key": self.run_key,
@@ -264,7 +270,7 @@ class FeaturesEdaReportOperator(BaseOperator):
             "splits": pointer.get("splits"),
             "previous": (pointer.get("previous") or {}).get("snapshot_id"),
         }
-        summary = build_report(csv_uris, report_uri, meta)
+        summary = build_report(csv_uris, report_uri, meta, s3=_s3_client(self.aws_args))
         self.log.info("EDA report: %s", report_uri)
         return summary
 
