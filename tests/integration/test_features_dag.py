@@ -2,8 +2,8 @@
 
 Generated source -> mlops_ingest (DMS stand-in) -> mlops_features: the Glue script on local
 Spark, the DuckDB catalog, the EDA queries and report, and the validation Glue job (GX in the
-glue runtime) whose result the gate reads before it emits the validated-features Asset with counts. A gate failure fails the run, emits nothing, and leaves
-the validated pointer where it was.
+glue runtime) whose result the gate reads before it emits the validated-features Asset with
+counts. A gate failure fails the run, emits nothing, and leaves the validated pointer where it was.
 """
 
 from __future__ import annotations
