@@ -100,7 +100,7 @@ def test_failed_validation_fails_the_task_naming_the_expectation_and_emits_nothi
     assert validated.read_text() == before, "a failed gate does not move the validated pointer"
     docs = home / "lake" / "reports" / "features" / "bad" / "data_docs" / "index.html"
     assert docs.exists(), "Data Docs are published for a failed run too"
-    with pytest.raises(ValueError, match=r"min_rows \(10\) is above max_rows \(5\)"):
+    with pytest.raises(AirflowFailException, match=r"min_rows \(10\) is above max_rows \(5\); fix the Params"):
         ops.LocalValidateFeaturesOperator(task_id="v", run_key="bad", min_rows="10", max_rows="5").execute(
             {"outlet_events": outlet_events}
         )

@@ -293,10 +293,14 @@ class FeatureValidationError(AirflowFailException, ValidationFailedError):
 
 
 def _validation_request(run_key: str, min_rows: Any, max_rows: Any, code_uri: str) -> dict[str, Any]:
+    """The validation job's StartJobRun; bad row-bound Params fail the task at once (a retry cannot fix them)."""
     from mlops.aws.glue_requests import start_validation_job_run_request
     from mlops_airflow.targets import lake, pipeline_config
 
-    return start_validation_job_run_request(lake(), pipeline_config(), run_key, code_uri, min_rows, max_rows)
+    try:
+        return start_validation_job_run_request(lake(), pipeline_config(), run_key, code_uri, min_rows, max_rows)
+    except ValueError as bad:
+        raise AirflowFailException(str(bad)) from None
 
 
 def _report_uri(run_key: str) -> str:
@@ -341,15 +345,14 @@ class LocalValidateFeaturesOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.config import mlops_home
         from mlops.etl.local_glue import run_job_locally
+        from mlops.training import lake_io
         from mlops.validation.bundle import SCRIPT, code_bundle
 
         data, key = code_bundle()
-        artifacts = (mlops_home() / "artifacts").resolve()
-        request = _validation_request(self.run_key, self.min_rows, self.max_rows, (artifacts / key).as_uri())
-        bundle = artifacts / key
+        bundle = (mlops_home() / "artifacts").resolve() / key
+        request = _validation_request(self.run_key, self.min_rows, self.max_rows, bundle.as_uri())
         if not bundle.exists():
-            bundle.parent.mkdir(parents=True, exist_ok=True)
-            bundle.write_bytes(data)
+            lake_io.write_bytes(bundle.as_uri(), data)  # atomic: a temporary file, then a rename
         self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
         run_job_locally(request, SCRIPT, log=self.log.info)
         return _gate(self.run_key, self.aws_args, context, self.log.info)
