@@ -3,14 +3,16 @@
 For each size it writes synthetic DMS raw output (full load + CDC, not timed), then runs
 
 - the Glue script exactly as the local Glue stand-in runs it (a ``python build_features.py``
-  subprocess on ``local[*]``, JVM start-up included), and
-- the pandas implementation of the same transform (a subprocess too, so its memory is its own),
+  subprocess of the glue runtime on ``local[*]``, JVM start-up included), and
+- the pandas implementation of the same transform (a subprocess of this environment's Python, so
+  its memory is its own),
 
 measuring wall time, input orders per second and peak resident memory of the process tree
 (sampled every 0.2 s). A run that exceeds the memory or time budget is killed and reported as
 such. The result replaces the "Features ETL" section of BENCHMARKS.md.
 
-    SPARK_LOCAL_IP=127.0.0.1 PYTHONPATH=include .venv/bin/python bench/bench_etl.py --sizes 100000 1000000 5000000
+    SPARK_LOCAL_IP=127.0.0.1 MLOPS_RUNTIMES=.mlops/venvs PYTHONPATH=include .venv/bin/python bench/bench_etl.py \
+        --sizes 100000 1000000 5000000
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT / "include"))
 
 from mlops.etl import build_features  # noqa: E402
 from mlops.etl.synthetic_raw import write_raw  # noqa: E402
+from mlops.runtimes import runtime_python  # noqa: E402
 
 SECTION = "## Features ETL"
 PANDAS_SNIPPET = (
@@ -103,8 +106,9 @@ def run_size(n_orders: int, work: Path, args: argparse.Namespace) -> dict:
         "PYTHONPATH": str(ROOT / "include"),
         "MLOPS_SPARK_DRIVER_MEMORY": args.driver_memory,
     }
+    glue_python = runtime_python("glue")  # the job runtime (Glue 5.0's pyspark), as the local Glue stand-in uses
     spark_cmd = [
-        sys.executable,
+        glue_python,
         str(Path(build_features.__file__)),
         "--JOB_NAME",
         "bench",
@@ -140,7 +144,8 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
         "",
         f"`bench/bench_etl.py`, run {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()}, "
-        f"pyspark {_version('pyspark')} (`local[*]`, driver memory {args.driver_memory}, "
+        f"pyspark {_version('pyspark', runtime_python('glue'))} (glue runtime, `local[*]`, "
+        f"driver memory {args.driver_memory}, "
         f"{args.shuffle_partitions} shuffle partitions), pandas {_version('pandas')}.",
         "Input: synthetic DMS raw output (`mlops.etl.synthetic_raw`: full load in 2 files + 2 CDC batches with "
         "~2% order updates and ~0.5% order deletes; ~2.5 lines per order). Both sides do the full transform "
@@ -193,10 +198,10 @@ def _notes(results: list[dict], args: argparse.Namespace) -> str:
     )
 
 
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
+def _version(name: str, python: str = sys.executable) -> str:
+    """The package's version in the environment of ``python`` (pyspark lives in the glue runtime only)."""
+    probe = f"from importlib.metadata import version; print(version({name!r}))"
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def update_benchmarks(section: str, path: Path) -> None:

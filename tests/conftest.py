@@ -64,3 +64,7 @@ def mlops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("MLOPS_HOME", str(home))
     return home
+
+
+# Job-runtime tests (tests/jobs/<runtime>) run with that runtime's Python, never in this env.
+collect_ignore = ["jobs"]

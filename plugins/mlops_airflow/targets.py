@@ -87,8 +87,8 @@ STEPS: dict[str, tuple[str, str]] = {
         "mlops_airflow.operators.features:FeaturesEdaReportOperator",
     ),
     "validate_features": (
-        "mlops_airflow.operators.features:ValidateFeaturesOperator",
-        "mlops_airflow.operators.features:ValidateFeaturesOperator",
+        "mlops_airflow.operators.features:AwsValidateFeaturesJobOperator",
+        "mlops_airflow.operators.features:LocalValidateFeaturesOperator",
     ),
 }
 

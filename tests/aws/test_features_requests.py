@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from mlops.aws import athena_requests, glue_requests
 from mlops.config import load_config
@@ -11,6 +14,7 @@ from mlops.etl.build_features import CURATED_COLUMNS, parse_job_args
 from mlops.lake import Lake
 from tests.aws.botocore_validation import assert_valid_request, output_member_names
 
+ROOT = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/mlops-dev-glue-job"
 POINTER = {
     "snapshot_id": "scheduled__2026-01-02T00-00-00-00-00",
@@ -57,6 +61,73 @@ def test_create_job_request_is_valid_glue_5(config):
     request = glue_requests.create_job_request(config, ROLE)
     assert_valid_request("glue", "CreateJob", request)
     assert request["GlueVersion"] == "5.0" and request["Command"]["ScriptLocation"].startswith("s3://mlops-artifacts")
+
+
+CODE_URI = "s3://mlops-artifacts-dev/glue/libs/mlops_validation-0123456789abcdef.zip"
+
+
+def test_start_validation_job_run_request_is_valid_and_parsed_by_the_job(lake, config):
+    from mlops.validation import features_job
+
+    request = glue_requests.start_validation_job_run_request(
+        lake, config, "scheduled__2026-01-01T00:00:00+00:00", CODE_URI, min_rows="50", max_rows=None
+    )
+    assert_valid_request("glue", "StartJobRun", request)
+    assert request["JobName"] == "mlops-dev-validate-features" and request["Timeout"] == 30
+    assert request["Arguments"]["--extra-py-files"] == CODE_URI, "the code bundle goes on the job's Python path"
+    argv = ["script.py", *[part for item in request["Arguments"].items() for part in item]]
+    args = parse_job_args(argv, features_job.JOB_ARGS, features_job.JOB_DEFAULTS)
+    assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
+    assert args["report_uri"] == "s3://mlops-lake-dev/reports/features/scheduled__2026-01-01T00-00-00-00-00"
+    assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/reports/features"
+    assert (args["min_rows"], args["max_rows"]) == ("50", ""), "an unset bound keeps the suite's default"
+    assert features_job.suite_bounds(args).min_rows == 50
+
+
+@pytest.mark.parametrize(
+    ("min_rows", "max_rows", "message"),
+    [("many", None, "min_rows must be a whole number"), (-1, None, "min_rows must be >= 0"),
+     (None, "0", "max_rows must be >= 1"), ("10", "5", r"min_rows \(10\) is above max_rows \(5\)")],
+)  # fmt: skip
+def test_bad_row_bounds_are_refused_before_any_request(lake, config, min_rows, max_rows, message):
+    with pytest.raises(ValueError, match=message):
+        glue_requests.start_validation_job_run_request(lake, config, "r", CODE_URI, min_rows, max_rows)
+
+
+def test_create_validation_job_request_is_valid_and_matches_the_stack(config):
+    request = glue_requests.create_validation_job_request(config, ROLE)
+    assert_valid_request("glue", "CreateJob", request)
+    assert request["Command"]["ScriptLocation"] == "s3://mlops-artifacts-dev/glue/scripts/validate_features.py"
+    job = _stack_resource("data.yaml", "ValidateFeaturesJob")
+    assert job["Name"] == {"Fn::Sub": "${ProjectName}-${Environment}-validate-features"}
+    assert (job["GlueVersion"], job["Timeout"], job["Command"]["Name"]) == (
+        request["GlueVersion"], request["Timeout"], request["Command"]["Name"]
+    )  # fmt: skip
+    parameters = _stack("data.yaml")["Parameters"]
+    assert parameters["GlueValidationScriptKey"]["Default"] == glue_requests.VALIDATION_SCRIPT_KEY
+    assert job["DefaultArguments"]["--additional-python-modules"] == {"Ref": "GreatExpectationsModule"}
+    assert parameters["GreatExpectationsModule"]["Default"] == glue_requests.GX_MODULE
+    assert request["DefaultArguments"]["--additional-python-modules"] == glue_requests.GX_MODULE
+    glue_env = (ROOT / "envs" / "glue" / "requirements.txt").read_text()
+    assert glue_requests.GX_MODULE.replace("_", "-") in glue_env, "the local glue runtime runs the same GX"
+
+
+def _stack(name: str) -> dict:
+    class Loader(yaml.SafeLoader):
+        """CloudFormation short tags (!Ref, !Sub, ...) as their long form."""
+
+    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+        value = loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else (
+            loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode)
+            else loader.construct_mapping(node, deep=True))  # fmt: skip
+        return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", construct)
+    return yaml.load((ROOT / "infra" / "cfn" / name).read_text(), Loader=Loader)  # nosec B506 - a SafeLoader subclass
+
+
+def _stack_resource(name: str, logical_id: str) -> dict:
+    return _stack(name)["Resources"][logical_id]["Properties"]
 
 
 def test_catalog_table_requests_are_valid(lake, config):

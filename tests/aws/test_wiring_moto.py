@@ -5,10 +5,10 @@ through ``AIRFLOW_CONN_AWS_DEFAULT`` (``endpoint_url`` in its extra) and plain b
 ``AWS_ENDPOINT_URL``. moto is seeded with what the infra stacks and the earlier stages leave behind:
 the lake and artifacts buckets, the raw DMS files and the curated snapshot (made by the local
 stand-ins, then uploaded), a started DMS task with its instance and endpoints, CloudWatch CDC
-latency, the Glue database and job, the Athena workgroup, the IAM roles of ``training.role_arn`` and
-the Glue job, the SageMaker model package group, and (for mlops_monitor) captured endpoint traffic
-in the window. Bucket and endpoint names are unique per session: the Airflow test DB keeps earlier
-sessions' XComs and Asset events.
+latency, the Glue database and jobs (curate and validate features), the Athena workgroup, the IAM
+roles of ``training.role_arn`` and the Glue jobs, the SageMaker model package group, and (for
+mlops_monitor) captured endpoint traffic in the window. Bucket and endpoint names are unique per
+session: the Airflow test DB keeps earlier sessions' XComs and Asset events.
 
 The tests run in pipeline order, one DAG each, through ``run_dag`` (dag.test()); each works on what
 the previous one left in moto (mlops_train reads the curated snapshot, mlops_deploy serves the
@@ -28,6 +28,13 @@ moto accepts the calls and executes nothing. Only these operations are stubbed (
   stand-in (DuckDB over a local copy of the lake, registered with the same TableInputs) and its CSV
   uploaded to ``<athena-results>/<moto's QueryExecutionId>.csv``: moto writes no result file, and
   the EDA report reads them.
+- ``StartJobRun`` of the features validation job (Glue): passed to moto, then the job's work is
+  done as Glue would do it: its inputs (the curated pointer and snapshot, the ``--extra-py-files``
+  bundle and the script the task uploaded to the job's ScriptLocation) are mirrored locally (JSON
+  pointers with their ``s3://`` URIs rewritten to the mirror), the same request runs through the
+  local Glue stand-in (:mod:`mlops.etl.local_glue`, GX in the glue runtime), and its outputs
+  (``validation.json``, Data Docs) are uploaded to the request's ``--report_uri`` with the URIs in
+  the JSON rewritten back to ``s3://``. The gate reads that JSON. Other job runs pass through.
 
 Not stubs: moto's own control API makes Glue job runs and Athena queries finish on the first poll
 (its state manager) and gives InvokeEndpoint a canned answer in the inference contract (its
@@ -172,11 +179,12 @@ def _seed_dms(server: MotoServer, config: Any) -> str:
 
 
 def _seed_glue_athena(server: MotoServer, config: Any) -> None:
-    from mlops.aws.glue_requests import create_job_request, stack_names
+    from mlops.aws.glue_requests import create_job_request, create_validation_job_request, stack_names
 
     names = stack_names(config)
     server.client("glue").create_database(DatabaseInput={"Name": names.database})
     server.client("glue").create_job(**create_job_request(config, GLUE_ROLE_ARN))
+    server.client("glue").create_job(**create_validation_job_request(config, GLUE_ROLE_ARN))
     server.client("athena").create_work_group(
         Name=names.workgroup,
         Configuration={
@@ -247,12 +255,38 @@ def _stubs(env: dict[str, Any]) -> dict[str, Any]:
         env["s3"].upload_file(str(csv), bucket, f"{prefix}{response['QueryExecutionId']}.csv")
         return response
 
+    def start_job_run(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto marks the run SUCCEEDED and runs nothing: run the validation job with the local Glue stand-in.
+        from mlops.aws.glue_requests import stack_names
+        from mlops.etl.local_glue import run_job_locally
+
+        response = call_moto()
+        if params["JobName"] != stack_names(env["config"]).validation_job:
+            return response
+        arguments = params["Arguments"]
+        script = client.get_job(JobName=params["JobName"])["Job"]["Command"]["ScriptLocation"]
+        for uri in (arguments["--curated_uri"], arguments["--extra-py-files"], script):
+            mirror.download(uri)
+        _rewrite_json(mirror, arguments["--curated_uri"], "s3://", f"file://{mirror.root}/")
+        job = run_job_locally(mirror.rewrite(params), Path(mirror.local_uri(script).removeprefix("file://")))
+        assert job["JobRun"]["JobRunState"] == "SUCCEEDED"
+        _rewrite_json(mirror, arguments["--report_uri"], f"file://{mirror.root}/", "s3://")
+        mirror.upload(arguments["--report_uri"])
+        return response
+
     return {
+        "StartJobRun": start_job_run,
         "DescribeTableStatistics": describe_table_statistics,
         "CreateTrainingJob": create_training_job,
         "CreateProcessingJob": create_processing_job,
         "StartQueryExecution": start_query_execution,
     }
+
+
+def _rewrite_json(mirror: S3Mirror, uri: str, old: str, new: str) -> None:
+    """Rewrite URIs inside the mirrored JSON files under ``uri`` (pointers and results name their data by URI)."""
+    for path in Path(mirror.local_uri(uri).removeprefix("file://")).rglob("*.json"):
+        path.write_text(path.read_text().replace(old, new))
 
 
 @pytest.fixture(scope="module")
@@ -353,7 +387,12 @@ def test_features_on_aws(aws_env):
     assert result.xcoms["build_features"]["job_run_id"]
     assert set(result.xcoms["register_catalog"]["created"]) >= {"features", "features_previous"}
     extra = result.asset_extras["mlops_validated_features"]
-    assert extra["rows"] > 100
+    assert extra["rows"] > 100 and extra["snapshot_id"] == "seed"
+    assert extra["data_docs"].startswith(f"s3://{LAKE_BUCKET}/reports/features/") and extra["expectations"] > 50
+    bucket, _, key = extra["data_docs"].removeprefix("s3://").partition("/")
+    aws_env["s3"].head_object(Bucket=bucket, Key=key)  # the Data Docs the validation job wrote
+    validated = aws_env["s3"].get_object(Bucket=LAKE_BUCKET, Key="curated/features/_validated.json")
+    assert json.loads(validated["Body"].read())["uri"] == extra["curated_uri"], "the gate moved the pointer"
 
 
 def test_train_on_aws(aws_env):

@@ -333,8 +333,10 @@ def test_glue_and_athena_encrypt_everything():
     assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
     assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
     assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
-    job = one("AWS::Glue::Job")
-    assert job["GlueVersion"] == "5.0" and job["SecurityConfiguration"]
+    jobs = resources("AWS::Glue::Job")
+    assert len(jobs) == 2, "curate-features and validate-features"
+    for _, _, job in jobs:
+        assert job["GlueVersion"] == "5.0" and job["SecurityConfiguration"]
     workgroup = one("AWS::Athena::WorkGroup")["WorkGroupConfiguration"]
     assert workgroup["EnforceWorkGroupConfiguration"] is True
     assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"

@@ -1,9 +1,9 @@
 """mlops_features end to end on the local target, through dag.test().
 
 Generated source -> mlops_ingest (DMS stand-in) -> mlops_features: the Glue script on local
-Spark, the DuckDB catalog, the EDA queries and report, and the GX gate, which emits the
-validated-features Asset with counts. A gate failure fails the run, emits nothing, and leaves
-the validated pointer where it was.
+Spark, the DuckDB catalog, the EDA queries and report, and the validation Glue job (GX in the
+glue runtime) whose result the gate reads before it emits the validated-features Asset with
+counts. A gate failure fails the run, emits nothing, and leaves the validated pointer where it was.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def test_features_dag_builds_explores_validates_and_emits(ingested):
     assert local_path(extra["data_docs"]).exists()
     assert len(list(local_path(lake.athena_results()).glob("*.csv"))) == len(EDA_QUERIES)
     report = local_path(run.xcoms["eda_report"]["report_uri"])
-    assert report.read_text().count("data:image/png;base64,") == 4
+    assert report.read_text().count("<svg ") == 4
+    result = json.loads((local_path(extra["data_docs"]).parents[1] / "validation.json").read_text())
+    assert result["success"] and result["snapshot_id"] == extra["snapshot_id"], "the Glue job's result"
 
 
 def test_gate_failure_fails_the_run_and_emits_nothing(ingested):
@@ -65,6 +67,7 @@ def test_gate_failure_fails_the_run_and_emits_nothing(ingested):
     bad = run_dag("mlops_features", conf={"skip_eda": True, "min_rows": 10_000_000}, log_path=log)
     assert bad.state == "failed"
     assert bad.task_states["validate_features"] == "failed"
-    assert "expect_table_row_count_to_be_between" in (bad.error or "") or "rows, expected" in (bad.error or "")
+    assert "expect_table_row_count_to_be_between: " in (bad.error or ""), bad.error
+    assert "rows, expected 10000000..10000000" in bad.error and "Data Docs: file://" in bad.error
     assert bad.asset_extras == {}, "a failed gate emits no validated-features event"
     assert json.loads(validated.read_text()) == before, "the validated pointer did not move"

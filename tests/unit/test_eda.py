@@ -1,9 +1,11 @@
-"""The Athena EDA queries: each transpiles Trino -> DuckDB, runs on the local catalog and lands as Athena CSV."""
+"""The Athena EDA queries (Trino -> DuckDB, Athena CSV) and the report rendered from their CSVs without pandas."""
 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from test_etl_fixtures import build_curated_lake
@@ -14,11 +16,34 @@ from mlops.catalog.duckdb_catalog import apply_table_inputs
 from mlops.config import load_config
 from mlops.eda import EDA_QUERIES
 from mlops.eda.queries import SQL_DIR, query_text, to_duckdb
-from mlops.eda.report import build_report
+from mlops.eda.report import TITLES, build_report, cell
 from mlops.eda.runner import execute_locally
 from mlops.etl.build_features import CURATED_COLUMNS
 from mlops.etl.synthetic_raw import write_raw
 from mlops.lake import Lake, local_path
+
+
+@pytest.fixture
+def fake_s3(fake_aws_credentials_env):
+    """An in-process moto S3 with one bucket (no network)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield s3, "lake"
+
+
+@pytest.fixture
+def fake_aws_credentials_env(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -76,5 +101,35 @@ def test_results_are_right_and_report_has_charts(catalog):
     report_uri = lake.reports("features", "run2", "eda.html")
     summary = build_report(uris, report_uri, {"run_key": "run2", "rows": catalog["pointer"]["rows"]})
     text = Path(local_path(report_uri)).read_text()
-    assert text.count("data:image/png;base64,") == 4
+    charts = re.findall(r"<svg .*?</svg>", text, flags=re.S)
+    assert len(charts) == 4, "class balance, null rates, top categories, label rate by segment"
+    for chart in charts:
+        ElementTree.fromstring(chart)  # each chart is well-formed SVG
+    assert "<img" not in text and "<script" not in text, "self-contained: no images, no scripts"
+    for split, count in catalog["pointer"]["splits"].items():
+        assert f"{split} / " in text, f"the class balance chart has a column for {split}"
+        assert sum(int(r["row_count"]) for r in rows if r["split"] == split) == count
+    assert all(f"<h2>{title}</h2>" in text for title in TITLES.values()), "one section per query"
     assert summary["queries"]["class_balance"] == len(rows)
+
+
+def test_report_reads_and_writes_s3_through_the_client_passed_in(fake_s3):
+    s3, bucket = fake_s3
+    rows = "\n".join(['"split","label","row_count","pct_of_split"', '"train","delivered","8","80.0"',
+                      '"train","returned","2","20.0"'])  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="athena-results/q1.csv", Body=rows.encode())
+    summary = build_report(
+        {"class_balance": f"s3://{bucket}/athena-results/q1.csv"},
+        f"s3://{bucket}/reports/features/run1/eda.html",
+        {"run_key": "run1"},
+        s3,
+    )
+    assert summary == {"report_uri": f"s3://{bucket}/reports/features/run1/eda.html", "queries": {"class_balance": 2}}
+    page = s3.get_object(Bucket=bucket, Key="reports/features/run1/eda.html")["Body"].read().decode()
+    assert page.count("<svg ") == 1 and "train / returned: 2" in page
+
+
+def test_cells_keep_integers_and_round_other_numbers():
+    assert [cell("1500"), cell("0.123456"), cell("1234567.5"), cell(""), cell("<b>")] == [
+        "1500", "0.1235", "1.235e+06", "", "&lt;b&gt;"
+    ]  # fmt: skip

@@ -59,10 +59,10 @@ def test_local_chain_builds_registers_explores_and_validates(home):
     report = ops.FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute(
         {"ti": _TI({"eda_query": described})}
     )
-    assert Path(report["report_uri"].removeprefix("file://")).read_text().count("<img") == 4
+    assert Path(report["report_uri"].removeprefix("file://")).read_text().count("<svg ") == 4
 
     outlet_events = {VALIDATED_FEATURES: SimpleNamespace(extra=None)}
-    extra = ops.ValidateFeaturesOperator(task_id="validate_features", run_key=RUN).execute(
+    extra = ops.LocalValidateFeaturesOperator(task_id="validate_features", run_key=RUN).execute(
         {"outlet_events": outlet_events}
     )
     assert outlet_events[VALIDATED_FEATURES].extra == extra
@@ -71,15 +71,39 @@ def test_local_chain_builds_registers_explores_and_validates(home):
     assert Path(extra["data_docs"].removeprefix("file://")).exists()
     validated = home / "lake" / "curated" / "features" / "_validated.json"
     assert json.loads(validated.read_text())["snapshot_id"] == built["snapshot_id"]
+    result = json.loads(
+        Path(extra["data_docs"].removeprefix("file://")).parents[1].joinpath("validation.json").read_text()
+    )
+    assert result["success"] and result["counts"]["rows"] == built["rows"], "the Glue job's result file"
+    assert len(result["expectations"]) == extra["expectations"] == result["evaluated"]
 
-    from mlops.validation.runner import ValidationFailedError
 
-    before = validated.read_text()
-    with pytest.raises(ValidationFailedError, match="rows, expected 1000000"):
-        ops.ValidateFeaturesOperator(task_id="validate_features", run_key=RUN, min_rows="1000000").execute(
+def test_failed_validation_fails_the_task_naming_the_expectation_and_emits_nothing(home):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops.validation.outcome import ValidationFailedError
+    from mlops_airflow.assets import VALIDATED_FEATURES
+    from mlops_airflow.operators import features as ops
+
+    validated = home / "lake" / "curated" / "features" / "_validated.json"
+    before = validated.read_text()  # left by the passing run of the test above
+    outlet_events = {VALIDATED_FEATURES: SimpleNamespace(extra=None)}
+    with pytest.raises(ValidationFailedError, match="rows, expected 1000000") as caught:
+        ops.LocalValidateFeaturesOperator(task_id="validate_features", run_key="bad", min_rows="1000000").execute(
             {"outlet_events": outlet_events}
         )
+    message = str(caught.value)
+    assert "expect_table_row_count_to_be_between: " in message and "min_rows / max_rows Params" in message
+    assert "Data Docs: file://" in message and message.count("\n  - ") == len(caught.value.failures) == 1
+    assert isinstance(caught.value, AirflowFailException), "a failed gate is not retried"
+    assert outlet_events[VALIDATED_FEATURES].extra is None, "nothing is emitted"
     assert validated.read_text() == before, "a failed gate does not move the validated pointer"
+    docs = home / "lake" / "reports" / "features" / "bad" / "data_docs" / "index.html"
+    assert docs.exists(), "Data Docs are published for a failed run too"
+    with pytest.raises(AirflowFailException, match=r"min_rows \(10\) is above max_rows \(5\); fix the Params"):
+        ops.LocalValidateFeaturesOperator(task_id="v", run_key="bad", min_rows="10", max_rows="5").execute(
+            {"outlet_events": outlet_events}
+        )
 
 
 def test_skip_eda_param_skips_queries_and_report(home):
@@ -97,6 +121,7 @@ def test_aws_classes_take_the_same_arguments_and_build_the_validated_requests(mo
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     from mlops.aws import athena_requests, glue_requests
     from mlops_airflow import targets
+    from mlops_airflow.assets import VALIDATED_FEATURES
     from mlops_airflow.operators import features as ops
 
     targets.pipeline_config.cache_clear()
@@ -112,6 +137,14 @@ def test_aws_classes_take_the_same_arguments_and_build_the_validated_requests(mo
     query = athena._prepare()
     assert query == athena_requests.start_query_execution_request(lake, config, "class_balance", RUN)
     assert athena._describe("abc")["output_uri"] == "s3://mlops-lake-dev/athena-results/abc.csv"
+
+    validate = targets.step_operator("validate_features")(task_id="validate_features", run_key=RUN, min_rows="50")
+    assert validate.deferrable is True and {"run_key", "min_rows", "max_rows"} <= set(validate.template_fields)
+    assert validate.outlets == [VALIDATED_FEATURES]
+    code_uri = "s3://mlops-artifacts-dev/glue/libs/mlops_validation-0123456789abcdef.zip"
+    request = validate._prepare(code_uri)
+    assert request == glue_requests.start_validation_job_run_request(lake, config, RUN, code_uri, 50, None)
+    assert (validate.job_name, validate.script_args["--extra-py-files"]) == ("mlops-dev-validate-features", code_uri)
 
     catalog = targets.step_operator("catalog_register")(task_id="register_catalog")
     assert isinstance(catalog, ops.GlueCatalogRegisterOperator)

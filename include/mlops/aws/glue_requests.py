@@ -7,9 +7,11 @@ service model, and the local stand-ins execute the same dicts (``StartJobRun`` b
 Names follow the infra stacks (``infra/cfn/data.yaml``): resources are called
 ``<ProjectName>-<Environment>-...``, the Glue database ``<ProjectName>_<Environment>``, and
 the lake bucket ``<ProjectName>-lake-<Environment>[-<account>-<region>]``, so
-:func:`stack_names` derives project and environment from ``aws.lake_bucket``. The Glue job
-itself is created by CloudFormation (the MWAA role may start it, not create it); the task
-uploads the current script to the job's ``ScriptLocation`` at run time, then starts a run.
+:func:`stack_names` derives project and environment from ``aws.lake_bucket``. The Glue jobs
+(``curate-features``, the Spark ETL; ``validate-features``, the Great Expectations suite) are
+created by CloudFormation (the MWAA role may start them, not create them); the tasks upload the
+current script to the job's ``ScriptLocation`` at run time (and, for validation, its code bundle
+under ``glue/libs/``, passed as ``--extra-py-files``), then start a run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the script keeps to the Spark 3.
 FEATURES_TABLE = "features"
 PREVIOUS_FEATURES_TABLE = "features_previous"
 SCRIPT_KEY = "glue/scripts/curate_features.py"  # data.yaml GlueScriptKey default
+VALIDATION_SCRIPT_KEY = "glue/scripts/validate_features.py"  # data.yaml GlueValidationScriptKey default
+GX_MODULE = "great_expectations==1.24.1"  # the validation job's --additional-python-modules (envs/glue pins it too)
+VALIDATION_TIMEOUT_MINUTES = 30
 _BUCKET = re.compile(r"^(?P<project>[a-z][a-z0-9-]*?)-lake-(?P<env>[a-z0-9]+)(?:-|$)")
 
 # Spark/Hive types of the DMS Parquet columns, per raw table (schema order, after the DMS columns).
@@ -71,6 +76,10 @@ class StackNames:
     @property
     def glue_job(self) -> str:
         return f"{self.project}-{self.environment}-curate-features"
+
+    @property
+    def validation_job(self) -> str:
+        return f"{self.project}-{self.environment}-validate-features"
 
     @property
     def database(self) -> str:
@@ -143,6 +152,98 @@ def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) 
             "--job-bookmark-option": "job-bookmark-disable",
         },
     }
+
+
+# ------------------------------------------------------------------------- the validation job
+
+
+def validation_script_location(config: PipelineConfig) -> str:
+    """Where the validation job's script lives on S3 (the CloudFormation job's Command.ScriptLocation)."""
+    return f"s3://{config.aws.artifacts_bucket}/{VALIDATION_SCRIPT_KEY}"
+
+
+def row_bounds(min_rows: int | str | None, max_rows: int | str | None) -> tuple[int | None, int | None]:
+    """The suite's row-count bounds from Params (``None`` / empty = the suite's default); ValueError names the fix."""
+
+    def parse(name: str, value: int | str | None, lowest: int) -> int | None:
+        if value is None or str(value).strip() in ("", "None"):
+            return None
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, got {value!r}; fix the {name} Param") from None
+        if number < lowest:
+            raise ValueError(f"{name} must be >= {lowest}, got {number}; fix the {name} Param")
+        return number
+
+    low, high = parse("min_rows", min_rows, 0), parse("max_rows", max_rows, 1)
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min_rows ({low}) is above max_rows ({high}); fix the Params")
+    return low, high
+
+
+def validation_job_arguments(
+    lake: Lake,
+    config: PipelineConfig,
+    run_key: str,
+    code_uri: str,
+    min_rows: int | str | None = None,
+    max_rows: int | str | None = None,
+) -> dict[str, str]:
+    """The validation script's ``--KEY value`` arguments for one run, with its code bundle on the Python path."""
+    low, high = row_bounds(min_rows, max_rows)
+    key = run_key_safe(run_key)
+    arguments = {
+        "--curated_uri": lake.curated(FEATURES_TABLE),
+        "--report_uri": lake.reports("features", key),
+        "--staging_uri": lake.staging(config.lake.reports_prefix, "features"),
+        "--run_key": key,
+        "--extra-py-files": code_uri,
+    }
+    for name, value in (("--min_rows", low), ("--max_rows", high)):
+        if value is not None:
+            arguments[name] = str(value)
+    return arguments
+
+
+def start_validation_job_run_request(
+    lake: Lake,
+    config: PipelineConfig,
+    run_key: str,
+    code_uri: str,
+    min_rows: int | str | None = None,
+    max_rows: int | str | None = None,
+    job_name: str | None = None,
+) -> dict[str, Any]:
+    """Glue StartJobRun for the features validation job (GX on the current snapshot)."""
+    name = job_name or stack_names(config).validation_job
+    arguments = validation_job_arguments(lake, config, run_key, code_uri, min_rows, max_rows)
+    return {"JobName": name, "Arguments": {"--JOB_NAME": name, **arguments}, "Timeout": VALIDATION_TIMEOUT_MINUTES}
+
+
+def create_validation_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:
+    """Glue CreateJob equal to the CloudFormation validation job (accounts without the stack, parity tests)."""
+    return {
+        "Name": stack_names(config).validation_job,
+        "Description": "Great Expectations suite on the current curated snapshot -> validation.json + Data Docs.",
+        "Role": role_arn,
+        "Command": {"Name": "glueetl", "ScriptLocation": validation_script_location(config), "PythonVersion": "3"},
+        "GlueVersion": GLUE_VERSION,
+        "WorkerType": "G.1X",
+        "NumberOfWorkers": workers,
+        "Timeout": VALIDATION_TIMEOUT_MINUTES,
+        "MaxRetries": 0,
+        "ExecutionProperty": {"MaxConcurrentRuns": 1},
+        "DefaultArguments": {
+            "--job-language": "python",
+            "--enable-metrics": "true",
+            "--job-bookmark-option": "job-bookmark-disable",
+            "--additional-python-modules": GX_MODULE,
+        },
+    }
+
+
+# ----------------------------------------------------------------------------- the catalog
 
 
 def _columns(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:

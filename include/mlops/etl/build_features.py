@@ -188,17 +188,27 @@ def curated_types() -> dict[str, str]:
 # ----------------------------------------------------------------------------------- arguments
 
 
-def parse_job_args(argv: list[str]) -> dict[str, str]:
-    """Glue-style ``--KEY value`` pairs -> dict (via awsglue's getResolvedOptions when on Glue)."""
-    required = ["JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key"]
-    optional = {"sample_fraction": "1.0", "shuffle_partitions": "8"}
+JOB_ARGS = ("JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key")
+JOB_DEFAULTS = {"sample_fraction": "1.0", "shuffle_partitions": "8"}
+
+
+def parse_job_args(
+    argv: list[str], required: tuple[str, ...] = JOB_ARGS, optional: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Glue-style ``--KEY value`` pairs -> dict (via awsglue's getResolvedOptions when on Glue).
+
+    ``required`` names must be present; ``optional`` maps the others to their defaults (this
+    job's when not given).
+    """
+    required_names = list(required)
+    optional = dict(JOB_DEFAULTS if optional is None else optional)
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     except ImportError:
         getResolvedOptions = None
     if getResolvedOptions is not None:
         present = [name for name in optional if f"--{name}" in argv]
-        return {**optional, **getResolvedOptions(argv, required + present)}
+        return {**optional, **getResolvedOptions(argv, required_names + present)}
     args: dict[str, str] = dict(optional)
     tokens = list(argv[1:])
     while tokens:
@@ -207,7 +217,7 @@ def parse_job_args(argv: list[str]) -> dict[str, str]:
             raise SystemExit(f"unexpected argument {token!r}; job arguments are --KEY value pairs")
         key, eq, value = token[2:].partition("=")
         args[key] = value if eq else (tokens.pop(0) if tokens and not tokens[0].startswith("--") else "true")
-    missing = [name for name in required if not args.get(name)]
+    missing = [name for name in required_names if not args.get(name)]
     if missing:
         raise SystemExit(f"missing job arguments: {', '.join('--' + m for m in missing)}")
     return args
@@ -425,6 +435,8 @@ class LakeFiles:
     """The few storage operations the swap needs, on ``file://`` or ``s3://`` URIs."""
 
     def __init__(self, s3_client: Any = None) -> None:
+        """``s3_client``: an S3 client, a zero-argument factory of one (called on first ``s3://`` use), or
+        ``None`` for boto3's default client."""
         self._s3 = s3_client
 
     @staticmethod
@@ -437,6 +449,8 @@ class LakeFiles:
             import boto3  # only on the aws target (Glue has it)
 
             self._s3 = boto3.client("s3")
+        elif callable(self._s3) and not hasattr(self._s3, "get_object"):
+            self._s3 = self._s3()
         return self._s3
 
     def read_text(self, uri: str) -> str | None:
@@ -452,6 +466,7 @@ class LakeFiles:
         """Readers see the old or the new content, never a mix: temp + os.replace, or one S3 PUT."""
         scheme, bucket, path = self._split(uri)
         if scheme == "file":
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{os.getpid()}"
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -493,6 +508,26 @@ class LakeFiles:
                 Bucket=dst_bucket, Key=dst_prefix + key[len(src_prefix) :], CopySource={"Bucket": bucket, "Key": key}
             )
         self.delete_tree(src)
+
+    def put_tree(self, local_dir: str, uri: str) -> None:
+        """Copy every file under the local folder ``local_dir`` to the prefix ``uri`` (same relative keys)."""
+        scheme, bucket, path = self._split(uri)
+        if scheme == "file":
+            shutil.copytree(local_dir, path, dirs_exist_ok=True)
+            return
+        for folder, _dirs, names in os.walk(local_dir):
+            for name in names:
+                rel = os.path.relpath(os.path.join(folder, name), local_dir).replace(os.sep, "/")
+                self.s3().upload_file(os.path.join(folder, name), bucket, f"{path.strip('/')}/{rel}")
+
+    def delete(self, uri: str) -> None:
+        """Remove one file or object (nothing happens if it does not exist)."""
+        scheme, bucket, path = self._split(uri)
+        if scheme == "file":
+            if os.path.exists(path):
+                os.remove(path)
+        else:
+            self.s3().delete_object(Bucket=bucket, Key=path.lstrip("/"))
 
     def delete_tree(self, uri: str) -> None:
         scheme, bucket, path = self._split(uri)

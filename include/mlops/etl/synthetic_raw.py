@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops.source.schema import CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS, SEGMENTS, SHIPPING_METHODS
+from mlops.source.vocabulary import CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS, SEGMENTS, SHIPPING_METHODS
 
 START = np.datetime64("2025-01-01T00:00:00", "us")
 DAY_US = 86_400_000_000

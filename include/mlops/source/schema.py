@@ -20,16 +20,18 @@ from sqlalchemy import (
     Table,
 )
 
-metadata = MetaData()
+from mlops.source.vocabulary import (  # noqa: F401 - re-exported: the schema's value sets
+    CATEGORIES,
+    CHANNELS,
+    COUNTRIES,
+    ORDER_STATUSES,
+    PAYMENT_METHODS,
+    SEGMENTS,
+    SHIPPING_METHODS,
+    TERMINAL_STATUSES,
+)
 
-COUNTRIES = ("DE", "FR", "ES", "IT", "NL", "PL", "SE", "GB", "US", "BR")
-SEGMENTS = ("consumer", "business", "vip")
-CATEGORIES = ("electronics", "apparel", "home", "beauty", "sports", "toys", "books", "grocery")
-CHANNELS = ("web", "app", "marketplace", "phone")
-PAYMENT_METHODS = ("card", "paypal", "bank_transfer", "cash_on_delivery")
-SHIPPING_METHODS = ("standard", "express", "pickup")
-ORDER_STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled")
-TERMINAL_STATUSES = ("delivered", "returned", "cancelled")
+metadata = MetaData()
 
 customers = Table(
     "customers",

@@ -1,92 +1,77 @@
-"""The features gate: validate the current curated snapshot and, if it passes, mark it validated.
+"""The features gate, on the worker: read the validation job's result and mark the snapshot validated.
 
-``<curated>/_current.json`` names the latest snapshot the Glue job built; the gate writes
-``<curated>/_validated.json`` (same content + the validation summary) only when the suite
-passes, so consumers that follow the validated pointer or the ``mlops_validated_features``
-Asset event never see data that failed. Data Docs are published under the reports prefix
-whether the suite passes or fails.
+The Glue validation job (:mod:`mlops.validation.features_job`) runs the suite and writes
+``<report>/validation.json``; this module only reads that small JSON and the curated pointer
+(standard library; ``s3://`` through the S3 client in :class:`LakeFiles`). It raises
+:class:`ValidationFailedError` naming every failed expectation when the suite failed, and writes
+``<curated>/_validated.json`` (the pointer + the validation summary) only when it passed, so
+consumers that follow the validated pointer or the ``mlops_validated_features`` Asset event never
+see data that failed.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from mlops.etl.build_features import CURATED_COLUMNS, POINTER_NAME, SPLIT, LakeFiles, read_current
-from mlops.lake import local_path
-from mlops.validation.features_suite import SuiteBounds
-from mlops.validation.runner import ValidationFailedError, summary_lines, validate_features
+from mlops.etl.build_features import POINTER_NAME, LakeFiles, read_current
+from mlops.validation.outcome import FIX_HINT, ValidationFailedError, result_uri, summary_lines
 
 VALIDATED_POINTER = "_validated.json"
 
 
-def read_snapshot_frame(snapshot_uri: str) -> Any:
-    """The curated snapshot as a pandas DataFrame, columns in contract order, ``split`` as strings."""
-    import pandas as pd
-
-    source = str(local_path(snapshot_uri)) if snapshot_uri.startswith("file://") else snapshot_uri
-    frame = pd.read_parquet(source)
-    frame[SPLIT] = frame[SPLIT].astype(str)
-    ordered = [c for c in CURATED_COLUMNS if c in frame.columns]
-    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+class GateError(RuntimeError):
+    """The gate cannot decide (no result, or a result about another snapshot); the message says what to do."""
 
 
-def publish_folder(local_dir: Path, target_uri: str) -> None:
-    """Copy a local folder to a ``file://`` or ``s3://`` prefix (replacing a local one)."""
-    if target_uri.startswith("file://"):
-        target = local_path(target_uri)
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(local_dir, target)
-        return
-    import fsspec
-
-    fs, _, (path,) = fsspec.get_fs_token_paths(target_uri)
-    fs.put(str(local_dir), path, recursive=True)
+def read_result(report_uri: str, files: LakeFiles) -> dict[str, Any]:
+    """The validation job's ``validation.json`` of this run; GateError when the job wrote none."""
+    text = files.read_text(result_uri(report_uri))
+    if text is None:
+        raise GateError(
+            f"the validation job wrote no result at {result_uri(report_uri)}; see the job run's log "
+            "(Glue console, or this task's log locally) and re-run validate_features"
+        )
+    return json.loads(text)
 
 
-def run_gate(
-    curated_uri: str,
-    docs_uri: str,
-    run_key: str,
-    bounds: SuiteBounds | None = None,
-    log: Any = print,
-    files: LakeFiles | None = None,
-) -> dict[str, Any]:
-    """Validate the current snapshot; publish Data Docs to ``docs_uri``; on success write the validated pointer.
-
-    Returns the Asset-event ``extra``; raises ValidationFailedError (after publishing the docs) on failure.
-    """
-    files = files or LakeFiles()
-    pointer = read_current(curated_uri, files)
+def check(result: dict[str, Any], pointer: dict[str, Any] | None, curated_uri: str) -> dict[str, Any]:
+    """The pointer, if ``result`` is a passing validation of the snapshot it names; raise otherwise."""
     if pointer is None:
-        raise FileNotFoundError(f"no curated snapshot at {curated_uri}/{POINTER_NAME}; run the features ETL first")
-    frame = read_snapshot_frame(pointer["uri"])
-    with tempfile.TemporaryDirectory(prefix="gx-docs-") as tmp:
-        try:
-            summary = validate_features(frame, bounds, docs_dir=Path(tmp), run_name=run_key)
-        except ValidationFailedError as failed:
-            publish_folder(Path(tmp), docs_uri)
-            failed.summary["data_docs"] = f"{docs_uri.rstrip('/')}/index.html"
-            for line in summary_lines(failed.summary):
-                log(line)
-            raise
-        publish_folder(Path(tmp), docs_uri)
-    summary["data_docs"] = f"{docs_uri.rstrip('/')}/index.html"
-    for line in summary_lines(summary):
-        log(line)
-    extra = {
+        raise GateError(f"no curated snapshot at {curated_uri}/{POINTER_NAME}; run the features ETL first")
+    if result["snapshot_id"] != pointer["snapshot_id"]:
+        raise GateError(
+            f"the validation result is about snapshot {result['snapshot_id']!r}, but the current one is "
+            f"{pointer['snapshot_id']!r} (a features run replaced it meanwhile); re-run validate_features"
+        )
+    if not result["success"]:
+        raise ValidationFailedError(result["failures"], result, hint=FIX_HINT)
+    return pointer
+
+
+def asset_extra(pointer: dict[str, Any], result: dict[str, Any], run_key: str) -> dict[str, Any]:
+    """The ``mlops_validated_features`` event's extra: what training and the UI read."""
+    return {
         "snapshot_id": pointer["snapshot_id"],
         "curated_uri": pointer["uri"],
         "rows": pointer["rows"],
         "splits": pointer["splits"],
         "labels": pointer["labels"],
         "run_key": run_key,
-        "data_docs": summary["data_docs"],
-        "expectations": summary["evaluated"],
+        "data_docs": result["data_docs"],
+        "expectations": result["evaluated"],
     }
-    validated = {**pointer, "validation": {k: summary[k] for k in ("suite", "evaluated", "rows", "data_docs")}}
+
+
+def run_gate(
+    curated_uri: str, report_uri: str, run_key: str, files: LakeFiles, log: Callable[[str], Any] = print
+) -> dict[str, Any]:
+    """Gate on the job's result; on success write the validated pointer and return the Asset-event extra."""
+    result = read_result(report_uri, files)
+    for line in summary_lines(result):
+        log(line)
+    pointer = check(result, read_current(curated_uri, files), curated_uri)
+    validated = {**pointer, "validation": {k: result[k] for k in ("suite", "evaluated", "rows", "data_docs")}}
     files.write_text_atomic(f"{curated_uri.rstrip('/')}/{VALIDATED_POINTER}", json.dumps(validated, indent=2))
-    return extra
+    return asset_extra(pointer, result, run_key)

@@ -23,7 +23,7 @@ from mlops.etl.build_features import (
     SPLITS,
     curated_types,
 )
-from mlops.source.schema import CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS, SEGMENTS, SHIPPING_METHODS
+from mlops.source.vocabulary import CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS, SEGMENTS, SHIPPING_METHODS
 
 SUITE_NAME = "curated_features"
 

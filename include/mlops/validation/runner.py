@@ -1,33 +1,27 @@
-"""Run the curated-features suite on a pandas DataFrame in an ephemeral GX context.
+"""Run the curated-features suite on a pandas DataFrame in an ephemeral GX context (Glue job code).
 
-:func:`validate_features` returns a JSON-serialisable summary, writes Data Docs HTML to a
-folder, and raises :class:`ValidationFailedError` naming every failing expectation, its
-column and the observed value. GX is imported inside the function (it takes seconds) and
-its loggers are set to WARNING so task logs stay readable.
+:func:`validate_features` returns a JSON-serialisable summary (with every expectation's outcome),
+writes Data Docs HTML to a folder, and raises :class:`ValidationFailedError` naming every failing
+expectation, its column and the observed value. It runs inside the validation Glue job
+(:mod:`mlops.validation.features_job`), never on the MWAA worker. GX is imported inside the
+function (it takes seconds) and its loggers are set to WARNING so job logs stay readable.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlops.validation.features_suite import SUITE_NAME, SuiteBounds, build_suite
+from mlops.validation.outcome import ValidationFailedError, summary_lines
+
+__all__ = ["Outcome", "ValidationFailedError", "describe", "summary_lines", "validate_features"]
 
 DOCS_SITE = "mlops_reports"
 QUIET_LOGGERS = ("great_expectations", "great_expectations.core", "great_expectations.data_context")
-
-
-class ValidationFailedError(RuntimeError):
-    """The curated features broke the suite; ``failures`` lists one readable line per failed expectation."""
-
-    def __init__(self, failures: list[str], summary: dict[str, Any]) -> None:
-        self.failures = failures
-        self.summary = summary
-        head = f"feature validation failed: {len(failures)} of {summary['evaluated']} expectations"
-        super().__init__(head + "\n" + "\n".join(f"  - {line}" for line in failures))
 
 
 @dataclass(frozen=True)
@@ -162,21 +156,9 @@ def validate_features(
         "failed": len(failures),
         "rows": len(frame),
         "failures": failures,
+        "expectations": [asdict(o) for o in outcomes],
         "data_docs": str(Path(docs_dir) / "index.html") if docs_dir is not None else None,
     }
     if failures and raise_on_failure:
         raise ValidationFailedError(failures, summary)
     return summary
-
-
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The summary as log lines."""
-    state = "PASSED" if summary["success"] else "FAILED"
-    lines = [
-        f"suite {summary['suite']} {state}: {summary['evaluated'] - summary['failed']}/{summary['evaluated']} "
-        f"expectations met on {summary['rows']} rows"
-    ]
-    lines += [f"  FAILED {line}" for line in summary["failures"]]
-    if summary.get("data_docs"):
-        lines.append(f"Data Docs: {summary['data_docs']}")
-    return lines

@@ -11,26 +11,36 @@ step                    aws                                          local
                         (Glue CreateTable / UpdateTable)             (the same TableInputs as DuckDB views)
 ``athena_eda``          ``AwsAthenaEdaQueryOperator`` (provider's    :class:`LocalAthenaEdaQueryOperator`
                         AthenaOperator, deferrable)                  (sqlglot -> DuckDB, CSV like Athena)
-``eda_report``          :class:`FeaturesEdaReportOperator`           the same class (reads the result CSVs)
-``validate_features``   :class:`ValidateFeaturesOperator`            the same class (GX on pandas)
+``eda_report``          :class:`FeaturesEdaReportOperator`           the same class (reads the result CSVs;
+                                                                     SVG charts, no pandas/matplotlib)
+``validate_features``   ``AwsValidateFeaturesJobOperator``           :class:`LocalValidateFeaturesOperator`
+                        (provider's GlueJobOperator on the           (the same StartJobRun through the local
+                        validation job: GX on Glue 5.0, deferrable)  Glue stand-in, GX in the glue runtime)
 ======================  ===========================================  ==========================================
 
 Every class takes the same keyword-only arguments on both targets, only stores them in
 ``__init__``, and returns a JSON-serialisable description (the XCom). The aws subclasses of
 provider operators are built on first attribute access (module ``__getattr__``), so a local
 run never imports the provider's Glue or Athena modules. Requests come from
-:mod:`mlops.aws.glue_requests` / :mod:`mlops.aws.athena_requests`; heavy libraries are
-imported inside ``execute``.
+:mod:`mlops.aws.glue_requests` / :mod:`mlops.aws.athena_requests`.
+
+Nothing heavy runs in the task process: Spark and Great Expectations run in Glue jobs (locally,
+as subprocesses of the glue runtime); on the worker the tasks read only small objects (the
+curated pointer, the EDA result CSVs, the validation job's ``validation.json``) with plain file
+I/O on ``file://`` and the provider's S3 client on ``s3://``. Local stand-ins import their
+stand-in libraries (DuckDB) inside ``execute``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
+from mlops.validation.outcome import FIX_HINT, ValidationFailedError
 from mlops_airflow.assets import VALIDATED_FEATURES
 
 if TYPE_CHECKING:
@@ -73,6 +83,24 @@ def _query_request(query_name: str, run_key: str) -> dict[str, Any]:
     from mlops_airflow.targets import lake, pipeline_config
 
     return start_query_execution_request(lake(), pipeline_config(), query_name, run_key)
+
+
+def _s3_client(aws_args: dict[str, Any]) -> Callable[[], Any]:
+    """A zero-argument factory of the provider's S3 client, called only when an ``s3://`` URI is touched."""
+
+    def client() -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=aws_args.get("aws_conn_id", "aws_default")).get_conn()
+
+    return client
+
+
+def _lake_files(aws_args: dict[str, Any]) -> Any:
+    """Pointer reads and writes: plain file I/O on ``file://``, the provider's S3 client on ``s3://``."""
+    from mlops.etl.build_features import LakeFiles
+
+    return LakeFiles(_s3_client(aws_args))
 
 
 def _curated_uri() -> str:
@@ -136,14 +164,9 @@ class _CatalogRegisterOperator(BaseOperator):
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
-        pointer = read_current(_curated_uri(), self.lake_files())
+        pointer = read_current(_curated_uri(), _lake_files(self.aws_args))
         database = self.database or stack_names(config).database
         return database, catalog_table_inputs(lake(), config, pointer), pointer
-
-    def lake_files(self) -> Any:
-        from mlops.etl.build_features import LakeFiles
-
-        return LakeFiles()
 
 
 class LocalCatalogRegisterOperator(_CatalogRegisterOperator):
@@ -162,13 +185,6 @@ class LocalCatalogRegisterOperator(_CatalogRegisterOperator):
 
 class GlueCatalogRegisterOperator(_CatalogRegisterOperator):
     """Create or update the same TableInputs in the Glue Data Catalog (explicit tables, no crawler)."""
-
-    def lake_files(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from mlops.etl.build_features import LakeFiles
-
-        return LakeFiles(S3Hook(aws_conn_id=self.aws_args.get("aws_conn_id", "aws_default")).get_conn())
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
@@ -255,7 +271,7 @@ class FeaturesEdaReportOperator(BaseOperator):
         described = context["ti"].xcom_pull(task_ids=self.query_task_id) or []
         described = [described] if isinstance(described, dict) else list(described)
         csv_uris = {d["query_name"]: d["output_uri"] for d in described if d}
-        pointer = read_current(_curated_uri()) or {}
+        pointer = read_current(_curated_uri(), _lake_files(self.aws_args)) or {}
         report_uri = lake().reports("features", run_key_safe(self.run_key), "eda.html")
         meta = {
             "run_key": self.run_key,
@@ -264,7 +280,7 @@ class FeaturesEdaReportOperator(BaseOperator):
             "splits": pointer.get("splits"),
             "previous": (pointer.get("previous") or {}).get("snapshot_id"),
         }
-        summary = build_report(csv_uris, report_uri, meta)
+        summary = build_report(csv_uris, report_uri, meta, s3=_s3_client(self.aws_args))
         self.log.info("EDA report: %s", report_uri)
         return summary
 
@@ -272,8 +288,46 @@ class FeaturesEdaReportOperator(BaseOperator):
 # ------------------------------------------------------------------------ validate_features
 
 
-class ValidateFeaturesOperator(BaseOperator):
-    """The gate: GX suite on the current snapshot; emits VALIDATED_FEATURES with counts in its extra."""
+class FeatureValidationError(AirflowFailException, ValidationFailedError):
+    """The gate failed: fail the task without retries (the same snapshot fails the same way)."""
+
+
+def _validation_request(run_key: str, min_rows: Any, max_rows: Any, code_uri: str) -> dict[str, Any]:
+    """The validation job's StartJobRun; bad row-bound Params fail the task at once (a retry cannot fix them)."""
+    from mlops.aws.glue_requests import start_validation_job_run_request
+    from mlops_airflow.targets import lake, pipeline_config
+
+    try:
+        return start_validation_job_run_request(lake(), pipeline_config(), run_key, code_uri, min_rows, max_rows)
+    except ValueError as bad:
+        raise AirflowFailException(str(bad)) from None
+
+
+def _report_uri(run_key: str) -> str:
+    from mlops.etl.build_features import run_key_safe
+    from mlops_airflow.targets import lake
+
+    return lake().reports("features", run_key_safe(run_key))
+
+
+def _gate(run_key: str, aws_args: dict[str, Any], context: Context, log: Callable[[str], Any]) -> dict[str, Any]:
+    """Read the validation job's result; fail naming each broken expectation, or emit VALIDATED_FEATURES."""
+    from mlops.validation.features_gate import run_gate
+
+    try:
+        extra = run_gate(_curated_uri(), _report_uri(run_key), run_key, _lake_files(aws_args), log=log)
+    except ValidationFailedError as failed:
+        raise FeatureValidationError(failed.failures, failed.summary, hint=FIX_HINT) from None
+    context["outlet_events"][VALIDATED_FEATURES].extra = extra
+    return extra
+
+
+class LocalValidateFeaturesOperator(BaseOperator):
+    """The gate: run the validation Glue job's StartJobRun locally (GX in the glue runtime), then gate on its result.
+
+    The code bundle is published under ``<MLOPS_HOME>/artifacts/glue/libs/`` (the local artifacts
+    bucket) and passed as ``--extra-py-files``, as on Glue. Emits VALIDATED_FEATURES with counts.
+    """
 
     template_fields: Sequence[str] = ("run_key", "min_rows", "max_rows")
     ui_color = "#e9f7ef"
@@ -288,24 +342,20 @@ class ValidateFeaturesOperator(BaseOperator):
         self.min_rows = min_rows
         self.max_rows = max_rows
 
-    def bounds(self) -> Any:
-        from mlops.validation.features_suite import SuiteBounds
-
-        default = SuiteBounds()
-        return SuiteBounds(
-            min_rows=int(self.min_rows) if self.min_rows not in (None, "", "None") else default.min_rows,
-            max_rows=int(self.max_rows) if self.max_rows not in (None, "", "None") else default.max_rows,
-        )
-
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.etl.build_features import run_key_safe
-        from mlops.validation.features_gate import run_gate
-        from mlops_airflow.targets import lake
+        from mlops.config import mlops_home
+        from mlops.etl.local_glue import run_job_locally
+        from mlops.training import lake_io
+        from mlops.validation.bundle import SCRIPT, code_bundle
 
-        docs_uri = lake().reports("features", run_key_safe(self.run_key), "data_docs")
-        extra = run_gate(_curated_uri(), docs_uri, self.run_key, self.bounds(), log=self.log.info)
-        context["outlet_events"][VALIDATED_FEATURES].extra = extra
-        return extra
+        data, key = code_bundle()
+        bundle = (mlops_home() / "artifacts").resolve() / key
+        request = _validation_request(self.run_key, self.min_rows, self.max_rows, bundle.as_uri())
+        if not bundle.exists():
+            lake_io.write_bytes(bundle.as_uri(), data)  # atomic: a temporary file, then a rename
+        self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
+        run_job_locally(request, SCRIPT, log=self.log.info)
+        return _gate(self.run_key, self.aws_args, context, self.log.info)
 
 
 # ------------------------------------------------------------------- aws provider subclasses
@@ -400,10 +450,66 @@ def _build_aws_classes() -> dict[str, type]:
                 "output_uri": f"{self.output_location}{query_execution_id}.csv",
             }
 
-    return {cls.__name__: cls for cls in (AwsGlueFeaturesJobOperator, AwsAthenaEdaQueryOperator)}
+    class AwsValidateFeaturesJobOperator(GlueJobOperator):
+        """The gate on aws: the CloudFormation validation Glue job (Glue 5.0, GX) on the current snapshot; deferrable.
+
+        Before the run, the job's script is uploaded to its ScriptLocation and the code bundle to
+        ``glue/libs/<sha16>.zip`` in the artifacts bucket (``--extra-py-files``). After it, the
+        worker reads only the job's small ``validation.json``: it fails naming each broken
+        expectation, or writes the validated pointer and emits VALIDATED_FEATURES.
+        """
+
+        template_fields: Sequence[str] = (*GlueJobOperator.template_fields, "run_key", "min_rows", "max_rows")
+
+        def __init__(
+            self, *, run_key: str, min_rows: int | str | None = None, max_rows: int | str | None = None, **kwargs: Any
+        ) -> None:
+            kwargs.setdefault("deferrable", True)
+            kwargs.setdefault("outlets", [VALIDATED_FEATURES])
+            super().__init__(**kwargs)
+            self.run_key = run_key
+            self.min_rows = min_rows
+            self.max_rows = max_rows
+
+        def _prepare(self, code_uri: str) -> dict[str, Any]:
+            request = _validation_request(self.run_key, self.min_rows, self.max_rows, code_uri)
+            self.job_name = request["JobName"]
+            self.script_args = request["Arguments"]
+            self.run_job_kwargs = {"Timeout": request["Timeout"]}
+            return request
+
+        def _publish(self, bucket: str, key: str, data: bytes) -> None:
+            """Upload the script and (once per content hash) the code bundle to the artifacts bucket."""
+            from mlops.aws.glue_requests import VALIDATION_SCRIPT_KEY
+            from mlops.validation.bundle import SCRIPT
+
+            s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+            if not s3.check_for_key(key, bucket_name=bucket):
+                s3.load_bytes(data, key, bucket_name=bucket, replace=True)
+            s3.load_file(str(SCRIPT), VALIDATION_SCRIPT_KEY, bucket_name=bucket, replace=True)
+
+        def execute(self, context: Context) -> Any:
+            from mlops.validation.bundle import code_bundle
+            from mlops_airflow.targets import pipeline_config
+
+            bucket, (data, key) = pipeline_config().aws.artifacts_bucket, code_bundle()
+            self._prepare(f"s3://{bucket}/{key}")  # validates the Params before anything is written
+            self._publish(bucket, key, data)
+            self.log.info("StartJobRun %s with %s", self.job_name, self.script_args)
+            super().execute(context)  # deferrable: raises TaskDeferred here, and execute_complete gates
+            return _gate(self.run_key, {"aws_conn_id": self.aws_conn_id}, context, self.log.info)
+
+        def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+            super().execute_complete(context, event)
+            return _gate(self.run_key, {"aws_conn_id": self.aws_conn_id}, context, self.log.info)
+
+    return {
+        cls.__name__: cls
+        for cls in (AwsGlueFeaturesJobOperator, AwsAthenaEdaQueryOperator, AwsValidateFeaturesJobOperator)
+    }
 
 
-AWS_CLASS_NAMES = ("AwsGlueFeaturesJobOperator", "AwsAthenaEdaQueryOperator")
+AWS_CLASS_NAMES = ("AwsGlueFeaturesJobOperator", "AwsAthenaEdaQueryOperator", "AwsValidateFeaturesJobOperator")
 _AWS_CLASSES: dict[str, type] = {}
 
 

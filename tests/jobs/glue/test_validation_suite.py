@@ -1,4 +1,6 @@
-"""The curated-features GX suite: passes on good data, names the problem on each kind of bad data."""
+"""The curated-features GX suite in the glue runtime: passes on good data, names the problem on each kind of
+bad data. That real replicated data passes is checked through the validation job, in the Airflow env
+(tests/unit/test_validation_gate.py: the source DB and replicator live there)."""
 
 from __future__ import annotations
 
@@ -43,17 +45,10 @@ def test_suite_is_code_covering_every_kind_of_check():
 def test_good_data_passes_and_writes_data_docs(good, tmp_path):
     summary = validate_features(good, docs_dir=tmp_path / "docs", run_name="scheduled__2025-01-01")
     assert summary["success"] and summary["failed"] == 0 and summary["rows"] == len(good)
+    assert len(summary["expectations"]) == summary["evaluated"] and all(e["success"] for e in summary["expectations"])
     assert (tmp_path / "docs" / "index.html").exists()
     assert list((tmp_path / "docs" / "validations").rglob("*.html")), "the validation result page is rendered"
     assert summary_lines(summary)[0].startswith("suite curated_features PASSED")
-
-
-def test_real_replicated_data_passes(tmp_path):
-    from test_etl_fixtures import write_replicated
-
-    frame = pandas_features.run(write_replicated(tmp_path))
-    summary = validate_features(frame, raise_on_failure=False)
-    assert summary["success"], summary["failures"]
 
 
 def test_dropped_column_is_named(good):

@@ -1,13 +1,15 @@
-"""The features Glue job on local Spark: hand-checked output, CDC, idempotency, failure safety."""
+"""The features Glue job on local Spark, in process (glue runtime): hand-checked output, CDC, idempotency,
+failure safety, and the pandas twin's equality on the fixture and on synthetic data.
+
+The same check on the real replicator's output, and the local Glue stand-in that runs the script
+as a subprocess, are Airflow-env tests (tests/unit/test_local_glue.py): they need the source DB.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -15,14 +17,10 @@ import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-from test_etl_fixtures import EXPECTED, write_fixture, write_replicated
-
 from mlops.etl import build_features as job
 from mlops.etl import pandas_features
-from mlops.etl.local_glue import GlueJobFailedError, job_run_id, run_job_locally
 from mlops.etl.synthetic_raw import write_raw
-
-SCRIPT = Path(job.__file__)
+from tests.unit.test_etl_fixtures import EXPECTED, write_fixture
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +90,10 @@ def test_hand_checked_features(spark, raw, tmp_path):
     assert pointer["labels"] == {"delivered": 4, "returned": 1, "cancelled": 2}
 
 
-def test_pandas_baseline_matches_spark_on_fixture_synthetic_and_replicated(spark, raw, tmp_path):
+def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_path):
     synthetic = tmp_path / "synthetic"
     write_raw(synthetic, 3000, seed=3)
-    replicated = write_replicated(tmp_path / "replicated")  # the real replicator's output (contract check)
-    for raw_dir in (raw, synthetic, replicated):
+    for raw_dir in (raw, synthetic):
         tables = job.load_latest_tables(spark, raw_dir.as_uri())
         spark_out = job.build_features(tables).toPandas().sort_values("order_id").reset_index(drop=True)
         pandas_out = pandas_features.run(raw_dir)
@@ -182,34 +179,3 @@ def test_job_args_are_parsed_glue_style():
     with pytest.raises(SystemExit, match="--run_key"):
         job.parse_job_args(["x.py", "--JOB_NAME", "j", "--raw_uri", "r", "--curated_uri", "c", "--staging_uri", "s"])
     assert job.run_key_safe("scheduled__2025-01-01T00:00:00+00:00") == "scheduled__2025-01-01T00-00-00-00-00"
-
-
-def test_local_glue_runs_the_script_as_a_subprocess(raw, tmp_path):
-    args = _args(tmp_path, raw)
-    request = {
-        "JobName": "mlops-build-features",
-        "Arguments": {f"--{k}": v for k, v in args.items() if k != "JOB_NAME"},
-    }
-    request["Arguments"]["--JOB_NAME"] = "mlops-build-features"
-    request["Arguments"]["--shuffle_partitions"] = "2"
-    lines: list[str] = []
-    result = run_job_locally(request, SCRIPT, log=lines.append)
-    assert result["JobRun"]["JobRunState"] == "SUCCEEDED"
-    assert result["JobRun"]["Id"] == job_run_id(request)
-    assert result["Result"]["rows"] == 7
-    assert any(line.startswith("built 7 rows") for line in lines)
-
-
-def test_local_glue_failure_carries_the_log_tail(tmp_path):
-    script = tmp_path / "fails.py"
-    script.write_text(
-        textwrap.dedent("""
-        import sys
-        print("reading raw tables")
-        sys.exit("AnalysisException: Path does not exist: raw/orders")
-    """)
-    )
-    with pytest.raises(GlueJobFailedError, match="Path does not exist"):
-        run_job_locally({"JobName": "j", "Arguments": {"--run_key": "r"}}, script, log=lambda _: None)
-    assert json.dumps(job.curated_types())  # the schema contract is serialisable
-    assert sys.executable
