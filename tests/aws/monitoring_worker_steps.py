@@ -18,6 +18,7 @@ BUCKET = "lake"
 REGION = "eu-west-1"
 RUN_AFTER = "2026-03-01T11:00:00+00:00"
 MODEL_KEY = "models/training/j1/output/model.tar.gz"
+TABLE = "realtime-metrics"
 
 
 def loaded() -> set[str]:
@@ -34,8 +35,18 @@ def model_archive() -> bytes:
     return archive.getvalue()
 
 
-def seed(s3: Any) -> None:
-    """What the earlier stages leave: a model package, a validated curated snapshot, one capture object."""
+def seed(s3: Any, dynamodb: Any) -> None:
+    """What the earlier stages leave: a model package, a validated curated snapshot, one capture object,
+    one minute of real-time aggregates (the reporting stack's table)."""
+    from mlops.reporting.requests import update_item_request
+
+    dynamodb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "minute")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "minute", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_item(**update_item_request(TABLE, "orders#AllTraffic", "2026-03-01T10:10Z", {"predictions": 3}, 30))
     s3.put_object(Bucket=BUCKET, Key=MODEL_KEY, Body=model_archive())
     s3.put_object(Bucket=BUCKET, Key="curated/features/snapshots/s1/split=train/part-0.parquet", Body=b"PAR1")
     pointer = json.dumps({"uri": f"s3://{BUCKET}/curated/features/snapshots/s1"}).encode()
@@ -43,12 +54,15 @@ def seed(s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="capture/orders/AllTraffic/2026/03/01/10/10-00-000-a.jsonl", Body=b"{}")
 
 
+def key_of(prefix_uri: str, name: str) -> str:
+    return prefix_uri.removeprefix(f"s3://{BUCKET}/").rstrip("/") + "/" + name
+
+
 def put_json(s3: Any, prefix_uri: str, name: str, doc: dict[str, Any]) -> None:
-    key = prefix_uri.removeprefix(f"s3://{BUCKET}/").rstrip("/") + "/" + name
-    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(doc).encode())
+    s3.put_object(Bucket=BUCKET, Key=key_of(prefix_uri, name), Body=json.dumps(doc).encode())
 
 
-def run_steps(s3: Any, sagemaker: Any) -> dict[str, Any]:
+def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
     """The task bodies' steps, in DAG order; the jobs' outputs are put where the jobs would write them."""
     import mlops_airflow.operators.monitoring as task_bodies
     from mlops.config import PipelineConfig
@@ -60,6 +74,7 @@ def run_steps(s3: Any, sagemaker: Any) -> dict[str, Any]:
             "aws": {"lake_bucket": BUCKET, "region": REGION},
             "training": {"role_arn": "arn:aws:iam::123456789012:role/sm"},
             "serving": {"endpoint_name": "orders"},
+            "reporting": {"dynamodb_table": TABLE},
         }
     )
     lake = Lake.for_target(config, "aws")
@@ -77,6 +92,8 @@ def run_steps(s3: Any, sagemaker: Any) -> dict[str, Any]:
     cached = baseline_steps.plan_baseline(config, lake, model, run_id="r2", run_after=RUN_AFTER, s3=s3)
     keys = steps.list_capture_keys(lake.capture("orders"), s3)
     folders = steps.window_folders(keys, window["window_start"], window["window_end"])
+    name = steps.job_name(config, "r1", RUN_AFTER)
+    aggregates = steps.publish_aggregates(config, lake, name, window, s3=s3, dynamodb=dynamodb)
     drift = steps.drift_request(
         config,
         lake,
@@ -88,7 +105,7 @@ def run_steps(s3: Any, sagemaker: Any) -> dict[str, Any]:
         folders=folders,
         image=steps.image_uri(config),
         code_uri=steps.publish_code(lake, s3),
-        aggregates_uri=steps.publish_aggregates(config, lake, steps.job_name(config, "r1", RUN_AFTER), window, s3),
+        aggregates_uri=aggregates,
     )
     summary = {**window, "model_version": "3", "drift_share": 0.5, "rows": 200, "drifted_features": ["x"]}
     put_json(s3, drift["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"], "drift_summary.json", summary)
@@ -102,6 +119,9 @@ def run_steps(s3: Any, sagemaker: Any) -> dict[str, Any]:
         "cached_plan": cached,
         "folders": folders,
         "sensor_found": sensor.in_window(keys),
+        "aggregates": json.loads(
+            s3.get_object(Bucket=BUCKET, Key=key_of(aggregates, "aggregates.json"))["Body"].read()
+        ),
         "status": decision["status"],
     }
 
@@ -115,9 +135,10 @@ def main(heavy: set[str]) -> None:
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        seed(s3)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        seed(s3, dynamodb)
         before = loaded()
-        report = run_steps(s3, lambda: boto3.client("sagemaker", region_name=REGION))
+        report = run_steps(s3, lambda: boto3.client("sagemaker", region_name=REGION), lambda: dynamodb)
     print(json.dumps({**report, "heavy": sorted(heavy & (loaded() - before))}))
 
 

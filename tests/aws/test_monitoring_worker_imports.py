@@ -46,4 +46,7 @@ def test_worker_side_steps_on_aws_import_nothing_heavy(tmp_path, fake_aws_creden
     assert report["baseline_created"] is True and report["cached_plan"] is None
     assert report["folders"] == ["AllTraffic/2026/03/01/10"] and report["sensor_found"]
     assert report["status"] == "drifted"
+    assert [(row["pk"], row["minute"], row["predictions"]) for row in report["aggregates"]] == [
+        ("orders#AllTraffic", "2026-03-01T10:10Z", 3.0)
+    ]  # the window's real-time aggregates, queried from DynamoDB
     assert report["heavy"] == [], f"worker-side monitoring steps imported {report['heavy']}"
