@@ -1,12 +1,13 @@
 """Benchmark: the drift job over one window of captured traffic (1M capture records by default).
 
 For each size it writes an hour of data capture in SageMaker's JSONL layout (one request of one
-row per record, JSON, with the model's answer; not timed) and a baseline from 28k training rows,
-then runs the drift job exactly as the monitor does: the CreateProcessingJob request built by
-:func:`mlops.monitoring.steps.drift_request`, executed by the local processing runner (a
-``python3 drift_job.py`` subprocess in an ``/opt/ml`` job directory: staging inputs, parsing,
-statistics, checks, report, publishing outputs). It reports wall time, records per second, the
-job's own read/analysis split, and peak resident memory of the process tree.
+row per record, JSON, with the model's answer; not timed) and a baseline from 28k training rows
+(the baseline processing job; not timed), then runs the drift job exactly as the monitor does: the
+CreateProcessingJob request built by :func:`mlops.monitoring.steps.drift_request`, executed by
+the local processing runner (a ``python3 drift_job.py`` subprocess in an ``/opt/ml`` job
+directory: staging inputs, parsing, statistics, checks, report, publishing outputs). It reports
+wall time, records per second, the job's own read/analysis split, and peak resident memory of the
+process tree.
 
 Baseline for the ratio: the exact two-sample KS statistic (``scipy.stats.ks_2samp`` on the full
 training column vs the window) per numeric feature, against our L-inf from the baseline's KLL
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT / "include"))
 
 from mlops.config import PipelineConfig  # noqa: E402
 from mlops.lake import Lake, local_path  # noqa: E402
-from mlops.monitoring import steps  # noqa: E402
+from mlops.monitoring import baseline_steps, steps  # noqa: E402
 from mlops.monitoring.drift import numeric_distance  # noqa: E402
 from mlops.monitoring.statistics import typed_column  # noqa: E402
 from mlops.monitoring.traffic import drift_rows  # noqa: E402
@@ -123,13 +124,15 @@ def run(records: int, workdir: Path) -> dict:
     model_uri = lake.models("bench", "output", "model.tar.gz")
     spec_package(local_path(model_uri), spec)
     model = {"version": "1", "model_data_url": model_uri, "model_package_group": "bench"}
-    baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
+    from mlops.sagemaker_local import run_processing_job
+
+    baseline = baseline_steps.ensure_baseline(
+        config, lake, model, run_job=run_processing_job, run_id="bench-baseline", run_after=START, training_uri=uri
+    )
     started = time.monotonic()
     write_capture(lake, records)
     write_seconds = time.monotonic() - started
     capture_bytes = sum(p.stat().st_size for p in local_path(lake.capture()).rglob("*.jsonl"))
-
-    from mlops.sagemaker_local import run_processing_job
 
     window = {"window_start": START.isoformat(), "window_end": (START + timedelta(hours=1)).isoformat()}
     stop, peak = threading.Event(), [0.0]

@@ -10,12 +10,19 @@ policy fires it emits `mlops_drift_detected`, which schedules `mlops_train`.
 |---|---|---|
 | `plan_window` | window = from where the previous window ended (at most `monitoring.window_minutes` back) to the data interval's end (scheduled) or the trigger time / `window_end` Param (manual) | same |
 | `resolve_model` | the model behind the endpoint: Params, else the newest `mlops_endpoint_live` event; **skips** the run when no model is deployed | same |
-| `ensure_baseline` | `statistics.json` + `constraints.json` from the model's training data, once per model version (cached under `monitoring/baselines/<group>/v<version>/`) | same |
+| `plan_baseline` | short-circuit: the model version's baseline is in place (`monitoring/baselines/<group>/v<version>/baseline_info.json`) -> skips `baseline_job`; else finds the training data (Param, event, the training job's `train` channel via DescribeTrainingJob, the validated snapshot), checks it and the model package exist, builds CreateProcessingJob for `baseline_job.py` | same; the training job's local describe.json |
+| `baseline_job` | `SageMakerProcessingOperator` (deferrable): reads the model's `feature_spec.json` and training data, writes `statistics.json` + `constraints.json` to a staging prefix | the local processing runner (same script, SageMaker runtime) |
+| `ensure_baseline` | swaps the staged files into `monitoring/baselines/<group>/v<version>/`, marker last; when the job was skipped, the cached baseline (`created: false`) | same |
 | `wait_for_capture` | provider `S3KeySensor` (deferrable) for capture objects of the window | lists the local capture folder, reschedule mode |
-| `build_request` | CreateProcessingJob for `drift_job.py` (code bundle, baseline, the window's capture folders, real-time aggregates) | same request |
+| `build_request` | lists the window's capture keys (names only), writes the window's real-time aggregates (DynamoDB, one row per minute), builds CreateProcessingJob for `drift_job.py` (code bundle, baseline, the window's capture folders, aggregates) | same request; SQLite aggregates |
 | `drift_job` | `SageMakerProcessingOperator` (deferrable) | the local processing runner (same script, `/opt/ml/processing` layout) |
 | `evaluate_policy` | records the window; consecutive drifted windows, cooldown, one trigger per drift episode | same |
 | `emit_drift_detected` | emits `mlops_drift_detected` **only when the policy fired**, else skipped (no event) | same |
+
+**The worker only orchestrates.** Training data and captured traffic are read by the two
+processing jobs (one code bundle, `monitoring/code/<sha>/`); the tasks list keys, check that
+inputs exist and move small JSON files (pointers, the baseline summary, `drift_summary.json`, the
+policy state) through the provider hooks' boto3 clients.
 
 **No traffic.** `wait_for_capture` waits up to `monitoring.sensor_timeout_minutes` (poking every
 `sensor_poke_seconds`, in reschedule mode or deferred, so it holds no worker slot) and then,
@@ -40,7 +47,7 @@ drifted streak), `model_version`, `violations_uri`, `report_uri`, `endpoint_name
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlops_airflow.assets import DRIFT_DETECTED, ENDPOINT_LIVE
 from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
@@ -99,12 +106,19 @@ with DAG(
 
         return resolve_model_task(context)
 
-    @task
-    def ensure_baseline(model: dict, **context) -> dict:
-        """statistics.json + constraints.json of the model version (computed once, then cached)."""
-        from mlops_airflow.operators.monitoring import baseline_task
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def plan_baseline(model: dict, **context) -> dict | None:
+        """CreateProcessingJob of the baseline job; nothing (baseline_job skipped) when the version's baseline exists."""
+        from mlops_airflow.operators.monitoring import plan_baseline_task
 
-        return baseline_task(model, context)
+        return plan_baseline_task(model, context)
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)  # runs when baseline_job was skipped (cached)
+    def ensure_baseline(model: dict, job: dict | None, **context) -> dict:
+        """statistics.json + constraints.json of the model version: the job's, swapped in, or the cached ones."""
+        from mlops_airflow.operators.monitoring import finish_baseline_task
+
+        return finish_baseline_task(model, job, context)
 
     @task
     def build_request(window: dict, model: dict, baseline: dict, **context) -> dict:
@@ -129,7 +143,13 @@ with DAG(
 
     window = plan_window()
     model = resolve_model()
-    baseline = ensure_baseline(model)
+    baseline_job = step_operator("sagemaker_processing")(
+        task_id="baseline_job",
+        config=plan_baseline(model),
+        check_interval=30,
+        deferrable=True,
+    )
+    baseline = ensure_baseline(model, baseline_job.output)
     wait_for_capture = step_operator("capture_sensor")(
         task_id="wait_for_capture",
         capture_uri=window["capture_uri"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.aws.monitoring_requests import MAX_INPUTS, drift_job_request
+from mlops.aws.monitoring_requests import MAX_INPUTS, baseline_job_request, drift_job_request
 from mlops.config import PipelineConfig
 from mlops.reporting.requests import query_request, send_message_batch_request, update_item_request
 from tests.aws.botocore_validation import assert_valid_request
@@ -50,6 +50,38 @@ def test_drift_job_request_is_valid():
     ]
     args = request["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--comparison-method") + 1] == "Robust"
+
+
+def test_baseline_job_request_is_valid():
+    config = PipelineConfig()
+    request = baseline_job_request(
+        config,
+        name="mlops-baseline-20261124170000-1a2b3c4d",
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/monitoring/code/0123456789abcdef/",
+        model_data_url="s3://mlops-lake-dev/models/training/mlops-train-1/output/model.tar.gz",
+        training_data_uri="s3://mlops-lake-dev/curated/features/snapshots/s1/split=train",
+        output_uri="s3://mlops-lake-dev/_staging/monitoring/baselines/g/v3/mlops-baseline-20261124170000-1a2b3c4d",
+        tags={"mlops:stage": "monitoring"},
+    )
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    inputs = {i["InputName"]: i["S3Input"]["LocalPath"] for i in request["ProcessingInputs"]}
+    assert inputs == {
+        "code": "/opt/ml/processing/input/code",
+        "model": "/opt/ml/processing/input/model",
+        "train": "/opt/ml/processing/input/train",
+    }
+    assert request["AppSpecification"]["ContainerEntrypoint"][-1] == "/opt/ml/processing/input/code/baseline_job.py"
+    args = request["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--comparison-threshold") + 1] == str(config.monitoring.comparison_threshold)
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceType"] == config.monitoring.processing_instance_type
+
+
+def test_drift_job_reads_the_baseline_folder_not_a_key_prefix():
+    """``.../v3`` as an S3Prefix would also download ``.../v30/...``: the input names the folder."""
+    baseline = next(i for i in _request([])["ProcessingInputs"] if i["InputName"] == "baseline")
+    assert baseline["S3Input"]["S3Uri"] == "s3://mlops-lake-dev/monitoring/baselines/mlops-order-outcome/v3/"
 
 
 def test_too_many_folders_use_the_endpoint_prefix_and_none_use_no_input():

@@ -22,8 +22,10 @@ moto accepts the calls and executes nothing. Only these operations are stubbed (
 - ``CreateTrainingJob`` / ``CreateProcessingJob`` (SageMaker): passed to moto (which marks the job
   Completed at once), then the job's work is done as SageMaker would do it: the same request is
   executed by the local stand-in (:mod:`mlops.sagemaker_local`) on a local mirror of its S3 inputs,
-  and its outputs (model.tar.gz; evaluation.json; the drift job's reports) are uploaded to the
+  and its outputs (model.tar.gz; evaluation.json; the monitoring jobs' files) are uploaded to the
   request's S3 output keys. moto writes no job outputs, and the next tasks read them.
+  For mlops_monitor these are the baseline job (statistics.json / constraints.json, staged, then
+  swapped in by the worker) and the drift job.
 - ``StartQueryExecution`` (Athena): passed to moto, then the same query is executed by the local
   stand-in (DuckDB over a local copy of the lake, registered with the same TableInputs) and its CSV
   uploaded to ``<athena-results>/<moto's QueryExecutionId>.csv``: moto writes no result file, and
@@ -423,35 +425,45 @@ def test_deploy_on_aws(aws_env):
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
 
 
-def _seed_capture(env: dict[str, Any]) -> None:
-    """Drifted captured traffic of the deployed endpoint inside the window (data capture writes it on AWS)."""
+def _seed_capture(env: dict[str, Any], model_data_url: str) -> None:
+    """Drifted captured traffic of the deployed endpoint inside the window (data capture writes it on AWS):
+    held-out rows of the model's own feature columns (its package's feature_spec.json)."""
     import pandas as pd
 
     from mlops.lake import local_path
+    from mlops.monitoring.feature_spec import read_feature_spec
     from mlops.monitoring.traffic import drift_rows, sample_rows
-    from mlops.training.features import spec_from_frame
-    from tests.unit.monitoring_fixtures import write_capture
+    from tests.jobs.sagemaker.monitoring_fixtures import write_capture
 
     local_lake, config = env["local_lake"], env["config"]
+    bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
+    spec = read_feature_spec(env["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+    numeric, categorical = list(spec["numeric"]), list(spec["categorical"])
     snapshot = local_path(local_lake.curated("features")) / "snapshots" / "seed"
-    frame = pd.read_parquet(snapshot / "split=test")
-    features = frame.drop(columns=["label"])
-    spec = spec_from_frame(frame.drop(columns=[c for c in frame.columns if c.endswith("_id") or c == "order_ts"]))
-    columns = [*spec.numeric, *spec.categorical]
-    rows = drift_rows(sample_rows(features[columns], 400, 1), list(spec.numeric), list(spec.categorical), seed=1)
+    features = pd.read_parquet(snapshot / "split=test")[numeric + categorical]
+    rows = drift_rows(sample_rows(features, 400, 1), numeric, categorical, seed=1)
     write_capture(local_lake, ENDPOINT, rows, WINDOW_END - timedelta(minutes=50))
     upload_tree(env["s3"], local_path(local_lake.capture()), config.aws.lake_bucket, config.lake.capture_prefix)
 
 
 def test_monitor_on_aws(aws_env):
     registered = aws_env["results"]["mlops_train"].asset_extras["mlops_registered_model"]
-    _seed_capture(aws_env)
+    _seed_capture(aws_env, registered["model_data_url"])
     conf = {
         "model_version": str(registered["version"]),
         "model_data_url": registered["model_data_url"],
         "window_end": WINDOW_END.isoformat(),
     }
     result = _run(aws_env, "mlops_monitor", conf=conf)
+    # The baseline is a processing job (its request stubbed like every CreateProcessingJob), swapped in on S3.
+    baseline = result.xcoms["ensure_baseline"]
+    assert baseline["created"] is True and baseline["statistics_uri"].startswith("s3://")
+    assert baseline["job_name"] == result.xcoms["baseline_job"]["Processing"]["ProcessingJobName"]
+    sagemaker = aws_env["server"].client("sagemaker")
+    described = sagemaker.describe_processing_job(ProcessingJobName=baseline["job_name"])
+    assert described["AppSpecification"]["ContainerEntrypoint"][-1].endswith("/baseline_job.py")
+    bucket, _, key = baseline["statistics_uri"].removeprefix("s3://").partition("/")
+    assert json.loads(aws_env["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())["features"]
     extra = result.asset_extras["mlops_drift_detected"]
     assert extra["endpoint_name"] == ENDPOINT and extra["drift_share"] > 0
     assert extra["violations_uri"].startswith("s3://")

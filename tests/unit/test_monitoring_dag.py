@@ -11,7 +11,7 @@ import pytest
 
 from mlops.lake import local_path
 from mlops.monitoring.traffic import drift_rows, sample_rows
-from tests.unit.monitoring_fixtures import curated, model_package, write_capture
+from tests.jobs.sagemaker.monitoring_fixtures import curated, model_package, write_capture
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -66,11 +66,14 @@ def test_policy_fires_once_per_drift_episode(monitor_env):
     assert clean.xcoms["evaluate_policy"]["status"] == "clean"
     assert not clean.asset_extras
     assert clean.xcoms["ensure_baseline"]["created"] is True
+    assert clean.task_states["baseline_job"] == "success"  # the baseline is a processing job
+    assert clean.xcoms["baseline_job"]["Processing"]["ProcessingJobName"] == clean.xcoms["ensure_baseline"]["job_name"]
 
     first = _run(monitor_env, 1, drifted=True)
     assert first.xcoms["evaluate_policy"]["status"] == "drifted"
     assert first.task_states["emit_drift_detected"] == "skipped"  # 1 of 2 consecutive windows
     assert first.xcoms["ensure_baseline"]["created"] is False  # cached per model version
+    assert first.task_states["baseline_job"] == "skipped"  # no job started
 
     second = _run(monitor_env, 2, drifted=True)
     assert second.task_states["emit_drift_detected"] == "success"
@@ -96,6 +99,8 @@ def test_dag_shape_and_schedule_match_config():
     assert {"window_minutes", "window_end", "force", "model_version", "model_data_url"} <= set(dag.params)
     emit = dag.get_task("emit_drift_detected")
     assert [o.name for o in emit.outlets] == ["mlops_drift_detected"]
+    assert dag.get_task("plan_baseline").downstream_task_ids == {"baseline_job"}
+    assert dag.get_task("ensure_baseline").trigger_rule == "none_failed_min_one_success"
     sensor = dag.get_task("wait_for_capture")
     assert sensor.soft_fail is True and sensor.mode == "reschedule"
     assert dag.catchup is False and dag.default_args["retries"] >= 2
@@ -107,7 +112,8 @@ def test_no_deployed_model_skips_the_run(monitor_env):
     result = run_dag("mlops_monitor", conf={}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
     assert result.succeeded, result.error
     assert result.task_states["resolve_model"] == "skipped"
-    assert {result.task_states[t] for t in ("wait_for_capture", "drift_job", "emit_drift_detected")} == {"skipped"}
+    skipped = ("baseline_job", "ensure_baseline", "wait_for_capture", "drift_job", "emit_drift_detected")
+    assert {result.task_states[t] for t in skipped} == {"skipped"}
     assert not result.asset_extras
 
 

@@ -1,5 +1,6 @@
-"""The drift job as a processing job (local runner, same request as SageMaker), capture parsing,
-the baseline cache, the capture sensor's window logic and the traffic sender."""
+"""The baseline and drift jobs as processing jobs (the local runner executes the same request as
+SageMaker, with the SageMaker runtime), the baseline cache, the capture sensor's window logic and the
+traffic sender. The jobs' code itself is tested in-process in tests/jobs/sagemaker."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlops.lake import local_path
-from mlops.monitoring import capture_reader, steps
+from mlops.monitoring import baseline_steps, capture_keys, steps
 from mlops.monitoring.traffic import drift_rows, local_reporter, sample_rows, send_traffic
 from mlops.monitoring.violations import validate
 from mlops.reporting.store import read_window, sqlite_store
 from mlops.sagemaker_local import run_processing_job
-from tests.unit.monitoring_fixtures import curated, make_lake, model_package, write_capture
+from mlops.sagemaker_local.layout import jobs_root
+from tests.aws.botocore_validation import assert_valid_request
+from tests.jobs.sagemaker.monitoring_fixtures import curated, make_lake, model_archive, model_package, write_capture
 
 ENDPOINT = "mlops-orders"
 T0 = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
@@ -29,6 +32,13 @@ def env(tmp_path, monkeypatch):
     model = {"version": "3", "model_data_url": model_package(lake, spec), "model_package_group": "orders"}
     held_out = frame[frame.split == "test"][spec["numeric"] + spec["categorical"]]
     return config, lake, uri, spec, model, held_out
+
+
+def _baseline(config, lake, model, training_uri=None, run_job=run_processing_job):
+    """The model version's baseline through the baseline processing job (or the cache)."""
+    return baseline_steps.ensure_baseline(
+        config, lake, model, run_job=run_job, run_id="baseline-run", run_after=T0, training_uri=training_uri
+    )
 
 
 def _job(config, lake, model, baseline, run_id, end, minutes=60):
@@ -55,9 +65,9 @@ def _job(config, lake, model, baseline, run_id, end, minutes=60):
 
 def test_drift_job_runs_as_a_processing_job_and_the_policy_fires(env):
     config, lake, uri, spec, model, held_out = env
-    baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
+    baseline = _baseline(config, lake, model, training_uri=uri)
     assert baseline["created"] and baseline["item_count"] > 3000
-    assert steps.ensure_baseline(config, lake, model)["created"] is False  # cached per model version
+    assert _baseline(config, lake, model)["created"] is False  # cached per model version
 
     write_capture(lake, ENDPOINT, sample_rows(held_out, 300, 1), T0 + timedelta(minutes=5))
     request, described, clean = _job(config, lake, model, baseline, "run-1", T0 + timedelta(hours=1))
@@ -109,7 +119,7 @@ def test_report_shows_real_time_aggregates(env, tmp_path):
         ]
     )
     assert read_window(store, [f"{ENDPOINT}#AllTraffic"], T0, T0 + timedelta(hours=1))[0]["label_returned"] == 1.0
-    baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
+    baseline = _baseline(config, lake, model, training_uri=uri)
     write_capture(lake, ENDPOINT, sample_rows(held_out, 150, 1), T0 + timedelta(minutes=5))
     window = {"window_start": T0.isoformat(), "window_end": (T0 + timedelta(hours=1)).isoformat()}
     aggregates = steps.publish_aggregates(config, lake, "job-x", window)
@@ -133,28 +143,13 @@ def test_report_shows_real_time_aggregates(env, tmp_path):
     assert "2026-11-24T17:07Z" in report and "label_returned" in report
 
 
-def test_capture_reader_json_csv_and_window(env):
-    _, lake, _, spec, _, held_out = env
-    columns = spec["numeric"] + spec["categorical"]
-    write_capture(lake, ENDPOINT, held_out.iloc[:20], T0, batch=5)
-    write_capture(lake, ENDPOINT, held_out.iloc[20:40], T0 + timedelta(hours=1), batch=5, csv=True)
-    root = local_path(lake.capture(ENDPOINT))
-    everything = capture_reader.read_folder(root, columns)
-    assert everything.records == 8 and len(everything.frame) == 40 and everything.malformed == 0
-    assert list(everything.frame.columns) == columns and len(everything.predicted_labels) == 40
-    first_hour = capture_reader.read_folder(root, columns, T0, T0 + timedelta(hours=1))
-    assert first_hour.records == 4 and first_hour.skipped_records == 4
-    broken = capture_reader.read_window(io.StringIO('not json\n{"eventMetadata": {}}\n'), columns)
-    assert broken.malformed == 2 and broken.frame.empty
-
-
 def test_capture_keys_and_window_folders():
     key = "AllTraffic/2026/11/24/17/05-09-123-7f1c.jsonl"
-    assert capture_reader.key_time(key) == datetime(2026, 11, 24, 17, 5, 9, 123000, tzinfo=UTC)
-    assert capture_reader.key_time("AllTraffic/x.jsonl") is None
+    assert capture_keys.key_time(key) == datetime(2026, 11, 24, 17, 5, 9, 123000, tzinfo=UTC)
+    assert capture_keys.key_time("AllTraffic/x.jsonl") is None
     keys = [key, "B/2026/11/24/18/00-01-000-a.jsonl", "AllTraffic/2026/11/24/16/59-59-000-b.jsonl"]
     assert steps.window_folders(keys, T0, T0 + timedelta(hours=1)) == ["AllTraffic/2026/11/24/17", "B/2026/11/24/18"]
-    assert capture_reader.hour_folders(T0, T0 + timedelta(minutes=90)) == ["2026/11/24/17", "2026/11/24/18"]
+    assert capture_keys.hour_folders(T0, T0 + timedelta(minutes=90)) == ["2026/11/24/17", "2026/11/24/18"]
 
 
 def test_local_capture_sensor_pokes_the_window(env):
@@ -193,7 +188,7 @@ def test_missing_model_or_training_data_messages(env):
         steps.monitored_model(events, {"model_data_url": "file:///c", "model_version": 7}, ENDPOINT)["version"] == "7"
     )
     with pytest.raises(steps.MonitoringError, match="pass training_data_uri"):
-        steps.training_data_uri({"version": "9", "model_data_url": "file:///nowhere/model.tar.gz"}, lake)
+        baseline_steps.training_data_uri({"version": "9", "model_data_url": "file:///nowhere/model.tar.gz"}, lake)
 
 
 class FakeRuntime:
@@ -210,7 +205,7 @@ class FakeRuntime:
 
 
 def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
-    _, _, uri, spec, _, _held_out = env
+    _, _, uri, spec, model, _held_out = env
     runtime, store = FakeRuntime(), sqlite_store(tmp_path / "rt.sqlite")
     result = send_traffic(
         "http://127.0.0.1:18080/endpoints/mlops-orders/invocations",
@@ -232,11 +227,14 @@ def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
     assert sum(r["predictions"] for r in rows) == 45
     with pytest.raises(ValueError, match="invocation URL"):
         send_traffic("http://127.0.0.1:1/ping", 1, source=uri, feature_spec=spec, client=runtime)
+    url = "http://127.0.0.1:18080/endpoints/mlops-orders/invocations"
+    send_traffic(url, 5, source=uri, model_data_url=model["model_data_url"], client=runtime)  # the package's spec
+    assert set(json.loads(runtime.calls[-1]["Body"])["instances"][0]) == set(spec["numeric"] + spec["categorical"])
 
 
 def test_a_window_without_capture_is_insufficient_not_an_error(env):
     config, lake, uri, _spec, model, _held_out = env
-    baseline = steps.ensure_baseline(config, lake, model, training_uri=uri)
+    baseline = _baseline(config, lake, model, training_uri=uri)
     request, _described, decision = _job(config, lake, model, baseline, "empty-run", T0 + timedelta(hours=1))
     assert [i["InputName"] for i in request["ProcessingInputs"]] == ["code", "baseline"]
     assert decision["status"] == "insufficient" and not decision["fire"]
@@ -254,3 +252,82 @@ def test_curated_source_follows_the_validated_pointer(env):
     assert curated_source(lake) == uri
     rows = load_rows(curated_source(lake))
     assert len(rows) > 500 and "split" in rows.columns and set(rows["split"].astype(str)) == {"test"}
+
+
+# ---- the baseline step: a processing job, once per model version ------------------------------------------
+
+
+def _processing_jobs() -> set[str]:
+    folder = jobs_root() / "processing"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_baseline_step_runs_as_a_processing_job_once_per_model_version(env):
+    config, lake, uri, spec, model, _held_out = env
+    request = baseline_steps.plan_baseline(config, lake, model, run_id="run-1", run_after=T0, training_uri=uri)
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    entry_point = request["AppSpecification"]["ContainerEntrypoint"]
+    assert entry_point == ["python3", "/opt/ml/processing/input/code/baseline_job.py"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
+    assert set(inputs) == {"code", "model", "train"}
+    assert inputs["model"] == model["model_data_url"] and inputs["train"] == uri
+    staged = request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    final = baseline_steps.baseline_uri(lake, model)
+    assert staged.startswith(lake.staging()) and not staged.startswith(final)
+
+    described = run_processing_job(request)  # the job runs with the SageMaker runtime, not in this process
+    assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
+    assert not (local_path(final) / "statistics.json").exists()  # staged only, until it is swapped in
+    baseline = baseline_steps.finish_baseline(lake, model, described)
+    assert baseline["created"] and baseline["job_name"] == request["ProcessingJobName"]
+    assert baseline["training_data_uri"] == uri and baseline["features"] == len(spec["numeric"] + spec["categorical"])
+    folder = local_path(baseline["baseline_uri"])
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "baseline_info.json",
+        "constraints.json",
+        "feature_spec.json",
+        "statistics.json",
+    ]
+    statistics = json.loads((folder / "statistics.json").read_text())
+    assert statistics["dataset"]["item_count"] == baseline["item_count"] > 3000
+    assert (
+        json.loads((folder / "constraints.json").read_text())["monitoring_config"]["distribution_constraints"][
+            "comparison_method"
+        ]
+        == config.monitoring.comparison_method
+    )
+
+    jobs = _processing_jobs()
+    started = []
+    again = _baseline(config, lake, model, run_job=started.append)  # a second run: the cached baseline
+    assert started == [] and _processing_jobs() == jobs  # no job started, nothing run
+    assert baseline_steps.plan_baseline(config, lake, model, run_id="run-2", run_after=T0) is None
+    assert again == {**baseline, "created": False}
+
+
+def test_baseline_inputs_are_checked_before_any_job(env):
+    config, lake, uri, _spec, model, _held_out = env
+    missing_model = {**model, "model_data_url": lake.models("training", "gone", "output", "model.tar.gz")}
+    with pytest.raises(steps.MonitoringError, match=r"model package of model v3 is missing: nothing at .*gone"):
+        baseline_steps.plan_baseline(config, lake, missing_model, run_id="r", run_after=T0, training_uri=uri)
+    with pytest.raises(steps.MonitoringError, match=r"training data of model v3 is missing.*training_data_uri Param"):
+        baseline_steps.plan_baseline(config, lake, model, run_id="r", run_after=T0, training_uri=uri + "-gone")
+    assert _processing_jobs() == set()
+
+
+def test_a_failed_baseline_job_leaves_no_baseline(env):
+    config, lake, uri, _spec, model, _held_out = env
+    broken = {**model, "version": "4", "model_data_url": lake.models("training", "x", "output", "model.tar.gz")}
+    model_archive(local_path(broken["model_data_url"]), None)  # a package without feature_spec.json
+    with pytest.raises(steps.MonitoringError, match=r"baseline job .* Failed: FeatureSpecError: .*feature_spec\.json"):
+        _baseline(config, lake, broken, training_uri=uri)
+    with pytest.raises(steps.MonitoringError, match=r"finished without statistics\.json"):
+        baseline_steps.finish_baseline(
+            lake,
+            broken,
+            {
+                "ProcessingJobName": "j",
+                "ProcessingOutputConfig": {"Outputs": [{"S3Output": {"S3Uri": lake.staging("nothing-here")}}]},
+            },
+        )
+    assert baseline_steps.cached_baseline(lake, broken) is None  # the next run computes it again

@@ -1,11 +1,16 @@
-"""CreateProcessingJob for the drift job (``mlops/monitoring/drift_job.py``).
+"""CreateProcessingJob for the monitoring stage's two jobs: the baseline job
+(``mlops/monitoring/baseline_job.py``) and the drift job (``mlops/monitoring/drift_job.py``).
 
-A pure function of the pipeline config and the run's values; tests validate it against
+Pure functions of the pipeline config and the run's values; tests validate them against
 botocore's service model and the local runner (:mod:`mlops.sagemaker_local`) executes the same
-dict. Inputs: the code bundle, the model's baseline, the window's capture folders (one input
-per variant and hour, or the endpoint's whole capture prefix when that would exceed
-SageMaker's 10 inputs; none when the window has no capture files) and, optionally, the
-real-time aggregates.
+dicts. Both run the monitoring code bundle on the monitoring processing instance.
+
+- Baseline job inputs: the code bundle, the model.tar.gz (its feature_spec.json) and the model's
+  training data; output: the baseline files, to a staging prefix (the worker swaps them in).
+- Drift job inputs: the code bundle, the model's baseline, the window's capture folders (one input
+  per variant and hour, or the endpoint's whole capture prefix when that would exceed
+  SageMaker's 10 inputs; none when the window has no capture files) and, optionally, the
+  real-time aggregates.
 """
 
 from __future__ import annotations
@@ -16,8 +21,75 @@ from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, processing_job_re
 from mlops.aws.sagemaker_requests import processing_input as _input
 from mlops.config import PipelineConfig
 
-ENTRY_POINT = "drift_job.py"
+DRIFT_ENTRY_POINT = "drift_job.py"
+BASELINE_ENTRY_POINT = "baseline_job.py"
 MAX_INPUTS = 10
+FAILURE_FILE = "/opt/ml/output/failure"
+
+
+def threshold_arguments(config: PipelineConfig) -> list[str]:
+    """The Model Monitor thresholds both jobs take (the baseline writes them into constraints.json)."""
+    monitoring = config.monitoring
+    return [
+        "--comparison-method",
+        monitoring.comparison_method,
+        "--comparison-threshold",
+        str(monitoring.comparison_threshold),
+        "--categorical-comparison-threshold",
+        str(monitoring.categorical_comparison_threshold),
+        "--datatype-check-threshold",
+        str(monitoring.datatype_check_threshold),
+        "--domain-content-threshold",
+        str(monitoring.domain_content_threshold),
+    ]
+
+
+def baseline_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    image_uri: str,
+    role_arn: str,
+    code_uri: str,
+    model_data_url: str,
+    training_data_uri: str,
+    output_uri: str,
+    split: str = "train",
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob computing a model version's baseline from its training data ("suggest baseline")."""
+    monitoring = config.monitoring
+    inputs = [
+        _input("code", code_uri, CODE_DIR),
+        _input("model", model_data_url, f"{PROCESSING}/input/model"),
+        _input("train", training_data_uri, f"{PROCESSING}/input/train"),
+    ]
+    arguments = [
+        "--model",
+        f"{PROCESSING}/input/model",
+        "--train",
+        f"{PROCESSING}/input/train",
+        "--split",
+        split,
+        *threshold_arguments(config),
+        "--output",
+        f"{PROCESSING}/output",
+        "--failure-file",
+        FAILURE_FILE,
+    ]
+    return processing_job_request(
+        name=name,
+        inputs=inputs,
+        output=("baseline", output_uri, f"{PROCESSING}/output"),
+        instance_type=monitoring.processing_instance_type,
+        volume_gb=monitoring.processing_volume_gb,
+        max_runtime_seconds=monitoring.max_runtime_seconds,
+        image_uri=image_uri,
+        entry_point=BASELINE_ENTRY_POINT,
+        arguments=arguments,
+        role_arn=role_arn,
+        tags=tags,
+    )
 
 
 def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: int) -> list[dict[str, Any]]:
@@ -54,7 +126,9 @@ def drift_job_request(
     """CreateProcessingJob running the drift job on one window of captured traffic."""
     monitoring = config.monitoring
     endpoint = config.serving.endpoint_name
-    inputs = [_input("code", code_uri, CODE_DIR), _input("baseline", baseline_uri, f"{PROCESSING}/input/baseline")]
+    # The baseline as a folder ("v3/", not "v3"): an S3Prefix "v3" would also take "v30/..." objects.
+    baseline_folder = baseline_uri.rstrip("/") + "/"
+    inputs = [_input("code", code_uri, CODE_DIR), _input("baseline", baseline_folder, f"{PROCESSING}/input/baseline")]
     if aggregates_uri:
         inputs.append(_input("reporting", aggregates_uri, f"{PROCESSING}/input/reporting"))
     inputs += capture_inputs(capture_root, endpoint, capture_folders, MAX_INPUTS - len(inputs))
@@ -67,22 +141,13 @@ def drift_job_request(
         str(model_version),
         "--endpoint-name",
         endpoint,
-        "--comparison-method",
-        monitoring.comparison_method,
-        "--comparison-threshold",
-        str(monitoring.comparison_threshold),
-        "--categorical-comparison-threshold",
-        str(monitoring.categorical_comparison_threshold),
+        *threshold_arguments(config),
         "--robust-alpha",
         str(monitoring.robust_alpha),
         "--psi-threshold",
         str(monitoring.psi_threshold),
         "--completeness-tolerance",
         str(monitoring.completeness_tolerance),
-        "--datatype-check-threshold",
-        str(monitoring.datatype_check_threshold),
-        "--domain-content-threshold",
-        str(monitoring.domain_content_threshold),
         "--drift-share-threshold",
         str(monitoring.drift_share_threshold),
         "--min-window-records",
@@ -96,7 +161,7 @@ def drift_job_request(
         "--output",
         f"{PROCESSING}/output",
         "--failure-file",
-        "/opt/ml/output/failure",
+        FAILURE_FILE,
     ]
     return processing_job_request(
         name=name,
@@ -106,7 +171,7 @@ def drift_job_request(
         volume_gb=monitoring.processing_volume_gb,
         max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
-        entry_point=ENTRY_POINT,
+        entry_point=DRIFT_ENTRY_POINT,
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,

@@ -10,16 +10,22 @@ module                 responsibility
 =====================  =====================================================================
 ``statistics``         Deequ-style per-feature statistics (KLL sketch, 10 buckets, categories)
 ``baseline``           statistics.json + constraints.json from training data
-``capture_reader``     SageMaker data-capture JSONL -> feature frame, window object selection
+``feature_spec``       the model's input columns from its model.tar.gz
+``baseline_job``       the baseline processing job's entry point ("suggest baseline")
+``capture_reader``     SageMaker data-capture JSONL -> feature frame
 ``drift``              per-feature distances (L-inf / KS, PSI) and the Model Monitor checks
 ``violations``         constraint_violations.json: build and validate
 ``report``             the HTML report: per-feature plots, violations, real-time aggregates
-``drift_job``          the processing-job entry point (SageMaker Processing or the local runner)
+``drift_job``          the drift processing job's entry point (SageMaker Processing or the local runner)
+``capture_keys``       which capture objects belong to a window, from their keys (no I/O)
 ``policy``             consecutive drifted windows, cooldown, one retraining per drift episode
-``steps``              plain functions the mlops_monitor DAG calls (window, baseline, request)
+``steps``              plain functions the mlops_monitor DAG calls (window, code bundle, drift request, decision)
+``baseline_steps``     the baseline's steps: cache check, the baseline job's request, swap-in
 ``traffic``            send normal or drifted traffic to an endpoint (demo, tests)
 =====================  =====================================================================
 
-Modules the processing job imports (statistics, capture_reader, drift, violations, report,
-drift_job) need only numpy and pandas: they run in the sklearn framework container.
+The processing jobs' modules (statistics, baseline, feature_spec, baseline_job, capture_reader,
+drift, violations, report, drift_job) need only numpy, pandas and pyarrow: they run in the sklearn
+framework container (locally, the SageMaker runtime). ``steps``, ``baseline_steps``,
+``capture_keys`` and ``policy`` run on the Airflow worker and import none of those.
 """

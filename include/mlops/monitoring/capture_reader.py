@@ -5,6 +5,9 @@ of ``<MM>-<SS>-<mmm>-<uuid>.jsonl`` files. Each line's ``captureData.endpointInp
 request: JSON (``{"instances": [...]}``, a list of records or one record; records are objects or
 lists in feature order) or CSV (rows in feature order, optional header). Every request row
 becomes one row of the frame; ``endpointOutput`` predictions give the predicted labels.
+
+Runs inside the drift job (pandas); which files belong to a window is told from their keys alone
+by :mod:`mlops.monitoring.capture_keys`, on the worker.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -140,45 +143,3 @@ def read_folder(
                 yield from handle
 
     return read_window(lines(), columns, start, end)
-
-
-# ---- capture keys and windows (used by the sensor and the DAG's planning; no I/O) ------------------
-
-
-def key_time(key: str) -> datetime | None:
-    """The time a capture key encodes: ``.../yyyy/mm/dd/hh/MM-SS-mmm-<uuid>.jsonl`` -> datetime (UTC)."""
-    parts = key.strip("/").split("/")
-    if len(parts) < 5 or not parts[-1].endswith(".jsonl"):
-        return None
-    try:
-        year, month, day, hour = (int(p) for p in parts[-5:-1])
-        minute, second, millis = (int(p) for p in parts[-1].split("-")[:3])
-        return datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def hour_folders(start: datetime, end: datetime) -> list[str]:
-    """``yyyy/mm/dd/hh`` of every hour overlapping ``[start, end]`` (an object's folder is its request's hour)."""
-    hour = start.replace(minute=0, second=0, microsecond=0)
-    out = []
-    while hour <= end:
-        out.append(f"{hour:%Y/%m/%d/%H}")
-        hour += timedelta(hours=1)
-    return out
-
-
-def keys_in_window(
-    keys: Iterable[str], start: datetime, end: datetime, slack: timedelta = timedelta(minutes=5)
-) -> list[str]:
-    """Capture keys (relative to the endpoint's capture prefix) written during ``[start, end + slack)``.
-
-    A file is named after the time it was written, which is at or shortly after its requests; the
-    slack keeps a window's last requests whose file was flushed after the window ended.
-    """
-    selected = []
-    for key in keys:
-        when = key_time(key)
-        if when is not None and start <= when < end + slack:
-            selected.append(key)
-    return selected

@@ -124,6 +124,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "drifted_features": sorted(r.name for r in results if r.drifted),
         "psi_alerts": sorted(r.name for r in results if r.psi_alert),
         "violation_counts": dict(Counter(v["constraint_check_type"] for v in doc["violations"])),
+        "predicted_labels": len(window.predicted_labels),
         "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
         "features": drift.as_dicts(results),
         "settings": {

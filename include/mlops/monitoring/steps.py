@@ -1,11 +1,18 @@
-"""The monitoring stage's steps as plain functions: the model and window of a run, the model's
-baseline (computed once per model version, then cached), the drift job's request, and the
-policy decision after it. The mlops_monitor DAG's tasks call these; tests call them directly.
+"""The monitoring stage's steps as plain functions: the model and window of a run, the code bundle,
+the drift job's request, and the policy decision after it (the baseline's steps are in
+:mod:`mlops.monitoring.baseline_steps`). The mlops_monitor DAG's tasks call these; tests call them
+directly.
+
+Worker-side: these run in the Airflow task process, so they read and write only small objects
+(pointers, JSON summaries, the policy state) and list keys; S3 goes through the client passed in
+(the provider hook's on aws; a client or a zero-argument factory of one). Whatever reads training
+data or capture content is a processing job's code (``baseline_job``, ``drift_job``).
 
 Lake keys (``<monitoring>`` = ``lake.monitoring_prefix``)::
 
     <monitoring>/baselines/<group>/v<version>/  statistics.json constraints.json feature_spec.json baseline_info.json
-    <monitoring>/code/<sha16>/                  the drift job's code bundle
+    <staging>/monitoring/baselines/<group>/v<version>/<job name>/   the baseline job's output, before the swap
+    <monitoring>/code/<sha16>/                  the jobs' code bundle (baseline_job.py, drift_job.py)
     <monitoring>/runs/<endpoint>/<job name>/    statistics.json, constraint_violations.json,
                                                 drift_summary.json, report.html
     <monitoring>/runs/<endpoint>/<job name>-reporting/aggregates.json
@@ -25,21 +32,24 @@ from typing import Any
 from mlops.config import PipelineConfig
 from mlops.lake import Lake, local_path
 from mlops.monitoring import policy as drift_policy
+from mlops.monitoring.capture_keys import keys_in_window
 from mlops.training import lake_io
 
 log = logging.getLogger(__name__)
 MONITORING_DIR = Path(__file__).resolve().parent
+ENTRY_POINTS = ("baseline_job.py", "drift_job.py")
 BUNDLED_MODULES = (
     "__init__.py",
     "statistics.py",
+    "feature_spec.py",
+    "baseline.py",
+    "baseline_job.py",
     "capture_reader.py",
     "drift.py",
     "violations.py",
     "report.py",
     "drift_job.py",
 )
-BASELINE_FILES = ("statistics.json", "constraints.json", "feature_spec.json")
-MARKER = "baseline_info.json"
 
 
 class MonitoringError(RuntimeError):
@@ -72,159 +82,23 @@ def monitored_model(events: list[dict[str, Any]], params: dict[str, Any], endpoi
     )
 
 
-def feature_spec(model_data_url: str, s3: Any = None) -> dict[str, Any]:
-    """``feature_spec.json`` of a model.tar.gz."""
-    from mlops.serving.runtime import read_archive_member
-
-    raw = read_archive_member(lake_io.read_bytes(model_data_url, s3), ("feature_spec.json",))
-    if raw is None:
-        raise MonitoringError(f"{model_data_url} has no feature_spec.json; it is not a model package of this pipeline")
-    return normalise_spec(json.loads(raw))
-
-
-def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """``{"numeric": [...], "categorical": [...], ...}`` from either feature-spec layout
-    (the training stage's, or ``{"features": [{"name", "type"}]}``)."""
-    if "features" in spec and "numeric" not in spec:
-        return {
-            **spec,
-            "numeric": [f["name"] for f in spec["features"] if f["type"] == "numeric"],
-            "categorical": [f["name"] for f in spec["features"] if f["type"] != "numeric"],
-        }
-    return spec
-
-
-def training_job_channel(model_data_url: str, channel: str = "train", s3_client_factory: Any = None) -> str | None:
-    """The ``channel`` S3Uri of the training job that produced ``<output>/<job>/output/model.tar.gz``
-    (local: the job's describe.json; s3: DescribeTrainingJob). None when it cannot be told."""
-    parts = model_data_url.rstrip("/").split("/")
-    if len(parts) < 3 or parts[-2] != "output":
-        return None
-    job = parts[-3]
-    if model_data_url.startswith("file://"):
-        from mlops.sagemaker_local.layout import jobs_root
-
-        path = jobs_root() / "training" / job / "describe.json"
-        described = json.loads(path.read_text()) if path.exists() else None
-    else:
-        try:
-            import boto3
-
-            client = s3_client_factory() if s3_client_factory else boto3.client("sagemaker")
-            described = client.describe_training_job(TrainingJobName=job)
-        except Exception as exc:  # no permission or no such job: fall back
-            log.warning("cannot describe training job %s: %s", job, exc)
-            described = None
-    for item in (described or {}).get("InputDataConfig", []):
-        if item["ChannelName"] == channel:
-            return item["DataSource"]["S3DataSource"]["S3Uri"]
-    return None
-
-
-def training_data_uri(model: dict[str, Any], lake: Lake, params: dict[str, Any] | None = None) -> str:
-    """Where the model's training data is: Param, event extra, its training job's train channel,
-    else the validated curated snapshot."""
-    params = params or {}
-    for candidate in (params.get("training_data_uri"), model.get("training_data_uri"), model.get("curated_uri")):
-        if candidate:
-            return candidate
-    channel = training_job_channel(model["model_data_url"])
-    if channel:
-        return channel
-    curated = lake.curated("features")
-    for pointer in ("_validated.json", "_current.json"):
-        uri = lake_io.join(curated, pointer)
-        if lake_io.exists(uri):
-            return json.loads(lake_io.read_bytes(uri))["uri"]
-    raise MonitoringError(f"cannot tell where model v{model['version']} was trained from; pass training_data_uri")
-
-
-def read_training_frame(uri: str) -> Any:
-    """The ``train`` split of a Parquet dataset (hive-partitioned or with a ``split`` column)."""
-    import pyarrow.dataset as ds
-
-    source = str(local_path(uri)) if uri.startswith("file://") else uri
-    frame = ds.dataset(source, format="parquet", partitioning="hive", exclude_invalid_files=True).to_table().to_pandas()
-    if "split" in frame.columns and uri.rstrip("/").split("/")[-1] != "split=train":
-        frame = frame[frame["split"].astype(str) == "train"]
-    if frame.empty:
-        raise MonitoringError(f"no training rows under {uri}")
-    return frame
-
-
-# ---- the baseline --------------------------------------------------------------------------------
-
-
-def baseline_uri(lake: Lake, model: dict[str, Any]) -> str:
-    return lake.monitoring("baselines", str(model["model_package_group"]), f"v{model['version']}")
-
-
-def thresholds(config: PipelineConfig) -> Any:
-    from mlops.monitoring.baseline import Thresholds
-
-    m = config.monitoring
-    return Thresholds(
-        m.comparison_threshold,
-        m.categorical_comparison_threshold,
-        m.comparison_method,
-        m.datatype_check_threshold,
-        m.domain_content_threshold,
-    )
-
-
-def ensure_baseline(
-    config: PipelineConfig, lake: Lake, model: dict[str, Any], *, training_uri: str | None = None, s3: Any = None
-) -> dict[str, Any]:
-    """The model version's baseline, computed from its training data on first use, then reused.
-
-    Files are written first and the marker ``baseline_info.json`` last, so a half-written baseline
-    is recomputed rather than used.
-    """
-    from mlops.monitoring.baseline import compute_baseline
-
-    uri = baseline_uri(lake, model)
-    marker = lake_io.join(uri, MARKER)
-    if lake_io.exists(marker, s3):
-        return {**json.loads(lake_io.read_bytes(marker, s3)), "created": False}
-    spec = feature_spec(model["model_data_url"], s3)
-    source = training_uri or training_data_uri(model, lake)
-    frame = read_training_frame(source)
-    statistics, constraints = compute_baseline(
-        frame, list(spec["numeric"]), list(spec["categorical"]), thresholds(config)
-    )
-    for name, doc in (("statistics.json", statistics), ("constraints.json", constraints), ("feature_spec.json", spec)):
-        lake_io.write_bytes(lake_io.join(uri, name), json.dumps(doc, indent=2).encode(), s3)
-    info = {
-        "baseline_uri": uri,
-        "model_version": str(model["version"]),
-        "model_data_url": model["model_data_url"],
-        "training_data_uri": source,
-        "item_count": int(statistics["dataset"]["item_count"]),
-        "features": len(statistics["features"]),
-        "statistics_uri": lake_io.join(uri, "statistics.json"),
-        "constraints_uri": lake_io.join(uri, "constraints.json"),
-    }
-    lake_io.write_bytes(marker, json.dumps(info, indent=2).encode(), s3)
-    log.info(
-        "baseline of v%s from %s: %s rows, %s features -> %s",
-        model["version"],
-        source,
-        info["item_count"],
-        info["features"],
-        uri,
-    )
-    return {**info, "created": True}
-
-
 # ---- code, window, capture -------------------------------------------------------------------------
 
 
+def client_of(given: Any, service: str) -> Any:
+    """``given`` (a boto3 client, or a zero-argument factory of one), else boto3's default ``service`` client."""
+    if given is None:
+        import boto3
+
+        return boto3.client(service)
+    return given() if callable(given) and not hasattr(given, "meta") else given
+
+
 def code_files() -> dict[str, bytes]:
-    """The drift job's bundle: ``drift_job.py`` at the root and the modules it imports."""
-    files = {
-        "drift_job.py": (MONITORING_DIR / "drift_job.py").read_bytes(),
-        "mlops/__init__.py": (MONITORING_DIR.parent / "__init__.py").read_bytes(),
-    }
+    """The jobs' bundle: the entry points at the root and the modules they import (pandas, numpy and
+    pyarrow come with the processing image; nothing else is needed)."""
+    files = {name: (MONITORING_DIR / name).read_bytes() for name in ENTRY_POINTS}
+    files["mlops/__init__.py"] = (MONITORING_DIR.parent / "__init__.py").read_bytes()
     files.update({f"mlops/monitoring/{name}": (MONITORING_DIR / name).read_bytes() for name in BUNDLED_MODULES})
     return files
 
@@ -234,7 +108,7 @@ def publish_code(lake: Lake, s3: Any = None) -> str:
     files = code_files()
     digest = hashlib.sha256(b"".join(name.encode() + data for name, data in sorted(files.items()))).hexdigest()
     prefix = lake.monitoring("code", digest[:16])
-    if not lake_io.exists(lake_io.join(prefix, "drift_job.py"), s3):
+    if not all(lake_io.exists(lake_io.join(prefix, name), s3) for name in ENTRY_POINTS):
         lake_io.upload_tree(files, prefix, s3)
     return prefix + "/"
 
@@ -273,7 +147,7 @@ def list_capture_keys(capture_uri: str, s3: Any = None) -> list[str]:
     if lake_io.is_s3(capture_uri):
         bucket, prefix = capture_uri[5:].split("/", 1)
         prefix = prefix.rstrip("/") + "/"
-        client = s3 or __import__("boto3").client("s3")
+        client = client_of(s3, "s3")
         keys = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys += [item["Key"][len(prefix) :] for item in page.get("Contents", []) if item["Key"].endswith(".jsonl")]
@@ -288,8 +162,6 @@ def list_capture_keys(capture_uri: str, s3: Any = None) -> list[str]:
 
 def window_folders(keys: list[str], start: datetime | str, end: datetime | str) -> list[str]:
     """The ``<variant>/yyyy/mm/dd/hh`` folders holding files of the window."""
-    from mlops.monitoring.capture_reader import keys_in_window
-
     return sorted({k.rsplit("/", 1)[0] for k in keys_in_window(keys, as_time(start), as_time(end))})
 
 
@@ -305,24 +177,39 @@ def image_uri(config: PipelineConfig) -> str:
     )
 
 
-def job_name(config: PipelineConfig, run_id: str, run_after: datetime | str) -> str:
+def job_name(config: PipelineConfig, run_id: str, run_after: datetime | str, step: str = "drift") -> str:
+    """The run's job name for ``step`` (``drift`` or ``baseline``): the same for every try of one run."""
     from mlops.aws.sagemaker_requests import job_name as make_name
 
-    return make_name(config.training.job_name_prefix, "drift", run_id, run_after)
+    return make_name(config.training.job_name_prefix, step, run_id, run_after)
+
+
+def role_arn(config: PipelineConfig) -> str:
+    """The SageMaker execution role (``training.role_arn``); unset, the local stand-in's placeholder,
+    which the aws job operator refuses with the fix."""
+    if config.training.role_arn:
+        return config.training.role_arn
+    from mlops.training.steps import LOCAL_ROLE_ARN
+
+    return LOCAL_ROLE_ARN
 
 
 def publish_aggregates(
-    config: PipelineConfig, lake: Lake, name: str, window: dict[str, str], s3: Any = None
+    config: PipelineConfig, lake: Lake, name: str, window: dict[str, str], s3: Any = None, dynamodb: Any = None
 ) -> str | None:
-    """Write the window's real-time per-minute aggregates next to the run's outputs; None when there are none."""
+    """Write the window's real-time per-minute aggregates next to the run's outputs; None when there are none.
+
+    A small read: at most one row per minute of the window and variant, from the store
+    ``config.reporting`` names (DynamoDB Query through ``dynamodb``, a client or a factory of one;
+    else the local SQLite table). The capture itself is read by the drift job.
+    """
     from mlops.reporting.store import open_store, read_window
 
     try:
         endpoint = config.serving.endpoint_name
         pks = [f"{endpoint}#{v.name}" for v in config.serving.variants] + [f"{endpoint}#events"]
-        rows = read_window(
-            open_store(config.reporting), pks, as_time(window["window_start"]), as_time(window["window_end"])
-        )
+        store = open_store(config.reporting, dynamodb)
+        rows = read_window(store, pks, as_time(window["window_start"]), as_time(window["window_end"]))
     except Exception as exc:  # reporting is informative; the drift job runs without it
         log.warning("real-time aggregates unavailable: %s", exc)
         return None
@@ -349,7 +236,6 @@ def drift_request(
 ) -> dict[str, Any]:
     """The CreateProcessingJob request of this run's drift job."""
     from mlops.aws.monitoring_requests import drift_job_request
-    from mlops.training.steps import role_arn
 
     name = job_name(config, run_id, run_after)
     return drift_job_request(

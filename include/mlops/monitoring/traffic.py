@@ -128,9 +128,10 @@ def send_traffic(
     if feature_spec is None:
         if not model_data_url:
             raise ValueError("pass feature_spec or model_data_url: the traffic must carry the model's feature columns")
-        from mlops.monitoring.steps import feature_spec as spec_of
+        from mlops.monitoring.feature_spec import read_feature_spec
+        from mlops.training import lake_io
 
-        feature_spec = spec_of(model_data_url)
+        feature_spec = read_feature_spec(lake_io.read_bytes(model_data_url))
     numeric, categorical = list(feature_spec["numeric"]), list(feature_spec["categorical"])
     rows = sample_rows(load_rows(source), n, seed)[numeric + categorical]
     if drifted:

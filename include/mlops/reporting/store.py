@@ -148,10 +148,15 @@ def store_from_env(environ: dict[str, str] | None = None) -> Store:
     return sqlite_store(env.get("MLOPS_REPORTING_DB") or None, ttl)
 
 
-def open_store(reporting: Any) -> Store:
-    """The store of the pipeline config's ``reporting`` section (DynamoDB table if set, else SQLite)."""
+def open_store(reporting: Any, dynamodb: Any = None) -> Store:
+    """The store of the pipeline config's ``reporting`` section (DynamoDB table if set, else SQLite).
+
+    ``dynamodb``: the DynamoDB client (e.g. the provider hook's on an Airflow worker), or a
+    zero-argument factory of one, called only when the table is DynamoDB; default boto3's.
+    """
     if reporting.dynamodb_table:
-        return dynamodb_store(reporting.dynamodb_table, reporting.ttl_days)
+        client = dynamodb() if callable(dynamodb) and not hasattr(dynamodb, "meta") else dynamodb
+        return dynamodb_store(reporting.dynamodb_table, reporting.ttl_days, client)
     return sqlite_store(reporting.sqlite_path, reporting.ttl_days)
 
 

@@ -13,14 +13,18 @@ Both take ``capture_uri`` (the endpoint's capture prefix), ``window_start``, ``w
 ``monitoring.sensor_poke_seconds`` / ``sensor_timeout_minutes``, read when the task runs. With
 ``soft_fail=True`` a timeout (no traffic) skips the run instead of failing it.
 
-The drift job itself runs with the training stage's ``sagemaker_processing`` step (provider's
-SageMakerProcessingOperator, deferrable / the local runner). The ``*_task`` functions below are the
-bodies of the mlops_monitor DAG's ``@task``s; they call :mod:`mlops.monitoring.steps`.
+The baseline job and the drift job run with the training stage's ``sagemaker_processing`` step
+(provider's SageMakerProcessingOperator, deferrable / the local runner). The ``*_task`` functions
+below are the bodies of the mlops_monitor DAG's ``@task``s; they call :mod:`mlops.monitoring.steps`
+and :mod:`mlops.monitoring.baseline_steps`. They run on the worker, so they only build requests,
+list keys and move small JSON files; AWS calls go through the provider hooks' clients (made only
+when the lake is on S3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
@@ -55,7 +59,7 @@ class _CaptureWindowMixin:
             self.timeout = 60 * monitoring.sensor_timeout_minutes  # type: ignore[attr-defined]
 
     def in_window(self, keys: list[str]) -> list[str]:
-        from mlops.monitoring.capture_reader import keys_in_window
+        from mlops.monitoring.capture_keys import keys_in_window
         from mlops.monitoring.steps import as_time
 
         return keys_in_window(keys, as_time(self.window_start), as_time(self.window_end))
@@ -199,6 +203,22 @@ def __getattr__(name: str) -> type:
 # ---- task bodies of the mlops_monitor DAG -----------------------------------------------------------
 
 
+def _hook_client(service: str, conn_id: str | None) -> Any:
+    """A boto3 client of ``service`` from the provider's hook (the connection's credentials, region, endpoint)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=conn_id, client_type=service).get_conn()
+
+
+def _clients(config: Any) -> dict[str, Callable[[], Any]]:
+    """Factories of the s3 / sagemaker / dynamodb clients, each built once and only when a step touches AWS."""
+    conn_id = config.aws.conn_id
+    return {
+        service: functools.cache(functools.partial(_hook_client, service, conn_id))
+        for service in ("s3", "sagemaker", "dynamodb")
+    }
+
+
 def _run_end(context: Context) -> Any:
     params = context["params"]
     if params.get("window_end"):
@@ -219,7 +239,12 @@ def plan_window_task(context: Context) -> dict[str, str]:
     endpoint = config.serving.endpoint_name
     minutes = context["params"].get("window_minutes") or config.monitoring.window_minutes
     window = plan_window(
-        the_lake, endpoint, run_id=context["run_id"], end=_run_end(context), window_minutes=int(minutes)
+        the_lake,
+        endpoint,
+        run_id=context["run_id"],
+        end=_run_end(context),
+        window_minutes=int(minutes),
+        s3=_clients(config)["s3"],
     )
     return {**window, "endpoint_name": endpoint, "capture_uri": the_lake.capture(endpoint)}
 
@@ -242,36 +267,63 @@ def resolve_model_task(context: Context) -> dict[str, Any]:
         raise AirflowSkipException(str(exc)) from None
 
 
-def baseline_task(model: dict[str, Any], context: Context) -> dict[str, Any]:
-    """The model version's baseline (computed from its training data the first time, then cached).
-
-    A missing model package or training data fails at once (retrying cannot make them appear).
-    """
+def _baseline_failure(model: dict[str, Any], exc: Exception) -> Exception:
+    """Retrying cannot make a model package or training data appear: fail at once, with the fix."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from mlops.monitoring.steps import MonitoringError, ensure_baseline
+    return AirflowFailException(
+        f"cannot build the baseline of model v{model.get('version')}: {exc}. Pass the model_data_url / "
+        "training_data_uri Params, or redeploy the model"
+    )
+
+
+def plan_baseline_task(model: dict[str, Any], context: Context) -> dict[str, Any] | None:
+    """The baseline job's CreateProcessingJob request; None (the short-circuit skips the job) when the
+    model version's baseline is already in place."""
+    from mlops.monitoring.baseline_steps import plan_baseline
+    from mlops.monitoring.steps import MonitoringError
     from mlops_airflow.targets import lake, pipeline_config
 
+    config = pipeline_config()
+    clients = _clients(config)
     try:
-        return ensure_baseline(
-            pipeline_config(), lake(), model, training_uri=context["params"].get("training_data_uri")
+        return plan_baseline(
+            config,
+            lake(),
+            model,
+            run_id=context["run_id"],
+            run_after=context["dag_run"].run_after,
+            training_uri=context["params"].get("training_data_uri"),
+            s3=clients["s3"],
+            sagemaker=clients["sagemaker"],
         )
-    except (MonitoringError, FileNotFoundError) as exc:
-        raise AirflowFailException(
-            f"cannot build the baseline of model v{model.get('version')}: {exc}. Pass the model_data_url / "
-            "training_data_uri Params, or redeploy the model"
-        ) from None
+    except MonitoringError as exc:
+        raise _baseline_failure(model, exc) from None
+
+
+def finish_baseline_task(model: dict[str, Any], job: dict[str, Any] | None, context: Context) -> dict[str, Any]:
+    """Swap the baseline job's staged files in (marker last), or return the cached baseline when no job ran."""
+    from mlops.monitoring.baseline_steps import finish_baseline
+    from mlops.monitoring.steps import MonitoringError
+    from mlops_airflow.targets import lake, pipeline_config
+
+    processing = (job or {}).get("Processing")
+    try:
+        return finish_baseline(lake(), model, processing, s3=_clients(pipeline_config())["s3"])
+    except MonitoringError as exc:
+        raise _baseline_failure(model, exc) from None
 
 
 def build_request_task(
     window: dict[str, str], model: dict[str, Any], baseline: dict[str, Any], context: Context
 ) -> dict[str, Any]:
-    """Publish the drift job's code and the window's real-time aggregates; build CreateProcessingJob."""
+    """Publish the jobs' code and the window's real-time aggregates; build CreateProcessingJob."""
     from mlops.monitoring import steps
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    keys = steps.list_capture_keys(window["capture_uri"])
+    clients = _clients(config)
+    keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
     folders = steps.window_folders(keys, window["window_start"], window["window_end"])
     name = steps.job_name(config, context["run_id"], context["dag_run"].run_after)
     return steps.drift_request(
@@ -284,8 +336,10 @@ def build_request_task(
         window=window,
         folders=folders,
         image=steps.image_uri(config),
-        code_uri=steps.publish_code(the_lake),
-        aggregates_uri=steps.publish_aggregates(config, the_lake, name, window),
+        code_uri=steps.publish_code(the_lake, clients["s3"]),
+        aggregates_uri=steps.publish_aggregates(
+            config, the_lake, name, window, s3=clients["s3"], dynamodb=clients["dynamodb"]
+        ),
     )
 
 
@@ -294,7 +348,10 @@ def evaluate_task(job: dict[str, Any], context: Context) -> dict[str, Any]:
     from mlops.monitoring.steps import evaluate
     from mlops_airflow.targets import lake, pipeline_config
 
-    decision = evaluate(pipeline_config(), lake(), run_id=context["run_id"], processing=job.get("Processing", job))
+    config = pipeline_config()
+    decision = evaluate(
+        config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=_clients(config)["s3"]
+    )
     print(
         f"policy: {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
         f"violations: {decision['constraint_violations_uri']}\nreport: {decision['report_uri']}",

@@ -1,5 +1,7 @@
 """Drift detection quality: detected on drifted windows, not on held-out windows of the same
-distribution. The false-alarm rate is measured over 200 windows and must stay under documented bounds."""
+distribution. The false-alarm rate is measured over 200 windows and must stay under documented bounds.
+
+Job code, in-process: runs in the SageMaker runtime (``tests/jobs/sagemaker``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from mlops.monitoring.baseline import compute_baseline
 from mlops.monitoring.drift import DriftSettings, compare, drift_share, ks_critical, psi, threshold_for
 from mlops.monitoring.traffic import drift_rows
-from mlops.training.synthetic import curated_features
+from tests.jobs.sagemaker.monitoring_fixtures import CATEGORICAL, NUMERIC, curated_features
 
 WINDOWS, WINDOW_ROWS = 200, 500
 SHARE = 0.25  # monitoring.drift_share_threshold
@@ -24,10 +26,9 @@ MIN_DETECTION_RATE = 0.99
 
 @pytest.fixture(scope="module")
 def baseline():
-    frame = curated_features(40_000, seed=1, decimals=False)
+    frame = curated_features(40_000, seed=1)
     train = frame[frame.split == "train"]
-    numeric = ["basket_value", "basket_units", "prior_orders", "prior_returns", "days_since_prev_order", "has_fragile"]
-    categorical = ["channel", "payment_method", "shipping_method", "country", "top_category"]
+    numeric, categorical = list(NUMERIC), list(CATEGORICAL)
     stats, constraints = compute_baseline(train, numeric, categorical)
     return stats, constraints, numeric, categorical
 
@@ -35,7 +36,7 @@ def baseline():
 @pytest.fixture(scope="module")
 def held_out(baseline):
     _, _, numeric, categorical = baseline
-    return curated_features(WINDOWS * WINDOW_ROWS, seed=2, decimals=False)[numeric + categorical]
+    return curated_features(WINDOWS * WINDOW_ROWS, seed=2)[numeric + categorical]
 
 
 def _windows(frame: pd.DataFrame, count: int):
