@@ -98,12 +98,14 @@ def test_traffic_is_captured_and_drift_is_detected(endpoint):
     lake = Lake.for_target(config, "local")
     training = lake.uri(config.lake.curated_prefix, "features", "snapshots", "fixture")
     local_path(training).mkdir(parents=True)
-    curated_features(5000, seed=7).to_parquet(local_path(training) / "part-0.parquet", index=False)
+    training_frame = curated_features(5000, seed=7)
+    training_frame.to_parquet(local_path(training) / "part-0.parquet", index=False)
     model = {"version": "1", "model_data_url": package.as_uri(), "model_package_group": "traffic"}
     baseline = baseline_steps.ensure_baseline(
         config, lake, model, run_job=run_processing_job, run_id="b", run_after="2026-01-01", training_uri=training
     )
-    assert baseline["item_count"] == 5000 and baseline["features"] == len(spec["numeric"]) + len(spec["categorical"])
+    train_rows = int((training_frame["split"] == "train").sum())  # the baseline is the training split's
+    assert baseline["item_count"] == train_rows and baseline["features"] == len(spec["numeric"]) + len(spec["categorical"])
 
     source = curated_features(3000, seed=21)
     store = sqlite_store(home / "rt.sqlite")
