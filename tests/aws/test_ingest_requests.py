@@ -81,7 +81,21 @@ def test_validation_settings_are_valid_task_settings_from_the_config():
     assert_valid_request("dms", "ModifyReplicationTask", request)
 
 
-def test_list_objects_request_is_valid():
+def test_list_objects_requests_are_valid():
     request = dms_requests.list_objects_request("mlops-lake-dev", "/raw/dms/shop")
     assert request == {"Bucket": "mlops-lake-dev", "Prefix": "raw/dms/shop/"}
     assert_valid_request("s3", "ListObjectsV2", request)
+    folders = dms_requests.list_objects_request("mlops-lake-dev", "raw/dms/shop", folders_only=True)
+    assert folders["Delimiter"] == "/"
+    assert_valid_request("s3", "ListObjectsV2", folders)
+    recent = dms_requests.list_objects_request("mlops-lake-dev", "raw/dms/shop/orders/", start_after="2026/11/30")
+    assert recent["StartAfter"] == "raw/dms/shop/orders/2026/11/30"
+    assert_valid_request("s3", "ListObjectsV2", recent)
+
+
+def test_date_partition_format_is_the_endpoint_setting():
+    from mlops.replication.lake_io import date_partition
+
+    moment = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+    expected = date_partition(moment, dms_requests.DATE_PARTITION_SEQUENCE, dms_requests.DATE_PARTITION_DELIMITER)
+    assert moment.strftime(dms_requests.DATE_PARTITION_FORMAT) == expected == "2026/11/30"

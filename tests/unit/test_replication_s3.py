@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, update
@@ -26,6 +27,18 @@ from mlops.source.schema import products
 
 CONFIG = PipelineConfig()
 BUCKET = "mlops-lake-test"
+
+
+class ListedKeys:
+    """A boto3 S3 client that records the keys ListObjectsV2 returned."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.keys = client, []
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        page = self.client.list_objects_v2(**request)
+        self.keys += [item["Key"] for item in page.get("Contents", [])]
+        return page
 
 
 @pytest.fixture
@@ -85,8 +98,15 @@ def test_replication_into_an_s3_lake_reconciles(s3_lake: Lake, sqlite_url: str, 
     assert f"{folder}/LOAD00000001.parquet" in fresh and batch.files[0] in fresh
     assert count_fresh_objects(raw, datetime.now(UTC) + timedelta(minutes=1)) == 0
     assert count_fresh_objects(s3_lake.staging(), None) == 0
-    s3 = boto3.client("s3")
+    s3 = ListedKeys(boto3.client("s3"))
+    schema_root = s3_lake.uri(CONFIG.lake.raw_prefix, "shop")  # what the aws check lists
     for since in (None, before, datetime.now(UTC) + timedelta(minutes=1)):
-        assert count_fresh_s3_objects(s3, raw, since) == count_fresh_objects(raw, since)
+        assert count_fresh_s3_objects(s3, schema_root, since) == count_fresh_objects(schema_root, since)
+    # A long-running task's older date folders are not listed again once a check has seen them.
+    for day in range(1, 21):
+        s3.client.put_object(Bucket=BUCKET, Key=f"raw/dms/shop/products/2025/01/{day:02d}/x.parquet", Body=b"x")
+    s3.keys.clear()
+    assert count_fresh_s3_objects(s3, schema_root, before) == count_fresh_objects(schema_root, before) - 20
+    assert s3.keys and not [key for key in s3.keys if "/2025/01/" in key], "only recent date folders and LOAD files"
     with pytest.raises(ValueError, match="not an s3://bucket/prefix URI"):
         count_fresh_s3_objects(s3, "file:///tmp/lake", None)

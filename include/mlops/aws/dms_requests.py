@@ -16,6 +16,8 @@ from mlops.config import PipelineConfig
 #: S3 target validation needs date-partitioned CDC folders with a day component (DMS >= 3.5.0).
 DATE_PARTITION_SEQUENCE = "YYYYMMDD"
 DATE_PARTITION_DELIMITER = "SLASH"
+#: The same date folder as a strftime format (``2025/01/02``): date folders sort chronologically.
+DATE_PARTITION_FORMAT = "%Y/%m/%d"
 #: The CDC latency the check reads is the worst of this many minutes of CloudWatch datapoints.
 CDC_LATENCY_WINDOW_MINUTES = 15
 
@@ -62,9 +64,21 @@ def validation_settings(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
-def list_objects_request(bucket: str, prefix: str) -> dict[str, Any]:
-    """S3 ListObjectsV2 of every object under ``prefix`` (paginate with ContinuationToken)."""
-    return {"Bucket": bucket, "Prefix": prefix.strip("/") + "/"}
+def list_objects_request(
+    bucket: str, prefix: str, *, start_after: str | None = None, folders_only: bool = False
+) -> dict[str, Any]:
+    """S3 ListObjectsV2 under ``prefix`` (paginate with ContinuationToken).
+
+    ``start_after`` (a key below ``prefix``, without it) skips the keys that sort before it;
+    ``folders_only`` lists the next level's folders (CommonPrefixes) instead of every object.
+    """
+    folder = prefix.strip("/") + "/"
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": folder}
+    if start_after:
+        request["StartAfter"] = folder + start_after
+    if folders_only:
+        request["Delimiter"] = "/"
+    return request
 
 
 def describe_replication_task_request(task_arn: str) -> dict[str, Any]:
