@@ -9,8 +9,9 @@ Arrow arrays of the table's source schema. A key-range digest is the row count a
 wrap-around sum of the row hashes of each range of ``partition_size`` consecutive key values (DMS's
 ``PartitionSize``): equal digests mean equal ranges, and only a range whose digests differ is read
 again and compared row by row (:func:`diff_rows`), which names the keys and the columns that
-differ. Memory stays at a few numbers per range plus the rows of one range. Works on ``file://``
-and ``s3://`` lakes.
+differ. The source is streamed in chunks; the lake is reduced batch by batch to (key, change
+seq, op, row hash) per change; whole rows are held for one differing range at a time. Works on
+``file://`` and ``s3://`` lakes.
 """
 
 from __future__ import annotations
