@@ -5,6 +5,9 @@ Parquet in the DMS layout) against the baseline a script would do without DMS:
 ``pandas.read_sql`` of each table and ``DataFrame.to_parquet``.
 CDC: one ``cdc_batch`` carrying the changes of some days of OLTP activity, against the
 baseline of capturing the same changes by reloading every table in full.
+Validation: ``LocalReplicator.validate`` (every column of every row, key-range digests, one
+consistent source read) after that batch, against the baseline a script would do: read each
+source table and its latest lake state whole into pandas and compare them row by row.
 
 Each phase runs in its own process so peak memory (max RSS) is per phase. Medians over
 ``--repeat`` runs; rows/s counts source rows read (full load) or changes applied (CDC).
@@ -84,12 +87,51 @@ def phase_cdc_batch() -> dict:
     return {"rows": result.rows, "seconds": result.elapsed_seconds}
 
 
+def phase_validate() -> dict:
+    replicator = _replicator()
+    started = time.perf_counter()
+    outcomes = replicator.validate()
+    seconds = time.perf_counter() - started
+    states = {v.state for v in outcomes.values()}
+    if states != {"Validated"}:
+        raise SystemExit(f"validation did not pass: {states}")
+    from mlops.replication.checks import replicated_rows
+
+    statistics_ = replicator.status()["table_statistics"]["TableStatistics"]
+    return {"rows": sum(replicated_rows(statistics_, list(outcomes)).values()), "seconds": seconds}
+
+
+def phase_pandas_compare() -> dict:
+    import pandas as pd
+
+    from mlops.local_stack import local_lake, source_engine
+    from mlops.replication.reconcile import latest_state
+    from mlops.source.schema import TABLES, primary_key
+
+    engine, lake = source_engine(), local_lake()
+    started = time.perf_counter()
+    rows = 0
+    for name in TABLES:
+        key = primary_key(name)
+        source = pd.read_sql_table(name, engine)
+        latest = latest_state(lake.raw_table("shop", name), key).to_pandas()
+        merged = source.merge(latest, on=key, how="outer", suffixes=("_source", "_lake"), indicator=True)
+        columns = [c for c in source.columns if c != key]
+        differs = merged["_merge"] != "both"
+        for column in columns:
+            differs |= merged[f"{column}_source"].astype(str) != merged[f"{column}_lake"].astype(str)
+        rows += len(source)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
 PHASES = {
     "generate": lambda a: phase_generate(a.orders),
     "full_load": lambda a: phase_full_load(),
     "pandas_export": lambda a: phase_pandas_export(a.out),
     "activity": lambda a: phase_activity(a.steps),
     "cdc_batch": lambda a: phase_cdc_batch(),
+    "validate": lambda a: phase_validate(),
+    "pandas_compare": lambda a: phase_pandas_compare(),
 }
 
 
@@ -139,7 +181,7 @@ def main() -> int:
         print(f"generating {args.orders:,} orders ...", flush=True)
         gen = run_phase("generate", base, orders=args.orders)
         print(f"  {gen['rows']:,} source rows in {gen['seconds']:.1f}s")
-        full, export, cdc, reload = [], [], [], []
+        full, export, cdc, reload, check, compare = [], [], [], [], [], []
         for i in range(args.repeat):
             home = snapshot(base, f"run{i}")
             out = Path(tmp) / f"export{i}"
@@ -149,9 +191,12 @@ def main() -> int:
             act = run_phase("activity", home, steps=args.steps)
             cdc.append(run_phase("cdc_batch", home))
             reload.append(run_phase("pandas_export", home, out=out))
+            check.append(run_phase("validate", home))
+            compare.append(run_phase("pandas_compare", home))
             print(
                 f"  repeat {i + 1}: full load {full[-1]['seconds']:.1f}s, pandas export {export[-1]['seconds']:.1f}s, "
-                f"{act['rows']:,} changes -> CDC {cdc[-1]['seconds']:.2f}s, full reload {reload[-1]['seconds']:.1f}s",
+                f"{act['rows']:,} changes -> CDC {cdc[-1]['seconds']:.2f}s, full reload {reload[-1]['seconds']:.1f}s, "
+                f"validate {check[-1]['seconds']:.1f}s, pandas compare {compare[-1]['seconds']:.1f}s",
                 flush=True,
             )
             shutil.rmtree(home)
@@ -161,8 +206,11 @@ def main() -> int:
             "baseline_pandas_export": median_of(export),
             "cdc_batch": median_of(cdc),
             "baseline_full_reload": median_of(reload),
+            "validate": median_of(check),
+            "baseline_pandas_compare": median_of(compare),
         }
     fl, ex, cb, rl = (results[k] for k in ("full_load", "baseline_pandas_export", "cdc_batch", "baseline_full_reload"))
+    va, pc = results["validate"], results["baseline_pandas_compare"]
     print(f"\nmedians of {args.repeat} runs, {args.orders:,} orders ({fl['rows']:,} source rows):")
     print(f"{'phase':<34}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}")
     for label, r in (
@@ -170,11 +218,15 @@ def main() -> int:
         ("baseline: pandas read_sql+parquet", ex),
         (f"CDC batch ({cb['rows']:,} changes)", cb),
         ("baseline: full reload for changes", rl),
+        ("validate (every column, by range)", va),
+        ("baseline: pandas whole-table compare", pc),
     ):
         print(f"{label:<34}{r['seconds']:>9.2f}{r['rows_per_second']:>12,.0f}{r['peak_rss_mb']:>9.0f}")
     print(f"full load vs pandas export: {ex['seconds'] / fl['seconds']:.2f}x faster, "
           f"{ex['peak_rss_mb'] / fl['peak_rss_mb']:.2f}x less peak memory")
     print(f"CDC batch vs full reload to pick up the same changes: {rl['seconds'] / cb['seconds']:.1f}x faster")
+    print(f"validation vs pandas whole-table compare: {pc['seconds'] / va['seconds']:.2f}x faster, "
+          f"{pc['peak_rss_mb'] / va['peak_rss_mb']:.2f}x less peak memory")
     print(json.dumps(results))
     return 0
 

@@ -2,20 +2,26 @@
 ### mlops_ingest — DMS replication checks
 
 The first stage of the loop: the relational source DB is replicated by **AWS DMS** (full load,
-then CDC) into the lake's `raw/dms/<schema>/<table>/` prefix. This DAG checks that the
-replication is healthy and that the lake agrees with the source, then emits the
-`mlops_raw_data` Asset that schedules `mlops_features`.
+then CDC) into the lake's `raw/dms/<schema>/<table>/` prefix (`LOAD*.parquet`, then CDC files in
+`YYYY/MM/DD/` folders). DMS also **validates** the replicated data: it compares every source row
+with its copy in the lake and reports per table. This DAG checks that the replication is healthy
+and that DMS's validation vouches for every table, then emits the `mlops_raw_data` Asset that
+schedules `mlops_features`. It never connects to the source DB nor reads a table itself.
 
 | task | aws | local |
 |---|---|---|
-| `dms_sync` | `DmsTaskBaseSensor` waits for `running` (CDC) or `stopped` (full load done) | the local replicator applies one batch (full load, then CDC) |
-| `check_replication` | DescribeReplicationTasks, DescribeTableStatistics, CloudWatch CDC latency, S3 listing | the same responses from the local stand-in |
+| `dms_sync` | `DmsTaskBaseSensor` waits for `running` (CDC) or `stopped` (full load done) | the local DMS stand-in applies one batch (full load, then CDC), then validates every table against the source |
+| `check_replication` | DescribeReplicationTasks, DescribeTableStatistics, CloudWatch CDC latency, S3 listing (boto3) | the stand-in's published status and the lake listing |
 
 Checks: task status acceptable; full load 100 % with no errored tables; every expected table
-completed; CDC lag under the bound; fresh objects since the last successful check; source and
-lake rows reconcile after CDC is applied. A failed check names the table and the metric.
+completed; **data validation**: no failed or suspended records, and the table `Validated` (or
+awaiting validation for at most `max_validation_pending_seconds`, default 26 h: DMS validates
+CDC changes on S3 targets once a day at 00:00 UTC); CDC lag under the bound; fresh objects since
+the last successful check. A failed check names the table and the metric (for mismatches also
+DMS's `ValidationStateDetails`, locally the keys and columns that differ).
 
-The Asset event's `extra` carries the row counts per table, the raw URI and the CDC lag.
+The Asset event's `extra` carries the row counts per table (DMS's counters), each table's
+validation state, the raw URI and the CDC lag.
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ with DAG(
         "require_fresh_objects": Param(
             None, type=["null", "boolean"], description="Fail when no new lake objects arrived; empty = config"
         ),
+        "max_validation_pending_seconds": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="How long a table may await DMS validation; empty = replication.max_validation_pending_seconds",
+        ),
     },
 ) as dag:
     dms_sync = step_operator("dms_sync")(
@@ -60,5 +72,6 @@ with DAG(
         replication_task_arn="{{ dms_task_arn() }}",
         max_cdc_lag_seconds="{{ params.max_cdc_lag_seconds or '' }}",
         require_fresh_objects="{{ '' if params.require_fresh_objects is none else params.require_fresh_objects }}",
+        max_validation_pending_seconds="{{ params.max_validation_pending_seconds or '' }}",
     )
     dms_sync >> check_replication

@@ -125,7 +125,7 @@ def activity(
 
 @app.command()
 def replicate() -> None:
-    """Run one local DMS batch: the full load if it has not run, else one CDC batch."""
+    """Run one local DMS batch (the full load if it has not run, else one CDC batch), then validate."""
     from mlops.local_stack import local_replicator
 
     with progress_bar("replicating") as progress:
@@ -135,7 +135,7 @@ def replicate() -> None:
 
 @app.command()
 def status() -> None:
-    """Show the local DMS task, its table statistics, CDC lag and source row counts."""
+    """Show the local DMS task, its table statistics and validation, CDC lag and source row counts."""
     from mlops.local_stack import local_replicator, source_engine
     from mlops.source.db import table_counts
 
@@ -147,8 +147,12 @@ def status() -> None:
         f"[bold]{task['ReplicationTaskIdentifier']}[/bold] status={task['Status']} "
         f"full-load={stats.get('FullLoadProgressPercent', 0)}% cdc-lag={state['cdc_lag_seconds']}s"
     )
-    table = Table("table", "state", "full load rows", "inserts", "updates", "deletes", "last update")
-    for row in state["table_statistics"]["TableStatistics"]:
+    table = Table(
+        "table", "state", "full load rows", "inserts", "updates", "deletes", "last update",
+        "validation", "pending", "failed", "suspended",
+    )  # fmt: skip
+    rows = state["table_statistics"]["TableStatistics"]
+    for row in rows:
         table.add_row(
             row["TableName"],
             row["TableState"],
@@ -157,8 +161,15 @@ def status() -> None:
             str(row["Updates"]),
             str(row["Deletes"]),
             str(row.get("LastUpdateTime", "")),
+            row["ValidationState"],
+            str(row["ValidationPendingRecords"]),
+            str(row["ValidationFailedRecords"]),
+            str(row["ValidationSuspendedRecords"]),
         )
     console.print(table)
+    for row in rows:
+        if row.get("ValidationStateDetails"):
+            console.print(f"[bold]{row['TableName']}[/bold] validation: {row['ValidationStateDetails']}")
     _print_counts("source DB", table_counts(source_engine()))
 
 

@@ -66,6 +66,11 @@ class ReplicationConfig(_Section):
     cdc_batch_max_changes: int = Field(200_000, ge=1)
     max_cdc_lag_seconds: int = Field(900, ge=1)
     require_fresh_objects: bool = True
+    # DMS data validation (ValidationSettings of the task; the local stand-in applies the same).
+    validation_enabled: bool = True
+    validation_partition_size: int = Field(10_000, ge=1)
+    validation_failure_max_count: int = Field(10_000, ge=1)
+    max_validation_pending_seconds: int = Field(93_600, ge=1)
 
     @field_validator("tables")
     @classmethod

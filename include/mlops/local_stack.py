@@ -6,9 +6,9 @@ the ``local`` target runs, and what the ``mlops`` CLI operates on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mlops.config import PipelineConfig, load_config
+from mlops.config import PipelineConfig, load_config, mlops_home
 from mlops.lake import Lake
 
 if TYPE_CHECKING:
@@ -27,6 +27,22 @@ def source_engine(config: PipelineConfig | None = None) -> Engine:
     from mlops.source.db import make_engine
 
     return make_engine((config or load_config()).source.url)
+
+
+def local_dms_status(config: PipelineConfig | None = None) -> dict[str, Any]:
+    """The local DMS task's published status (both DMS responses, the last CDC latency), read without
+    opening the source DB: what DescribeReplicationTasks, DescribeTableStatistics and CloudWatch give
+    the aws check.
+    """
+    from mlops.aws.dms_requests import CDC_LATENCY_WINDOW_MINUTES
+    from mlops.replication.status import StatusStore, published_status, utc_now
+
+    config = config or load_config()
+    replication = config.replication
+    state = StatusStore(mlops_home() / "dms", replication.task_id).load(list(replication.tables), utc_now())
+    return published_status(
+        state, schema=config.source.schema_name, now=utc_now(), latency_window_seconds=60 * CDC_LATENCY_WINDOW_MINUTES
+    )
 
 
 def local_replicator(config: PipelineConfig | None = None) -> LocalReplicator:

@@ -18,7 +18,9 @@ moto accepts the calls and executes nothing. Only these operations are stubbed (
 ``BaseClient._make_api_call``, per operation name; every other call reaches moto unchanged):
 
 - ``DescribeTableStatistics`` (DMS): moto does not implement it. Answered with the local
-  replicator's statistics of the same tables (the stand-in's DescribeTableStatistics shape).
+  replicator's statistics of the same tables (the stand-in's DescribeTableStatistics shape),
+  whose ``Validation*`` fields come from the stand-in's own data validation of the seeded lake
+  against the seeded source DB (``sync()`` in the seeding: full load, then validation).
 - ``CreateTrainingJob`` / ``CreateProcessingJob`` (SageMaker): passed to moto (which marks the job
   Completed at once), then the job's work is done as SageMaker would do it: the same request is
   executed by the local stand-in (:mod:`mlops.sagemaker_local`) on a local mirror of its S3 inputs,
@@ -80,7 +82,7 @@ def _role_policy() -> str:
 
 
 def _seed_raw_lake(config: Any, local_lake: Any) -> tuple[Any, Path]:
-    """A small source DB (the default SQLite under MLOPS_HOME), fully loaded by the local replicator."""
+    """A small source DB (the default SQLite under MLOPS_HOME), fully loaded and validated by the local replicator."""
     from mlops.lake import local_path
     from mlops.replication.replicator import LocalReplicator
     from mlops.source.db import make_engine
@@ -89,7 +91,7 @@ def _seed_raw_lake(config: Any, local_lake: Any) -> tuple[Any, Path]:
     engine = make_engine(None)
     generate(engine, orders=1200, seed=11)
     replicator = LocalReplicator(config, engine, local_lake)
-    replicator.full_load()
+    replicator.sync()  # the full load, then DMS-style validation: the DescribeTableStatistics stub's source
     return replicator, local_path(local_lake.uri(config.lake.raw_prefix, config.source.schema_name))
 
 
@@ -378,10 +380,22 @@ def _run(env: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -
 
 
 def test_ingest_on_aws(aws_env):
-    result = _run(aws_env, "mlops_ingest")
+    from mlops.source.db import table_counts
+
+    # The aws check must not need the source DB (only DMS reaches it): take it away for the run.
+    source_db = aws_env["home"] / "source.db"
+    away = source_db.with_name("source.db.away")
+    source_db.rename(away)
+    try:
+        result = _run(aws_env, "mlops_ingest")
+        assert not source_db.exists(), "the aws ingest run opened the source DB"
+    finally:
+        away.rename(source_db)
     extra = result.asset_extras["mlops_raw_data"]
     assert extra["task_status"] == "running" and extra["raw_uri"].startswith("s3://")
     assert extra["cdc_lag_seconds"] == 5.0 and extra["fresh_objects"] >= 4
+    assert extra["rows"] == table_counts(aws_env["replicator"].engine)  # DMS's counters of the seeded load
+    assert {v["state"] for v in extra["validation"].values()} == {"Validated"}
 
 
 def test_features_on_aws(aws_env):

@@ -327,6 +327,54 @@ def test_dms_task_replicates_the_pipeline_tables_with_change_sequence(pipeline):
     assert len({r["rule-id"] for r in rules}) == len(rules)
 
 
+def test_dms_validates_the_s3_target_with_the_settings_the_code_reads(pipeline):
+    from mlops.aws import dms_requests
+
+    name, props = _target_endpoint()
+    for key, value in dms_requests.s3_target_settings(pipeline).items():
+        assert default(name, props["S3Settings"][key]) == value, f"S3Settings.{key}"
+    task_settings = json.loads(one("AWS::DMS::ReplicationTask")["ReplicationTaskSettings"])
+    assert task_settings["ValidationSettings"] == dms_requests.validation_settings(pipeline)
+    version = default("data.yaml", one("AWS::DMS::ReplicationInstance")["EngineVersion"])
+    assert tuple(int(part) for part in version.split(".")[:2]) >= (3, 5), "S3 target validation needs DMS 3.5.0+"
+    (role,) = [p for _, logical_id, p in resources("AWS::IAM::Role") if logical_id == "DmsS3TargetRole"]
+    allowed = {
+        action
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+    }
+    assert {"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:CreateWorkGroup"} <= allowed
+    assert {"glue:CreateTable", "glue:DeleteTable", "glue:GetTables", "s3:GetObject"} <= allowed
+
+
+def test_only_dms_reaches_the_source_database():
+    resources_ = template("data.yaml")["Resources"]
+    source_sg = {"Ref": "SourceDbSecurityGroupId"}
+    port = {"Ref": "SourceDbPort"}
+    (to_source,) = [
+        rule for rule in resources_["DmsSecurityGroup"]["Properties"]["SecurityGroupEgress"] if rule["FromPort"] == port
+    ]
+    assert to_source["DestinationSecurityGroupId"] == source_sg and to_source["ToPort"] == port
+    ingress = [props for _, _, props in resources("AWS::EC2::SecurityGroupIngress") if props["GroupId"] == source_sg]
+    assert ingress == [
+        {
+            "GroupId": source_sg,
+            "Description": ingress[0]["Description"],
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "SourceSecurityGroupId": {"Fn::GetAtt": ["DmsSecurityGroup", "GroupId"]},
+        }
+    ]
+    opens_a_path = re.compile(r"SourceDb(Port|Security)")
+    network = [path.name for path in TEMPLATES if path.name != "data.yaml" and opens_a_path.search(path.read_text())]
+    assert network == [], "no other stack (MWAA included) may open a path to the source database"
+    readers = {owner.split("/")[0] for _, owner, st in policy_statements() if "SourceDbSecretName" in json.dumps(st)}
+    assert readers == {"DmsSecretsAccessRole"}, "only DMS reads the source credentials"
+
+
 # ---------------------------------------------------------------------------- Glue / Athena
 def test_glue_and_athena_encrypt_everything():
     encryption = one("AWS::Glue::SecurityConfiguration")["EncryptionConfiguration"]

@@ -26,9 +26,10 @@ def test_generate_replicate_activity_status(tmp_path):
     assert "orders" in invoke("generate", "--orders", "500", "--seed", "3")
     assert '"kind": "full-load"' in invoke("replicate")
     assert '"deletes"' in invoke("activity", "--steps", "2")
-    assert '"kind": "cdc"' in invoke("replicate")
+    replicated = invoke("replicate")
+    assert '"kind": "cdc"' in replicated and '"orders": "Validated"' in replicated
     status = invoke("status")
-    assert "status=running" in status and "Table completed" in status
+    assert "status=running" in status and "Table completed" in status and "Validated" in status
     assert (tmp_path / "lake" / "raw" / "dms" / "shop" / "orders" / "LOAD00000001.parquet").exists()
 
 

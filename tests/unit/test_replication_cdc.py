@@ -1,5 +1,8 @@
 """The local DMS replicator end to end: full load + CDC reconcile exactly, on SQLite and PostgreSQL.
 
+"Exactly" twice over: the latest state read back from the lake equals the source table, and the
+stand-in's own DMS data validation reports every table ``Validated``.
+
 Also: changes captured before the snapshot are not applied twice, batches split by max_changes,
 a crash mid-batch resumes without loss or duplicates, and re-running with nothing pending writes
 nothing.
@@ -21,7 +24,7 @@ from mlops.lake import Lake, local_path
 from mlops.replication import lake_io
 from mlops.replication.capture import CHANGE_LOG, install_capture
 from mlops.replication.lake_io import source_schema
-from mlops.replication.reconcile import latest_state, reconcile
+from mlops.replication.reconcile import latest_state
 from mlops.replication.replicator import LocalReplicator
 from mlops.source.db import create_schema, make_engine, reset_schema
 from mlops.source.schema import TABLES, customers, order_items, orders, primary_key, products
@@ -124,15 +127,15 @@ def source_table(engine: Engine, name: str) -> pa.Table:
     )
 
 
-def assert_lake_matches_source(engine: Engine, lake: Lake) -> None:
+def assert_lake_matches_source(engine: Engine, lake: Lake, replicator: LocalReplicator) -> None:
     for name in CONFIG.replication.tables:
         latest = latest_state(lake.raw_table(SCHEMA, name), primary_key(name))
         expected = source_table(engine, name)
         assert latest.to_pylist() == expected.to_pylist(), name
         assert latest.schema.equals(expected.schema, check_metadata=False), name
-    results = reconcile(engine, lake, SCHEMA, list(CONFIG.replication.tables))
-    assert [r for r in results if not r.passed] == []
-    assert {r.name for r in results} == {"reconcile_row_count", "reconcile_key_checksum", "reconcile_content_checksum"}
+    outcomes = replicator.validate()
+    assert {(v.state, v.pending, v.failed, v.suspended) for v in outcomes.values()} == {("Validated", 0, 0, 0)}
+    assert set(outcomes) == set(CONFIG.replication.tables)
 
 
 def lake_files(lake: Lake) -> dict[str, float]:
@@ -171,7 +174,7 @@ def test_full_load_then_cdc_reconciles_exactly(engine: Engine, lake: Lake, tmp_p
         + [f"{SCHEMA}/orders/LOAD0000000{i}.parquet" for i in (1, 2)]
         + [f"{SCHEMA}/order_items/LOAD0000000{i}.parquet" for i in (1, 2, 3)]
     )
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
     task = replicator.status()["tasks"]["ReplicationTasks"][0]
     assert (task["Status"], task["StopReason"]) == ("stopped", "Stop Reason STOPPED_AFTER_FULL_LOAD")
 
@@ -182,8 +185,12 @@ def test_full_load_then_cdc_reconciles_exactly(engine: Engine, lake: Lake, tmp_p
     assert (batch.kind, batch.rows) == ("cdc", changes)
     assert (batch.inserts, batch.updates, batch.deletes) == (4, 4, changes - 8)
     names = {Path(f).name for f in batch.files}
-    assert len(names) == 1 and lake_io.parse_cdc_file_name(names.pop())
-    assert_lake_matches_source(engine, lake)
+    assert len(names) == 1 and (committed := lake_io.parse_cdc_file_name(names.pop()))
+    # DatePartitionEnabled with YYYYMMDD and SLASH: <table>/<commit date>/<file>
+    in_tables = [f.split(f"/{SCHEMA}/", 1)[1].split("/") for f in batch.files]
+    assert {tuple(parts[1:4]) for parts in in_tables} == {tuple(committed.strftime("%Y/%m/%d").split("/"))}
+    assert batch.validation == dict.fromkeys(CONFIG.replication.tables, "Validated")
+    assert_lake_matches_source(engine, lake, replicator)
 
     status = replicator.status()
     assert status["tasks"]["ReplicationTasks"][0]["Status"] == "running"
@@ -222,7 +229,7 @@ def test_changes_captured_before_the_snapshot_are_not_applied_twice(engine: Engi
     assert replicator.status()["pending_changes"] == 0
     assert replicator.cdc_batch().rows == 0
     assert all(name.startswith(f"{SCHEMA}/") and "/LOAD" in name for name in lake_files(lake))
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
 
 def test_small_batches_keep_file_names_increasing(engine: Engine, lake: Lake, tmp_path: Path) -> None:
@@ -237,7 +244,7 @@ def test_small_batches_keep_file_names_increasing(engine: Engine, lake: Lake, tm
     assert applied == total
     cdc = sorted(n for n in lake_files(lake) if "LOAD" not in n and "/orders/" in n)
     assert cdc == sorted(set(cdc)) and len(cdc) >= 2
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
 
 def test_crash_mid_batch_resumes_without_loss_or_duplicates(
@@ -272,7 +279,7 @@ def test_crash_mid_batch_resumes_without_loss_or_duplicates(
     assert redone.resumed and redone.rows == first_changes
     assert written[0] in redone.files
     assert replicator.sync().rows == second_changes
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
     seqs = []
     for name in lake_files(lake):
@@ -312,7 +319,7 @@ def test_applied_changes_are_purged_from_the_change_log(engine: Engine, lake: La
     assert kept == 1  # the checkpoint row stays so sequence numbers never restart
     changes = mutate(engine, 2)
     assert replicator.cdc_batch().rows == changes
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
 
 def test_reload_replaces_old_files_and_flags_tables(engine: Engine, lake: Lake, tmp_path: Path) -> None:
@@ -325,7 +332,7 @@ def test_reload_replaces_old_files_and_flags_tables(engine: Engine, lake: Lake, 
     assert all("/LOAD" in name for name in lake_files(lake))
     stats = replicator.describe_table_statistics()["TableStatistics"]
     assert {row["FullLoadReloaded"] for row in stats} == {True}
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
 
 def test_recreated_source_fails_cdc_with_the_fix(engine: Engine, lake: Lake, tmp_path: Path) -> None:
@@ -362,7 +369,7 @@ def test_postgres_late_commit_with_an_earlier_capture_id_is_not_skipped(
         slow.commit()
     late = replicator.cdc_batch()
     assert (late.rows, late.updates) == (1, 1)
-    assert_lake_matches_source(engine, lake)
+    assert_lake_matches_source(engine, lake, replicator)
 
 
 def test_full_load_of_a_source_without_tables_names_the_fix(sqlite_url: str, lake: Lake, tmp_path: Path) -> None:

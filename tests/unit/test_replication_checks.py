@@ -1,9 +1,14 @@
-"""Replication checks (pure, the same for aws and local evidence), fresh objects and reconciliation."""
+"""Replication checks (pure, the same for aws and local evidence), fresh objects and DMS data validation.
+
+The checks read DMS's validation verdict (DescribeTableStatistics' ``Validation*`` fields); the
+local DMS stand-in produces that verdict itself by comparing the lake with the source.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,17 +18,18 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from mlops.config import PipelineConfig
-from mlops.lake import Lake
+from mlops.lake import Lake, local_path
 from mlops.replication.checks import (
     CheckResult,
     ReplicationCheckError,
     check_replication,
-    count_fresh_objects,
     format_results,
-    list_fresh_objects,
     raise_on_failures,
+    replicated_rows,
+    validation_pending_since,
 )
-from mlops.replication.reconcile import latest_state, reconcile
+from mlops.replication.lake_io import count_fresh_objects, list_fresh_objects
+from mlops.replication.reconcile import latest_state
 from mlops.replication.replicator import LocalReplicator
 from mlops.source.db import create_schema, make_engine
 from mlops.source.schema import customers
@@ -31,6 +37,13 @@ from mlops.source.schema import customers
 CONFIG = PipelineConfig()
 TABLES = list(CONFIG.replication.tables)
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+BUDGET = 3600.0
+VALIDATED_STATS = {
+    "ValidationState": "Validated",
+    "ValidationPendingRecords": 0,
+    "ValidationFailedRecords": 0,
+    "ValidationSuspendedRecords": 0,
+}
 
 
 def healthy_evidence() -> dict[str, Any]:
@@ -54,14 +67,20 @@ def healthy_evidence() -> dict[str, Any]:
     }
     stats = {
         "TableStatistics": [
-            {"SchemaName": "shop", "TableName": t, "TableState": "Table completed", "FullLoadErrorRows": 0}
+            {"SchemaName": "shop", "TableName": t, "TableState": "Table completed", "FullLoadErrorRows": 0,
+             "FullLoadRows": 10, "AppliedInserts": 3, "AppliedDeletes": 1, **VALIDATED_STATS}
             for t in TABLES
         ]
     }
     return {"tasks": tasks, "stats": stats}
 
 
-def run_checks(evidence: dict[str, Any], lag: float | None = 5.0, fresh: int | None = 3) -> list[CheckResult]:
+def run_checks(
+    evidence: dict[str, Any],
+    lag: float | None = 5.0,
+    fresh: int | None = 3,
+    pending_since: dict[str, datetime] | None = None,
+) -> list[CheckResult]:
     return check_replication(
         tasks_response=evidence["tasks"],
         table_stats_response=evidence["stats"],
@@ -70,7 +89,15 @@ def run_checks(evidence: dict[str, Any], lag: float | None = 5.0, fresh: int | N
         cdc_lag_seconds=lag,
         fresh_objects=fresh,
         require_fresh_objects=True,
+        max_validation_pending_seconds=BUDGET,
+        pending_since=pending_since or {},
+        now=NOW,
     )
+
+
+def validation_of(evidence: dict[str, Any], table: str) -> dict[str, Any]:
+    (row,) = [r for r in evidence["stats"]["TableStatistics"] if r["TableName"] == table]
+    return row
 
 
 def failure_message(results: list[CheckResult]) -> str:
@@ -88,10 +115,14 @@ def test_healthy_replication_passes_every_check() -> None:
         "tables_errored",
         "table_state",
         "full_load_error_rows",
+        "validation_state",
+        "validation_failed_records",
+        "validation_suspended_records",
         "cdc_lag",
         "fresh_objects",
     }
     raise_on_failures(results)
+    assert replicated_rows(healthy_evidence()["stats"]["TableStatistics"], TABLES) == dict.fromkeys(TABLES, 12)
 
 
 def test_stopped_after_full_load_passes_without_lag() -> None:
@@ -140,8 +171,9 @@ def test_no_fresh_objects_fails_only_when_required() -> None:
     message = failure_message(run_checks(healthy_evidence(), fresh=0))
     assert "fresh_objects: FreshObjects=0" in message and "require_fresh_objects=false" in message
     relaxed = check_replication(
-        healthy_evidence()["tasks"], healthy_evidence()["stats"], TABLES, 900, 1.0, 0, require_fresh_objects=False
-    )
+        healthy_evidence()["tasks"], healthy_evidence()["stats"], TABLES, 900, 1.0, 0, require_fresh_objects=False,
+        max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
+    )  # fmt: skip
     assert all(r.passed for r in relaxed)
 
 
@@ -170,8 +202,14 @@ def test_no_task_in_response_fails() -> None:
 def test_schema_qualified_expected_tables() -> None:
     evidence = healthy_evidence()
     results = check_replication(
-        evidence["tasks"], evidence["stats"], ["shop.orders", "other.orders"], 900, 1.0, 1, True
-    )
+        evidence["tasks"], evidence["stats"], ["shop.orders", "other.orders"], 900, 1.0, 1, True,
+        max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
+    )  # fmt: skip
+    assert [(r.table, r.name) for r in results if r.name.startswith("validation")] == [
+        ("shop.orders", "validation_state"),
+        ("shop.orders", "validation_failed_records"),
+        ("shop.orders", "validation_suspended_records"),
+    ]
     assert [(r.table, r.passed) for r in results if r.name == "table_state"] == [
         ("shop.orders", True),
         ("other.orders", False),
@@ -197,34 +235,46 @@ def test_fresh_objects_since_a_timestamp(tmp_path: Path) -> None:
     assert count_fresh_objects((tmp_path / "missing").as_uri(), None) == 0
 
 
-def test_local_status_feeds_the_same_checks_and_reconciles(sqlite_url: str, tmp_path: Path) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
-    ts = datetime(2025, 1, 1, 9)
+def seed_customers(engine: Any, ids: range, ts: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(customers),
             [
                 dict(customer_id=i, email=f"{i}@x", country="SE", segment="vip", birth_year=None,
                      marketing_opt_in=False, signup_ts=ts, updated_at=ts)
-                for i in range(1, 4)
+                for i in ids
             ],
         )  # fmt: skip
+
+
+def local_checks(
+    replicator: LocalReplicator, raw: str, *, previous: dict[str, str] | None = None, now: datetime | None = None
+) -> list[CheckResult]:
+    """The checks over the stand-in's status, as the local check operator runs them."""
+    status = replicator.status()
+    now = now or datetime.now(UTC)
+    since = validation_pending_since(status["table_statistics"]["TableStatistics"], TABLES, previous or {}, now)
+    return check_replication(
+        status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
+        count_fresh_objects(raw, now - timedelta(minutes=5)), True,
+        max_validation_pending_seconds=BUDGET, pending_since=since, now=now,
+    )  # fmt: skip
+
+
+def test_local_status_feeds_the_same_checks_and_reconciles(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    ts = datetime(2025, 1, 1, 9)
+    seed_customers(engine, range(1, 4), ts)
     lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
     replicator = LocalReplicator(CONFIG, engine, lake, state_dir=tmp_path / "dms")
     replicator.sync()
     raw = lake.uri(CONFIG.lake.raw_prefix, "shop")
 
-    def checks() -> list[CheckResult]:
-        status = replicator.status()
-        since = datetime.now(UTC) - timedelta(minutes=5)
-        return check_replication(
-            status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
-            count_fresh_objects(raw, since), True,
-        )  # fmt: skip
-
-    assert all(r.passed for r in checks()), format_results(checks())
-    assert all(r.passed for r in reconcile(engine, lake, "shop", TABLES))
+    assert all(r.passed for r in local_checks(replicator, raw)), format_results(local_checks(replicator, raw))
+    rows = replicator.status()["table_statistics"]["TableStatistics"]
+    assert {r["ValidationState"] for r in rows} == {"Validated"}
+    assert replicated_rows(rows, TABLES)["customers"] == 3
 
     with engine.begin() as conn:
         conn.execute(update(customers).where(customers.c.customer_id == 2).values(updated_at=ts + timedelta(days=1)))
@@ -234,17 +284,18 @@ def test_local_status_feeds_the_same_checks_and_reconciles(sqlite_url: str, tmp_
                 marketing_opt_in=True, signup_ts=ts, updated_at=ts,
             )
         )  # fmt: skip
-    drift = [r for r in reconcile(engine, lake, "shop", TABLES) if not r.passed]
-    assert {(r.table, r.name) for r in drift} == {
-        ("customers", "reconcile_row_count"),
-        ("customers", "reconcile_key_checksum"),
-        ("customers", "reconcile_content_checksum"),
-    }
-    message = failure_message(drift)
-    assert re.search(r"reconcile_row_count \[table customers\]: rows=3 \(expected 4\)", message)
+    # Not replicated yet: the two changed keys await validation, they are not mismatches.
+    (customers_row,) = [r for r in _validated(replicator) if r["TableName"] == "customers"]
+    assert (customers_row["ValidationState"], customers_row["ValidationPendingRecords"]) == ("Pending records", 2)
+    assert customers_row["ValidationFailedRecords"] == 0
+    assert all(r.passed for r in local_checks(replicator, raw)), "pending within the budget passes"
+    long_ago = {"customers": (datetime.now(UTC) - timedelta(seconds=BUDGET + 60)).isoformat()}
+    message = failure_message(local_checks(replicator, raw, previous=long_ago))
+    assert re.search(r"validation_state \[table customers\]: ValidationState='Pending records'", message)
+    assert "longer than 3600s" in message and "max_validation_pending_seconds" in message
 
     replicator.sync()
-    assert all(r.passed for r in reconcile(engine, lake, "shop", TABLES))
+    assert all(r.passed for r in local_checks(replicator, raw, previous=long_ago))
     assert [
         row["birth_year"] for row in latest_state(lake.raw_table("shop", "customers"), "customer_id").to_pylist()
     ] == [
@@ -255,17 +306,25 @@ def test_local_status_feeds_the_same_checks_and_reconciles(sqlite_url: str, tmp_
     ]
 
 
+def _validated(replicator: LocalReplicator) -> list[dict[str, Any]]:
+    replicator.validate()
+    return replicator.status()["table_statistics"]["TableStatistics"]
+
+
 def test_reconcile_reports_a_table_missing_from_the_lake(sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
     create_schema(engine)
     lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
-    (result,) = reconcile(engine, lake, "shop", ["orders"])
-    assert (result.table, result.name, result.passed) == ("orders", "reconcile_row_count", False)
-    assert "run the replication first" in result.message
+    replicator = LocalReplicator(CONFIG, engine, lake, state_dir=tmp_path / "dms")
+    replicator.sync()
+    shutil.rmtree(local_path(lake.raw_table("shop", "orders")))
+    (orders_row,) = [r for r in _validated(replicator) if r["TableName"] == "orders"]
+    assert orders_row["ValidationState"] == "Error"
+    assert "run the replication first" in orders_row["ValidationStateDetails"]
+    message = failure_message(local_checks(replicator, lake.uri(CONFIG.lake.raw_prefix, "shop")))
+    assert "validation_state [table orders]: ValidationState='Error'" in message and "no replicated Parquet" in message
     with pytest.raises(FileNotFoundError, match="run the replication first"):
         latest_state(lake.raw_table("shop", "orders"), "order_id")
-    with pytest.raises(ValueError, match="not a source table"):
-        reconcile(engine, lake, "shop", ["nope"])
 
 
 def test_check_inputs_are_not_mutated() -> None:
@@ -298,10 +357,108 @@ def test_failed_full_load_marks_the_table_errored_and_the_checks_name_it(sqlite_
         "order_items": "Before load",
     }
     message = failure_message(
-        check_replication(status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True)
-    )
+        check_replication(
+            status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True,
+            max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
+        )
+    )  # fmt: skip
     assert "task_status: Status='failed'" in message and "table products holds values" in message
     assert "table_state [table products]: TableState='Table error'" in message
     assert "tables_errored: TablesErrored=1" in message
     assert "full_load_progress: FullLoadProgressPercent=25" in message
     assert not list((tmp_path / "lake" / "raw" / "dms" / "shop" / "products").glob("*.parquet"))
+
+
+# ---- DMS data validation (DescribeTableStatistics' Validation* fields) ----------------------------------
+
+
+def test_mismatched_records_fail_naming_table_metric_and_columns() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(
+        ValidationState="Mismatched records",
+        ValidationFailedRecords=2,
+        ValidationStateDetails="2 record(s) differ: order_id=7: status differs; order_id=9: missing in the lake",
+    )
+    results = run_checks(evidence)
+    message = failure_message(results)
+    assert "validation_state [table orders]: ValidationState='Mismatched records'" in message
+    assert "validation_failed_records [table orders]: ValidationFailedRecords=2 (expected 0)" in message
+    assert "order_id=7: status differs" in message and "reload-tables --reload-option data-reload" in message
+    assert {r.table for r in results if not r.passed} == {"orders"}
+
+
+def test_failed_records_fail_even_when_the_last_validation_passed() -> None:
+    # S3 targets: ValidationState reflects the latest daily validation; earlier failures stay counted.
+    evidence = healthy_evidence()
+    validation_of(evidence, "customers").update(ValidationFailedRecords=1)
+    message = failure_message(run_checks(evidence))
+    assert "validation_failed_records [table customers]: ValidationFailedRecords=1" in message
+    assert "validation_state" not in message
+
+
+def test_validation_pending_within_the_budget_passes() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(ValidationState="Pending records", ValidationPendingRecords=40)
+    results = run_checks(evidence, pending_since={"orders": NOW - timedelta(seconds=BUDGET - 1)})
+    assert all(r.passed for r in results), format_results(results)
+    (state,) = [r for r in results if r.name == "validation_state" and r.table == "orders"]
+    assert "40 record(s) pending" in state.message
+
+
+def test_validation_pending_beyond_the_budget_fails() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(ValidationState="Pending records", ValidationPendingRecords=40)
+    message = failure_message(run_checks(evidence, pending_since={"orders": NOW - timedelta(seconds=BUDGET + 1)}))
+    assert "validation_state [table orders]: ValidationState='Pending records'" in message
+    assert "longer than 3600s" in message and "00:00 UTC" in message
+    assert "max_validation_pending_seconds" in message
+
+
+def test_validated_with_records_waiting_for_the_next_validation_passes() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(ValidationPendingRecords=1200)
+    results = run_checks(evidence)
+    assert all(r.passed for r in results)
+    assert any("1200 changed record(s) wait for the next validation" in r.message for r in results)
+
+
+def test_suspended_records_fail() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "order_items").update(
+        ValidationState="Suspended records", ValidationSuspendedRecords=30, ValidationStateDetails="too many failures"
+    )
+    message = failure_message(run_checks(evidence))
+    assert "validation_suspended_records [table order_items]: ValidationSuspendedRecords=30" in message
+    assert "validation_failure_max_count" in message and "validate-only" in message
+
+
+@pytest.mark.parametrize(
+    ("state", "hint"),
+    [
+        ("Not enabled", "EnableValidation"),
+        ("No primary key", "primary key"),
+        ("Table error", "not migrated"),
+        ("Error", "task log"),
+        ("Something new", "does not know"),
+    ],
+)
+def test_states_that_cannot_vouch_for_the_table_fail(state: str, hint: str) -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "products").update(ValidationState=state)
+    message = failure_message(run_checks(evidence))
+    assert f"validation_state [table products]: ValidationState={state!r}" in message and hint in message
+
+
+def test_pending_since_keeps_the_first_sighting_of_each_table_awaiting_validation() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(ValidationState="Pending records")
+    validation_of(evidence, "products").update(ValidationState="Pending revalidation")
+    rows = evidence["stats"]["TableStatistics"]
+    first = NOW - timedelta(hours=5)
+    future = NOW + timedelta(days=1)
+    previous = {"orders": first.isoformat(), "customers": first.isoformat(), "products": future.isoformat()}
+    since = validation_pending_since(rows, TABLES, previous, NOW)
+    # orders still awaits (since its first sighting), customers was validated in between (dropped),
+    # products awaits and a recorded time in the future is clamped to now
+    assert since == {"orders": first, "products": NOW}
+    assert validation_pending_since(rows, TABLES, {}, NOW) == {"orders": NOW, "products": NOW}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from mlops.replication.lake_io import (
     LakeFS,
     arrow_type,
     cdc_file_name,
+    cdc_object_key,
     change_seq_string,
+    date_partition,
     dms_schema,
     load_file_name,
     next_cdc_file_name,
@@ -43,6 +45,19 @@ def test_full_load_and_cdc_file_names() -> None:
         load_file_name(0)
     with pytest.raises(ValueError, match="not a CDC file name"):
         parse_cdc_file_name("LOAD00000001.parquet")
+
+
+def test_cdc_files_go_into_date_folders_of_their_commit_time() -> None:
+    ts = datetime(2025, 1, 2, 23, 59, 59, tzinfo=UTC)
+    assert date_partition(ts, "YYYYMMDD", "SLASH") == "2025/01/02"
+    assert date_partition(ts.astimezone(timezone(timedelta(hours=2))), "YYYYMMDD", "SLASH") == "2025/01/02"  # UTC
+    assert date_partition(ts, "DDMMYYYY", "DASH") == "02-01-2025"
+    assert date_partition(ts, "YYYYMMDDHH", "NONE") == "2025010223"
+    assert cdc_object_key("20250102-235959000.parquet", "YYYYMMDD", "SLASH") == "2025/01/02/20250102-235959000.parquet"
+    with pytest.raises(ValueError, match="not a DMS setting"):
+        date_partition(ts, "YYYY-MM", "SLASH")
+    with pytest.raises(ValueError, match="not a DMS setting"):
+        date_partition(ts, "YYYYMMDD", "PIPE")
 
 
 def test_cdc_names_strictly_increase_even_when_commit_times_do_not() -> None:
@@ -249,6 +264,8 @@ def test_status_matches_the_dms_response_shapes(sqlite_url: str, tmp_path: Path)
     assert [(t["SchemaName"], t["TableName"], t["TableState"]) for t in tables] == [
         ("shop", name, "Table completed") for name in CONFIG.replication.tables
     ]
+    assert {(t["ValidationState"], t["ValidationFailedRecords"]) for t in tables} == {("Validated", 0)}
+    assert ready["table_statistics"]["TableStatistics"][0]["ValidationState"] == "Pending validation"
     assert replicator.describe_replication_tasks()["ReplicationTasks"][0]["Status"] == "running"
     assert len(replicator.describe_table_statistics()["TableStatistics"]) == 4
 

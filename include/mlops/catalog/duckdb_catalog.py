@@ -4,7 +4,8 @@
 with CreateTable/UpdateTable (:mod:`mlops.aws.glue_requests`), inside a DuckDB schema named
 like the Glue database:
 
-- ``raw_<table>``: every full-load and CDC row of a DMS table folder (as registered in Glue);
+- ``raw_<table>``: every full-load and CDC row of a DMS table folder, its ``YYYY/MM/DD/`` CDC
+  folders included (as registered in Glue; Athena reads a table location's sub-folders too);
 - ``<table>``: its latest state (last change per primary key, deletes removed; local only,
   a convenience for ad-hoc queries);
 - ``features`` / ``features_previous``: the current / previous curated snapshot, Hive-partitioned
@@ -48,7 +49,7 @@ def view_sql(database: str, table_input: dict[str, Any]) -> list[str]:
     if table_input.get("PartitionKeys"):
         source = f"read_parquet({_literal(str(folder / '*' / '*.parquet'))}, hive_partitioning = true)"
         return [f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM {source}"]
-    source = f"read_parquet({_literal(str(folder / '*.parquet'))}, union_by_name = true)"
+    source = f"read_parquet({_literal(str(folder / '**' / '*.parquet'))}, union_by_name = true)"  # + date folders
     statements = [f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM {source}"]
     key = table_input.get("Parameters", {}).get("primary_key")
     if key and name.startswith("raw_"):
@@ -65,8 +66,9 @@ def view_sql(database: str, table_input: dict[str, Any]) -> list[str]:
 
 def _has_data(table_input: dict[str, Any]) -> bool:
     folder = local_path(table_input["StorageDescriptor"]["Location"])
-    pattern = "*/*.parquet" if table_input.get("PartitionKeys") else "*.parquet"
-    return any(folder.glob(pattern))
+    if table_input.get("PartitionKeys"):
+        return any(folder.glob("*/*.parquet"))
+    return any(folder.rglob("*.parquet"))
 
 
 def apply_table_inputs(db_path: Path, database: str, table_inputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -248,8 +248,9 @@ def latest_state(frame: Any, key: str) -> Any:
 
 
 def read_raw_table(spark: Any, raw_uri: str, table: str) -> Any:
-    """All full-load and CDC Parquet files of one raw table folder."""
-    return spark.read.option("pathGlobFilter", "*.parquet").parquet(f"{raw_uri.rstrip('/')}/{table}")
+    """All full-load and CDC Parquet files of one raw table folder (CDC files sit in YYYY/MM/DD/ folders)."""
+    reader = spark.read.option("pathGlobFilter", "*.parquet").option("recursiveFileLookup", "true")
+    return reader.parquet(f"{raw_uri.rstrip('/')}/{table}")
 
 
 def basket_features(items: Any, products: Any) -> Any:

@@ -26,8 +26,8 @@ MICROS_PER_DAY = 86_400_000_000
 
 
 def read_latest(raw_dir: Path, table: str, key: str) -> pd.DataFrame:
-    """Latest state of one raw table folder: last change per key, deletes removed."""
-    files = sorted(str(p) for p in (raw_dir / table).glob("*.parquet"))
+    """Latest state of one raw table folder (date folders included): last change per key, deletes removed."""
+    files = sorted(str(p) for p in (raw_dir / table).rglob("*.parquet"))
     frame = ds.dataset(files, format="parquet").to_table().to_pandas()
     frame = frame.sort_values(["dms_change_seq", "dms_commit_ts"], kind="stable")
     frame = frame.drop_duplicates(key, keep="last")

@@ -2,10 +2,11 @@
 
 It writes exactly the layout the DMS S3 target (and the local replicator) produces under
 ``<raw_dir>/<table>/``: ``LOAD0000000N.parquet`` full-load files with ``Op='I'`` and
-sequence ``"0" * 20``, then ``YYYYMMDD-HHMMSSfff.parquet`` CDC files with inserts, updates
-and deletes. Columns: ``Op``, ``dms_commit_ts`` (UTC), ``dms_change_seq``, then the table's
-columns in schema order with the DMS Parquet types. Vectorised numpy, so 5M orders take
-seconds, not minutes; it does not replace the source-DB generator, which models behaviour.
+sequence ``"0" * 20``, then ``YYYY/MM/DD/YYYYMMDD-HHMMSSfff.parquet`` CDC files (date folders,
+as DMS's ``DatePartitionEnabled`` writes them) with inserts, updates and deletes. Columns:
+``Op``, ``dms_commit_ts`` (UTC), ``dms_change_seq``, then the table's columns in schema order
+with the DMS Parquet types. Vectorised numpy, so 5M orders take seconds, not minutes; it does
+not replace the source-DB generator, which models behaviour.
 """
 
 from __future__ import annotations
@@ -160,15 +161,23 @@ def write_raw(raw_dir: Path, n_orders: int, seed: int = 7, load_files: int = 2) 
     seq += len(upd) + len(dele)
     cdc_items = _with_dms(gone_items, "D", batch1, seq)
     seq += gone_items.num_rows
-    name1 = batch1.strftime("%Y%m%d-%H%M%S000") + ".parquet"
-    pq.write_table(cdc_orders, raw_dir / "orders" / name1)
-    pq.write_table(cdc_items, raw_dir / "order_items" / name1)
+    name1 = _cdc_key(batch1)
+    pq.write_table(cdc_orders, _parent_made(raw_dir / "orders" / name1))
+    pq.write_table(cdc_items, _parent_made(raw_dir / "order_items" / name1))
     # CDC batch 2: a second update of some orders updated in batch 1 (only the last may count).
     again = moved.slice(0, max(1, len(upd) // 4))
     again = again.set_column(again.schema.get_field_index("status"), "status", pa.array(["delivered"] * again.num_rows))
     batch2 = LOAD_TS + timedelta(hours=2)
-    pq.write_table(
-        _with_dms(again, "U", batch2, seq), raw_dir / "orders" / (batch2.strftime("%Y%m%d-%H%M%S000") + ".parquet")
-    )
+    pq.write_table(_with_dms(again, "U", batch2, seq), _parent_made(raw_dir / "orders" / _cdc_key(batch2)))
     counts["cdc_changes"] = len(upd) + len(dele) + gone_items.num_rows + again.num_rows
     return counts
+
+
+def _cdc_key(batch: datetime) -> str:
+    """``YYYY/MM/DD/YYYYMMDD-HHMMSSfff.parquet``: a CDC file in the date folder of its commit time."""
+    return batch.strftime("%Y/%m/%d/%Y%m%d-%H%M%S000") + ".parquet"
+
+
+def _parent_made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

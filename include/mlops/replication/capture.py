@@ -295,6 +295,17 @@ def pending_summary(conn: Connection, checkpoint: int) -> tuple[int, datetime | 
     return int(row.n), row.oldest
 
 
+def pending_keys(conn: Connection, table: str, checkpoint: int) -> list[str]:
+    """Primary keys (as text) of ``table`` with captured changes not yet applied after ``checkpoint``."""
+    rows = conn.execute(
+        text(
+            f"SELECT DISTINCT pk FROM {CHANGES_VIEW} WHERE table_name = :t AND (change_seq > :c OR change_seq IS NULL)"
+        ),
+        {"t": table, "c": checkpoint},
+    )
+    return [row[0] for row in rows if row[0] is not None]
+
+
 def decode_images(images: pa.ChunkedArray | pa.Array, schema: pa.Schema, table: str) -> pa.Table:
     """JSON row images as a table of ``schema``, exact for decimals, booleans and timestamps.
 

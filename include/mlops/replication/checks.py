@@ -3,19 +3,31 @@
 The inputs are boto3's ``describe_replication_tasks`` and ``describe_table_statistics``
 responses (from AWS or from the local stand-in), the CDC lag in seconds (CloudWatch
 ``CDCLatencySource``/``CDCLatencyTarget`` or the local change log) and the number of lake objects
-that arrived since the last check (:func:`count_fresh_objects`, for ``file://`` and ``s3://``).
+that arrived since the last check. Whether the lake holds the source's rows is DMS's own data
+validation (``Validation*`` fields of the table statistics): the checks read its verdict and
+never touch the source DB or the lake. Standard library only, so the MWAA worker can run them.
+
+Validation rule, per expected table:
+
+- ``ValidationFailedRecords`` > 0 or ``ValidationSuspendedRecords`` > 0 fails; so does a state
+  that says validation cannot vouch for the table (``Mismatched records``, ``Suspended records``,
+  ``Not enabled``, ``No primary key``, ``Table error``, ``Error``, ``Cancelled`` or any state DMS
+  does not document).
+- A table *awaiting* validation (``Pending records``, ``Pending validation``, ``Pending
+  revalidation``, ``Preparing table``) passes while it has been awaiting for at most
+  ``max_validation_pending_seconds``, counted from the first check that saw it awaiting
+  (:func:`validation_pending_since`); beyond that it fails.
+- ``Validated`` with ``ValidationPendingRecords`` > 0 passes: the last validation found no
+  mismatch and the pending records are changes that wait for the next one (S3 targets validate
+  CDC once a day, at 00:00 UTC, over the previous 24 hours).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-import pyarrow.fs as pafs
-
-from mlops.replication.lake_io import LakeFS
 
 FULL_LOAD_DONE_STOP_REASONS = ("FULL_LOAD_ONLY_FINISHED", "STOPPED_AFTER_FULL_LOAD", "STOPPED_AFTER_CACHED_EVENTS")
 TABLE_COMPLETED = "Table completed"
@@ -24,6 +36,23 @@ RESUME_HINT = (
     "local: `mlops replicate`)"
 )
 RELOAD_HINT = "reload it (aws: `aws dms reload-tables`; local: LocalReplicator.full_load())"
+VALIDATED = "Validated"
+AWAITING_VALIDATION = ("Pending records", "Pending validation", "Pending revalidation", "Preparing table")
+VALIDATION_HINTS = {
+    "Mismatched records": "the lake and the source differ",
+    "Suspended records": "DMS could not validate some records",
+    "Not enabled": "validation is off; set ValidationSettings.EnableValidation (replication.validation_enabled)",
+    "No primary key": "DMS validates only tables with a primary key; add one in the source",
+    "Table error": "the table is in error and some data was not migrated",
+    "Error": "validation failed with an unexpected error; see the task log",
+    "Cancelled": "validation was cancelled",
+}
+REVALIDATE_HINT = (
+    "find the records in the validation failures (aws: s3_validation_failures in the lake bucket; "
+    "local: `mlops status`), fix their cause, then reload the table (aws: `aws dms reload-tables "
+    "--reload-option data-reload`; local: LocalReplicator.full_load()) or revalidate it "
+    "(aws: `--reload-option validate-only`; local: the next `mlops replicate`)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +92,16 @@ def check_replication(
     cdc_lag_seconds: float | None,
     fresh_objects: int | None,
     require_fresh_objects: bool,
+    *,
+    max_validation_pending_seconds: float,
+    pending_since: Mapping[str, datetime],
+    now: datetime,
 ) -> list[CheckResult]:
-    """Every replication check: task status, full load, tables, CDC lag and fresh objects."""
+    """Every replication check: task status, full load, tables, data validation, CDC lag, fresh objects.
+
+    ``pending_since`` comes from :func:`validation_pending_since` (when each table awaiting
+    validation was first seen awaiting); ``now`` is the time of this check.
+    """
     tasks = tasks_response.get("ReplicationTasks") or []
     if len(tasks) != 1:
         results = [
@@ -79,7 +116,9 @@ def check_replication(
         task = tasks[0]
         status = task.get("Status")
         results = [check_task_status(task), *check_full_load(task.get("ReplicationTaskStats") or {})]
-    results += check_tables(table_stats_response.get("TableStatistics") or [], expected_tables)
+    rows = table_stats_response.get("TableStatistics") or []
+    results += check_tables(rows, expected_tables)
+    results += check_validation(rows, expected_tables, max_validation_pending_seconds, pending_since, now)
     results.append(check_cdc_lag(cdc_lag_seconds, max_cdc_lag_seconds, status))
     results.append(check_fresh_objects(fresh_objects, require_fresh_objects))
     return results
@@ -161,6 +200,105 @@ def check_tables(rows: Sequence[dict[str, Any]], expected_tables: Sequence[str])
     return results
 
 
+def check_validation(
+    rows: Sequence[dict[str, Any]],
+    expected_tables: Sequence[str],
+    max_pending_seconds: float,
+    pending_since: Mapping[str, datetime],
+    now: datetime,
+) -> list[CheckResult]:
+    """DMS data validation vouches for each expected table (the rule is in the module docstring).
+
+    Tables missing from the statistics are reported by :func:`check_tables` alone.
+    """
+    results: list[CheckResult] = []
+    for expected in expected_tables:
+        row = _find_table(rows, expected)
+        if row is None:
+            continue
+        details = row.get("ValidationStateDetails") or ""
+        failed = int(row.get("ValidationFailedRecords") or 0)
+        suspended = int(row.get("ValidationSuspendedRecords") or 0)
+        results.append(_validation_state(expected, row, max_pending_seconds, pending_since.get(expected), now))
+        results.append(
+            CheckResult(
+                "validation_failed_records", expected, "ValidationFailedRecords", failed, 0, failed == 0,
+                f"table {expected}: no record failed validation" if failed == 0
+                else f"table {expected}: {failed} record(s) differ between source and lake"
+                + (f" ({details})" if details else "") + f"; {REVALIDATE_HINT}",
+            )
+        )  # fmt: skip
+        results.append(
+            CheckResult(
+                "validation_suspended_records", expected, "ValidationSuspendedRecords", suspended, 0, suspended == 0,
+                f"table {expected}: no record suspended from validation" if suspended == 0
+                else f"table {expected}: {suspended} record(s) could not be validated"
+                + (f" ({details})" if details else "")
+                + "; DMS stops comparing after FailureMaxCount failed records "
+                f"(replication.validation_failure_max_count); {REVALIDATE_HINT}",
+            )
+        )  # fmt: skip
+    return results
+
+
+def _validation_state(
+    table: str, row: dict[str, Any], max_pending_seconds: float, since: datetime | None, now: datetime
+) -> CheckResult:
+    """The table's ValidationState: Validated passes, awaiting passes within the budget, the rest fails."""
+    state = row.get("ValidationState")
+    pending = int(row.get("ValidationPendingRecords") or 0)
+    details = row.get("ValidationStateDetails") or ""
+    expected = f"{VALIDATED}, or awaiting validation for at most {max_pending_seconds:g}s"
+    if state == VALIDATED:
+        waiting = f"; {pending} changed record(s) wait for the next validation" if pending else ""
+        return CheckResult("validation_state", table, "ValidationState", state, expected, True,
+                           f"table {table} is validated{waiting}")  # fmt: skip
+    if state in AWAITING_VALIDATION:
+        waited = (now - since).total_seconds() if since else 0.0
+        ok = waited <= max_pending_seconds
+        message = f"table {table} is {state!r} ({pending} record(s) pending) for {waited:.0f}s"
+        if not ok:
+            message += (
+                f", longer than {max_pending_seconds:g}s: DMS is not validating it; check that the task runs "
+                f"(S3 targets validate at 00:00 UTC only while the task runs), then {RESUME_HINT} "
+                "(or raise replication.max_validation_pending_seconds)"
+            )
+        return CheckResult("validation_state", table, "ValidationState", state, expected, ok, message)
+    hint = VALIDATION_HINTS.get(state or "", "DMS reports a validation state this check does not know")
+    return CheckResult(
+        "validation_state", table, "ValidationState", state, expected, False,
+        f"table {table} is {state!r}: {hint}" + (f" ({details})" if details else "") + f"; {REVALIDATE_HINT}",
+    )  # fmt: skip
+
+
+def validation_pending_since(
+    rows: Sequence[dict[str, Any]], expected_tables: Sequence[str], previous: Mapping[str, str], now: datetime
+) -> dict[str, datetime]:
+    """When each expected table awaiting validation was first seen awaiting.
+
+    ``previous`` is the same mapping from the last successful check (ISO strings); a table
+    that was validated in between starts again at ``now``. Tables not awaiting are left out.
+    """
+    since: dict[str, datetime] = {}
+    for expected in expected_tables:
+        row = _find_table(rows, expected)
+        if row is not None and row.get("ValidationState") in AWAITING_VALIDATION:
+            earlier = previous.get(expected)
+            since[expected] = min(datetime.fromisoformat(earlier), now) if earlier else now
+    return since
+
+
+def replicated_rows(rows: Sequence[dict[str, Any]], expected_tables: Sequence[str]) -> dict[str, int]:
+    """Rows per expected table in the lake by DMS's counters: FullLoadRows + AppliedInserts - AppliedDeletes."""
+    counts: dict[str, int] = {}
+    for expected in expected_tables:
+        row = _find_table(rows, expected)
+        if row is not None:
+            loaded = int(row.get("FullLoadRows") or 0)
+            counts[expected] = loaded + int(row.get("AppliedInserts") or 0) - int(row.get("AppliedDeletes") or 0)
+    return counts
+
+
 def check_cdc_lag(lag_seconds: float | None, max_lag_seconds: float, task_status: str | None) -> CheckResult:
     """CDC lag is under the bound; a missing measurement passes only when the task is not running CDC."""
     if lag_seconds is None:
@@ -212,27 +350,3 @@ def format_results(results: Sequence[CheckResult]) -> str:
     return "\n".join(
         f"{'PASS' if r.passed else 'FAIL'} {_label(r)} {r.metric}={r.value!r}: {r.message}" for r in results
     )
-
-
-def list_fresh_objects(uri: str, since: datetime | None) -> list[str]:
-    """URIs of objects under ``uri`` (recursively) modified after ``since`` (all when None).
-
-    Works on ``file://`` and ``s3://`` alike; hidden objects (``_``/``.`` names) are ignored.
-    A naive ``since`` is taken as UTC.
-    """
-    lake_fs = LakeFS.from_uri(uri)
-    selector = pafs.FileSelector(lake_fs.root_path, recursive=True, allow_not_found=True)
-    cutoff = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
-    fresh = []
-    for info in lake_fs.filesystem.get_file_info(selector):
-        if info.type != pafs.FileType.File or info.base_name.startswith(("_", ".")):
-            continue
-        mtime = info.mtime if info.mtime is None or info.mtime.tzinfo else info.mtime.replace(tzinfo=UTC)
-        if cutoff is None or (mtime is not None and mtime > cutoff):
-            fresh.append(lake_fs.uri(info.path))
-    return sorted(fresh)
-
-
-def count_fresh_objects(uri: str, since: datetime | None) -> int:
-    """How many objects under ``uri`` are newer than ``since`` (see :func:`list_fresh_objects`)."""
-    return len(list_fresh_objects(uri, since))

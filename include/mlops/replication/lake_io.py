@@ -3,7 +3,9 @@
 Every file of a replicated table has the columns ``Op`` (I/U/D), the commit timestamp column
 (DMS ``TimestampColumnName``), ``dms_change_seq`` (DMS ``$AR_H_CHANGE_SEQ``, zero-padded so
 string order is change order) and then the source columns in schema order. Full-load files are
-``LOAD00000001.parquet``…; CDC files are ``YYYYMMDD-HHMMSSfff.parquet`` (batch commit time, UTC).
+``<table>/LOAD00000001.parquet``…; CDC files are ``<table>/YYYY/MM/DD/YYYYMMDD-HHMMSSfff.parquet``
+(batch commit time, UTC), in the date folders the endpoint's ``DatePartitionEnabled`` setting
+makes DMS write (:func:`cdc_object_key`). Readers list a table's folder recursively.
 
 Files are written under the lake's staging prefix and then moved into place, so readers never
 see a half-written object. URIs may be ``file://`` or ``s3://``; pyarrow.fs does the I/O.
@@ -11,6 +13,7 @@ see a half-written object. URIs may be ``file://`` or ``s3://``; pyarrow.fs does
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +25,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Integer, Numeric, SmallInteger, String, Table
 
 from mlops.lake import DMS_FULL_LOAD_PREFIX
+from mlops.replication.fresh_objects import is_fresh
 
 OP_COLUMN = "Op"
 CHANGE_SEQ_COLUMN = "dms_change_seq"
@@ -124,6 +128,30 @@ def next_cdc_file_name(batch_commit_ts: datetime, previous: str | None) -> str:
     return name
 
 
+_DATE_FIELDS = {"YYYY": "%Y", "MM": "%m", "DD": "%d", "HH": "%H"}
+_DATE_DELIMITERS = {"SLASH": "/", "DASH": "-", "UNDERSCORE": "_", "NONE": ""}
+
+
+def date_partition(commit_ts: datetime, sequence: str, delimiter: str) -> str:
+    """The date folder DMS writes a CDC file into (``DatePartitionSequence``/``DatePartitionDelimiter``).
+
+    ``date_partition(t, "YYYYMMDD", "SLASH")`` is ``"2025/01/02"``; times are UTC.
+    """
+    fields = re.findall("YYYY|MM|DD|HH", sequence)
+    if "".join(fields) != sequence or delimiter not in _DATE_DELIMITERS:
+        raise ValueError(
+            f"date partitioning {sequence!r}/{delimiter!r} is not a DMS setting; use a DatePartitionSequence of "
+            f"YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY and a delimiter of {', '.join(_DATE_DELIMITERS)}"
+        )
+    stamp = commit_ts.astimezone(UTC) if commit_ts.tzinfo else commit_ts
+    return _DATE_DELIMITERS[delimiter].join(stamp.strftime(_DATE_FIELDS[f]) for f in fields)
+
+
+def cdc_object_key(file_name: str, sequence: str, delimiter: str) -> str:
+    """Key of a CDC file under its table folder: ``YYYY/MM/DD/<file_name>`` for the file's commit date."""
+    return f"{date_partition(parse_cdc_file_name(file_name), sequence, delimiter)}/{file_name}"
+
+
 def is_data_file(name: str) -> bool:
     """True for a replicated Parquet object name (hidden and temporary names are not)."""
     return name.endswith(PARQUET_SUFFIX) and not name.startswith(("_", "."))
@@ -160,11 +188,11 @@ class LakeFS:
         return self.root_uri + path[len(self.root_path) :]
 
     def data_files(self, folder_uri: str) -> list[pafs.FileInfo]:
-        """Replicated Parquet files directly in ``folder_uri``, by name; empty if the folder is missing."""
-        selector = pafs.FileSelector(self.path(folder_uri), allow_not_found=True)
+        """Replicated Parquet files under ``folder_uri`` (date folders included), by path; [] if it is missing."""
+        selector = pafs.FileSelector(self.path(folder_uri), recursive=True, allow_not_found=True)
         infos = self.filesystem.get_file_info(selector)
         return sorted(
-            (i for i in infos if i.type == pafs.FileType.File and is_data_file(i.base_name)), key=lambda i: i.base_name
+            (i for i in infos if i.type == pafs.FileType.File and is_data_file(i.base_name)), key=lambda i: i.path
         )
 
     def write_atomically(
@@ -261,3 +289,24 @@ def _parent(uri: str) -> str:
 
 def _name(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
+
+
+def list_fresh_objects(uri: str, since: datetime | None) -> list[str]:
+    """URIs of objects under ``uri`` (recursively) modified after ``since`` (all when None).
+
+    Works on any lake pyarrow reaches (``file://``, ``s3://``); the rule is
+    :func:`mlops.replication.fresh_objects.is_fresh`.
+    """
+    lake_fs = LakeFS.from_uri(uri)
+    selector = pafs.FileSelector(lake_fs.root_path, recursive=True, allow_not_found=True)
+    infos = lake_fs.filesystem.get_file_info(selector)
+    return sorted(
+        lake_fs.uri(info.path)
+        for info in infos
+        if info.type == pafs.FileType.File and is_fresh(info.base_name, info.mtime, since)
+    )
+
+
+def count_fresh_objects(uri: str, since: datetime | None) -> int:
+    """How many objects under ``uri`` are newer than ``since`` (see :func:`list_fresh_objects`)."""
+    return len(list_fresh_objects(uri, since))

@@ -1,30 +1,39 @@
-"""The latest state of a replicated table, and its reconciliation with the source DB.
+"""Comparing a replicated table with its source: latest state, row hashes, key-range digests, row diffs.
 
-Latest state = every file of the table, ordered by ``dms_change_seq`` (full load first), the
-last row per primary key, minus keys whose last operation is a delete. Reconciliation compares
-row counts, an order-independent checksum of the primary-key set and one of (key, updated_at).
-Works on ``file://`` and ``s3://`` lakes; run it when no changes are pending for a exact match.
+Latest state = every file of the table, ordered by ``dms_change_seq`` (full load first), the last
+row per primary key, minus keys whose last operation is a delete.
+
+A row hash is a 64-bit hash over *every* replicated column of a row (FNV-1a of each value's
+text form, folded column by column). A source row and its lake copy hash alike because both are
+Arrow arrays of the table's source schema. A key-range digest is the row count and the
+wrap-around sum of the row hashes of each range of ``partition_size`` consecutive key values (DMS's
+``PartitionSize``): equal digests mean equal ranges, and only a range whose digests differ is read
+again and compared row by row (:func:`diff_rows`), which names the keys and the columns that
+differ. The source is streamed in chunks; the lake is reduced batch by batch to (key, change
+seq, op, row hash) per change; whole rows are held for one differing range at a time. Works on
+``file://`` and ``s3://`` lakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from sqlalchemy import Engine
 
-from mlops.lake import Lake
-from mlops.replication.checks import CheckResult
-from mlops.replication.lake_io import CHANGE_SEQ_COLUMN, OP_COLUMN, LakeFS, source_schema
-from mlops.replication.snapshot import stream_columns
-from mlops.source.schema import TABLES, primary_key
+from mlops.replication.lake_io import CHANGE_SEQ_COLUMN, OP_COLUMN, LakeFS
 
-CONTENT_COLUMN = "updated_at"
+KeyRange = tuple[int, int]
+MISSING_TARGET = "missing in the lake"
+MISSING_SOURCE = "not in the source"
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
+_MASK = (1 << 64) - 1
 
 
 def _table_files(lake_table_uri: str) -> tuple[LakeFS, list[pafs.FileInfo], pa.Schema]:
@@ -43,45 +52,45 @@ def _table_files(lake_table_uri: str) -> tuple[LakeFS, list[pafs.FileInfo], pa.S
                 f"{info.base_name} in {lake_table_uri} has schema {schema} but {files[0].base_name} has "
                 f"{schemas[0]}; the source schema changed, reload the table"
             )
-    return lake_fs, files, schemas[0]
-
-
-def latest_state(lake_table_uri: str, primary_key: str, columns: Sequence[str] | None = None) -> pa.Table:
-    """The table as of the last applied change, sorted by ``primary_key``.
-
-    Returns the source columns (all, or only ``columns``), without the DMS columns.
-    """
-    lake_fs, files, schema = _table_files(lake_table_uri)
-    names = schema.names
+    names = schemas[0].names
     if len(names) < 4 or names[0] != OP_COLUMN or names[2] != CHANGE_SEQ_COLUMN:
         raise ValueError(
             f"files under {lake_table_uri} have columns {names[:3]}; expected Op, <timestamp column>, "
             f"{CHANGE_SEQ_COLUMN} first (the DMS layout this project writes)"
         )
+    return lake_fs, files, schemas[0]
+
+
+def _latest(changes: pa.Table, key: str) -> pa.Table:
+    """The last change per ``key`` by ``dms_change_seq``, without keys whose last change is a delete."""
+    if not changes.num_rows:
+        return changes
+    keys = pa.table([changes[key], changes[CHANGE_SEQ_COLUMN]], names=["key", "seq"])
+    order = pc.sort_indices(keys, sort_keys=[("key", "ascending"), ("seq", "ascending")])
+    sorted_keys = keys["key"].take(order).combine_chunks()
+    last_of_key = pc.not_equal(sorted_keys[:-1], sorted_keys[1:]).fill_null(True)  # NULL keys never match
+    latest = changes.take(order.filter(pa.concat_arrays([last_of_key, pa.array([True])])))
+    return latest.filter(pc.not_equal(latest[OP_COLUMN], "D"))
+
+
+def latest_state(
+    lake_table_uri: str, primary_key: str, columns: Sequence[str] | None = None, key_range: KeyRange | None = None
+) -> pa.Table:
+    """The table as of the last applied change, sorted by ``primary_key``.
+
+    Returns the source columns (all, or only ``columns``), without the DMS columns; with
+    ``key_range`` (lo, hi) only keys ``lo <= key < hi`` (Parquet statistics skip other row groups).
+    """
+    lake_fs, files, schema = _table_files(lake_table_uri)
+    names = schema.names
     wanted = list(names[3:] if columns is None else columns)
     unknown = [c for c in {primary_key, *wanted} if c not in names[3:]]
     if unknown:
         raise ValueError(f"columns {sorted(unknown)} are not in {lake_table_uri}; its columns are {names[3:]}")
     read = [OP_COLUMN, CHANGE_SEQ_COLUMN, *dict.fromkeys([primary_key, *wanted])]
-    parts = [pq.read_table(info.path, filesystem=lake_fs.filesystem, columns=read) for info in files]
-    changes = pa.concat_tables(parts).combine_chunks()
-    if not changes.num_rows:
-        return changes.select(wanted)
-    keys = pa.table([changes[primary_key], changes[CHANGE_SEQ_COLUMN]], names=["key", "seq"])
-    order = pc.sort_indices(keys, sort_keys=[("key", "ascending"), ("seq", "ascending")])
-    sorted_keys = keys["key"].take(order).combine_chunks()
-    last_of_key = pc.not_equal(sorted_keys[:-1], sorted_keys[1:]).fill_null(True)  # NULL keys never match
-    latest = changes.take(order.filter(pa.concat_arrays([last_of_key, pa.array([True])])))
-    return latest.filter(pc.not_equal(latest[OP_COLUMN], "D")).select(wanted)
-
-
-@dataclass(frozen=True)
-class TableDigest:
-    """Row count and order-independent checksums of a table's keys and (key, updated_at) pairs."""
-
-    rows: int
-    key_checksum: int
-    content_checksum: int | None
+    filters = [(primary_key, ">=", key_range[0]), (primary_key, "<", key_range[1])] if key_range else None
+    parts = [pq.read_table(info.path, filesystem=lake_fs.filesystem, columns=read, filters=filters) for info in files]
+    return _latest(pa.concat_tables(parts).combine_chunks(), primary_key).select(wanted)
 
 
 def _mix(values: np.ndarray) -> np.ndarray:
@@ -93,90 +102,136 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _as_int64(array: pa.Array | pa.ChunkedArray, what: str) -> np.ndarray:
-    if pa.types.is_timestamp(array.type):
-        array = array.cast(pa.int64())
-    if not pa.types.is_integer(array.type):
-        raise ValueError(f"{what} has type {array.type}; checksums need an integer key and a timestamp content column")
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
+def value_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit FNV-1a of each value's text form (Arrow's cast to string); one constant for NULL."""
+    text = pc.cast(values, pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    count = len(text)
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[text.offset : text.offset + count + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    hashes = np.full(count, _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for position in range(int(lengths.max(initial=0))):
+            live = lengths > position
+            hashes[live] = (hashes[live] ^ data[starts[live] + position].astype(np.uint64)) * _FNV_PRIME
+    hashes[text.is_null().to_numpy(zero_copy_only=False)] = _NULL_HASH
+    return hashes
 
 
-class _DigestAccumulator:
-    """Sums the per-row hashes of chunks (sums wrap mod 2**64, so chunk order does not matter)."""
-
-    def __init__(self, with_content: bool) -> None:
-        self.rows, self.keys, self.content = 0, np.uint64(0), np.uint64(0) if with_content else None
-
-    def add(self, keys: pa.Array | pa.ChunkedArray, content: pa.Array | pa.ChunkedArray | None) -> None:
-        key_hash = _mix(_as_int64(keys, "primary key").view(np.uint64))
-        with np.errstate(over="ignore"):
-            self.rows += len(key_hash)
-            self.keys = np.uint64(self.keys + key_hash.sum(dtype=np.uint64))
-            if self.content is not None and content is not None:
-                stamp = _as_int64(content, CONTENT_COLUMN).view(np.uint64)
-                pair = _mix(key_hash ^ _mix(stamp))
-                self.content = np.uint64(self.content + pair.sum(dtype=np.uint64))
-
-    def digest(self) -> TableDigest:
-        return TableDigest(self.rows, int(self.keys), None if self.content is None else int(self.content))
+def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
+    """A 64-bit hash of each row over all ``columns`` (order matters, NULL differs from any value)."""
+    hashes = np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for position, column in enumerate(columns):
+            hashes = _mix(hashes * _FNV_PRIME ^ _mix(value_hashes(column) + np.uint64(position)))
+    return hashes
 
 
-def lake_digest(table: pa.Table, key: str, content_column: str | None) -> TableDigest:
-    """Digest of a latest-state table."""
-    acc = _DigestAccumulator(content_column is not None)
-    acc.add(table[key], table[content_column] if content_column else None)
-    return acc.digest()
+def integer_keys(keys: pa.Array | pa.ChunkedArray, table: str) -> np.ndarray:
+    """Primary-key values as int64; ValueError naming the fix for NULL or non-integer keys."""
+    if not pa.types.is_integer(keys.type) or keys.null_count:
+        raise ValueError(
+            f"table {table}: validation compares key ranges of an integer primary key without NULLs, "
+            f"but the key has type {keys.type} and {keys.null_count} NULL(s); give the table such a key"
+        )
+    return np.asarray(keys.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def source_digest(engine: Engine, table_name: str, chunk_rows: int = 200_000) -> TableDigest:
-    """Digest of a source table, streamed in chunks."""
-    table = TABLES[table_name]
-    key = primary_key(table_name)
-    wanted = [key, CONTENT_COLUMN] if CONTENT_COLUMN in table.c else [key]
-    columns = pa.schema([source_schema(table).field(name) for name in wanted])
-    acc = _DigestAccumulator(len(wanted) == 2)
-    with engine.connect() as conn:
-        for arrays in stream_columns(conn, table, columns, chunk_rows):
-            acc.add(arrays[0], arrays[1] if len(arrays) == 2 else None)
-    return acc.digest()
+@dataclass
+class RangeDigests:
+    """Row count and wrap-around sum of row hashes per key range of ``partition_size`` key values."""
+
+    partition_size: int
+    rows: dict[int, int] = field(default_factory=dict)
+    sums: dict[int, int] = field(default_factory=dict)
+
+    def add(self, keys: np.ndarray, hashes: np.ndarray) -> None:
+        """Add rows (int64 keys and their row hashes); the order of rows and calls does not matter."""
+        ranges, inverse = np.unique(keys // self.partition_size, return_inverse=True)
+        sums = np.zeros(len(ranges), dtype=np.uint64)
+        np.add.at(sums, inverse, hashes)
+        for index, count, total in zip(ranges.tolist(), np.bincount(inverse).tolist(), sums.tolist(), strict=True):
+            self.rows[index] = self.rows.get(index, 0) + count
+            self.sums[index] = (self.sums.get(index, 0) + total) & _MASK
+
+    def differing(self, other: RangeDigests) -> list[int]:
+        """Indexes of the ranges whose count or hash sum differs from ``other``'s, in key order."""
+        indexes = set(self.rows) | set(other.rows)
+        return sorted(
+            i for i in indexes if (self.rows.get(i), self.sums.get(i)) != (other.rows.get(i), other.sums.get(i))
+        )
+
+    def key_range(self, index: int) -> KeyRange:
+        """The keys ``lo <= key < hi`` of range ``index``."""
+        return index * self.partition_size, (index + 1) * self.partition_size
 
 
-def reconcile(engine: Engine, lake: Lake, schema: str, tables: Sequence[str]) -> list[CheckResult]:
-    """Compare each table's source rows with its latest state in the lake: count, key set, updated_at."""
-    results: list[CheckResult] = []
-    for name in tables:
-        if name not in TABLES:
-            raise ValueError(f"cannot reconcile {name!r}: not a source table; use some of {sorted(TABLES)}")
-        uri = lake.raw_table(schema, name)
-        source = source_digest(engine, name)
-        key = primary_key(name)
-        content = CONTENT_COLUMN if source.content_checksum is not None else None
-        try:
-            latest = latest_state(uri, key, [key] if content is None else [key, content])
-        except (FileNotFoundError, ValueError) as exc:
-            results.append(CheckResult("reconcile_row_count", name, "rows", None, source.rows, False, f"{exc}"))
-            continue
-        results += _compare(name, source, lake_digest(latest, key, content))
-    return results
+def lake_digests(
+    lake_table_uri: str, primary_key: str, columns: Sequence[str], partition_size: int, skip: np.ndarray
+) -> RangeDigests:
+    """Key-range digests of the table's latest state over ``columns``, leaving out the keys in ``skip``.
+
+    Files are read batch by batch and each batch is reduced to (key, seq, op, row hash) at once,
+    so memory holds four numbers per change rather than whole rows.
+    """
+    lake_fs, files, schema = _table_files(lake_table_uri)
+    names = schema.names[3:]
+    if list(columns) != names:
+        raise ValueError(f"{lake_table_uri} has columns {names}, the source has {list(columns)}; reload the table")
+    narrow = []
+    for info in files:
+        with lake_fs.filesystem.open_input_file(info.path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(columns=[OP_COLUMN, CHANGE_SEQ_COLUMN, *columns]):
+                narrow.append(
+                    pa.table(
+                        {
+                            OP_COLUMN: batch.column(0),
+                            CHANGE_SEQ_COLUMN: pc.cast(batch.column(1), pa.int64()),
+                            primary_key: batch.column(2 + names.index(primary_key)),
+                            "row_hash": row_hashes(batch.columns[2:]),
+                        }
+                    )
+                )
+    digests = RangeDigests(partition_size)
+    if narrow:
+        latest = _latest(pa.concat_tables(narrow), primary_key)
+        keys = integer_keys(latest[primary_key], lake_table_uri)
+        keep = ~np.isin(keys, skip)
+        digests.add(keys[keep], latest["row_hash"].to_numpy()[keep])
+    return digests
 
 
-def _compare(table: str, source: TableDigest, lake: TableDigest) -> Iterable[CheckResult]:
-    fix = "run the replication again to apply pending changes; if it persists, reload the table with full_load()"
-    yield CheckResult(
-        "reconcile_row_count", table, "rows", lake.rows, source.rows, lake.rows == source.rows,
-        f"lake has {lake.rows} rows, source has {source.rows}" + ("" if lake.rows == source.rows else f"; {fix}"),
-    )  # fmt: skip
-    same_keys = lake.key_checksum == source.key_checksum
-    yield CheckResult(
-        "reconcile_key_checksum", table, "primary_key_checksum", f"{lake.key_checksum:016x}",
-        f"{source.key_checksum:016x}", same_keys,
-        "primary-key sets match" if same_keys else f"the lake and source hold different primary keys; {fix}",
-    )  # fmt: skip
-    if source.content_checksum is not None:
-        same = lake.content_checksum == source.content_checksum
-        yield CheckResult(
-            "reconcile_content_checksum", table, f"{CONTENT_COLUMN}_checksum", f"{lake.content_checksum or 0:016x}",
-            f"{source.content_checksum:016x}", same,
-            f"{CONTENT_COLUMN} values match" if same
-            else f"some rows differ in {CONTENT_COLUMN} (missed updates); {fix}",
-        )  # fmt: skip
+@dataclass(frozen=True)
+class RowDiff:
+    """One record that differs between source and lake: its key, and what differs."""
+
+    key: int
+    kind: str
+    columns: tuple[str, ...] = ()
+
+    def describe(self, primary_key: str) -> str:
+        """E.g. ``order_id=17: status differs`` or ``order_id=18: missing in the lake``."""
+        if self.columns:
+            return f"{primary_key}={self.key}: {', '.join(self.columns)} differ{'s' if len(self.columns) == 1 else ''}"
+        return f"{primary_key}={self.key}: {self.kind}"
+
+
+def diff_rows(source: pa.Table, lake: pa.Table, primary_key: str) -> list[RowDiff]:
+    """Records of two same-schema tables that differ, by key: missing on one side, or columns that differ."""
+    source_keys, lake_keys = source[primary_key], lake[primary_key]
+    in_lake, in_source = pc.is_in(source_keys, value_set=lake_keys), pc.is_in(lake_keys, value_set=source_keys)
+    diffs = [RowDiff(k, MISSING_TARGET) for k in source_keys.filter(pc.invert(in_lake)).to_pylist()]
+    diffs += [RowDiff(k, MISSING_SOURCE) for k in lake_keys.filter(pc.invert(in_source)).to_pylist()]
+    both = source.filter(in_lake)
+    paired = lake.take(pc.index_in(both[primary_key], value_set=lake_keys))
+    differing = {}
+    for name in source.column_names:
+        ours, theirs = both[name], paired[name]
+        same = pc.or_kleene(pc.equal(ours, theirs), pc.and_(pc.is_null(ours), pc.is_null(theirs)))
+        for position in np.flatnonzero(~pc.fill_null(same, False).to_numpy(zero_copy_only=False)):
+            differing.setdefault(int(position), []).append(name)
+    diffs += [RowDiff(both[primary_key][p].as_py(), "record differs", tuple(c)) for p, c in differing.items()]
+    return sorted(diffs, key=lambda d: (d.key, d.kind))

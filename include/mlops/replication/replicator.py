@@ -1,7 +1,10 @@
 """The local stand-in for an AWS DMS ``full-load-and-cdc`` task writing to an S3 target.
 
 ``LocalReplicator.sync()`` does what the always-on DMS task would have done since the last call:
-the full load the first time, then one CDC batch. Crash safety:
+the full load the first time, then one CDC batch, each followed by DMS data validation of every
+table (:meth:`LocalReplicator.validate`, :mod:`mlops.replication.validation`), whose outcome the
+status reports in DescribeTableStatistics' ``Validation*`` fields. The endpoint and task settings
+come from :mod:`mlops.aws.dms_requests`, as deployed on AWS. Crash safety:
 
 - Full load: change capture is installed first, then one snapshot is read; its high-water mark
   becomes the CDC start position, so no change is lost or applied twice. A full load that dies
@@ -15,7 +18,7 @@ the full load the first time, then one CDC batch. Crash safety:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -25,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine, Table
 
+from mlops.aws.dms_requests import s3_target_settings, validation_settings
 from mlops.config import PipelineConfig, mlops_home
 from mlops.lake import Lake
 from mlops.replication.capture import (
@@ -36,7 +40,14 @@ from mlops.replication.capture import (
     purge_applied,
     read_changes,
 )
-from mlops.replication.lake_io import LakeFS, SplitParquetWriter, dms_schema, load_file_name, next_cdc_file_name
+from mlops.replication.lake_io import (
+    LakeFS,
+    SplitParquetWriter,
+    cdc_object_key,
+    dms_schema,
+    load_file_name,
+    next_cdc_file_name,
+)
 from mlops.replication.snapshot import count_rows, full_load_batches, snapshot
 from mlops.replication.status import (
     STOP_AFTER_FULL_LOAD,
@@ -49,6 +60,7 @@ from mlops.replication.status import (
     local_task_arn,
     utc_now,
 )
+from mlops.replication.validation import TableValidation, validate_table
 from mlops.source.db import missing_tables
 from mlops.source.schema import TABLES
 
@@ -73,6 +85,7 @@ class BatchResult:
     resumed: bool = False
     tables: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    validation: dict[str, str] = field(default_factory=dict)
 
 
 class LocalReplicator:
@@ -111,6 +124,9 @@ class LocalReplicator:
         self.task_arn = local_task_arn(self.task_id)
         self.tables: dict[str, Table] = {name: TABLES[name] for name in replication.tables}
         self.file_schemas = {name: dms_schema(t, replication.timestamp_column) for name, t in self.tables.items()}
+        target = s3_target_settings(config)
+        self.date_partition = (target["DatePartitionSequence"], target["DatePartitionDelimiter"])
+        self.validation = validation_settings(config)
         self.max_rows_per_file = max_rows_per_file
         self.chunk_rows = min(chunk_rows, max_rows_per_file)
         self.store = StatusStore(state_dir or mlops_home() / "dms", self.task_id)
@@ -132,10 +148,14 @@ class LocalReplicator:
         return self.store.load(list(self.tables), utc_now())
 
     def sync(self, progress: Progress | None = None) -> BatchResult:
-        """The full load if it has not completed yet, else one CDC batch."""
+        """The full load if it has not completed yet, else one CDC batch; then validate every table."""
         if not self._load_state().full_load_done:
-            return self.full_load(progress)
-        return self.cdc_batch(progress=progress)
+            result = self.full_load(progress)
+        else:
+            result = self.cdc_batch(progress=progress)
+        validation = {name: v.state for name, v in self.validate().items()}
+        self.publish_cdc_latency()
+        return replace(result, validation=validation)
 
     def full_load(self, progress: Progress | None = None) -> BatchResult:
         """(Re)load every table from one consistent snapshot; CDC continues from that snapshot."""
@@ -221,7 +241,7 @@ class LocalReplicator:
         """Delete files of an earlier load or CDC in ``folder`` that the new full load replaces."""
         keep_names = {uri.rsplit("/", 1)[1] for uri in keep}
         stale = [
-            f"{folder}/{info.base_name}" for info in self.lake_fs.data_files(folder) if info.base_name not in keep_names
+            self.lake_fs.uri(info.path) for info in self.lake_fs.data_files(folder) if info.base_name not in keep_names
         ]
         self.lake_fs.delete(stale)
 
@@ -303,11 +323,10 @@ class LocalReplicator:
             if not table_changes.num_rows:
                 continue
             final_dir, staging_dir = self._folders(name)
+            key = cdc_object_key(file_name, *self.date_partition)
             rows = changes_table(table_changes, self.file_schemas[name], name)
-            self.lake_fs.write_atomically(
-                f"{staging_dir}/{file_name}", f"{final_dir}/{file_name}", rows.schema, rows.to_batches()
-            )
-            files.append(f"{final_dir}/{file_name}")
+            self.lake_fs.write_atomically(f"{staging_dir}/{key}", f"{final_dir}/{key}", rows.schema, rows.to_batches())
+            files.append(f"{final_dir}/{key}")
             per_table[name] = table_changes
             done += table_changes.num_rows
             if progress:
@@ -333,9 +352,64 @@ class LocalReplicator:
         )  # fmt: skip
         self.store.save(state)
 
+    def validate(self) -> dict[str, TableValidation]:
+        """DMS data validation of every loaded table against one consistent read of the source.
+
+        Records each table's outcome in the status (``Validation*`` of DescribeTableStatistics) and
+        returns it. With ``EnableValidation`` off every table is ``Not enabled``; before the full
+        load nothing is validated.
+        """
+        with self.store.locked():
+            state = self._load_state()
+            outcomes = self._validate(state)
+            now = utc_now().isoformat()
+            for name, outcome in outcomes.items():
+                table_state = state.tables[name]
+                table_state.validation_state, table_state.validation_details = outcome.state, outcome.details
+                table_state.validation_pending, table_state.validation_failed = outcome.pending, outcome.failed
+                table_state.validation_suspended = outcome.suspended
+                table_state.validation_failures, table_state.validated_at = list(outcome.failures), now
+            self.store.save(state)
+        return outcomes
+
+    def _validate(self, state: TaskState) -> dict[str, TableValidation]:
+        if not self.validation["EnableValidation"]:
+            return {name: TableValidation(name, "Not enabled") for name in state.tables}
+        if not state.full_load_done or state.checkpoint is None:
+            return {}
+        with self.engine.connect() as conn:
+            if missing_capture(conn, list(self.tables)):
+                raise RuntimeError(
+                    f"change capture is missing in the source DB (it was recreated after the full load), so "
+                    f"task {self.task_id} cannot tell pending records from mismatches; run full_load() to reload"
+                )
+        outcomes: dict[str, TableValidation] = {}
+        with snapshot(self.engine) as (conn, _):
+            for name, table in self.tables.items():
+                loaded = state.tables[name].state
+                if loaded != "Table completed":
+                    waiting = "Table error" if loaded == "Table error" else "Pending validation"
+                    outcomes[name] = TableValidation(name, waiting)
+                    continue
+                outcomes[name] = validate_table(
+                    conn, table, self._folders(name)[0], checkpoint=state.checkpoint,
+                    partition_size=self.validation["PartitionSize"],
+                    failure_max_count=self.validation["FailureMaxCount"],
+                )  # fmt: skip
+        return outcomes
+
     def cdc_lag_seconds(self) -> float | None:
         """Seconds since the oldest captured change not yet in the lake (0 when none); None before the full load."""
         lag, _ = self._lag_and_pending(self._load_state())
+        return lag
+
+    def publish_cdc_latency(self) -> float | None:
+        """Record the current CDC lag in the status, as DMS publishes CDCLatencySource to CloudWatch."""
+        with self.store.locked():
+            state = self._load_state()
+            lag, _ = self._lag_and_pending(state)
+            state.mark(cdc_latency_seconds=lag, cdc_latency_at=utc_now())
+            self.store.save(state)
         return lag
 
     def _lag_and_pending(self, state: TaskState) -> tuple[float | None, int | None]:

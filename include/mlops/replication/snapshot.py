@@ -51,18 +51,25 @@ def full_load_batches(
         yield pa.RecordBatch.from_arrays(meta + columns, schema=schema)
 
 
-def stream_columns(conn: Connection, table: Table, columns: pa.Schema, chunk_rows: int) -> Iterator[list[pa.Array]]:
+def stream_columns(
+    conn: Connection, table: Table, columns: pa.Schema, chunk_rows: int, key_range: tuple[int, int] | None = None
+) -> Iterator[list[pa.Array]]:
     """Stream the ``columns`` of ``table`` in primary-key order, ``chunk_rows`` rows at a time, as Arrow arrays.
 
-    Plain DBAPI tuples are converted by Arrow in bulk (no per-value Python work); PostgreSQL reads
-    through a server-side cursor, so memory stays bounded. Runs inside ``conn``'s transaction.
+    With ``key_range`` (lo, hi) only rows with ``lo <= key < hi`` (single-column keys). Plain DBAPI
+    tuples are converted by Arrow in bulk (no per-value Python work); PostgreSQL reads through a
+    server-side cursor, so memory stays bounded. Runs inside ``conn``'s transaction.
     """
     statement = select(*(table.c[name] for name in columns.names)).order_by(*table.primary_key.columns)
+    if key_range is not None:
+        (key,) = table.primary_key.columns
+        statement = statement.where(key >= int(key_range[0]), key < int(key_range[1]))
     fetched = pa.struct([pa.field(f.name, driver_type(f.type, conn.dialect.name)) for f in columns])
     dbapi = conn.connection.dbapi_connection
     cursor = dbapi.cursor(name=f"dms_read_{table.name}") if conn.dialect.name == "postgresql" else dbapi.cursor()
     try:
-        cursor.execute(str(statement.compile(dialect=conn.dialect)))
+        # the only bound values are the integer key bounds, so rendering them literally is safe
+        cursor.execute(str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
         while rows := cursor.fetchmany(chunk_rows):
             yield _arrays(rows, fetched, columns, table.name)
     finally:

@@ -56,6 +56,13 @@ class TableState:
     full_load_end: str | None = None
     reloaded: bool = False
     last_update: str | None = None
+    validation_state: str = "Pending validation"
+    validation_pending: int = 0
+    validation_failed: int = 0
+    validation_suspended: int = 0
+    validation_details: str = ""
+    validation_failures: list[str] = field(default_factory=list)
+    validated_at: str | None = None
 
 
 @dataclass
@@ -86,6 +93,8 @@ class TaskState:
     cdc_start_position: int | None = None
     pending: PendingBatch | None = None
     last_cdc_file: str | None = None
+    cdc_latency_seconds: float | None = None
+    cdc_latency_at: str | None = None
     tables: dict[str, TableState] = field(default_factory=dict)
 
     @classmethod
@@ -254,11 +263,13 @@ def describe_table_statistics(state: TaskState, *, schema: str) -> dict[str, Any
             "FullLoadErrorRows": t.error_rows,
             "FullLoadReloaded": t.reloaded,
             "TableState": t.state,
-            "ValidationPendingRecords": 0,
-            "ValidationFailedRecords": 0,
-            "ValidationSuspendedRecords": 0,
-            "ValidationState": "Not enabled",
+            "ValidationPendingRecords": t.validation_pending,
+            "ValidationFailedRecords": t.validation_failed,
+            "ValidationSuspendedRecords": t.validation_suspended,
+            "ValidationState": t.validation_state,
         }
+        if t.validation_details:
+            row["ValidationStateDetails"] = t.validation_details
         for key, value in (
             ("FullLoadStartTime", t.full_load_start),
             ("FullLoadEndTime", t.full_load_end),
@@ -268,3 +279,18 @@ def describe_table_statistics(state: TaskState, *, schema: str) -> dict[str, Any
                 row[key] = _dt(value)
         rows.append(row)
     return {"ReplicationTaskArn": local_task_arn(state.task_id), "TableStatistics": rows}
+
+
+def published_status(state: TaskState, *, schema: str, now: datetime, latency_window_seconds: float) -> dict[str, Any]:
+    """What the task publishes, read from its state alone (no source DB): what the aws check reads from AWS.
+
+    Both DMS responses, and the CDC latency datapoint the last sync recorded (what DMS sends to
+    CloudWatch), or None when it is older than ``latency_window_seconds`` (the check's metric window).
+    """
+    measured = _dt(state.cdc_latency_at)
+    recent = measured is not None and (now - measured).total_seconds() <= latency_window_seconds
+    return {
+        "tasks": describe_replication_tasks(state, schema=schema, now=now),
+        "table_statistics": describe_table_statistics(state, schema=schema),
+        "cdc_lag_seconds": state.cdc_latency_seconds if recent else None,
+    }

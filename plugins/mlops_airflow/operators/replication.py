@@ -7,10 +7,12 @@ Two steps, each with an aws and a local operator taking the same arguments (DESI
   :class:`LocalDmsSyncOperator` runs the replicator for one batch, as the always-on DMS task
   would have in the meantime, and then applies the same status rule.
 - ``replication_check``: both collect the same evidence (DescribeReplicationTasks,
-  DescribeTableStatistics, CDC latency, fresh lake objects, source-vs-lake reconciliation)
-  and apply the same pure checks from :mod:`mlops.replication.checks`.
+  DescribeTableStatistics with DMS's data-validation fields, CDC latency, fresh lake objects)
+  and apply the same pure checks from :mod:`mlops.replication.checks`. Whether the lake holds
+  the source's rows is DMS's own validation (locally: the stand-in's, run by ``dms_sync``);
+  the check reads its verdict and never opens the source DB or reads a table.
 
-Heavy imports (pyarrow, sqlalchemy, boto3 clients) happen inside ``execute``.
+Imports happen inside ``execute``; the aws path imports only boto3-level code.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ FAILED_STATUSES: tuple[str, ...] = ("failed", "failed-move", "deleting", "creati
 
 
 class ReplicationCheckOperator(BaseOperator):
-    """Fail unless replication is healthy and the lake reconciles with the source; emit RAW_DATA.
+    """Fail unless replication is healthy and DMS validated the lake against the source; emit RAW_DATA.
 
     Subclasses only collect evidence (:meth:`collect_evidence`); the checks are the same pure
     functions on both targets.
@@ -44,6 +46,7 @@ class ReplicationCheckOperator(BaseOperator):
         "expected_tables",
         "max_cdc_lag_seconds",
         "require_fresh_objects",
+        "max_validation_pending_seconds",
     )
 
     def __init__(
@@ -53,6 +56,7 @@ class ReplicationCheckOperator(BaseOperator):
         expected_tables: Sequence[str] | None = None,
         max_cdc_lag_seconds: float | str | None = None,
         require_fresh_objects: bool | str | None = None,
+        max_validation_pending_seconds: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [RAW_DATA])
@@ -61,36 +65,50 @@ class ReplicationCheckOperator(BaseOperator):
         self.expected_tables = expected_tables
         self.max_cdc_lag_seconds = max_cdc_lag_seconds
         self.require_fresh_objects = require_fresh_objects
+        self.max_validation_pending_seconds = max_validation_pending_seconds
 
-    def previous_check_time(self, context: Context, raw_uri: str) -> datetime | None:
-        """When the last successful check of this lake listed it (from prior XComs); None on the first run."""
+    def previous_check(self, context: Context, raw_uri: str) -> dict[str, Any]:
+        """The XCom of the last successful check of this lake ({} on the first run).
+
+        It says when the lake was last listed (``checked_at``) and since when tables await
+        validation (``validation_pending_since``).
+        """
         previous = context["ti"].xcom_pull(task_ids=self.task_id, include_prior_dates=True)
         candidates = previous if isinstance(previous, list) else [previous]
-        times = [
-            datetime.fromisoformat(item["checked_at"])
+        checks = [
+            item
             for item in candidates
             if isinstance(item, dict) and item.get("checked_at") and item.get("raw_uri") == raw_uri
         ]
-        return max(times, default=None)
+        return max(checks, key=lambda item: datetime.fromisoformat(item["checked_at"]), default={})
 
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
         """Return tasks, table_stats (DMS response shapes), cdc_lag_seconds and fresh_objects."""
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.replication.checks import check_replication, format_results, raise_on_failures
-        from mlops.replication.reconcile import reconcile
-        from mlops.source.db import make_engine
+        from mlops.replication.checks import (
+            check_replication,
+            format_results,
+            raise_on_failures,
+            validation_pending_since,
+        )
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
         tables = list(self.expected_tables or config.replication.tables)
         max_lag = float(self.max_cdc_lag_seconds or config.replication.max_cdc_lag_seconds)
         require_fresh = _as_bool(self.require_fresh_objects, config.replication.require_fresh_objects)
+        max_pending = float(self.max_validation_pending_seconds or config.replication.max_validation_pending_seconds)
         raw_uri = lake(config).uri(config.lake.raw_prefix, config.source.schema_name)
-        since = self.previous_check_time(context, raw_uri)
+        previous = self.previous_check(context, raw_uri)
+        since = datetime.fromisoformat(previous["checked_at"]) if previous else None
         checked_at = datetime.now(UTC)
         evidence = self.collect_evidence(since)
+        statistics = evidence["table_stats"].get("TableStatistics") or []
+        pending_since = validation_pending_since(
+            statistics, tables, previous.get("validation_pending_since") or {}, checked_at
+        )
         results: list[CheckResult] = check_replication(
             tasks_response=evidence["tasks"],
             table_stats_response=evidence["table_stats"],
@@ -99,24 +117,42 @@ class ReplicationCheckOperator(BaseOperator):
             cdc_lag_seconds=evidence["cdc_lag_seconds"],
             fresh_objects=evidence["fresh_objects"],
             require_fresh_objects=require_fresh,
+            max_validation_pending_seconds=max_pending,
+            pending_since=pending_since,
+            now=checked_at,
         )
-        results += reconcile(make_engine(config.source.url), lake(config), config.source.schema_name, tables)
         self.log.info(
             "replication checks (fresh objects since %s):\n%s", since or "the beginning", format_results(results)
         )
         raise_on_failures(results)
-        extra = _asset_extra(results, evidence, raw_uri)
+        extra = _asset_extra(statistics, tables, evidence, raw_uri)
+        extra["validation_pending_since"] = {table: moment.isoformat() for table, moment in pending_since.items()}
         extra["checked_at"] = checked_at.isoformat()
         context["outlet_events"][RAW_DATA].extra = extra
         return extra
 
 
-def _asset_extra(results: list[CheckResult], evidence: dict[str, Any], raw_uri: str) -> dict[str, Any]:
-    rows = {r.table: int(r.value) for r in results if r.name == "reconcile_row_count" and r.table}
+def _asset_extra(
+    statistics: list[dict[str, Any]], tables: list[str], evidence: dict[str, Any], raw_uri: str
+) -> dict[str, Any]:
+    """Row counts (DMS's counters) and validation state per table, lag, fresh objects and task status."""
+    from mlops.replication.checks import replicated_rows
+
+    rows = replicated_rows(statistics, tables)
+    validation = {
+        row["TableName"]: {
+            "state": row.get("ValidationState"),
+            "pending": row.get("ValidationPendingRecords", 0),
+            "failed": row.get("ValidationFailedRecords", 0),
+            "suspended": row.get("ValidationSuspendedRecords", 0),
+        }
+        for row in statistics
+    }
     return {
         "raw_uri": raw_uri,
         "rows": rows,
         "total_rows": sum(rows.values()),
+        "validation": validation,
         "cdc_lag_seconds": evidence["cdc_lag_seconds"],
         "fresh_objects": evidence["fresh_objects"],
         "task_status": evidence["tasks"]["ReplicationTasks"][0]["Status"],

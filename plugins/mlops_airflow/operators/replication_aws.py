@@ -1,4 +1,8 @@
-"""The ingest stage's DMS steps on the aws target, on the Amazon provider's sensor and hooks."""
+"""The ingest stage's DMS steps on the aws target, on the Amazon provider's sensor and hooks.
+
+The check reads DMS and CloudWatch responses and an S3 listing through boto3 clients: no
+source-DB connection and no table read on the MWAA worker (DMS validates the data itself).
+"""
 
 from __future__ import annotations
 
@@ -44,9 +48,10 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
         from airflow.providers.amazon.aws.hooks.dms import DmsHook
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from mlops.aws import dms_requests
-        from mlops.replication.checks import count_fresh_objects
+        from mlops.replication.fresh_objects import count_fresh_s3_objects
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
@@ -62,11 +67,12 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
             tasks["ReplicationTasks"][0],
         )
         raw_root = lake(config).uri(config.lake.raw_prefix, config.source.schema_name)
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
         return {
             "tasks": tasks,
             "table_stats": stats,
             "cdc_lag_seconds": lag,
-            "fresh_objects": count_fresh_objects(raw_root, since),
+            "fresh_objects": count_fresh_s3_objects(s3, raw_root, since),
         }
 
 

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 
 class LocalDmsSyncOperator(BaseOperator):
-    """local ``dms_sync``: run one replication batch (full load first, then CDC) into the lake."""
+    """local ``dms_sync``: run one replication batch (full load first, then CDC) into the lake, then validate.
+
+    The validation is the DMS stand-in's (:meth:`LocalReplicator.validate`): it compares the lake with
+    the source and records the outcome in the task's DescribeTableStatistics.
+    """
 
     template_fields: Sequence[str] = ("replication_task_arn",)
 
@@ -63,15 +67,19 @@ class LocalDmsSyncOperator(BaseOperator):
 
 
 class LocalReplicationCheckOperator(ReplicationCheckOperator):
-    """local ``replication_check``: evidence from the local DMS stand-in's status and the local lake."""
+    """local ``replication_check``: evidence from the local DMS stand-in's status and the local lake.
+
+    The status already holds the stand-in's data validation (run by ``dms_sync``); like the aws
+    check, this one only reads it.
+    """
 
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
-        from mlops.local_stack import local_replicator
-        from mlops.replication.checks import count_fresh_objects
+        from mlops.local_stack import local_dms_status
+        from mlops.replication.lake_io import count_fresh_objects
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
-        status = local_replicator(config).status()
+        status = local_dms_status(config)
         raw_root = lake(config).uri(config.lake.raw_prefix, config.source.schema_name)
         return {
             "tasks": status["tasks"],
