@@ -1,6 +1,6 @@
 """The CloudFormation under infra/: cfn-lint and checkov run clean, and the templates say what the pipeline needs.
 
-cfn-lint and checkov run from their own venv (.mlops/venv-infra, `make infra-venv`; the main
+cfn-lint and checkov run from their own venv (.mlops/venvs/infra, `make infra-venv`; the main
 Makefile's test target builds it first). A missing venv fails these tests; it never skips them.
 """
 
@@ -23,7 +23,7 @@ from mlops_tools.mwaa_constraints import MWAA_DIR, read_versions
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 CFN = INFRA / "cfn"
-INFRA_BIN = ROOT / ".mlops" / "venv-infra" / "bin"
+INFRA_BIN = ROOT / ".mlops" / "venvs" / "infra" / "bin"
 TEMPLATES = sorted(CFN.glob("*.yaml"))
 
 #: Actions that may use Resource "*" because their APIs have no resource-level permissions.

@@ -100,6 +100,8 @@ def start(timeout: float = 240.0) -> int:
         # Local development only: every UI user is admin, and the server listens on loopback only.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
+        # task processes reach the Task Execution API on this server, whatever its port
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
     }
     record = processes.start(NAME, [sys.executable, "-m", "airflow", "standalone"], env=env)
     print(f"==> airflow standalone starting (process group {record.pgid}); log: {record.log_path}", flush=True)
