@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from mlops_tools.dag_runner import run_dag
 from sqlalchemy import text
 
 from mlops.config import load_config
@@ -21,6 +20,7 @@ from mlops.source.activity import simulate_activity
 from mlops.source.db import make_engine, table_counts
 from mlops.source.generator import generate
 from mlops_airflow import targets
+from mlops_tools.dag_runner import run_dag
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -105,7 +105,8 @@ def test_traffic_is_captured_and_drift_is_detected(endpoint):
         config, lake, model, run_job=run_processing_job, run_id="b", run_after="2026-01-01", training_uri=training
     )
     train_rows = int((training_frame["split"] == "train").sum())  # the baseline is the training split's
-    assert baseline["item_count"] == train_rows and baseline["features"] == len(spec["numeric"]) + len(spec["categorical"])
+    assert baseline["item_count"] == train_rows
+    assert baseline["features"] == len(spec["numeric"]) + len(spec["categorical"])
 
     source = curated_features(3000, seed=21)
     store = sqlite_store(home / "rt.sqlite")
