@@ -472,7 +472,9 @@ def test_names_match_what_the_request_builders_use():
 
     data = template("data.yaml")
     assert data["Parameters"]["GlueScriptKey"]["Default"] == glue_requests.SCRIPT_KEY
-    assert sub(one("AWS::Glue::Job")["Name"]) == names.glue_job
+    jobs = {lid: props for _, lid, props in resources("AWS::Glue::Job")}
+    assert sub(jobs["CurateFeaturesJob"]["Name"]) == names.glue_job
+    assert sub(jobs["ValidateFeaturesJob"]["Name"]) == names.validation_job
     assert sub(one("AWS::Athena::WorkGroup")["Name"]) == names.workgroup
     assert sub(one("AWS::Glue::Database")["DatabaseInput"]["Name"]) == names.database
     lake = next(p for _, lid, p in resources("AWS::S3::Bucket") if lid == "LakeBucket")

@@ -33,7 +33,14 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops_tools.mwaa_constraints import PROJECT_ROOT, constraints_text, mwaa_pins, parse_pins, read_versions
+from mlops_tools.mwaa_constraints import (
+    PROJECT_ROOT,
+    canonical,
+    constraints_text,
+    mwaa_pins,
+    parse_pins,
+    read_versions,
+)
 
 #: What the aws wiring tests import besides the bundle (test tools and the local stand-ins that
 #: produce the jobs' outputs for moto); installed under MWAA's constraints, never shipped.
@@ -113,7 +120,10 @@ def install_environment(uv: str, work: Path, requirements: Path, plugins: Path) 
     shutil.rmtree(venv, ignore_errors=True)
     run([uv, "venv", "--quiet", "-p", "3.11", str(venv)])
     python = str(venv / "bin" / "python")
+    wheel = next(plugins.glob("*.whl"))  # the project: always this build, never one uv cached earlier
+    project = canonical(wheel.name.split("-")[0])
     run([uv, "pip", "install", "--quiet", "-p", python, "-c", str(constraints), "--find-links", str(plugins),
+         "--refresh-package", project, "--reinstall-package", project,
          f"apache-airflow=={versions.airflow}", "-r", str(requirements), *WIRING_TEST_TOOLS])  # fmt: skip
     installed = parse_pins(run([uv, "pip", "freeze", "-p", python]).stdout)
     wanted = parse_pins(requirements.read_text())
@@ -181,7 +191,11 @@ def inside(bundle: Path) -> dict[str, object]:
 def run_wiring_tests(python: str, work: Path) -> None:
     """The aws-target wiring tests, with ``mlops`` imported from the bundle's wheel."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH" and not key.startswith("MLOPS__")}
-    env.update(AIRFLOW_HOME=str(work / "home" / "airflow-tests"), MLOPS_HOME=str(work / "home" / "mlops-tests"))
+    env.update(
+        AIRFLOW_HOME=str(work / "home" / "airflow-tests"),
+        MLOPS_HOME=str(work / "home" / "mlops-tests"),
+        MLOPS_CONFIG=str(work / "plugins" / "pipeline.yaml"),  # as startup.sh sets it on MWAA
+    )
     command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "pythonpath=tools .", *WIRING_TESTS]
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
     if result.returncode != 0:
