@@ -11,6 +11,9 @@
     mlops endpoints show NAME          URL, variants, a live sample request/response, replay commands
     mlops endpoints invoke NAME BODY   one request through boto3 sagemaker-runtime
     mlops endpoints start|delete NAME  restart a stopped endpoint / stop and forget it
+    mlops runs start DAG --conf FILE   start a run through the run API path (Params validated first)
+    mlops runs status DAG RUN_ID       the run's state
+    mlops runs apply pipelines/        start a run for each pipeline file that changed
 
 Later stages add their commands here. Run it as `.venv/bin/mlops` or `python -m mlops.cli`.
 """
@@ -25,6 +28,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from mlops.runs import cli as runs_cli
 
 app = typer.Typer(help="Local operations of the MLOps pipeline.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -239,6 +244,7 @@ def models_reject(
 
 endpoints = typer.Typer(help="Local SageMaker-compatible endpoints.", no_args_is_help=True)
 app.add_typer(endpoints, name="endpoints")
+app.add_typer(runs_cli.runs, name="runs")
 
 
 @endpoints.command("list")

@@ -220,7 +220,7 @@ class PipelineConfig(_Section):
     reporting: ReportingConfig = ReportingConfig()
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """A SafeLoader that refuses a mapping key given twice (plain YAML keeps the last one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -259,7 +259,7 @@ def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[s
             node[part] = child = dict(child) if isinstance(child, dict) else {}
             node = child
         try:
-            node[path[-1]] = yaml.load(value, Loader=_UniqueKeyLoader) if value != "" else None  # noqa: S506
+            node[path[-1]] = yaml.load(value, Loader=UniqueKeyLoader) if value != "" else None  # noqa: S506
         except yaml.YAMLError as exc:
             raise ConfigError(f"environment variable {name} is not valid YAML: {exc}") from None
     return merged
@@ -293,7 +293,7 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     config_path = Path(path or os.environ.get("MLOPS_CONFIG", DEFAULT_CONFIG_PATH))
     env = dict(os.environ if environ is None else environ)
     try:
-        raw = yaml.load(config_path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+        raw = yaml.load(config_path.read_text(), Loader=UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ConfigError(f"pipeline config not found at {config_path}; set MLOPS_CONFIG to its path") from None
     except yaml.YAMLError as exc:

@@ -5,31 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from mlops import processes
+from tests import live_airflow
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tool(env: dict[str, str], action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlops_tools.local_airflow", action],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 def _pids_matching(pgid: int, text: str) -> list[int]:
@@ -41,27 +26,18 @@ def _pids_matching(pgid: int, text: str) -> list[int]:
 def airflow_env(tmp_path, monkeypatch) -> dict[str, str]:
     home = tmp_path / "home"
     monkeypatch.setenv("MLOPS_HOME", str(home))  # processes.* in this test look at the same home
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS__"))}
-    env.update(
-        MLOPS_HOME=str(home),
-        AIRFLOW_HOME=str(home / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__API__PORT=str(_free_port()),
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
-        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
+    env = live_airflow.airflow_env(
+        home,
         # a dead scheduler shows within seconds instead of the default 30 s (heartbeats every 2 s)
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD="15",
-        PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("include", "plugins", "tools")),
     )
     yield env
-    _tool(env, "stop")
+    live_airflow.local_airflow(env, "stop")
 
 
 def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_env):
-    started = _tool(airflow_env, "start")
+    started = live_airflow.local_airflow(airflow_env, "start")
     assert started.returncode == 0, started.stdout + started.stderr
     healthy = "metadatabase healthy, scheduler healthy, dag_processor healthy, triggerer healthy"
     assert f"healthy: {healthy}" in started.stdout
@@ -74,7 +50,7 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
     assert {d: dags[d] for d in dags if d.startswith("mlops_")} == dict.fromkeys(
         ["mlops_deploy", "mlops_features", "mlops_ingest", "mlops_monitor", "mlops_train"], False
     )
-    assert _tool(airflow_env, "status").returncode == 0
+    assert live_airflow.local_airflow(airflow_env, "status").returncode == 0
 
     record = processes.read("airflow-standalone")
     assert record is not None
@@ -82,7 +58,7 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
         os.kill(pid, signal.SIGKILL)
     deadline, status = time.monotonic() + 60, None
     while time.monotonic() < deadline:
-        status = _tool(airflow_env, "status")
+        status = live_airflow.local_airflow(airflow_env, "status")
         if status.returncode != 0:
             break
         time.sleep(2)
@@ -94,7 +70,7 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
         [sys.executable, "-c", "import time; time.sleep(600)"],
         env=processes.owned_env(), start_new_session=True,
     )  # fmt: skip
-    stopped = _tool(airflow_env, "stop")
+    stopped = live_airflow.local_airflow(airflow_env, "stop")
     assert stopped.returncode == 0 and "airflow-standalone" in stopped.stdout, stopped.stdout + stopped.stderr
     assert f"pid {orphan.pid}" in stopped.stdout
     assert orphan.wait(timeout=10) is not None
