@@ -19,10 +19,17 @@ Contract
     "probabilities": {"cancelled": 0.01, "delivered": 0.95, "returned": 0.04}}, ...]}``.
     ``text/csv``: ``label,p_<class1>,p_<class2>,...`` per row, classes in sorted order, no header.
 
+Values: numeric features take finite numbers within float32 (or their text); ``true``/``false``
+only where the feature was boolean in training (``feature_spec.json`` ``boolean``); categorical
+features take text (a finite number is taken as its text). Missing: ``null`` / empty CSV field.
+Request fields that are not features are ignored (a newer model may read them).
+
 Errors: ``InvalidInput`` (400; the message starts with the field, e.g.
 ``instances[1].basket_value: must be a number``), ``UnsupportedContentType`` (415),
 ``UnsupportedAccept`` (406) — the project's server classes when importable, else same-named
-``ValueError``s. ONNX Runtime threads: ``MLOPS_ORT_THREADS`` (0 = ORT's default).
+``ValueError``s. Every malformed request is one of these, never a 5xx: on the stock SageMaker
+container (which turns any exception into a 500) the refusal reaches ``output_fn``, which answers
+it with the 4xx (see ``_Refused``). ONNX Runtime threads: ``MLOPS_ORT_THREADS`` (0 = ORT's default).
 """
 
 from __future__ import annotations
