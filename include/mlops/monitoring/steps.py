@@ -44,6 +44,7 @@ BUNDLED_MODULES = (
     "feature_spec.py",
     "baseline.py",
     "baseline_job.py",
+    "capture_lines.py",
     "capture_reader.py",
     "drift.py",
     "violations.py",
