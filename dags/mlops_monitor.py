@@ -135,7 +135,7 @@ with DAG(
 
         return evaluate_task(job, context)
 
-    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+    @task(trigger_rule=TriggerRule.ONE_FAILED)
     def record_failed_window(window: dict, model: dict, **context) -> dict:
         """The drift job failed: record the window as failed (with the reason) instead of retrying it forever."""
         from mlops_airflow.operators.monitoring import record_failed_window_task

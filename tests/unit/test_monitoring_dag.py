@@ -190,4 +190,4 @@ def test_record_failed_window_runs_only_when_the_drift_job_failed():
 
     dag = load_dag("mlops_monitor")
     task = dag.get_task("record_failed_window")
-    assert task.trigger_rule == "one_failed" and "drift_job" in task.upstream_task_ids and task.retries == 0
+    assert task.trigger_rule == "one_failed" and "drift_job" in task.upstream_task_ids
