@@ -18,6 +18,7 @@ policy fires it emits `mlops_drift_detected`, which schedules `mlops_train`.
 | `drift_job` | `SageMakerProcessingOperator` (deferrable) | the local processing runner (same script, `/opt/ml/processing` layout) |
 | `evaluate_policy` | records the window; consecutive drifted windows, cooldown, one trigger per drift episode | same |
 | `emit_drift_detected` | emits `mlops_drift_detected` **only when the policy fired**, else skipped (no event) | same |
+| `record_failed_window` | only when `drift_job` failed (after its retries): records the window as `failed` with the job's FailureReason, so the next run starts after it; the run still fails | same; the local job's describe.json |
 
 **The worker only orchestrates.** Training data and captured traffic are read by the two
 processing jobs (one code bundle, `monitoring/code/<sha>/`); the tasks list keys, check that
@@ -134,6 +135,13 @@ with DAG(
 
         return evaluate_task(job, context)
 
+    @task(trigger_rule=TriggerRule.ONE_FAILED)
+    def record_failed_window(window: dict, model: dict, **context) -> dict:
+        """The drift job failed: record the window as failed (with the reason) instead of retrying it forever."""
+        from mlops_airflow.operators.monitoring import record_failed_window_task
+
+        return record_failed_window_task(window, model, context)
+
     @task(outlets=[DRIFT_DETECTED])
     def emit_drift_detected(decision: dict, **context) -> dict:
         """Emit mlops_drift_detected with details when the policy fired; otherwise skip."""
@@ -170,3 +178,4 @@ with DAG(
     decision = evaluate_policy(drift_job.output)
     baseline >> wait_for_capture >> request  # no deployed model: everything after resolve_model is skipped
     emit_drift_detected(decision)
+    drift_job >> record_failed_window(window, model)

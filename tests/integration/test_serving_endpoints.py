@@ -257,6 +257,71 @@ def test_zero_failed_requests_during_a_canary_swap(sagemaker, swap_endpoint, bod
     assert [v["ModelName"] for v in described["ProductionVariants"]] == ["green"]
 
 
+def _hostile_requests(row: dict) -> list[tuple[bytes, dict]]:
+    """(body, headers) of hostile requests (issue 13.7): each must be a 4xx, none may count as a model error."""
+    json_type = {"Content-Type": "application/json"}
+
+    def with_value(feature: str, value: str) -> bytes:
+        return ('{"instances": [' + json.dumps({**row, feature: "@@"}).replace('"@@"', value) + "]}").encode()
+
+    number, category = "basket_value", "channel"
+    return [
+        (b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", json_type),
+        (with_value(number, "1" + "0" * 400), json_type),
+        (with_value(number, "NaN"), json_type),
+        (with_value(number, "true"), json_type),
+        (with_value(category, "[1]"), json_type),
+        (b'{"instances": [3]}', json_type),
+        (json.dumps(row).encode(), {**json_type, "X-Amzn-SageMaker-Target-Variant": b"All\xffTraffic"}),
+        (json.dumps(row).encode(), {**json_type, "X-Amzn-SageMaker-Inference-Id": b"\xfe\xff"}),
+    ]
+
+
+class HostileLoad(Load):
+    """A client sending only malformed requests, in a loop; records every answer's status."""
+
+    def __init__(self, port: int, endpoint: str, requests: list[tuple[bytes, dict]]) -> None:
+        super().__init__(port, endpoint, "", threads=1)
+        self.requests = requests
+        self.statuses: Counter = Counter()
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        i = 0
+        while not self._stop.is_set():
+            body, headers = self.requests[i % len(self.requests)]
+            i += 1
+            try:
+                conn.request("POST", self.path, body, headers)
+                response = conn.getresponse()
+                response.read()
+                self.statuses[response.status] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+
+def test_hostile_clients_cannot_roll_back_a_canary(sagemaker, swap_endpoint, body, packages):
+    """Malformed requests during a canary bake are client errors: the deployment completes (issue 13.7)."""
+    before = sagemaker.describe_endpoint(swap_endpoint)["EndpointConfigName"]
+    target = "swap-hostile-a" if before != "swap-hostile-a" else "swap-hostile-b"
+    _config(sagemaker, target, {"AllTraffic": ("blue", 1.0)})
+    port = sagemaker.describe_endpoint(swap_endpoint)["LocalPort"]
+    hostile = HostileLoad(port, swap_endpoint, _hostile_requests(packages["blue"]["row"]))
+    with Load(port, swap_endpoint, body, threads=1) as load, hostile:
+        time.sleep(0.5)
+        canary = _canary(50, 3)
+        sagemaker.update_endpoint(EndpointName=swap_endpoint, EndpointConfigName=target, DeploymentConfig=canary)
+        time.sleep(0.3)
+    assert load.failures == [] and hostile.failures == []
+    assert sum(hostile.statuses.values()) > 50 and set(hostile.statuses) == {400}, hostile.statuses
+    described = sagemaker.describe_endpoint(swap_endpoint)
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == target
+    green = sagemaker.router_state(swap_endpoint)["stats"][f"AllTraffic/{_fleets(sagemaker, swap_endpoint).pop()}"]
+    assert green["errors"] == 0 and green["client_errors"] > 0
+
+
 def test_rollback_when_green_fails_its_health_check(sagemaker, swap_endpoint, body):
     before = sagemaker.describe_endpoint(swap_endpoint)
     _config(sagemaker, "swap-bad-load", {"AllTraffic": ("bad-load", 1.0)})

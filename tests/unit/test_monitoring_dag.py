@@ -152,3 +152,42 @@ def test_model_comes_from_the_endpoint_live_event(monitor_env):
     assert result.xcoms["resolve_model"]["version"] == "5"
     assert result.xcoms["ensure_baseline"]["baseline_uri"].endswith("/baselines/orders/v5")
     assert result.task_states["wait_for_capture"] == "success"  # force: no waiting
+
+
+def test_a_failed_drift_job_is_recorded_as_a_failed_window(monitor_env):
+    """Issue 13.6: a window whose drift job fails is recorded as failed, with the reason, once the job's
+    retries are spent; the next run's window starts after it (before, nothing was recorded: the span was
+    later skipped unmonitored, and the run failed on every retry)."""
+    from mlops.monitoring.steps import load_state
+    from mlops_tools.dag_runner import run_dag
+
+    lake, spec = monitor_env["lake"], monitor_env["spec"]
+    broken = local_path(lake.monitoring("baselines", "manual", "v8"))  # a cached baseline the job cannot read
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "statistics.json").write_text("{not json")
+    (broken / "constraints.json").write_text("{}")
+    (broken / "feature_spec.json").write_text(json.dumps(spec))
+    uri = lake.monitoring("baselines", "manual", "v8")
+    (broken / "baseline_info.json").write_text(json.dumps({"baseline_uri": uri, "model_version": "8"}))
+    held_out = monitor_env["frame"][monitor_env["frame"].split == "test"]
+    rows = sample_rows(held_out[spec["numeric"] + spec["categorical"]], 200, 6)
+    write_capture(lake, ENDPOINT, rows, START + timedelta(hours=6, minutes=10))
+    window_end = START + timedelta(hours=7)
+    conf = {"model_version": "8", "model_data_url": monitor_env["model"], "window_end": window_end.isoformat()}
+    result = run_dag("mlops_monitor", conf=conf, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
+    assert not result.succeeded  # the failure stays visible
+    assert result.task_states["drift_job"] == "failed"
+    assert result.task_states["record_failed_window"] == "success"
+    record = result.xcoms["record_failed_window"]
+    assert record["status"] == "failed" and "JSONDecodeError" in record["reason"]
+    state = load_state(lake, ENDPOINT)
+    [failed] = [w for w in state["windows"] if w["run_id"] == record["run_id"]]
+    assert failed["status"] == "failed" and failed["window_end"] == window_end.isoformat()
+
+
+def test_record_failed_window_runs_only_when_the_drift_job_failed():
+    from mlops_tools.dag_runner import load_dag
+
+    dag = load_dag("mlops_monitor")
+    task = dag.get_task("record_failed_window")
+    assert task.trigger_rule == "one_failed" and "drift_job" in task.upstream_task_ids

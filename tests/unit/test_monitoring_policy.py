@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mlops.monitoring.policy import CLEAN, DRIFTED, INSUFFICIENT, Policy, apply, empty_state, next_window
+from mlops.monitoring.policy import CLEAN, DRIFTED, FAILED, INSUFFICIENT, Policy, apply, empty_state, next_window
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 POLICY = Policy(drift_share_threshold=0.25, consecutive_windows=2, cooldown_hours=6)
@@ -84,3 +84,14 @@ def test_windows_follow_each_other_and_reruns_keep_theirs():
     start3, _ = next_window(state, run_id="c", end=T0 + timedelta(hours=5), window_minutes=60)
     assert start3 == T0 + timedelta(hours=4)  # at most window_minutes back
     assert next_window(state, run_id="a", end=T0 + timedelta(days=1), window_minutes=60) == (start, end)
+
+
+def test_a_failed_window_is_recorded_and_neither_extends_nor_breaks_a_streak():
+    """Issue 13.6: a window whose drift job failed is recorded (the next window starts after it)."""
+    state, _ = apply(empty_state(), window(1, DRIFTED), POLICY)
+    state, decision = apply(state, {**window(2, FAILED), "reason": "drift job x Failed: boom"}, POLICY)
+    assert not decision.fire and "boom" in decision.reason
+    start, _ = next_window(state, run_id="run-later", end=T0 + timedelta(hours=5), window_minutes=240)
+    assert start == T0 + timedelta(hours=3)  # after the failed window, not over it again
+    state, decision = apply(state, window(3, DRIFTED), POLICY)
+    assert decision.fire and [w["run_id"] for w in decision.windows] == ["run-1", "run-3"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from mlops.serving.app import InferenceApp, Outcome, Request, error_outcome
 
 
@@ -112,3 +114,44 @@ def test_a_backend_bug_is_an_answer_not_a_crash():
     status, _, body = call(app, "POST", "/invocations", b"boom", JSON)
     assert status == 500 and "backend bug" in json.loads(body)["message"]
     assert call(app, "POST", "/invocations", b"{}", JSON)[0] == 200
+
+
+def _raw_call(app, path: str, headers: list[tuple[bytes, bytes]]):
+    """One POST with raw header bytes (as a hostile client sends them), through the ASGI app."""
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": "POST", "path": path, "headers": headers}, receive, send))
+    return sent[0]["status"], json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "named"),
+    [
+        (b"x-amzn-sagemaker-target-variant", b"V\xff1", "X-Amzn-SageMaker-Target-Variant"),
+        (b"x-amzn-sagemaker-target-variant", b"V 1/..", "X-Amzn-SageMaker-Target-Variant"),
+        (b"x-amzn-sagemaker-target-variant", b"V" * 64, "X-Amzn-SageMaker-Target-Variant"),
+        (b"x-amzn-sagemaker-inference-id", b"id-\xc3\x28", "X-Amzn-SageMaker-Inference-Id"),
+        (b"x-amzn-sagemaker-inference-id", b" leading-space", "X-Amzn-SageMaker-Inference-Id"),
+        (b"x-amzn-sagemaker-inference-id", b"i" * 65, "X-Amzn-SageMaker-Inference-Id"),
+        (b"x-amzn-sagemaker-custom-attributes", b"caf\xe9", "X-Amzn-SageMaker-Custom-Attributes"),
+        (b"content-type", b"application/json\xff", "Content-Type"),
+        (b"accept", b"text/\x80csv", "Accept"),
+    ],
+)
+def test_bad_headers_are_400_naming_the_header_on_both_routes(header, value, named):
+    """Issue 13.7: a non-UTF-8 / malformed SageMaker header was a 500; SageMaker Runtime refuses it with 400."""
+    app, backend = _app()
+    headers = [(b"content-type", b"application/json"), (header, value)]
+    for path in ("/invocations", "/endpoints/ep/invocations"):
+        status, body = _raw_call(app, path, headers)
+        assert status == 400, body
+        assert named in body["message"]
+        assert body.get("error", body.get("__type")) == "ValidationError"
+    assert backend.seen == []  # refused before the model is asked

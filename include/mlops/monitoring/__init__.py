@@ -12,7 +12,8 @@ module                 responsibility
 ``baseline``           statistics.json + constraints.json from training data
 ``feature_spec``       the model's input columns from its model.tar.gz
 ``baseline_job``       the baseline processing job's entry point ("suggest baseline")
-``capture_reader``     SageMaker data-capture JSONL -> feature frame
+``capture_lines``      capture files as bounded chunks of lines, orjson/json parsing, the quarantine
+``capture_reader``     SageMaker data-capture JSONL -> feature columns (garbage lines quarantined)
 ``drift``              per-feature distances (L-inf / KS, PSI) and the Model Monitor checks
 ``violations``         constraint_violations.json: build and validate
 ``report``             the HTML report: per-feature plots, violations, real-time aggregates
@@ -24,8 +25,9 @@ module                 responsibility
 ``traffic``            send normal or drifted traffic to an endpoint (demo, tests)
 =====================  =====================================================================
 
-The processing jobs' modules (statistics, baseline, feature_spec, baseline_job, capture_reader,
-drift, violations, report, drift_job) need only numpy, pandas and pyarrow: they run in the sklearn
+The processing jobs' modules (statistics, baseline, feature_spec, baseline_job, capture_lines,
+capture_reader, drift, violations, report, drift_job) need only numpy, pandas and pyarrow (orjson when
+installed, else the standard library's json): they run in the sklearn
 framework container (locally, the SageMaker runtime). ``steps``, ``baseline_steps``,
 ``capture_keys`` and ``policy`` run on the Airflow worker and import none of those.
 """

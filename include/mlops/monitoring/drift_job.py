@@ -30,9 +30,10 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
-from mlops.monitoring import capture_reader, drift, report, statistics, violations
+from mlops.monitoring import capture_lines, capture_reader, drift, report, statistics, violations
 
 PROCESSING = "/opt/ml/processing"
+QUARANTINE_FILE = "quarantined_capture.jsonl"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,20 +95,26 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     baseline_stats, constraints, columns = load_baseline(Path(args.baseline))
     start, end = _time(args.window_start), _time(args.window_end)
-    capture_root = Path(args.capture)
-    window = capture_reader.read_folder(capture_root, columns, start, end)
+    numeric = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] != statistics.STRING]
+    categorical = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] == statistics.STRING]
+    output = Path(args.output)
+    quarantine = capture_lines.Quarantine(output / QUARANTINE_FILE)
+    window = capture_reader.read_folder(
+        Path(args.capture), columns, start, end, categorical=categorical, quarantine=quarantine
+    )
     read_seconds = time.monotonic() - started
+    if quarantine.total:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(quarantine.by_reason.items()))
+        print(f"quarantined {quarantine.total} capture line(s) ({reasons}) -> {QUARANTINE_FILE}", flush=True)
     frame = window.frame
     settings = settings_of(args)
     results, found = drift.compare(frame, baseline_stats, constraints, settings)
     feature_count = len(baseline_stats["features"])
     share = drift.drift_share(results, feature_count)
     insufficient = len(frame) < args.min_window_records
-    numeric = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] != statistics.STRING]
-    categorical = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] == statistics.STRING]
     window_stats = statistics.dataset_statistics(frame, numeric, categorical, {r.name: r.typed for r in results})
     doc = violations.validate(violations.document(found))
-    labels = Counter(window.predicted_labels)
+    labels = window.label_counts
     summary = {
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
@@ -117,6 +124,9 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "rows": len(frame),
         "skipped_records": window.skipped_records,
         "malformed_records": window.malformed,
+        "quarantined": quarantine.summary(),
+        "records_per_variant": dict(window.variants),
+        "extra_columns_dropped": window.extra_columns_dropped,
         "insufficient": insufficient,
         "feature_count": feature_count,
         "drift_share": round(share, 6),
@@ -124,7 +134,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "drifted_features": sorted(r.name for r in results if r.drifted),
         "psi_alerts": sorted(r.name for r in results if r.psi_alert),
         "violation_counts": dict(Counter(v["constraint_check_type"] for v in doc["violations"])),
-        "predicted_labels": len(window.predicted_labels),
+        "predicted_labels": window.predicted_labels,
         "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
         "features": drift.as_dicts(results),
         "settings": {
@@ -133,10 +143,10 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
             "min_window_records": args.min_window_records,
         },
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
+        "json_library": capture_lines.JSON_LIBRARY,
     }
     aggregates_file = Path(args.reporting) / "aggregates.json"
     aggregates = json.loads(aggregates_file.read_text()) if aggregates_file.exists() else []
-    output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     (output / "statistics.json").write_text(json.dumps(window_stats, indent=2))
     (output / "constraint_violations.json").write_text(json.dumps(doc, indent=2))

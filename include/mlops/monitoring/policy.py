@@ -8,9 +8,11 @@ The state is one JSON document per endpoint (``<monitoring>/state/<endpoint>/pol
 
 Rules (:func:`apply`):
 
-- a window is ``drifted`` when its drift share reaches the threshold, ``clean`` when not, and
-  ``insufficient`` when it had too few rows; insufficient windows neither extend nor break a
-  streak;
+- a window is ``drifted`` when its drift share reaches the threshold, ``clean`` when not,
+  ``insufficient`` when it had too few rows, and ``failed`` when its drift job failed (recorded with
+  the job's failure reason by :func:`mlops.monitoring.steps.record_failed_window`, so the window is
+  accounted for and the next run starts after it instead of retrying it forever); insufficient and
+  failed windows neither extend nor break a streak;
 - the policy fires when the last ``consecutive_windows`` sufficient windows of the *current
   model version* are all drifted;
 - an **episode** is a run of drifted windows of one model version; its id is the model version
@@ -33,7 +35,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-DRIFTED, CLEAN, INSUFFICIENT = "drifted", "clean", "insufficient"
+DRIFTED, CLEAN, INSUFFICIENT, FAILED = "drifted", "clean", "insufficient", "failed"
+UNJUDGED = (INSUFFICIENT, FAILED)  # windows that neither extend nor break a streak
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,10 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
         for r in windows
         if str(r["model_version"]) == str(record["model_version"])
         and r["window_end"] <= record["window_end"]
-        and r["status"] != INSUFFICIENT
+        and r["status"] not in UNJUDGED
     ]
+    if record["status"] == FAILED:
+        return state, Decision(False, f"window is failed (the drift job failed: {record.get('reason', 'unknown')})")
     if record["status"] != DRIFTED:
         return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
     streak: list[dict[str, Any]] = []

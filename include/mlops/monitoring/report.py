@@ -69,6 +69,25 @@ def aggregates_section(aggregates: list[dict[str, Any]]) -> str:
     return _table(["pk", "minute", *counters], rows)
 
 
+def _quarantined_fact(quarantined: dict[str, Any]) -> str:
+    total = int(quarantined.get("total", 0))
+    return f'<span class="bad">{total}</span> (not in the statistics; see below)' if total else "0"
+
+
+def quarantine_section(quarantined: dict[str, Any]) -> str:
+    """Capture lines the drift job could not read: counts by reason, the first examples, the file holding them all."""
+    total = int(quarantined.get("total", 0))
+    if not total:
+        return "<p>None: every capture line of the window was read.</p>"
+    reasons = _table(["reason", "lines"], [[_e(k), _e(v)] for k, v in quarantined.get("by_reason", {}).items()])
+    examples = _table(
+        ["file", "line", "reason"],
+        [[_e(x["source"]), _e(x["line"]), _e(x["reason"])] for x in quarantined.get("examples", [])],
+    )
+    where = f"all {total} are written with their reason to <code>{_e(quarantined.get('file'))}</code> beside it"
+    return f"<p>{total} line(s) could not be read and were left out of the analysis; {where}.</p>{reasons}{examples}"
+
+
 def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list[dict[str, Any]] | None = None) -> str:
     """The report HTML of one drift-job run."""
     verdict = "DRIFTED" if summary["window_drifted"] else "insufficient data" if summary["insufficient"] else "no drift"
@@ -83,6 +102,7 @@ def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list
             f" (window drifted at ≥ {summary['settings']['drift_share_threshold']:.0%})",
         ],
         ["drifted features", _e(", ".join(summary["drifted_features"]) or "none")],
+        ["quarantined capture lines", _quarantined_fact(summary.get("quarantined") or {})],
         [
             "comparison",
             _e(
@@ -122,6 +142,7 @@ the threshold is Robust-adjusted for the window size. PSI over the baseline's de
 <div class="legend"><span style="background:#9e9e9e"></span>baseline <span style="background:#1565c0"></span>window
 <span style="background:#c62828"></span>window (drifted)</div>
 <div class="plots">{"".join(feature_plot(f) for f in summary["features"])}</div>
+<h2>Quarantined capture lines</h2>{quarantine_section(summary.get("quarantined") or {})}
 <h2>Predicted labels</h2>{labels_html}
 <h2>Real-time aggregates (per minute)</h2>{aggregates_section(aggregates or [])}
 </body></html>"""

@@ -44,6 +44,7 @@ BUNDLED_MODULES = (
     "feature_spec.py",
     "baseline.py",
     "baseline_job.py",
+    "capture_lines.py",
     "capture_reader.py",
     "drift.py",
     "violations.py",
@@ -291,6 +292,14 @@ def evaluate(
     endpoint = config.serving.endpoint_name
     state, decision = drift_policy.apply(load_state(lake, endpoint, s3), record, rules)
     save_state(lake, endpoint, state, s3)
+    quarantined = summary.get("quarantined") or {}
+    if quarantined.get("total"):
+        log.warning(
+            "%d capture line(s) of the window could not be read and were quarantined (%s): %s",
+            quarantined["total"],
+            ", ".join(f"{n} {reason}" for reason, n in quarantined.get("by_reason", {}).items()),
+            lake_io.join(outputs["drift_summary_uri"].rsplit("/", 1)[0], quarantined.get("file") or ""),
+        )
     extra = {
         "drift_share": record["drift_share"],
         "drifted_features": record["drifted_features"],
@@ -310,5 +319,62 @@ def evaluate(
         "status": record["status"],
         "extra": extra,
         "violation_counts": summary.get("violation_counts", {}),
+        "quarantined_lines": int(quarantined.get("total", 0)),
         **outputs,
     }
+
+
+def drift_failure_reason(lake: Lake, name: str, sagemaker: Any = None) -> str:
+    """Why drift job ``name`` failed: DescribeProcessingJob's FailureReason (local: the job's describe.json)."""
+    if not lake_io.is_s3(lake.monitoring()):
+        from mlops.sagemaker_local.layout import jobs_root
+
+        path = jobs_root() / "processing" / name / "describe.json"
+        described = json.loads(path.read_text()) if path.exists() else {}
+    else:
+        try:
+            described = client_of(sagemaker, "sagemaker").describe_processing_job(ProcessingJobName=name)
+        except Exception as exc:  # never started (an upstream task failed), or no permission
+            return f"drift job {name} cannot be described ({type(exc).__name__}: {exc})"
+    if not described:
+        return f"drift job {name} did not run (an upstream task failed)"
+    reason = described.get("FailureReason") or "no reason given"
+    return f"drift job {name} {described.get('ProcessingJobStatus')}: {reason}"
+
+
+def record_failed_window(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    run_after: datetime | str,
+    window: dict[str, str],
+    model: dict[str, Any],
+    s3: Any = None,
+    sagemaker: Any = None,
+) -> dict[str, Any]:
+    """Record this run's window as ``failed`` in the policy state, with the drift job's failure reason.
+
+    The window is then accounted for (the next run's window starts after it, and it neither extends nor
+    breaks a drift streak) instead of being retried forever or silently skipped. Returns the record.
+    """
+    name = job_name(config, run_id, run_after)
+    record = {
+        "run_id": run_id,
+        "window_start": window["window_start"],
+        "window_end": window["window_end"],
+        "model_version": str(model.get("version")),
+        "status": drift_policy.FAILED,
+        "drift_share": 0.0,
+        "rows": 0,
+        "drifted_features": [],
+        "reason": drift_failure_reason(lake, name, sagemaker)[:1024],
+        "job_name": name,
+    }
+    settings = config.monitoring
+    rules = drift_policy.Policy(settings.drift_share_threshold, settings.consecutive_windows, settings.cooldown_hours)
+    endpoint = config.serving.endpoint_name
+    state, _decision = drift_policy.apply(load_state(lake, endpoint, s3), record, rules)
+    save_state(lake, endpoint, state, s3)
+    log.error("window %s .. %s recorded as failed: %s", record["window_start"], record["window_end"], record["reason"])
+    return record

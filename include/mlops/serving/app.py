@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -135,20 +136,16 @@ class InferenceApp:
         if body is None:
             await self._fail(send, runtime, _too_large(None, self.max_payload_bytes))
             return
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
-        if not content_type:
+        try:
+            request = request_of(headers, body)
+        except InvalidHeader as exc:
+            await self._fail(send, runtime, error_outcome(400, "ValidationError", str(exc)))
+            return
+        if not request.content_type:
             await self._fail(
                 send, runtime, error_outcome(415, "UnsupportedMediaType", "Content-Type header is required")
             )
             return
-        request = Request(
-            body=body,
-            content_type=content_type,
-            accept=headers.get(b"accept", b"").decode("latin-1"),
-            target_variant=(headers[TARGET_VARIANT].decode() if TARGET_VARIANT in headers else None),
-            inference_id=(headers[INFERENCE_ID].decode() if INFERENCE_ID in headers else None),
-            custom_attributes=(headers[CUSTOM_ATTRIBUTES].decode() if CUSTOM_ATTRIBUTES in headers else None),
-        )
         started = time.time()
         try:
             outcome = await self.backend.invoke(request)
@@ -195,6 +192,53 @@ class InferenceApp:
                     self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class InvalidHeader(ValueError):
+    """A request header SageMaker Runtime would refuse (answered 400 ValidationError, naming the header)."""
+
+
+# InvokeEndpoint's header constraints (botocore's sagemaker-runtime model): name -> (pattern, max length).
+ASCII = re.compile(r"[\x00-\x7f]*")
+HEADER_RULES: dict[bytes, tuple[str, re.Pattern[str], int, str]] = {
+    b"content-type": ("Content-Type", ASCII, 1024, "ASCII"),
+    b"accept": ("Accept", ASCII, 1024, "ASCII"),
+    TARGET_VARIANT: (
+        "X-Amzn-SageMaker-Target-Variant",
+        re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"),
+        63,
+        "a variant name: letters, digits and hyphens",
+    ),
+    INFERENCE_ID: ("X-Amzn-SageMaker-Inference-Id", re.compile(r"[!-~][ -~]*"), 64, "printable ASCII"),
+    CUSTOM_ATTRIBUTES: ("X-Amzn-SageMaker-Custom-Attributes", ASCII, 1024, "ASCII"),
+}
+
+
+def header_value(headers: dict[bytes, bytes], key: bytes) -> str | None:
+    """A checked header value (None when absent); raises InvalidHeader naming the header and the rule."""
+    raw = headers.get(key)
+    if raw is None:
+        return None
+    name, pattern, limit, what = HEADER_RULES[key]
+    try:
+        value = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidHeader(f"{name} header: must be {what}; got non-ASCII bytes") from None
+    if len(value) > limit or not pattern.fullmatch(value):
+        raise InvalidHeader(f"{name} header: must be {what}, at most {limit} characters; got {value[:80]!r}")
+    return value
+
+
+def request_of(headers: dict[bytes, bytes], body: bytes) -> Request:
+    """The invocation's Request from its raw headers (checked as SageMaker Runtime checks them)."""
+    return Request(
+        body=body,
+        content_type=header_value(headers, b"content-type") or "",
+        accept=header_value(headers, b"accept") or "",
+        target_variant=header_value(headers, TARGET_VARIANT),
+        inference_id=header_value(headers, INFERENCE_ID),
+        custom_attributes=header_value(headers, CUSTOM_ATTRIBUTES),
+    )
 
 
 def _message(outcome: Outcome) -> str:

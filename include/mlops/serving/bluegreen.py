@@ -9,7 +9,8 @@
 After each intermediate step the deployment bakes ``WaitIntervalInSeconds``; after the last,
 ``TerminationWaitInSeconds`` (at least ``WaitIntervalInSeconds`` for ALL_AT_ONCE) before blue
 is terminated. During every bake the local alarm watches green: a dead green process, or a
-5xx share of green's requests above ``serving.rollback_error_rate``, rolls traffic back to blue.
+5xx share of the requests green's model servers handled (4xx client errors left out) above
+``serving.rollback_error_rate``, rolls traffic back to blue.
 """
 
 from __future__ import annotations

@@ -370,11 +370,16 @@ class LocalSageMaker:
         fleet.admin(state["port"], "/_mlops/reload", method="POST")
 
     def _fleet_stats(self, state: dict[str, Any], records: list[dict[str, Any]]) -> tuple[int, int, int]:
+        """(requests the model servers handled, their 5xx answers, requests in flight) of a fleet.
+
+        Client errors (4xx: malformed bodies, bad headers) are neither errors nor handled requests, so a
+        client can neither trip the rollback alarm nor dilute a real error rate.
+        """
         stats = fleet.admin(state["port"], "/_mlops/state")["stats"]
         keys = {f"{r['VariantName']}/{r['fleet']}" for r in records}
         picked = [s for k, s in stats.items() if k in keys]
         return (
-            sum(s["requests"] for s in picked),
+            sum(s["requests"] - s.get("client_errors", 0) for s in picked),
             sum(s["errors"] for s in picked),
             sum(s["inflight"] for s in picked),
         )

@@ -36,6 +36,7 @@ class FeatureSpec:
     ignored: tuple[str, ...] = field(default=())
     key: str = KEY
     label: str = LABEL
+    boolean: tuple[str, ...] = field(default=())  # numeric columns that are booleans (inference takes true/false)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -105,7 +106,7 @@ def derive_spec(schema: pa.Schema, classes: list[str], partition_columns: tuple[
 
     Identifier columns (``*_id``) are ignored: they name rows rather than describe them.
     """
-    numeric, categorical, ignored = [], [], []
+    numeric, categorical, ignored, boolean = [], [], [], []
     for column in schema:
         if column.name in RESERVED or column.name in partition_columns:
             continue
@@ -113,13 +114,17 @@ def derive_spec(schema: pa.Schema, classes: list[str], partition_columns: tuple[
             ignored.append(column.name)  # an identifier names a row; as a feature it lets the model memorise
         elif _is_numeric(column.type):
             numeric.append(column.name)
+            if pa.types.is_boolean(column.type):
+                boolean.append(column.name)
         elif _is_categorical(column.type):
             categorical.append(column.name)
         else:
             ignored.append(column.name)
     if not numeric and not categorical:
         raise ValueError(f"no numeric or string feature columns besides {RESERVED}; schema: {schema}")
-    return FeatureSpec(tuple(numeric), tuple(categorical), tuple(sorted(classes)), tuple(ignored))
+    return FeatureSpec(
+        tuple(numeric), tuple(categorical), tuple(sorted(classes)), tuple(ignored), boolean=tuple(boolean)
+    )
 
 
 def spec_from_frame(frame: pd.DataFrame, partition_columns: tuple[str, ...] = ()) -> FeatureSpec:

@@ -360,6 +360,27 @@ def evaluate_task(job: dict[str, Any], context: Context) -> dict[str, Any]:
     return decision
 
 
+def record_failed_window_task(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
+    """The drift job failed after its retries: record the window as failed, with the job's failure reason."""
+    from mlops.monitoring.steps import record_failed_window
+    from mlops_airflow.targets import lake, pipeline_config
+
+    config = pipeline_config()
+    clients = _clients(config)
+    record = record_failed_window(
+        config,
+        lake(),
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+        window=window,
+        model=model,
+        s3=clients["s3"],
+        sagemaker=clients["sagemaker"],
+    )
+    print(f"window {record['window_start']} .. {record['window_end']} recorded as failed: {record['reason']}")
+    return record
+
+
 def emit_task(decision: dict[str, Any], context: Context) -> dict[str, Any]:
     """Emit the drift Asset event with details when the policy fired; otherwise skip (no event)."""
     from airflow.sdk.exceptions import AirflowSkipException

@@ -179,3 +179,107 @@ def test_archive_paths_cannot_escape(tmp_path):
 def test_the_package_serves_the_training_stage_handler(handler):
     """What the server loaded is the training stage's own inference.py, byte for byte."""
     assert (handler.model_dir / "code" / "inference.py").read_bytes() == TRAINING_INFERENCE.read_bytes()
+
+
+# ---- issue 13.7: hostile requests are client errors naming the field, never model errors ------------------
+
+
+def _hostile(package: dict) -> dict[str, tuple[bytes, str, str]]:
+    """(body, content type, the field the 400 must name) of each hostile request of issue 13 (13.7)."""
+    row, spec = package["row"], package["feature_spec"]
+    number, category = spec["numeric"][0], spec["categorical"][0]
+    boolean = spec["boolean"][0]
+    not_boolean = next(c for c in spec["numeric"] if c not in spec["boolean"])
+
+    def one(value_json: str, feature: str = number) -> bytes:
+        record = json.dumps({**row, feature: "@@"})
+        return ('{"instances": [' + record.replace('"@@"', value_json) + "]}").encode()
+
+    return {
+        "deeply_nested": (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json", "body"),
+        "ten_to_the_400": (one("1" + "0" * 400), "application/json", f"instances[0].{number}"),
+        "ten_to_the_5000": (one("1" + "0" * 5000), "application/json", f"instances[0].{number}"),
+        "float_overflow": (one("1e400"), "application/json", f"instances[0].{number}"),
+        "beyond_float32": (one("1e300"), "application/json", f"instances[0].{number}"),
+        "nan_literal": (one("NaN"), "application/json", f"instances[0].{number}"),
+        "infinity_literal": (one("-Infinity"), "application/json", f"instances[0].{number}"),
+        "nan_text": (one('"nan"'), "application/json", f"instances[0].{number}"),
+        "boolean_for_a_number": (one("true", not_boolean), "application/json", f"instances[0].{not_boolean}"),
+        "list_for_a_number": (one("[1, 2]"), "application/json", f"instances[0].{number}"),
+        "object_for_a_number": (one('{"a": 1}'), "application/json", f"instances[0].{number}"),
+        "boolean_for_a_category": (one("false", category), "application/json", f"instances[0].{category}"),
+        "list_for_a_category": (one('["web"]', category), "application/json", f"instances[0].{category}"),
+        "number_row": (b'{"instances": [3]}', "application/json", "instances[0]"),
+        "text_row": (b'{"instances": ["abc"]}', "application/json", "instances[0]"),
+        "not_utf8_json": (b'{"instances": [\xff]}', "application/json", "body"),
+        "not_utf8_csv": (b"\xff,1\n", "text/csv", "body"),
+        "csv_infinity": (package["csv"].replace(package["csv"].split(",")[0], "inf", 1).encode(), "text/csv",
+                         f"instances[0].{number}"),
+        "csv_field_too_large": (b'"' + b"x" * 200_000 + b'"\n', "text/csv", "body"),
+        "other_text_for_a_boolean_feature": (one('"maybe"', boolean), "application/json", f"instances[0].{boolean}"),
+    }
+
+
+HOSTILE = [
+    "deeply_nested", "ten_to_the_400", "ten_to_the_5000", "float_overflow", "beyond_float32", "nan_literal",
+    "infinity_literal", "nan_text", "boolean_for_a_number", "list_for_a_number", "object_for_a_number",
+    "boolean_for_a_category", "list_for_a_category", "number_row", "text_row", "not_utf8_json", "not_utf8_csv",
+    "csv_infinity", "csv_field_too_large", "other_text_for_a_boolean_feature",
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_input_is_a_400_naming_the_field(handler, package, case):
+    payload, content_type, field = _hostile(package)[case]
+    with pytest.raises(InvalidInput) as caught:
+        handler.invoke(payload, content_type, None)
+    assert caught.value.field == field, str(caught.value)
+    assert str(caught.value).startswith(field)
+    assert status_for(caught.value) == (400, "ValidationError")
+
+
+def test_booleans_extra_features_and_missing_values(handler, package):
+    """Decided behaviour: true/false only for features that were boolean in training; extra request fields
+    are ignored (a client may send a feature a newer model reads); null / empty CSV field = missing."""
+    row, spec = package["row"], package["feature_spec"]
+    boolean = spec["boolean"][0]
+    as_one, _ = _json(handler, {**row, boolean: 1})
+    as_true, _ = _json(handler, {**row, boolean: True})
+    as_text, _ = _json(handler, {**row, boolean: "TRUE"})
+    assert as_one == as_true == as_text
+    plain, _ = _json(handler, row)
+    extra, _ = _json(handler, {**row, "coupon_code": "X1", "score_v2": [1, 2]})
+    assert plain == extra
+    missing, _ = _json(handler, {**row, spec["numeric"][0]: None, spec["categorical"][0]: None})
+    assert len(missing["predictions"]) == 1
+
+
+def test_stock_container_answers_client_errors_with_4xx_not_500(package, monkeypatch):
+    """On SageMaker's scikit-learn container any handler exception is a 500 (Invocation5XXErrors, the rollback
+    alarm): there the handler hands a refused request to output_fn, which answers it with a 4xx Response."""
+    import importlib.util
+    import types
+
+    spec_ = importlib.util.spec_from_file_location("stock_inference", TRAINING_INFERENCE)
+    inference = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(inference)
+
+    class Response:  # sagemaker_containers.beta.framework.worker.Response's signature
+        def __init__(self, response=None, accept=None, status=200, headers=None, mimetype=None):
+            self.response, self.status, self.mimetype = response, status, mimetype
+
+    monkeypatch.setattr(inference, "_container_worker", types.SimpleNamespace(Response=Response))
+    model = {"spec": package["feature_spec"], "columns": [*package["feature_spec"]["numeric"],
+                                                          *package["feature_spec"]["categorical"]]}
+    answers = {}
+    for case in ("ten_to_the_400", "nan_literal", "boolean_for_a_category", "number_row", "not_utf8_json"):
+        payload, content_type, field = _hostile(package)[case]
+        answer = inference.output_fn(inference.predict_fn(inference.input_fn(payload, content_type), model), JSON)
+        answers[case] = answer
+        assert answer.status == 400 and json.loads(answer.response)["message"].startswith(field)
+    unsupported = inference.output_fn(inference.predict_fn(inference.input_fn(b"<a/>", "application/xml"), model), JSON)
+    assert unsupported.status == 415
+    assert inference.output_fn({"classes": [], "labels": [], "probabilities": []}, "image/png").status == 406
+
+
+JSON = "application/json"
