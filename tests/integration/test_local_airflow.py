@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from mlops import processes
@@ -18,8 +19,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.airflow]
 
 
 def _pids_matching(pgid: int, text: str) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if int(line.split()[1]) == pgid and text in line]
+    """Processes of group ``pgid`` whose full command line contains ``text``.
+
+    Read through psutil, not ``ps``: piped ``ps`` cuts lines at 80 columns, which hid the
+    scheduler once the checkout's path was a few characters longer.
+    """
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and text in " ".join(proc.info["cmdline"] or []):
+                found.append(proc.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
 
 
 @pytest.fixture
@@ -54,7 +66,9 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
 
     record = processes.read("airflow-standalone")
     assert record is not None
-    for pid in _pids_matching(record.pgid, "airflow scheduler"):
+    schedulers = _pids_matching(record.pgid, "airflow scheduler")
+    assert schedulers, "no scheduler process found in the standalone's process group"
+    for pid in schedulers:
         os.kill(pid, signal.SIGKILL)
     deadline, status = time.monotonic() + 60, None
     while time.monotonic() < deadline:
