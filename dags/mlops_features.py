@@ -58,14 +58,14 @@ with DAG(
         "skip_eda": Param(False, type="boolean", description="Skip the Athena EDA queries and report"),
     },
 ) as dag:
-    build_features = step_operator("glue_etl")(
+    build_features = step_operator("build_features")(
         task_id="build_features",
         run_key="{{ run_id }}",
         sample_fraction="{{ params.sample_fraction }}",
     )
-    register_catalog = step_operator("catalog_register")(task_id="register_catalog")
+    register_catalog = step_operator("register_catalog")(task_id="register_catalog")
     eda_query = (
-        step_operator("athena_eda")
+        step_operator("eda_query")
         .partial(task_id="eda_query", run_key="{{ run_id }}", skip="{{ params.skip_eda }}")
         .expand(query_name=list(EDA_QUERIES))
     )

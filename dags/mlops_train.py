@@ -67,27 +67,27 @@ with DAG(
     @task
     def plan_training(**context) -> dict:
         """Resolve the curated snapshot, publish the code bundle, build CreateTrainingJob."""
-        from mlops_airflow.operators.training import plan_training_run
+        from mlops_airflow.tasks import training as bodies
 
-        return plan_training_run(context)
+        return bodies.plan_training(context)
 
     @task
     def plan_evaluation(plan: dict, training: dict, champion: dict, **context) -> dict:
         """Build CreateProcessingJob for the trained model and the champion."""
-        from mlops_airflow.operators.training import plan_evaluation as build
+        from mlops_airflow.tasks import training as bodies
 
-        return build(context, plan, training, champion)
+        return bodies.plan_evaluation(context, plan, training, champion)
 
     champion = step_operator("find_champion")(task_id="find_champion")
     plan = plan_training()
-    train = step_operator("sagemaker_training")(
+    train = step_operator("train")(
         task_id="train", config=plan["training_request"], force="{{ params.force }}"
     )
     evaluation_request = plan_evaluation(plan, train.output, champion.output)
-    evaluate = step_operator("sagemaker_processing")(
+    evaluate = step_operator("evaluate")(
         task_id="evaluate", config=evaluation_request, force="{{ params.force }}"
     )
-    register = step_operator("register_model")(
+    register = step_operator("register")(
         task_id="register",
         training=train.output,
         processing=evaluate.output,
