@@ -22,7 +22,7 @@ reuse the earlier job's outputs (the task log says "Step cache HIT").
 **Gate.** `register` fails (no retry) unless test mAP >= `map_threshold` and >= the approved
 champion's mAP, re-measured on the same rows, minus `training.champion_tolerance`. The
 comparison table is in its log. Approval follows `registry.approval_policy`: `auto` registers
-as Approved, `manual` as PendingManualApproval (approve with `mlops registry approve` locally,
+as Approved, `manual` as PendingManualApproval (approve with `mlops models approve <version>` locally,
 UpdateModelPackage on aws). On success the `mlops_registered_model` Asset carries
 `model_package_group`, `version`, `map`, `approval_status`, `model_data_url`, `evaluation_uri`.
 

@@ -27,7 +27,7 @@ class DmsReplicationReadySensor(StepOperator, DmsTaskBaseSensor):
 
 
 class AwsReplicationCheckOperator(ReplicationCheckOperator):
-    """aws ``replication_check``: evidence from DMS and CloudWatch through the provider's hooks."""
+    """aws ``check_replication``: evidence from DMS and CloudWatch through the provider's hooks."""
 
     template_fields: Sequence[str] = (*ReplicationCheckOperator.template_fields, "aws_conn_id")
 

@@ -65,7 +65,7 @@ class LocalDmsSyncOperator(LocalStandIn):
 
 
 class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
-    """local ``replication_check``: evidence from the local DMS stand-in's status and the local lake.
+    """local ``check_replication``: evidence from the local DMS stand-in's status and the local lake.
 
     The status already holds the stand-in's data validation (run by ``dms_sync``); like the aws
     check, this one only reads it.
