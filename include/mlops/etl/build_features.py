@@ -54,7 +54,10 @@ import time
 from typing import Any
 
 from mlops.schema.curated import (
+    BASKET_FEATURES,
+    CATEGORICAL_FEATURES,
     DMS_COLUMNS,
+    HISTORY_FEATURES,
     KEY,
     LABEL,
     LABEL_CLASSES,
@@ -218,21 +221,23 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
     if sample_fraction < 1.0:
         labelled = labelled.filter(split_bucket(F.col("order_id"), 9) % 10_000 < round(sample_fraction * 10_000))
     history = history_features(orders)
+    frame = labelled.join(customers, "customer_id", "inner").join(history, "order_id", "left")
+    return frame.select(*curated_columns())
+
+
+def curated_columns() -> list[Any]:
+    """The curated table's select list over the joined orders, in the contract's column order
+    (``mlops.schema.curated.CURATED_COLUMNS``; the tests compare the output with it)."""
+    from pyspark.sql import functions as F
+
     ts = F.col("order_ts").cast("timestamp")
     dow = (F.dayofweek(ts) + 5) % 7 + 1  # Spark: 1 = Sunday; ISO: 1 = Monday
     bucket = split_bucket(F.col("order_id")) % 100
-    frame = labelled.join(customers, "customer_id", "inner").join(history, "order_id", "left")
-    return frame.select(
+    return [
         F.col("order_id").cast("long").alias("order_id"),
         F.col("customer_id").cast("long").alias("customer_id"),
         ts.alias("order_ts"),
-        "channel",
-        "payment_method",
-        "shipping_method",
-        "ship_country",
-        "customer_country",
-        "customer_segment",
-        "top_category",
+        *CATEGORICAL_FEATURES,
         F.col("promised_days").cast("int").alias("promised_days"),
         F.col("shipping_fee").cast("double").alias("shipping_fee"),
         F.col("discount_code").isNotNull().cast("int").alias("has_discount_code"),
@@ -242,31 +247,18 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
         ((F.unix_timestamp(ts) - F.unix_timestamp(F.col("signup_ts").cast("timestamp"))) / 86400.0).alias(
             "customer_tenure_days"
         ),
-        "basket_lines",
-        "basket_units",
-        "basket_gross",
-        "basket_value",
-        "avg_unit_price",
-        "max_unit_price",
-        "distinct_categories",
-        "fragile_units",
-        "basket_weight_kg",
+        *BASKET_FEATURES,
         F.hour(ts).alias("order_hour"),
         dow.cast("int").alias("order_dow"),
         F.month(ts).alias("order_month"),
         (dow >= 6).cast("int").alias("is_weekend"),
-        "prior_orders",
-        "prior_spend",
-        "prior_terminal_orders",
-        "prior_return_rate",
-        "prior_cancel_rate",
-        "days_since_prev_order",
+        *HISTORY_FEATURES,
         F.col("status").alias(LABEL),
         F.when(bucket < SPLIT_BOUNDS[0], "train")
         .when(bucket < SPLIT_BOUNDS[1], "validation")
         .otherwise("test")
         .alias(SPLIT),
-    )
+    ]
 
 
 def load_latest_tables(spark: Any, raw_uri: str) -> dict[str, Any]:

@@ -83,14 +83,7 @@ CATEGORICAL_FEATURES = (
     "customer_segment",
     "top_category",
 )
-NUMERIC_FEATURES = (
-    "promised_days",
-    "shipping_fee",
-    "has_discount_code",
-    "cross_border",
-    "marketing_opt_in",
-    "customer_age",
-    "customer_tenure_days",
+BASKET_FEATURES = (
     "basket_lines",
     "basket_units",
     "basket_gross",
@@ -100,16 +93,29 @@ NUMERIC_FEATURES = (
     "distinct_categories",
     "fragile_units",
     "basket_weight_kg",
-    "order_hour",
-    "order_dow",
-    "order_month",
-    "is_weekend",
+)
+HISTORY_FEATURES = (
     "prior_orders",
     "prior_spend",
     "prior_terminal_orders",
     "prior_return_rate",
     "prior_cancel_rate",
     "days_since_prev_order",
+)
+NUMERIC_FEATURES = (
+    "promised_days",
+    "shipping_fee",
+    "has_discount_code",
+    "cross_border",
+    "marketing_opt_in",
+    "customer_age",
+    "customer_tenure_days",
+    *BASKET_FEATURES,
+    "order_hour",
+    "order_dow",
+    "order_month",
+    "is_weekend",
+    *HISTORY_FEATURES,
 )
 INT_COLUMNS = (
     "promised_days",
