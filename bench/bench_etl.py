@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "include"))
 from mlops.etl import build_features  # noqa: E402
 from mlops.etl.synthetic_raw import write_raw  # noqa: E402
 from mlops.runtimes import runtime_python  # noqa: E402
+from mlops.schema.snapshots import read_current  # noqa: E402
 
 SECTION = "## Features ETL"
 PANDAS_SNIPPET = (
@@ -124,7 +125,7 @@ def run_size(n_orders: int, work: Path, args: argparse.Namespace) -> dict:
         str(args.shuffle_partitions),
     ]
     spark = measure(spark_cmd, env, args.max_rss_gib, args.timeout)
-    pointer = build_features.read_current((work / f"curated-{n_orders}").as_uri()) or {}
+    pointer = read_current((work / f"curated-{n_orders}").as_uri()) or {}
     out = work / f"pandas-{n_orders}.parquet"
     shutil.rmtree(out, ignore_errors=True)
     pandas = measure([sys.executable, "-c", PANDAS_SNIPPET, str(raw), str(out)], env, args.max_rss_gib, args.timeout)

@@ -79,16 +79,16 @@ with DAG(
     @task(multiple_outputs=True)
     def build_requests(model: dict, **context) -> dict:
         """CreateModel, CreateEndpointConfig and CreateEndpoint requests for this run."""
-        from mlops_airflow.operators.serving import deployment_requests
+        from mlops_airflow.tasks import serving as bodies
 
-        return deployment_requests(model, context)
+        return bodies.deployment_requests(model, context)
 
     @task
     def model_requests(requests: dict) -> list:
         """The CreateModel requests to map over (one, or two for an A/B champion)."""
         return requests["models"]
 
-    model = step_operator("resolve_deploy_model")(
+    model = step_operator("resolve_model")(
         task_id="resolve_model",
         model_version="{{ params.model_version }}",
         model_data_url="{{ params.model_data_url or '' }}",
@@ -96,12 +96,12 @@ with DAG(
     ).output
     requests = build_requests(model)
     create_model = (
-        step_operator("sagemaker_model").partial(task_id="create_model").expand(config=model_requests(requests))
+        step_operator("create_model").partial(task_id="create_model").expand(config=model_requests(requests))
     )
-    create_endpoint_config = step_operator("sagemaker_endpoint_config")(
+    create_endpoint_config = step_operator("create_endpoint_config")(
         task_id="create_endpoint_config", config=requests["endpoint_config"]
     )
-    deploy_endpoint = step_operator("sagemaker_endpoint")(
+    deploy_endpoint = step_operator("deploy_endpoint")(
         task_id="deploy_endpoint",
         config=requests["endpoint"],
         operation="create",
@@ -110,7 +110,7 @@ with DAG(
         max_ingestion_time=3600,
         deferrable=True,
     )
-    smoke_test = step_operator("endpoint_smoke_test")(
+    smoke_test = step_operator("smoke_test")(
         task_id="smoke_test",
         endpoint_name="{{ pipeline_setting('serving.endpoint_name') }}",
         model=model,

@@ -5,9 +5,9 @@ Runs when `mlops_ingest` emits the `mlops_raw_data` Asset (or by hand, with the 
 
 | task | aws | local |
 |---|---|---|
-| `build_features` | `GlueJobOperator` (Glue 5.0 / Spark 3.5, deferrable); the script is uploaded to the job's S3 script location at run time | the same PySpark script as a `local[*]` subprocess with the same `--KEY value` arguments |
+| `build_features` | `GlueJobOperator` (Glue 5.0 / Spark 3.5, deferrable) on the `curate-features` job; at run time the task uploads the script to the job's S3 script location and its code bundle (the `mlops.schema` package) to `glue/libs/`, passed as `--extra-py-files` | the same PySpark script and bundle as a `local[*]` subprocess of the glue runtime, with the same `--KEY value` arguments |
 | `register_catalog` | Glue Data Catalog CreateTable / UpdateTable: `raw_<table>` change logs, `features`, `features_previous` (partition projection on `split`) | the same TableInputs as DuckDB views (plus latest-state views of the raw tables) |
-| `eda_query` (mapped, one per SQL file) | `AthenaOperator` (deferrable), Trino SQL, CSV at `athena-results/<QueryExecutionId>.csv` | sqlglot transpiles to DuckDB; the CSV lands at the same key |
+| `eda_query` (mapped, one per SQL file) | `AthenaOperator` (deferrable), Trino SQL, CSV at `athena-results/<QueryExecutionId>.csv` | sqlglot transpiles to DuckDB (in the task); the CSV lands at the same key |
 | `eda_report` | HTML report (tables + inline SVG charts, drawn from the result CSVs on the worker without pandas) at `reports/features/<run>/eda.html` | same |
 | `validate_features` | `GlueJobOperator` (deferrable) on the `validate-features` Glue 5.0 job: the Great Expectations suite runs there (GX from `--additional-python-modules`, the suite as an `--extra-py-files` bundle the task publishes); the job writes `reports/features/<run>/validation.json` and Data Docs under `data_docs/`; the worker reads only that JSON | the same StartJobRun through the local Glue stand-in (GX in the glue runtime, a subprocess) |
 
@@ -15,14 +15,15 @@ The ETL applies DMS CDC in commit order (latest state per key, deletes removed),
 orders, customers, items and products, builds basket, leak-free customer-history and time
 features, the terminal-status `label` and a hash-based `split`. Output is staged, then
 swapped in as a new snapshot behind an atomically written pointer: a failed or repeated run
-never leaves partial or duplicate data. The curated schema is documented in
-`include/mlops/etl/build_features.py`.
+never leaves partial or duplicate data. The curated schema (columns, types, meaning) is
+`include/mlops/schema/curated.py`; the lake layout and the aws names, `include/mlops/etl/README.md`.
 
 `validate_features` is the gate: the worker reads the validation job's small result, and a
 failed expectation fails the task (no retry) with one line per problem, the Data Docs link and
 the fix. The `mlops_validated_features` Asset (extra: snapshot id and URI, row counts, split
 sizes, label counts, Data Docs link) is emitted, and `_validated.json` moved, only on success.
-Nothing heavy runs in the Airflow task process: Spark and GX run in Glue jobs.
+Nothing heavy runs in the Airflow task process: Spark and GX run in Glue jobs; the tasks read only
+the curated pointer, the EDA result CSVs and `validation.json` (boto3 on `s3://`).
 
 Params: `sample_fraction` (deterministic hash sample of labelled orders), `min_rows` /
 `max_rows` (row-count bounds of the suite), `skip_eda`.
@@ -58,14 +59,14 @@ with DAG(
         "skip_eda": Param(False, type="boolean", description="Skip the Athena EDA queries and report"),
     },
 ) as dag:
-    build_features = step_operator("glue_etl")(
+    build_features = step_operator("build_features")(
         task_id="build_features",
         run_key="{{ run_id }}",
         sample_fraction="{{ params.sample_fraction }}",
     )
-    register_catalog = step_operator("catalog_register")(task_id="register_catalog")
+    register_catalog = step_operator("register_catalog")(task_id="register_catalog")
     eda_query = (
-        step_operator("athena_eda")
+        step_operator("eda_query")
         .partial(task_id="eda_query", run_key="{{ run_id }}", skip="{{ params.skip_eda }}")
         .expand(query_name=list(EDA_QUERIES))
     )

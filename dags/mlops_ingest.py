@@ -67,7 +67,7 @@ with DAG(
         poke_interval=60,
         timeout=60 * 30,
     )
-    check_replication = step_operator("replication_check")(
+    check_replication = step_operator("check_replication")(
         task_id="check_replication",
         replication_task_arn="{{ dms_task_arn() }}",
         max_cdc_lag_seconds="{{ params.max_cdc_lag_seconds or '' }}",

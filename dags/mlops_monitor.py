@@ -9,8 +9,8 @@ policy fires it emits `mlops_drift_detected`, which schedules `mlops_train`.
 | task | aws | local |
 |---|---|---|
 | `plan_window` | window = from where the previous window ended (at most `monitoring.window_minutes` back) to the data interval's end (scheduled) or the trigger time / `window_end` Param (manual) | same |
-| `resolve_model` | the model behind the endpoint: Params, else the newest `mlops_endpoint_live` event; **skips** the run when no model is deployed | same |
-| `plan_baseline` | short-circuit: the model version's baseline is in place (`monitoring/baselines/<group>/v<version>/baseline_info.json`) -> skips `baseline_job`; else finds the training data (Param, event, the training job's `train` channel via DescribeTrainingJob, the validated snapshot), checks it and the model package exist, builds CreateProcessingJob for `baseline_job.py` | same; the training job's local describe.json |
+| `find_monitored_model` | the model behind the endpoint: Params, else the newest `mlops_endpoint_live` event; **skips** the run when no model is deployed | same |
+| `plan_baseline` | short-circuit: the model version's baseline is in place (`monitoring/baselines/<group>/v<version>/baseline_info.json`) -> skips `baseline_job`; else finds the training data (Param, event, the training job's `train` channel via DescribeTrainingJob, the validated snapshot), checks it and the model package exist (else fails at once, no retries: a retry cannot make them appear), builds CreateProcessingJob for `baseline_job.py` | same; the training job's local describe.json |
 | `baseline_job` | `SageMakerProcessingOperator` (deferrable): reads the model's `feature_spec.json` and training data, writes `statistics.json` + `constraints.json` to a staging prefix | the local processing runner (same script, SageMaker runtime) |
 | `ensure_baseline` | swaps the staged files into `monitoring/baselines/<group>/v<version>/`, marker last; when the job was skipped, the cached baseline (`created: false`) | same |
 | `wait_for_capture` | provider `S3KeySensor` (deferrable) for capture objects of the window | lists the local capture folder, reschedule mode |
@@ -96,69 +96,69 @@ with DAG(
     @task
     def plan_window(**context) -> dict:
         """This run's window of captured traffic."""
-        from mlops_airflow.operators.monitoring import plan_window_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return plan_window_task(context)
+        return bodies.plan_window(context)
 
     @task(inlets=[ENDPOINT_LIVE])
-    def resolve_model(**context) -> dict:
+    def find_monitored_model(**context) -> dict:
         """The model serving the endpoint; skips the run when none is deployed."""
-        from mlops_airflow.operators.monitoring import resolve_model_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return resolve_model_task(context)
+        return bodies.find_monitored_model(context)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def plan_baseline(model: dict, **context) -> dict | None:
         """CreateProcessingJob of the baseline job; nothing (baseline_job skipped) when the version's baseline exists."""
-        from mlops_airflow.operators.monitoring import plan_baseline_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return plan_baseline_task(model, context)
+        return bodies.plan_baseline(model, context)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)  # runs when baseline_job was skipped (cached)
     def ensure_baseline(model: dict, job: dict | None, **context) -> dict:
         """statistics.json + constraints.json of the model version: the job's, swapped in, or the cached ones."""
-        from mlops_airflow.operators.monitoring import finish_baseline_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return finish_baseline_task(model, job, context)
+        return bodies.ensure_baseline(model, job, context)
 
     @task
     def build_request(window: dict, model: dict, baseline: dict, **context) -> dict:
         """CreateProcessingJob for the drift job over the window."""
-        from mlops_airflow.operators.monitoring import build_request_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return build_request_task(window, model, baseline, context)
+        return bodies.build_request(window, model, baseline, context)
 
     @task
     def evaluate_policy(job: dict, **context) -> dict:
         """Record the window; decide whether drift triggers retraining."""
-        from mlops_airflow.operators.monitoring import evaluate_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return evaluate_task(job, context)
+        return bodies.evaluate_policy(job, context)
 
     @task(trigger_rule=TriggerRule.ONE_FAILED)
     def record_failed_window(window: dict, model: dict, **context) -> dict:
         """The drift job failed: record the window as failed (with the reason) instead of retrying it forever."""
-        from mlops_airflow.operators.monitoring import record_failed_window_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return record_failed_window_task(window, model, context)
+        return bodies.record_failed_window(window, model, context)
 
     @task(outlets=[DRIFT_DETECTED])
     def emit_drift_detected(decision: dict, **context) -> dict:
         """Emit mlops_drift_detected with details when the policy fired; otherwise skip."""
-        from mlops_airflow.operators.monitoring import emit_task
+        from mlops_airflow.tasks import monitoring as bodies
 
-        return emit_task(decision, context)
+        return bodies.emit_drift_detected(decision, context)
 
     window = plan_window()
-    model = resolve_model()
-    baseline_job = step_operator("sagemaker_processing")(
+    model = find_monitored_model()
+    baseline_job = step_operator("baseline_job")(
         task_id="baseline_job",
         config=plan_baseline(model),
         check_interval=30,
         deferrable=True,
     )
     baseline = ensure_baseline(model, baseline_job.output)
-    wait_for_capture = step_operator("capture_sensor")(
+    wait_for_capture = step_operator("wait_for_capture")(
         task_id="wait_for_capture",
         capture_uri=window["capture_uri"],
         window_start=window["window_start"],
@@ -169,13 +169,13 @@ with DAG(
         deferrable=True,
     )
     request = build_request(window, model, baseline)
-    drift_job = step_operator("sagemaker_processing")(
+    drift_job = step_operator("drift_job")(
         task_id="drift_job",
         config=request,
         check_interval=30,
         deferrable=True,
     )
     decision = evaluate_policy(drift_job.output)
-    baseline >> wait_for_capture >> request  # no deployed model: everything after resolve_model is skipped
+    baseline >> wait_for_capture >> request  # no deployed model: everything after find_monitored_model is skipped
     emit_drift_detected(decision)
     drift_job >> record_failed_window(window, model)

@@ -22,7 +22,7 @@ reuse the earlier job's outputs (the task log says "Step cache HIT").
 **Gate.** `register` fails (no retry) unless test mAP >= `map_threshold` and >= the approved
 champion's mAP, re-measured on the same rows, minus `training.champion_tolerance`. The
 comparison table is in its log. Approval follows `registry.approval_policy`: `auto` registers
-as Approved, `manual` as PendingManualApproval (approve with `mlops registry approve` locally,
+as Approved, `manual` as PendingManualApproval (approve with `mlops models approve <version>` locally,
 UpdateModelPackage on aws). On success the `mlops_registered_model` Asset carries
 `model_package_group`, `version`, `map`, `approval_status`, `model_data_url`, `evaluation_uri`.
 
@@ -67,27 +67,27 @@ with DAG(
     @task
     def plan_training(**context) -> dict:
         """Resolve the curated snapshot, publish the code bundle, build CreateTrainingJob."""
-        from mlops_airflow.operators.training import plan_training_run
+        from mlops_airflow.tasks import training as bodies
 
-        return plan_training_run(context)
+        return bodies.plan_training(context)
 
     @task
     def plan_evaluation(plan: dict, training: dict, champion: dict, **context) -> dict:
         """Build CreateProcessingJob for the trained model and the champion."""
-        from mlops_airflow.operators.training import plan_evaluation as build
+        from mlops_airflow.tasks import training as bodies
 
-        return build(context, plan, training, champion)
+        return bodies.plan_evaluation(context, plan, training, champion)
 
     champion = step_operator("find_champion")(task_id="find_champion")
     plan = plan_training()
-    train = step_operator("sagemaker_training")(
+    train = step_operator("train")(
         task_id="train", config=plan["training_request"], force="{{ params.force }}"
     )
     evaluation_request = plan_evaluation(plan, train.output, champion.output)
-    evaluate = step_operator("sagemaker_processing")(
+    evaluate = step_operator("evaluate")(
         task_id="evaluate", config=evaluation_request, force="{{ params.force }}"
     )
-    register = step_operator("register_model")(
+    register = step_operator("register")(
         task_id="register",
         training=train.output,
         processing=evaluate.output,

@@ -44,13 +44,35 @@ def _resolve(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    """An ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) block: its imports never run."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (an ``else:`` branch still runs)."""
+    nodes, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        children = node.orelse if _is_type_checking(node) else list(ast.iter_child_nodes(node))
+        stack.extend(children)
+    return nodes
+
+
 def imports_of(module: str) -> set[str]:
-    """Every module name ``module``'s source imports (``from a import b`` also yields ``a.b``, which may be one)."""
+    """Every module name ``module``'s source imports at run time, at module level or in a function
+    (``from a import b`` also yields ``a.b``, which may be one); ``if TYPE_CHECKING:`` imports never run."""
     path = module_file(module)
     if path is None:
         return set()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -1,4 +1,4 @@
-"""The Assets that chain the pipeline's DAGs (DESIGN.md §1.4).
+"""The Assets that chain the pipeline's DAGs.
 
     raw_data -> validated_features -> registered_model -> endpoint_live -> drift_detected
                                             ^-------------- retraining -------------'

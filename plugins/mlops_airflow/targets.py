@@ -1,9 +1,9 @@
-"""The one target switch (DESIGN.md §1.1).
+"""The one target switch.
 
 ``MLOPS_TARGET`` (``local`` by default, or ``aws``) is read here and nowhere else. This module
 maps each pipeline step to its operator class (the Amazon provider's on ``aws``, a local
 stand-in on ``local``; both take the same arguments) and resolves the few target-dependent
-values (the lake root and the DMS task ARN). DAG files ask for steps by name.
+values (the lake root and the DMS task ARN). DAG files ask for a step by its task id.
 """
 
 from __future__ import annotations
@@ -20,76 +20,88 @@ Target = Literal["local", "aws"]
 TARGET_ENV = "MLOPS_TARGET"
 TARGETS: tuple[Target, ...] = ("local", "aws")
 
-# step name -> (aws operator, local operator), as "module:Class" so only the chosen one imports.
+OPERATORS = "mlops_airflow.operators"
+# SageMaker Processing: the evaluation job of mlops_train and both jobs of mlops_monitor.
+PROCESSING_JOB = (
+    f"{OPERATORS}.training_aws:AwsProcessingJobOperator",
+    f"{OPERATORS}.training_local:LocalProcessingJobOperator",
+)
+
+# step (= the task id in its DAG) -> (aws operator, local operator), as "module:Class": each target's
+# classes live in their own module (<stage>_aws / <stage>_local), so only the chosen one is imported.
 STEPS: dict[str, tuple[str, str]] = {
-    "capture_sensor": (
-        "mlops_airflow.operators.monitoring:AwsCaptureSensor",
-        "mlops_airflow.operators.monitoring:LocalCaptureSensor",
-    ),
-    "sagemaker_training": (
-        "mlops_airflow.operators.training:AwsTrainingJobOperator",
-        "mlops_airflow.operators.training:LocalTrainingJobOperator",
-    ),
-    "sagemaker_processing": (
-        "mlops_airflow.operators.training:AwsProcessingJobOperator",
-        "mlops_airflow.operators.training:LocalProcessingJobOperator",
-    ),
-    "find_champion": (
-        "mlops_airflow.operators.training:AwsFindChampionOperator",
-        "mlops_airflow.operators.training:LocalFindChampionOperator",
-    ),
-    "register_model": (
-        "mlops_airflow.operators.training:AwsRegisterModelOperator",
-        "mlops_airflow.operators.training:LocalRegisterModelOperator",
-    ),
+    # mlops_ingest
     "dms_sync": (
-        "mlops_airflow.operators.replication_aws:DmsReplicationReadySensor",
-        "mlops_airflow.operators.replication_local:LocalDmsSyncOperator",
+        f"{OPERATORS}.replication_aws:DmsReplicationReadySensor",
+        f"{OPERATORS}.replication_local:LocalDmsSyncOperator",
     ),
-    "replication_check": (
-        "mlops_airflow.operators.replication_aws:AwsReplicationCheckOperator",
-        "mlops_airflow.operators.replication_local:LocalReplicationCheckOperator",
+    "check_replication": (
+        f"{OPERATORS}.replication_aws:AwsReplicationCheckOperator",
+        f"{OPERATORS}.replication_local:LocalReplicationCheckOperator",
     ),
-    "resolve_deploy_model": (
-        "mlops_airflow.operators.serving:AwsResolveDeployModelOperator",
-        "mlops_airflow.operators.serving:LocalResolveDeployModelOperator",
+    # mlops_features
+    "build_features": (
+        f"{OPERATORS}.features_aws:AwsGlueFeaturesJobOperator",
+        f"{OPERATORS}.features_local:LocalGlueFeaturesJobOperator",
     ),
-    "sagemaker_model": (
-        "mlops_airflow.operators.serving:AwsSageMakerModelOperator",
-        "mlops_airflow.operators.serving:LocalSageMakerModelOperator",
+    "register_catalog": (
+        f"{OPERATORS}.features_aws:AwsCatalogRegisterOperator",
+        f"{OPERATORS}.features_local:LocalCatalogRegisterOperator",
     ),
-    "sagemaker_endpoint_config": (
-        "mlops_airflow.operators.serving:AwsSageMakerEndpointConfigOperator",
-        "mlops_airflow.operators.serving:LocalSageMakerEndpointConfigOperator",
-    ),
-    "sagemaker_endpoint": (
-        "mlops_airflow.operators.serving:AwsSageMakerEndpointOperator",
-        "mlops_airflow.operators.serving:LocalSageMakerEndpointOperator",
-    ),
-    "endpoint_smoke_test": (
-        "mlops_airflow.operators.serving:AwsEndpointSmokeTestOperator",
-        "mlops_airflow.operators.serving:LocalEndpointSmokeTestOperator",
-    ),
-    "glue_etl": (
-        "mlops_airflow.operators.features:AwsGlueFeaturesJobOperator",
-        "mlops_airflow.operators.features:LocalGlueFeaturesJobOperator",
-    ),
-    "catalog_register": (
-        "mlops_airflow.operators.features:GlueCatalogRegisterOperator",
-        "mlops_airflow.operators.features:LocalCatalogRegisterOperator",
-    ),
-    "athena_eda": (
-        "mlops_airflow.operators.features:AwsAthenaEdaQueryOperator",
-        "mlops_airflow.operators.features:LocalAthenaEdaQueryOperator",
+    "eda_query": (
+        f"{OPERATORS}.features_aws:AwsAthenaEdaQueryOperator",
+        f"{OPERATORS}.features_local:LocalAthenaEdaQueryOperator",
     ),
     "eda_report": (
-        "mlops_airflow.operators.features:FeaturesEdaReportOperator",
-        "mlops_airflow.operators.features:FeaturesEdaReportOperator",
+        f"{OPERATORS}.features:FeaturesEdaReportOperator",
+        f"{OPERATORS}.features:FeaturesEdaReportOperator",
     ),
     "validate_features": (
-        "mlops_airflow.operators.features:AwsValidateFeaturesJobOperator",
-        "mlops_airflow.operators.features:LocalValidateFeaturesOperator",
+        f"{OPERATORS}.features_aws:AwsValidateFeaturesJobOperator",
+        f"{OPERATORS}.features_local:LocalValidateFeaturesOperator",
     ),
+    # mlops_train
+    "find_champion": (
+        f"{OPERATORS}.training_aws:AwsFindChampionOperator",
+        f"{OPERATORS}.training_local:LocalFindChampionOperator",
+    ),
+    "train": (
+        f"{OPERATORS}.training_aws:AwsTrainingJobOperator",
+        f"{OPERATORS}.training_local:LocalTrainingJobOperator",
+    ),
+    "evaluate": PROCESSING_JOB,
+    "register": (
+        f"{OPERATORS}.training_aws:AwsRegisterModelOperator",
+        f"{OPERATORS}.training_local:LocalRegisterModelOperator",
+    ),
+    # mlops_deploy
+    "resolve_model": (
+        f"{OPERATORS}.serving_aws:AwsResolveDeployModelOperator",
+        f"{OPERATORS}.serving_local:LocalResolveDeployModelOperator",
+    ),
+    "create_model": (
+        f"{OPERATORS}.serving_aws:AwsSageMakerModelOperator",
+        f"{OPERATORS}.serving_local:LocalSageMakerModelOperator",
+    ),
+    "create_endpoint_config": (
+        f"{OPERATORS}.serving_aws:AwsSageMakerEndpointConfigOperator",
+        f"{OPERATORS}.serving_local:LocalSageMakerEndpointConfigOperator",
+    ),
+    "deploy_endpoint": (
+        f"{OPERATORS}.serving_aws:AwsSageMakerEndpointOperator",
+        f"{OPERATORS}.serving_local:LocalSageMakerEndpointOperator",
+    ),
+    "smoke_test": (
+        f"{OPERATORS}.serving_aws:AwsEndpointSmokeTestOperator",
+        f"{OPERATORS}.serving_local:LocalEndpointSmokeTestOperator",
+    ),
+    # mlops_monitor
+    "baseline_job": PROCESSING_JOB,
+    "wait_for_capture": (
+        f"{OPERATORS}.monitoring_aws:AwsCaptureSensor",
+        f"{OPERATORS}.monitoring_local:LocalCaptureSensor",
+    ),
+    "drift_job": PROCESSING_JOB,
 }
 
 
@@ -106,7 +118,7 @@ def current_target() -> Target:
 
 
 def step_operator(step: str) -> type:
-    """The operator class that runs ``step`` on the current target."""
+    """The operator class that runs ``step`` (a task id) on the current target."""
     try:
         aws_path, local_path = STEPS[step]
     except KeyError:

@@ -64,10 +64,11 @@ def put_json(s3: Any, prefix_uri: str, name: str, doc: dict[str, Any]) -> None:
 
 def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
     """The task bodies' steps, in DAG order; the jobs' outputs are put where the jobs would write them."""
-    import mlops_airflow.operators.monitoring as task_bodies
+    import mlops_airflow.tasks.monitoring  # noqa: F401 - the task bodies' module and what it imports
     from mlops.config import PipelineConfig
     from mlops.lake import Lake
     from mlops.monitoring import baseline_steps, steps
+    from mlops_airflow.operators.monitoring_aws import AwsCaptureSensor
 
     config = PipelineConfig.model_validate(
         {
@@ -110,7 +111,7 @@ def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
     summary = {**window, "model_version": "3", "drift_share": 0.5, "rows": 200, "drifted_features": ["x"]}
     put_json(s3, drift["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"], "drift_summary.json", summary)
     decision = steps.evaluate(config, lake, run_id="r1", processing=drift, s3=s3)
-    sensor = task_bodies.AwsCaptureSensor(
+    sensor = AwsCaptureSensor(
         task_id="wait", capture_uri=lake.capture("orders"), aws_conn_id=None, **window
     )
     return {

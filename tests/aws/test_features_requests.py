@@ -10,8 +10,10 @@ import yaml
 from mlops.aws import athena_requests, glue_requests
 from mlops.config import load_config
 from mlops.eda import EDA_QUERIES
-from mlops.etl.build_features import CURATED_COLUMNS, parse_job_args
+from mlops.etl.build_features import parse_args
 from mlops.lake import Lake
+from mlops.schema.curated import CURATED_COLUMNS
+from mlops.schema.job_args import parse_job_args
 from tests.aws.botocore_validation import assert_valid_request, output_member_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +47,22 @@ def test_stack_names_follow_the_infra_convention(config):
         )
 
 
+ETL_CODE_URI = "s3://mlops-artifacts-dev/glue/libs/mlops_features-0123456789abcdef.zip"
+
+
 def test_start_job_run_request_is_valid_and_parsed_by_the_script(lake, config):
-    request = glue_requests.start_job_run_request(lake, config, "scheduled__2026-01-01T00:00:00+00:00", 0.5)
+    request = glue_requests.start_job_run_request(
+        lake, config, "scheduled__2026-01-01T00:00:00+00:00", ETL_CODE_URI, 0.5
+    )
     assert_valid_request("glue", "StartJobRun", request)
-    args = parse_job_args(["script.py", *[part for item in request["Arguments"].items() for part in item]])
+    assert request["Arguments"]["--extra-py-files"] == ETL_CODE_URI, "the mlops.schema bundle is on the job's path"
+    args = parse_args(["script.py", *[part for item in request["Arguments"].items() for part in item]])
     assert args["raw_uri"] == "s3://mlops-lake-dev/raw/dms/shop"
     assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
     assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/curated/features"
     assert args["run_key"] == "scheduled__2026-01-01T00-00-00-00-00" and args["sample_fraction"] == "0.5"
     with pytest.raises(ValueError, match="sample_fraction"):
-        glue_requests.start_job_run_request(lake, config, "r", 0.0)
+        glue_requests.start_job_run_request(lake, config, "r", ETL_CODE_URI, 0.0)
 
 
 def test_create_job_request_is_valid_glue_5(config):
@@ -170,7 +178,7 @@ def test_s3_swap_publishes_a_snapshot_behind_one_pointer_put(monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from mlops.etl.build_features import LakeFiles, read_current, swap_in
+    from mlops.schema.snapshots import LakeFiles, read_current, swap_in
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")

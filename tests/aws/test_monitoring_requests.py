@@ -117,10 +117,10 @@ def test_reporting_requests_are_valid():
 
 
 def test_aws_capture_sensor_pokes_s3_through_the_provider(fake_aws_credentials):
-    """The aws ``capture_sensor`` (provider S3KeySensor subclass) finds the window's objects on S3 (moto)."""
+    """The aws ``wait_for_capture`` sensor (provider S3KeySensor subclass) finds the window's objects on S3 (moto)."""
     from moto import mock_aws
 
-    from mlops_airflow.operators.monitoring import AwsCaptureSensor
+    from mlops_airflow.operators.monitoring_aws import AwsCaptureSensor
 
     sensor = AwsCaptureSensor(
         task_id="wait",

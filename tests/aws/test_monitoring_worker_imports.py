@@ -1,6 +1,6 @@
 """The monitoring stage's worker side on the aws target imports nothing heavy.
 
-MWAA workers only orchestrate (DESIGN.md §1.8): the mlops_monitor task bodies and the ``mlops``
+MWAA workers only orchestrate: the mlops_monitor task bodies and the ``mlops``
 modules they call on the aws path may use the standard library, Airflow, the provider, boto3,
 pydantic and yaml, never pandas, numpy, pyarrow, fsspec/s3fs, matplotlib, sklearn, duckdb,
 sqlalchemy, great_expectations or pyspark: training data and capture content are read by the

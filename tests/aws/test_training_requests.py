@@ -194,7 +194,7 @@ def test_aws_job_operators_run_against_moto_and_cache_in_the_s3_lake(monkeypatch
         with mock_aws():
             import boto3
 
-            from mlops_airflow.operators.training import AwsProcessingJobOperator, AwsTrainingJobOperator
+            from mlops_airflow.operators.training_aws import AwsProcessingJobOperator, AwsTrainingJobOperator
 
             config = pipeline_config()
             s3 = boto3.client("s3", region_name="eu-west-1")

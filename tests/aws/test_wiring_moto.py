@@ -98,8 +98,9 @@ def _seed_raw_lake(config: Any, local_lake: Any) -> tuple[Any, Path]:
 def _seed_curated(config: Any, local_lake: Any, raw_dir: Path) -> dict[str, Any]:
     """The curated snapshot the Glue job would write: the pandas twin of the job, swapped in locally."""
     from mlops.etl import pandas_features
-    from mlops.etl.build_features import LABEL, LABEL_CLASSES, SPLIT, SPLITS, LakeFiles, curated_types, swap_in
     from mlops.lake import local_path
+    from mlops.schema.curated import LABEL, LABEL_CLASSES, SPLIT, SPLITS, curated_types
+    from mlops.schema.snapshots import LakeFiles, swap_in
 
     frame = pandas_features.run(raw_dir)
     curated_uri = local_lake.curated("features")

@@ -123,7 +123,7 @@ def run_deploy(s3: Any, sagemaker: Any, model_data_url: str) -> dict[str, Any]:
     from mlops.serving.deploy_model import resolve_deploy_model
     from mlops.serving.runtime import check_predictions, sample_request
     from mlops.training import lake_io
-    from mlops_airflow.operators.serving import framework_image_uri
+    from mlops_airflow.tasks.serving import framework_image_uri
 
     config = load_config()
     group = config.registry.model_package_group
@@ -153,12 +153,12 @@ def main() -> int:
         s3, sagemaker = boto3.client("s3", region_name=REGION), boto3.client("sagemaker", region_name=REGION)
         s3.list_buckets(), sagemaker.list_model_package_groups()  # moto's backends load before the baseline
         baseline = loaded_heavy()
-        from mlops_airflow.operators import serving, training
+        from mlops_airflow.operators import serving_aws, training_aws
 
         classes = [
-            training.AwsTrainingJobOperator,
-            training.AwsRegisterModelOperator,
-            serving.AwsSageMakerModelOperator,
+            training_aws.AwsTrainingJobOperator,
+            training_aws.AwsRegisterModelOperator,
+            serving_aws.AwsSageMakerModelOperator,
         ]
         trained = run_training(s3, sagemaker)
         deployed = run_deploy(s3, sagemaker, trained["model_data_url"])

@@ -95,6 +95,25 @@ def test_dag_rules(dagbag):
     assert not problems, "\n".join(problems)
 
 
+def test_steps_are_named_by_their_task_ids(dagbag):
+    """Each step of ``targets.STEPS`` is the task of that id, made by ``step_operator(<task id>)``."""
+    from mlops_airflow.targets import STEPS
+
+    tasks = {task.task_id: task for dag in dagbag.dags.values() for task in dag.tasks}
+    assert not set(STEPS) - set(tasks), f"steps that are no task: {sorted(set(STEPS) - set(tasks))}"
+    steps_of: dict[str, set[str]] = {}
+    for step, paths in STEPS.items():
+        for path in paths:
+            steps_of.setdefault(path, set()).add(step)
+    for task_id, task in tasks.items():
+        cls = getattr(task, "operator_class", type(task))
+        path = f"{cls.__module__}:{cls.__name__}"
+        if task_id in STEPS:
+            assert path in STEPS[task_id], f"task {task_id} is a {path}, not its step's operator"
+        elif path in steps_of:
+            raise AssertionError(f"task {task_id} runs step {sorted(steps_of[path])}: name it after the step")
+
+
 @pytest.mark.parametrize("target", ["local", "aws"])
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_fast_without_heavy_imports(dag_file, target):

@@ -11,8 +11,8 @@ from test_etl_fixtures import build_curated_lake, write_fixture
 from mlops.aws.glue_requests import catalog_table_inputs, stack_names
 from mlops.catalog.duckdb_catalog import apply_table_inputs, table_row_counts
 from mlops.config import load_config
-from mlops.etl.build_features import CURATED_COLUMNS
 from mlops.lake import Lake
+from mlops.schema.curated import CURATED_COLUMNS
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from mlops.eda import EDA_QUERIES
 from mlops.eda.queries import SQL_DIR, query_text, to_duckdb
 from mlops.eda.report import TITLES, build_report, cell
 from mlops.eda.runner import execute_locally
-from mlops.etl.build_features import CURATED_COLUMNS
 from mlops.etl.synthetic_raw import write_raw
 from mlops.lake import Lake, local_path
+from mlops.schema.curated import CURATED_COLUMNS
 
 
 @pytest.fixture

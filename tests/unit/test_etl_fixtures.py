@@ -331,7 +331,8 @@ def build_curated_lake(root: Path, raw: Path, run_key: str) -> dict:
     Uses the job's own staging/swap code, so the lake looks exactly as after a Glue run.
     """
     from mlops.etl import pandas_features
-    from mlops.etl.build_features import LABEL_CLASSES, SPLITS, LakeFiles, curated_types, swap_in
+    from mlops.schema.curated import LABEL_CLASSES, SPLITS, curated_types
+    from mlops.schema.snapshots import LakeFiles, swap_in
 
     frame = pandas_features.run(raw)
     staged = root / "_staging" / "curated" / "features" / run_key

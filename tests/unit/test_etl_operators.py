@@ -1,4 +1,4 @@
-"""The features-stage operators: the local chain does the real work; aws classes take the same arguments."""
+"""The features-stage operators: the local chain does the real work; aws classes build the validated requests."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ class _TI:
 def test_local_chain_builds_registers_explores_and_validates(home):
     from mlops.eda import EDA_QUERIES
     from mlops_airflow.assets import VALIDATED_FEATURES
-    from mlops_airflow.operators import features as ops
+    from mlops_airflow.operators import features_local as ops
+    from mlops_airflow.operators.features import FeaturesEdaReportOperator
 
     built = ops.LocalGlueFeaturesJobOperator(task_id="build_features", run_key=RUN).execute({})
     assert built["state"] == "SUCCEEDED" and built["rows"] > 1000 and sum(built["splits"].values()) == built["rows"]
@@ -56,7 +57,7 @@ def test_local_chain_builds_registers_explores_and_validates(home):
     ]
     assert all(Path(d["output_uri"].removeprefix("file://")).exists() for d in described)
 
-    report = ops.FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute(
+    report = FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute(
         {"ti": _TI({"eda_query": described})}
     )
     assert Path(report["report_uri"].removeprefix("file://")).read_text().count("<svg ") == 4
@@ -83,7 +84,7 @@ def test_failed_validation_fails_the_task_naming_the_expectation_and_emits_nothi
 
     from mlops.validation.outcome import ValidationFailedError
     from mlops_airflow.assets import VALIDATED_FEATURES
-    from mlops_airflow.operators import features as ops
+    from mlops_airflow.operators import features_local as ops
 
     validated = home / "lake" / "curated" / "features" / "_validated.json"
     before = validated.read_text()  # left by the passing run of the test above
@@ -109,30 +110,33 @@ def test_failed_validation_fails_the_task_naming_the_expectation_and_emits_nothi
 def test_skip_eda_param_skips_queries_and_report(home):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from mlops_airflow.operators import features as ops
+    from mlops_airflow.operators.features import FeaturesEdaReportOperator
+    from mlops_airflow.operators.features_local import LocalAthenaEdaQueryOperator
 
     with pytest.raises(AirflowSkipException):
-        ops.LocalAthenaEdaQueryOperator(task_id="q", query_name="null_rates", run_key=RUN, skip="True").execute({})
+        LocalAthenaEdaQueryOperator(task_id="q", query_name="null_rates", run_key=RUN, skip="True").execute({})
     with pytest.raises(AirflowSkipException):
-        ops.FeaturesEdaReportOperator(task_id="r", run_key=RUN, skip="True").execute({"ti": _TI({})})
+        FeaturesEdaReportOperator(task_id="r", run_key=RUN, skip="True").execute({"ti": _TI({})})
 
 
-def test_aws_classes_take_the_same_arguments_and_build_the_validated_requests(monkeypatch):
+def test_aws_classes_build_the_validated_requests(monkeypatch):
     monkeypatch.setenv("MLOPS_TARGET", "aws")
     from mlops.aws import athena_requests, glue_requests
+    from mlops.etl.bundle import features_bundle
     from mlops_airflow import targets
     from mlops_airflow.assets import VALIDATED_FEATURES
-    from mlops_airflow.operators import features as ops
+    from mlops_airflow.operators import features_aws
 
     targets.pipeline_config.cache_clear()
     config, lake = targets.pipeline_config(), targets.lake()
-    glue = targets.step_operator("glue_etl")(task_id="build_features", run_key=RUN, sample_fraction="0.5")
+    glue = targets.step_operator("build_features")(task_id="build_features", run_key=RUN, sample_fraction="0.5")
     assert glue.deferrable is True and {"run_key", "sample_fraction"} <= set(glue.template_fields)
     request = glue._prepare()
-    assert request == glue_requests.start_job_run_request(lake, config, RUN, 0.5)
+    bundle_uri = f"s3://mlops-artifacts-dev/{features_bundle()[1]}"
+    assert request == glue_requests.start_job_run_request(lake, config, RUN, bundle_uri, 0.5)
     assert (glue.job_name, glue.script_args) == (request["JobName"], request["Arguments"])
 
-    athena = targets.step_operator("athena_eda")(task_id="eda_query", query_name="class_balance", run_key=RUN)
+    athena = targets.step_operator("eda_query")(task_id="eda_query", query_name="class_balance", run_key=RUN)
     assert athena.deferrable is True
     query = athena._prepare()
     assert query == athena_requests.start_query_execution_request(lake, config, "class_balance", RUN)
@@ -146,8 +150,6 @@ def test_aws_classes_take_the_same_arguments_and_build_the_validated_requests(mo
     assert request == glue_requests.start_validation_job_run_request(lake, config, RUN, code_uri, 50, None)
     assert (validate.job_name, validate.script_args["--extra-py-files"]) == ("mlops-dev-validate-features", code_uri)
 
-    catalog = targets.step_operator("catalog_register")(task_id="register_catalog")
-    assert isinstance(catalog, ops.GlueCatalogRegisterOperator)
-    local_twin = ops.LocalGlueFeaturesJobOperator(task_id="t", run_key=RUN, sample_fraction="0.5", deferrable=True)
-    assert local_twin.aws_args == {"deferrable": True}, "local classes accept the aws-only arguments"
+    catalog = targets.step_operator("register_catalog")(task_id="register_catalog")
+    assert isinstance(catalog, features_aws.AwsCatalogRegisterOperator)
     targets.pipeline_config.cache_clear()

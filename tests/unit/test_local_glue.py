@@ -18,7 +18,9 @@ from test_etl_fixtures import write_fixture, write_replicated
 
 from mlops.etl import build_features as job
 from mlops.etl import pandas_features
+from mlops.etl.bundle import features_bundle, publish_locally
 from mlops.etl.local_glue import GlueJobFailedError, job_run_id, run_job_locally
+from mlops.schema import curated
 
 SCRIPT = Path(job.__file__)
 
@@ -36,6 +38,7 @@ def _request(root: Path, raw: Path, run_key: str = "manual__2025-04-01T00:00:00+
         "--staging_uri": (root / "_staging" / "curated" / "features").as_uri(),
         "--run_key": run_key,
         "--shuffle_partitions": "2",
+        "--extra-py-files": publish_locally(features_bundle(), root / "artifacts"),  # the mlops.schema package
     }
     return {"JobName": "mlops-build-features", "Arguments": arguments}
 
@@ -58,7 +61,7 @@ def test_spark_job_matches_the_pandas_twin_on_replicated_data(tmp_path):
     spark_out = spark_out.sort_values("order_id").reset_index(drop=True)
     pandas_out = pandas_features.run(replicated)
     assert len(spark_out) == len(pandas_out) == pointer["rows"] > 0
-    for column in job.CURATED_COLUMNS:
+    for column in curated.CURATED_COLUMNS:
         left, right = spark_out[column], pandas_out[column]
         if column == "order_ts":
             assert (left.astype("datetime64[us]") == right.astype("datetime64[us]")).all()
@@ -79,7 +82,7 @@ def test_local_glue_failure_carries_the_log_tail(tmp_path):
     )
     with pytest.raises(GlueJobFailedError, match="Path does not exist"):
         run_job_locally({"JobName": "j", "Arguments": {"--run_key": "r"}}, script, log=lambda _: None)
-    assert json.dumps(job.curated_types())  # the schema contract is serialisable
+    assert json.dumps(curated.curated_types())  # the schema contract is serialisable
 
 
 def test_job_sees_its_extra_py_files_and_nothing_of_the_caller(tmp_path, monkeypatch):

@@ -111,7 +111,7 @@ def test_no_deployed_model_skips_the_run(monitor_env):
 
     result = run_dag("mlops_monitor", conf={}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
     assert result.succeeded, result.error
-    assert result.task_states["resolve_model"] == "skipped"
+    assert result.task_states["find_monitored_model"] == "skipped"
     skipped = ("baseline_job", "ensure_baseline", "wait_for_capture", "drift_job", "emit_drift_detected")
     assert {result.task_states[t] for t in skipped} == {"skipped"}
     assert not result.asset_extras
@@ -149,7 +149,7 @@ def test_model_comes_from_the_endpoint_live_event(monitor_env):
             )
     result = run_dag("mlops_monitor", conf={"force": True}, log_path=monitor_env["home"] / "logs" / "mlops_monitor.log")
     assert result.succeeded, result.error
-    assert result.xcoms["resolve_model"]["version"] == "5"
+    assert result.xcoms["find_monitored_model"]["version"] == "5"
     assert result.xcoms["ensure_baseline"]["baseline_uri"].endswith("/baselines/orders/v5")
     assert result.task_states["wait_for_capture"] == "success"  # force: no waiting
 

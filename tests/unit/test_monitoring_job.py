@@ -153,7 +153,7 @@ def test_capture_keys_and_window_folders():
 
 
 def test_local_capture_sensor_pokes_the_window(env):
-    from mlops_airflow.operators.monitoring import LocalCaptureSensor
+    from mlops_airflow.operators.monitoring_local import LocalCaptureSensor
 
     _, lake, _, _, _, held_out = env
     sensor = LocalCaptureSensor(

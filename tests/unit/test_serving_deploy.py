@@ -1,13 +1,10 @@
-"""The deploy DAG's helpers: approved models only, model resolution order, operator argument parity."""
+"""The deploy DAG's helpers: approved models only, model resolution order, the operators' classes."""
 
 from __future__ import annotations
-
-import inspect
 
 import pytest
 
 from mlops.serving.deploy_model import NotDeployable, resolve_deploy_model
-from mlops_airflow.operators import serving
 
 GROUP = "orders"
 PACKAGES = [
@@ -81,24 +78,23 @@ def test_no_approved_version():
         resolve_deploy_model(group=GROUP, packages=lambda: PACKAGES[1:2])
 
 
-def test_local_operators_take_the_provider_arguments():
-    """Each local operator accepts what its provider counterpart is given in the DAG."""
-    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
+def test_local_endpoint_operator_checks_the_operation():
+    """The stand-in keeps the provider's rule: ``operation`` is create or update (the arguments' parity is
+    tests/unit/test_step_signatures.py)."""
+    from mlops_airflow.operators.serving_local import LocalSageMakerEndpointOperator
 
-    provider = set(inspect.signature(SageMakerEndpointOperator.__init__).parameters) - {"self", "kwargs"}
-    local = serving.LocalSageMakerEndpointOperator(
-        task_id="t",
-        config={"EndpointName": "e", "EndpointConfigName": "c"},
-        **{name: None for name in provider if name not in ("config", "operation")},
-        operation="update",
-    )
+    config = {"EndpointName": "e", "EndpointConfigName": "c"}
+    local = LocalSageMakerEndpointOperator(task_id="t", config=config, operation="Update", check_interval=5)
     assert local.operation == "update" and local.template_fields == ("config",)
+    with pytest.raises(ValueError, match="create"):
+        LocalSageMakerEndpointOperator(task_id="t2", config=config, operation="delete")
 
 
 def test_aws_classes_are_provider_subclasses():
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerModelOperator
 
-    assert issubclass(serving.AwsSageMakerEndpointOperator, SageMakerEndpointOperator)
-    assert issubclass(serving.AwsSageMakerModelOperator, SageMakerModelOperator)
-    assert serving.AwsEndpointSmokeTestOperator.__qualname__ == "AwsEndpointSmokeTestOperator"
-    assert issubclass(serving.AwsResolveDeployModelOperator, serving.ResolveDeployModelOperator)
+    from mlops_airflow.operators import serving, serving_aws
+
+    assert issubclass(serving_aws.AwsSageMakerEndpointOperator, SageMakerEndpointOperator)
+    assert issubclass(serving_aws.AwsSageMakerModelOperator, SageMakerModelOperator)
+    assert issubclass(serving_aws.AwsResolveDeployModelOperator, serving.ResolveModelStep)

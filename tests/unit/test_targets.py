@@ -20,12 +20,21 @@ def test_bad_target_is_named(monkeypatch):
 
 @pytest.mark.parametrize("step", sorted(targets.STEPS))
 def test_every_step_resolves_on_both_targets(step, monkeypatch):
-    """Each step imports on both targets, and a step with two operators gets the right one."""
+    """Each step imports on both targets as exactly the class its entry names, from exactly that module."""
     aws_path, local_path = targets.STEPS[step]
     for target, path in (("aws", aws_path), ("local", local_path)):
         monkeypatch.setenv("MLOPS_TARGET", target)
         operator = targets.step_operator(step)
-        assert f"{operator.__module__}:{operator.__name__}" == path or operator.__name__ == path.rsplit(":", 1)[1]
+        assert f"{operator.__module__}:{operator.__name__}" == path
+
+
+def test_each_target_has_its_own_modules():
+    """aws classes live in *_aws modules and stand-ins in *_local ones, except a step with one class for both."""
+    for step, (aws_path, local_path) in targets.STEPS.items():
+        if aws_path == local_path:
+            continue
+        aws_module, local_module = aws_path.partition(":")[0], local_path.partition(":")[0]
+        assert aws_module.endswith("_aws") and local_module.endswith("_local"), step
 
 
 def test_aws_steps_use_the_amazon_provider(monkeypatch):

@@ -42,7 +42,7 @@ def env(tmp_path_factory):
 
 
 def _train(request, force=False):
-    from mlops_airflow.operators.training import LocalTrainingJobOperator
+    from mlops_airflow.operators.training_local import LocalTrainingJobOperator
 
     return LocalTrainingJobOperator(task_id="train", config=request, force=force).execute({})
 

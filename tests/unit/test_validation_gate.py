@@ -17,9 +17,9 @@ from test_etl_fixtures import build_curated_lake, write_replicated
 
 from mlops.aws.glue_requests import start_validation_job_run_request
 from mlops.config import load_config
-from mlops.etl.build_features import LakeFiles, read_current
 from mlops.etl.local_glue import run_job_locally
 from mlops.lake import Lake
+from mlops.schema.snapshots import LakeFiles, read_current
 from mlops.validation import bundle
 from mlops.validation.features_gate import VALIDATED_POINTER, GateError, run_gate
 from mlops.validation.outcome import FIX_HINT, ValidationFailedError, result_uri

@@ -11,15 +11,12 @@ enforces that output location; the request states the same one). The local stand
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Any
 
 from mlops.aws.glue_requests import FEATURES_TABLE, PREVIOUS_FEATURES_TABLE, stack_names
 from mlops.config import PipelineConfig
 from mlops.eda.queries import render_query
 from mlops.lake import Lake
-
-_NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4e0f-9a61-2d8c4b9e7f10")
 
 
 def query_tables(database: str) -> dict[str, str]:
@@ -33,11 +30,6 @@ def query_tables(database: str) -> dict[str, str]:
 def client_request_token(run_key: str, query_name: str) -> str:
     """Idempotency token (32..128 chars) of one query in one run."""
     return hashlib.sha256(f"{run_key}/{query_name}".encode()).hexdigest()[:64]
-
-
-def local_query_execution_id(token: str) -> str:
-    """The QueryExecutionId the local stand-in assigns: a UUID, deterministic from the token."""
-    return str(uuid.uuid5(_NAMESPACE, token))
 
 
 def start_query_execution_request(

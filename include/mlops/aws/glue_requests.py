@@ -10,8 +10,8 @@ the lake bucket ``<ProjectName>-lake-<Environment>[-<account>-<region>]``, so
 :func:`stack_names` derives project and environment from ``aws.lake_bucket``. The Glue jobs
 (``curate-features``, the Spark ETL; ``validate-features``, the Great Expectations suite) are
 created by CloudFormation (the MWAA role may start them, not create them); the tasks upload the
-current script to the job's ``ScriptLocation`` at run time (and, for validation, its code bundle
-under ``glue/libs/``, passed as ``--extra-py-files``), then start a run.
+current script to the job's ``ScriptLocation`` and its code bundle under ``glue/libs/`` (passed as
+``--extra-py-files``; :mod:`mlops.etl.bundle`) at run time, then start a run.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.config import PipelineConfig
-from mlops.etl.build_features import RAW_TABLES, curated_types, run_key_safe
 from mlops.lake import Lake
+from mlops.schema.curated import RAW_TABLES, curated_types
+from mlops.schema.snapshots import run_key_safe
 
 GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the script keeps to the Spark 3.5 API
 FEATURES_TABLE = "features"
@@ -120,15 +121,17 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
 
 
 def start_job_run_request(
-    lake: Lake, config: PipelineConfig, run_key: str, sample_fraction: float = 1.0, job_name: str | None = None
+    lake: Lake,
+    config: PipelineConfig,
+    run_key: str,
+    code_uri: str,
+    sample_fraction: float = 1.0,
+    job_name: str | None = None,
 ) -> dict[str, Any]:
-    """Glue StartJobRun for the features job."""
+    """Glue StartJobRun for the features job, with its code bundle (``mlops.schema``) on the Python path."""
     name = job_name or stack_names(config).glue_job
-    return {
-        "JobName": name,
-        "Arguments": {"--JOB_NAME": name, **job_arguments(lake, config, run_key, sample_fraction)},
-        "Timeout": 60,
-    }
+    arguments = {"--JOB_NAME": name, **job_arguments(lake, config, run_key, sample_fraction)}
+    return {"JobName": name, "Arguments": {**arguments, "--extra-py-files": code_uri}, "Timeout": 60}
 
 
 def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import csv
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
-from mlops.aws.athena_requests import local_query_execution_id
 from mlops.eda.queries import to_duckdb
 from mlops.lake import local_path
+
+_NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4e0f-9a61-2d8c4b9e7f10")
 
 
 class QueryFailedError(RuntimeError):
     """The query failed; the message carries the query id, DuckDB's error and the transpiled SQL."""
+
+
+def local_query_execution_id(token: str) -> str:
+    """The QueryExecutionId this stand-in assigns: a UUID, deterministic from the request's token."""
+    return str(uuid.uuid5(_NAMESPACE, token))
 
 
 def _csv_value(value: Any) -> str:

@@ -8,8 +8,9 @@ Run it the way Glue runs a script, with ``--KEY value`` job arguments::
         --staging_uri file:///.../lake/_staging/curated/features \\
         --run_key manual__2025-01-01T00-00-00 [--sample_fraction 1.0] [--shuffle_partitions 8]
 
-The file is self-contained (stdlib + pyspark; boto3 only for ``s3://`` swaps) so that it can be
-uploaded to S3 as it is and run by Glue 5.0 (Spark 3.5). ``awsglue`` is used when importable.
+The script needs pyspark, boto3 (only for ``s3://`` swaps) and its code bundle (the
+``mlops.schema`` package), so it is uploaded to S3 as it is and run by Glue 5.0 (Spark 3.5).
+``awsglue`` is used when importable.
 
 Steps
 -----
@@ -38,197 +39,44 @@ Steps
    pointer, and so the curated data, as it was. A repeated run makes a fresh snapshot id
    (``<run_key>``, ``<run_key>.2``, ...) so a visible snapshot is never overwritten.
 
-Curated table schema (the contract with training)
---------------------------------------------------
-Key ``order_id``; label ``label``; split ``split`` (Hive partition ``split=train|validation|test``).
-
-==========================  ==========  =====================================================
-column                      type        meaning
-==========================  ==========  =====================================================
-order_id                    bigint      key (unique)
-customer_id                 bigint      identifier, not a feature
-order_ts                    timestamp   order time (UTC), not a feature
-channel                     string      categorical: web, app, marketplace, phone
-payment_method              string      categorical: card, paypal, bank_transfer, cash_on_delivery
-shipping_method             string      categorical: standard, express, pickup
-ship_country                string      categorical: 2-letter country
-customer_country            string      categorical: 2-letter country
-customer_segment            string      categorical: consumer, business, vip
-top_category                string      categorical: category of the highest-value line;
-                                        ``unknown`` (product gone) or ``none`` (no lines)
-promised_days               int         promised delivery days
-shipping_fee                double      shipping fee
-has_discount_code           int         1 if a discount code was used
-cross_border                int         1 if ship_country != customer_country
-marketing_opt_in            int         1 if the customer opted in
-customer_age                double      order year - birth year; NULL if birth year unknown
-customer_tenure_days        double      days from signup to order
-basket_lines                int         number of order lines
-basket_units                int         sum of quantities
-basket_gross                double      sum(quantity * unit_price)
-basket_value                double      sum(quantity * unit_price * (1 - discount_pct/100))
-avg_unit_price              double      mean line unit price (0 with no lines)
-max_unit_price              double      max line unit price (0 with no lines)
-distinct_categories         int         distinct product categories
-fragile_units               int         units of fragile products
-basket_weight_kg            double      sum(quantity * weight_kg); unknown weights count 0
-order_hour                  int         0..23
-order_dow                   int         ISO day of week, 1 = Monday .. 7 = Sunday
-order_month                 int         1..12
-is_weekend                  int         1 on Saturday/Sunday
-prior_orders                int         customer's orders strictly before this one
-prior_spend                 double      their summed basket_value
-prior_terminal_orders       int         prior orders whose outcome was known before this one
-prior_return_rate           double      returned / prior_terminal_orders (0 if none)
-prior_cancel_rate           double      cancelled / prior_terminal_orders (0 if none)
-days_since_prev_order       double      days since the previous order; NULL for a first order
-label                       string      delivered | returned | cancelled
-split                       string      train | validation | test (partition column)
-==========================  ==========  =====================================================
-
-Feature columns for a model: ``CATEGORICAL_FEATURES + NUMERIC_FEATURES`` below.
+The curated table's columns, types and meaning are :mod:`mlops.schema.curated`; its snapshot
+layout and the pointer swap, :mod:`mlops.schema.snapshots`. The job gets the ``mlops.schema`` package
+as its ``--extra-py-files`` code bundle (:mod:`mlops.etl.bundle`), as Glue puts such a zip on the
+script's path.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import sys
 import time
 from typing import Any
-from urllib.parse import urlparse
 
-KEY = "order_id"
-LABEL = "label"
-SPLIT = "split"
-LABEL_CLASSES = ("delivered", "returned", "cancelled")
-SPLITS = ("train", "validation", "test")
-SPLIT_BOUNDS = (80, 90)  # hash bucket (0..99) < 80 -> train, < 90 -> validation, else test
-RAW_TABLES = {
-    "customers": "customer_id",
-    "products": "product_id",
-    "orders": "order_id",
-    "order_items": "order_item_id",
-}
-DMS_COLUMNS = ("Op", "dms_commit_ts", "dms_change_seq")
-POINTER_NAME = "_current.json"
-MANIFEST_NAME = "_manifest.json"
-KEEP_SNAPSHOTS = 2  # the current one and the one before it (EDA compares against it)
-
-ID_COLUMNS = ("order_id", "customer_id", "order_ts")
-CATEGORICAL_FEATURES = (
-    "channel",
-    "payment_method",
-    "shipping_method",
-    "ship_country",
-    "customer_country",
-    "customer_segment",
-    "top_category",
+from mlops.schema.curated import (
+    BASKET_FEATURES,
+    CATEGORICAL_FEATURES,
+    DMS_COLUMNS,
+    HISTORY_FEATURES,
+    KEY,
+    LABEL,
+    LABEL_CLASSES,
+    RAW_TABLES,
+    SPLIT,
+    SPLIT_BOUNDS,
+    SPLITS,
+    curated_types,
 )
-NUMERIC_FEATURES = (
-    "promised_days",
-    "shipping_fee",
-    "has_discount_code",
-    "cross_border",
-    "marketing_opt_in",
-    "customer_age",
-    "customer_tenure_days",
-    "basket_lines",
-    "basket_units",
-    "basket_gross",
-    "basket_value",
-    "avg_unit_price",
-    "max_unit_price",
-    "distinct_categories",
-    "fragile_units",
-    "basket_weight_kg",
-    "order_hour",
-    "order_dow",
-    "order_month",
-    "is_weekend",
-    "prior_orders",
-    "prior_spend",
-    "prior_terminal_orders",
-    "prior_return_rate",
-    "prior_cancel_rate",
-    "days_since_prev_order",
-)
-INT_COLUMNS = (
-    "promised_days",
-    "has_discount_code",
-    "cross_border",
-    "marketing_opt_in",
-    "basket_lines",
-    "basket_units",
-    "distinct_categories",
-    "fragile_units",
-    "order_hour",
-    "order_dow",
-    "order_month",
-    "is_weekend",
-    "prior_orders",
-    "prior_terminal_orders",
-)
-NULLABLE_COLUMNS = ("customer_age", "days_since_prev_order")
-CURATED_COLUMNS = (*ID_COLUMNS, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES, LABEL, SPLIT)
-
-
-def curated_types() -> dict[str, str]:
-    """Column -> SQL type of the curated table (Spark/Hive names: bigint, int, double, string, timestamp)."""
-    types: dict[str, str] = {"order_id": "bigint", "customer_id": "bigint", "order_ts": "timestamp"}
-    for column in CURATED_COLUMNS:
-        if column not in types:
-            is_string = column in CATEGORICAL_FEATURES or column in (LABEL, SPLIT)
-            types[column] = "string" if is_string else "int" if column in INT_COLUMNS else "double"
-    return types
-
-
-# ----------------------------------------------------------------------------------- arguments
-
+from mlops.schema.job_args import parse_job_args
+from mlops.schema.snapshots import LakeFiles, run_key_safe, swap_in
 
 JOB_ARGS = ("JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key")
 JOB_DEFAULTS = {"sample_fraction": "1.0", "shuffle_partitions": "8"}
 
 
-def parse_job_args(
-    argv: list[str], required: tuple[str, ...] = JOB_ARGS, optional: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Glue-style ``--KEY value`` pairs -> dict (via awsglue's getResolvedOptions when on Glue).
-
-    ``required`` names must be present; ``optional`` maps the others to their defaults (this
-    job's when not given).
-    """
-    required_names = list(required)
-    optional = dict(JOB_DEFAULTS if optional is None else optional)
-    try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
-    except ImportError:
-        getResolvedOptions = None
-    if getResolvedOptions is not None:
-        present = [name for name in optional if f"--{name}" in argv]
-        return {**optional, **getResolvedOptions(argv, required_names + present)}
-    args: dict[str, str] = dict(optional)
-    tokens = list(argv[1:])
-    while tokens:
-        token = tokens.pop(0)
-        if not token.startswith("--"):
-            raise SystemExit(f"unexpected argument {token!r}; job arguments are --KEY value pairs")
-        key, eq, value = token[2:].partition("=")
-        args[key] = value if eq else (tokens.pop(0) if tokens and not tokens[0].startswith("--") else "true")
-    missing = [name for name in required_names if not args.get(name)]
-    if missing:
-        raise SystemExit(f"missing job arguments: {', '.join('--' + m for m in missing)}")
-    return args
-
-
-def run_key_safe(run_key: str) -> str:
-    """A run id (``scheduled__2025-01-01T00:00:00+00:00``) as a key segment safe on S3 and disks."""
-    safe = re.sub(r"[^A-Za-z0-9_.=-]+", "-", run_key).strip("-.")
-    if not safe:
-        raise ValueError(f"run key {run_key!r} has no usable characters")
-    return safe
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """This job's ``--KEY value`` arguments, with its defaults."""
+    return parse_job_args(argv, JOB_ARGS, JOB_DEFAULTS)
 
 
 # ---------------------------------------------------------------------------------- transform
@@ -373,21 +221,23 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
     if sample_fraction < 1.0:
         labelled = labelled.filter(split_bucket(F.col("order_id"), 9) % 10_000 < round(sample_fraction * 10_000))
     history = history_features(orders)
+    frame = labelled.join(customers, "customer_id", "inner").join(history, "order_id", "left")
+    return frame.select(*curated_columns())
+
+
+def curated_columns() -> list[Any]:
+    """The curated table's select list over the joined orders, in the contract's column order
+    (``mlops.schema.curated.CURATED_COLUMNS``; the tests compare the output with it)."""
+    from pyspark.sql import functions as F
+
     ts = F.col("order_ts").cast("timestamp")
     dow = (F.dayofweek(ts) + 5) % 7 + 1  # Spark: 1 = Sunday; ISO: 1 = Monday
     bucket = split_bucket(F.col("order_id")) % 100
-    frame = labelled.join(customers, "customer_id", "inner").join(history, "order_id", "left")
-    return frame.select(
+    return [
         F.col("order_id").cast("long").alias("order_id"),
         F.col("customer_id").cast("long").alias("customer_id"),
         ts.alias("order_ts"),
-        "channel",
-        "payment_method",
-        "shipping_method",
-        "ship_country",
-        "customer_country",
-        "customer_segment",
-        "top_category",
+        *CATEGORICAL_FEATURES,
         F.col("promised_days").cast("int").alias("promised_days"),
         F.col("shipping_fee").cast("double").alias("shipping_fee"),
         F.col("discount_code").isNotNull().cast("int").alias("has_discount_code"),
@@ -397,186 +247,23 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
         ((F.unix_timestamp(ts) - F.unix_timestamp(F.col("signup_ts").cast("timestamp"))) / 86400.0).alias(
             "customer_tenure_days"
         ),
-        "basket_lines",
-        "basket_units",
-        "basket_gross",
-        "basket_value",
-        "avg_unit_price",
-        "max_unit_price",
-        "distinct_categories",
-        "fragile_units",
-        "basket_weight_kg",
+        *BASKET_FEATURES,
         F.hour(ts).alias("order_hour"),
         dow.cast("int").alias("order_dow"),
         F.month(ts).alias("order_month"),
         (dow >= 6).cast("int").alias("is_weekend"),
-        "prior_orders",
-        "prior_spend",
-        "prior_terminal_orders",
-        "prior_return_rate",
-        "prior_cancel_rate",
-        "days_since_prev_order",
+        *HISTORY_FEATURES,
         F.col("status").alias(LABEL),
         F.when(bucket < SPLIT_BOUNDS[0], "train")
         .when(bucket < SPLIT_BOUNDS[1], "validation")
         .otherwise("test")
         .alias(SPLIT),
-    )
+    ]
 
 
 def load_latest_tables(spark: Any, raw_uri: str) -> dict[str, Any]:
     """Latest state of every raw table the features need."""
     return {table: latest_state(read_raw_table(spark, raw_uri, table), key) for table, key in RAW_TABLES.items()}
-
-
-# ------------------------------------------------------------------------- staging and swap
-
-
-class LakeFiles:
-    """The few storage operations the swap needs, on ``file://`` or ``s3://`` URIs."""
-
-    def __init__(self, s3_client: Any = None) -> None:
-        """``s3_client``: an S3 client, a zero-argument factory of one (called on first ``s3://`` use), or
-        ``None`` for boto3's default client."""
-        self._s3 = s3_client
-
-    @staticmethod
-    def _split(uri: str) -> tuple[str, str, str]:
-        parsed = urlparse(uri)
-        return parsed.scheme, parsed.netloc, parsed.path
-
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3  # only on the aws target (Glue has it)
-
-            self._s3 = boto3.client("s3")
-        elif callable(self._s3) and not hasattr(self._s3, "get_object"):
-            self._s3 = self._s3()
-        return self._s3
-
-    def read_text(self, uri: str) -> str | None:
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            return open(path, encoding="utf-8").read() if os.path.exists(path) else None
-        try:
-            return self.s3().get_object(Bucket=bucket, Key=path.lstrip("/"))["Body"].read().decode("utf-8")
-        except self.s3().exceptions.NoSuchKey:
-            return None
-
-    def write_text_atomic(self, uri: str, text: str) -> None:
-        """Readers see the old or the new content, never a mix: temp + os.replace, or one S3 PUT."""
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        else:
-            self.s3().put_object(Bucket=bucket, Key=path.lstrip("/"), Body=text.encode("utf-8"))
-
-    def list_children(self, uri: str) -> list[str]:
-        """Names of the direct sub-folders of ``uri``."""
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            return (
-                sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
-                if os.path.isdir(path)
-                else []
-            )
-        prefix = path.strip("/") + "/"
-        pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
-        return sorted(p["Prefix"][len(prefix) :].rstrip("/") for page in pages for p in page.get("CommonPrefixes", []))
-
-    def _keys(self, bucket: str, prefix: str) -> list[str]:
-        pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-    def move_tree(self, src: str, dst: str) -> None:
-        """Rename a folder (local, atomic) or copy then delete its objects (S3)."""
-        scheme, bucket, src_path = self._split(src)
-        _, dst_bucket, dst_path = self._split(dst)
-        if scheme == "file":
-            os.makedirs(os.path.dirname(dst_path), exist_ok=True)
-            os.rename(src_path, dst_path)
-            return
-        src_prefix, dst_prefix = src_path.strip("/") + "/", dst_path.strip("/") + "/"
-        keys = self._keys(bucket, src_prefix)
-        for key in keys:
-            self.s3().copy_object(
-                Bucket=dst_bucket, Key=dst_prefix + key[len(src_prefix) :], CopySource={"Bucket": bucket, "Key": key}
-            )
-        self.delete_tree(src)
-
-    def put_tree(self, local_dir: str, uri: str) -> None:
-        """Copy every file under the local folder ``local_dir`` to the prefix ``uri`` (same relative keys)."""
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            shutil.copytree(local_dir, path, dirs_exist_ok=True)
-            return
-        for folder, _dirs, names in os.walk(local_dir):
-            for name in names:
-                rel = os.path.relpath(os.path.join(folder, name), local_dir).replace(os.sep, "/")
-                self.s3().upload_file(os.path.join(folder, name), bucket, f"{path.strip('/')}/{rel}")
-
-    def delete(self, uri: str) -> None:
-        """Remove one file or object (nothing happens if it does not exist)."""
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            if os.path.exists(path):
-                os.remove(path)
-        else:
-            self.s3().delete_object(Bucket=bucket, Key=path.lstrip("/"))
-
-    def delete_tree(self, uri: str) -> None:
-        scheme, bucket, path = self._split(uri)
-        if scheme == "file":
-            shutil.rmtree(path, ignore_errors=True)
-            return
-        keys = self._keys(bucket, path.strip("/") + "/")
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self.s3().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-
-
-def next_snapshot_id(existing: list[str], run_key: str) -> str:
-    """``run_key`` the first time, then ``run_key.2``, ``run_key.3``: never reuse a visible folder."""
-    if run_key not in existing:
-        return run_key
-    attempt = 2
-    while f"{run_key}.{attempt}" in existing:
-        attempt += 1
-    return f"{run_key}.{attempt}"
-
-
-def swap_in(files: LakeFiles, staged_uri: str, curated_uri: str, run_key: str, manifest: dict[str, Any]) -> dict:
-    """Move the staged output to a new snapshot and make it current (the pointer write commits)."""
-    snapshots = f"{curated_uri.rstrip('/')}/snapshots"
-    previous = json.loads(files.read_text(f"{curated_uri.rstrip('/')}/{POINTER_NAME}") or "null")
-    snapshot_id = next_snapshot_id(files.list_children(snapshots), run_key)
-    snapshot_uri = f"{snapshots}/{snapshot_id}"
-    pointer = {
-        **manifest,
-        "snapshot_id": snapshot_id,
-        "uri": snapshot_uri,
-        "previous": {k: previous[k] for k in ("snapshot_id", "uri", "rows", "splits")} if previous else None,
-    }
-    files.move_tree(staged_uri, snapshot_uri)
-    files.write_text_atomic(f"{snapshot_uri}/{MANIFEST_NAME}", json.dumps(pointer, indent=2, sort_keys=True))
-    files.write_text_atomic(f"{curated_uri.rstrip('/')}/{POINTER_NAME}", json.dumps(pointer, indent=2, sort_keys=True))
-    keep = {snapshot_id, previous["snapshot_id"] if previous else None}
-    for stale in files.list_children(snapshots):
-        if stale not in keep:
-            files.delete_tree(f"{snapshots}/{stale}")
-    return pointer
-
-
-def read_current(curated_uri: str, files: LakeFiles | None = None) -> dict[str, Any] | None:
-    """The current snapshot's pointer (``None`` before the first successful run)."""
-    text = (files or LakeFiles()).read_text(f"{curated_uri.rstrip('/')}/{POINTER_NAME}")
-    return json.loads(text) if text else None
 
 
 # --------------------------------------------------------------------------------- the job
@@ -658,7 +345,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
 
 
 def main(argv: list[str]) -> int:
-    args = parse_job_args(argv)
+    args = parse_args(argv)
     spark = spark_session(args["JOB_NAME"], int(args.get("shuffle_partitions", "8")))
     try:
         from awsglue.job import Job  # type: ignore[import-not-found]

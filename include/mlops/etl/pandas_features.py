@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from mlops.etl.build_features import (
+from mlops.schema.curated import (
     CURATED_COLUMNS,
     INT_COLUMNS,
     LABEL_CLASSES,

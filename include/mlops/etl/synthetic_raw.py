@@ -53,11 +53,19 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
     """Full-load state of the four tables (latest state before any CDC)."""
     rng = np.random.default_rng(seed)
     n_cust, n_prod = max(50, n_orders // 5), 500
+    customers = _customers(rng, n_cust)
+    products, price = _products(rng, n_prod)
+    orders, order_ts = _orders(rng, n_orders, n_cust)
+    order_items = _order_items(rng, order_ts, price)
+    return {"customers": customers, "products": products, "orders": orders, "order_items": order_items}
+
+
+def _customers(rng: np.random.Generator, n_cust: int) -> pa.Table:
     cust_ids = np.arange(1, n_cust + 1)
     signup = START - rng.integers(0, 400 * DAY_US, n_cust).astype("timedelta64[us]")
     birth = rng.integers(1950, 2006, n_cust).astype("float64")
     birth[rng.random(n_cust) < 0.1] = np.nan
-    customers = pa.table(
+    return pa.table(
         {
             "customer_id": pa.array(cust_ids, pa.int64()),
             "email": pa.array([f"c{i}@example.com" for i in cust_ids]),
@@ -69,6 +77,10 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
             "updated_at": _ts(signup),
         }
     )
+
+
+def _products(rng: np.random.Generator, n_prod: int) -> tuple[pa.Table, np.ndarray]:
+    """The products table and its unit prices (order lines copy them)."""
     prod_ids = np.arange(1, n_prod + 1)
     price = np.round(rng.lognormal(3.0, 0.9, n_prod), 2)
     weight = np.round(rng.lognormal(0.0, 0.8, n_prod), 3)
@@ -84,7 +96,11 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
             "updated_at": _ts(np.full(n_prod, START)),
         }
     )
-    order_ids = np.arange(1, n_orders + 1)
+    return products, price
+
+
+def _orders(rng: np.random.Generator, n_orders: int, n_cust: int) -> tuple[pa.Table, np.ndarray]:
+    """The orders table (outcomes depend on payment and shipping) and the order times."""
     order_ts = START + np.sort(rng.integers(0, 540 * DAY_US, n_orders)).astype("timedelta64[us]")
     payment = rng.integers(0, len(PAYMENT_METHODS), n_orders)
     shipping = rng.integers(0, len(SHIPPING_METHODS), n_orders)
@@ -98,7 +114,7 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
     discount = np.where(rng.random(n_orders) < 0.2, "SAVE10", None)
     orders = pa.table(
         {
-            "order_id": pa.array(order_ids, pa.int64()),
+            "order_id": pa.array(np.arange(1, n_orders + 1), pa.int64()),
             "customer_id": pa.array(rng.integers(1, n_cust + 1, n_orders), pa.int64()),
             "order_ts": _ts(order_ts),
             "channel": pa.array(np.array(CHANNELS)[rng.integers(0, len(CHANNELS), n_orders)]),
@@ -112,12 +128,18 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
             "updated_at": _ts(updated),
         }
     )
+    return orders, order_ts
+
+
+def _order_items(rng: np.random.Generator, order_ts: np.ndarray, price: np.ndarray) -> pa.Table:
+    """One to four lines per order, at the product's price."""
+    n_orders, n_prod = len(order_ts), len(price)
     lines = rng.integers(1, 5, n_orders)
-    item_order = np.repeat(order_ids, lines)
+    item_order = np.repeat(np.arange(1, n_orders + 1), lines)
     n_items = len(item_order)
     item_prod = rng.integers(1, n_prod + 1, n_items)
     line_disc = np.where(rng.random(n_items) < 0.3, rng.choice([5.0, 10.0, 20.0], n_items), np.nan)
-    order_items = pa.table(
+    return pa.table(
         {
             "order_item_id": pa.array(np.arange(1, n_items + 1), pa.int64()),
             "order_id": pa.array(item_order, pa.int64()),
@@ -128,7 +150,6 @@ def generate_tables(n_orders: int, seed: int = 7) -> dict[str, pa.Table]:
             "updated_at": _ts(np.repeat(order_ts, lines)),
         }
     )
-    return {"customers": customers, "products": products, "orders": orders, "order_items": order_items}
 
 
 def write_raw(raw_dir: Path, n_orders: int, seed: int = 7, load_files: int = 2) -> dict[str, int]:

@@ -164,53 +164,19 @@ def compare_feature(
         name, "categorical" if categorical else "numeric", expected, m, typed.num_present, typed.num_missing
     )
     result.typed = typed
-    found: list[dict[str, str]] = []
     result.completeness = typed.num_present / rows if rows else None
-    expected_completeness = float(constraint.get("completeness", 1.0))
-    tolerance = completeness_tolerance(expected_completeness, rows, settings)
-    if result.completeness is not None and result.completeness < expected_completeness - tolerance:
-        found.append(
-            violation(
-                name,
-                "completeness_check",
-                f"Data completeness requirement is not met. Expected completeness: "
-                f"{expected_completeness:.2%} (tolerance {tolerance:.1%}). Observed: only "
-                f"{result.completeness:.2%} of "
-                f"data is complete.",
-            )
-        )
+    found = _completeness_check(result, constraint, rows, settings)
     if typed.num_present == 0:
         return result, found
     wrong = typed.num_string + (typed.num_fractional if expected == INTEGRAL else 0) if not categorical else 0
     result.type_mismatch_share = wrong / typed.num_present
-    if result.type_mismatch_share > settings.datatype_check_threshold:
-        found.append(
-            violation(
-                name,
-                "data_type_check",
-                f"Data type match requirement is not met. Expected data type: {expected}, expected "
-                f"match: {1 - settings.datatype_check_threshold:.0%}. Observed: only "
-                f"{1 - result.type_mismatch_share:.1%} of data is {expected}.",
-            )
-        )
+    found += _data_type_check(result, settings)
     if categorical:
         linf, base_shares, win_shares, labels, _unseen = categorical_distance(
             section["distribution"]["categorical"]["buckets"], typed.strings
         )
         base_threshold = settings.categorical_comparison_threshold
-        domain = constraint.get("string_constraints", {}).get("domains")
-        if domain is not None:
-            result.out_of_domain_share = float((~pd.Series(typed.strings).isin(domain)).mean())
-            if result.out_of_domain_share > settings.domain_content_threshold:
-                found.append(
-                    violation(
-                        name,
-                        "categorical_values_check",
-                        f"Data content requirement is not met: {result.out_of_domain_share:.1%} of values "
-                        f"are outside the baseline domain (threshold "
-                        f"{settings.domain_content_threshold:.0%}).",
-                    )
-                )
+        found += _domain_check(result, constraint, settings)
     else:
         if not len(typed.numbers):
             return result, found
@@ -239,6 +205,61 @@ def compare_feature(
     if any(v["constraint_check_type"] in DISTRIBUTION_CHECKS for v in found):
         result.drifted = True
     return result, found
+
+
+def _completeness_check(
+    result: FeatureDrift, constraint: dict[str, Any], rows: int, settings: DriftSettings
+) -> list[dict[str, str]]:
+    """A completeness_check violation when too few of the window's rows have the feature."""
+    expected_completeness = float(constraint.get("completeness", 1.0))
+    tolerance = completeness_tolerance(expected_completeness, rows, settings)
+    if result.completeness is None or result.completeness >= expected_completeness - tolerance:
+        return []
+    return [
+        violation(
+            result.name,
+            "completeness_check",
+            f"Data completeness requirement is not met. Expected completeness: "
+            f"{expected_completeness:.2%} (tolerance {tolerance:.1%}). Observed: only "
+            f"{result.completeness:.2%} of "
+            f"data is complete.",
+        )
+    ]
+
+
+def _data_type_check(result: FeatureDrift, settings: DriftSettings) -> list[dict[str, str]]:
+    """A data_type_check violation when too many present values are not of the baseline's type."""
+    share, expected = result.type_mismatch_share or 0.0, result.inferred_type
+    if share <= settings.datatype_check_threshold:
+        return []
+    return [
+        violation(
+            result.name,
+            "data_type_check",
+            f"Data type match requirement is not met. Expected data type: {expected}, expected "
+            f"match: {1 - settings.datatype_check_threshold:.0%}. Observed: only "
+            f"{1 - share:.1%} of data is {expected}.",
+        )
+    ]
+
+
+def _domain_check(result: FeatureDrift, constraint: dict[str, Any], settings: DriftSettings) -> list[dict[str, str]]:
+    """A categorical_values_check violation when too many values are outside the baseline's domain."""
+    domain = constraint.get("string_constraints", {}).get("domains")
+    if domain is None:
+        return []
+    result.out_of_domain_share = float((~pd.Series(result.typed.strings).isin(domain)).mean())
+    if result.out_of_domain_share <= settings.domain_content_threshold:
+        return []
+    return [
+        violation(
+            result.name,
+            "categorical_values_check",
+            f"Data content requirement is not met: {result.out_of_domain_share:.1%} of values "
+            f"are outside the baseline domain (threshold "
+            f"{settings.domain_content_threshold:.0%}).",
+        )
+    ]
 
 
 def compare(

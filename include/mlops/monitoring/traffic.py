@@ -125,14 +125,7 @@ def send_traffic(
     The feature columns come from ``feature_spec`` (``{"numeric": [...], "categorical": [...]}``) or
     the model package at ``model_data_url``. Raises RuntimeError when every request failed.
     """
-    if feature_spec is None:
-        if not model_data_url:
-            raise ValueError("pass feature_spec or model_data_url: the traffic must carry the model's feature columns")
-        from mlops.monitoring.feature_spec import read_feature_spec
-        from mlops.training import lake_io
-
-        feature_spec = read_feature_spec(lake_io.read_bytes(model_data_url))
-    numeric, categorical = list(feature_spec["numeric"]), list(feature_spec["categorical"])
+    numeric, categorical = _feature_columns(feature_spec, model_data_url)
     rows = sample_rows(load_rows(source), n, seed)[numeric + categorical]
     if drifted:
         rows = drift_rows(rows, numeric, categorical, strength=strength, seed=seed)
@@ -158,20 +151,7 @@ def send_traffic(
         variants[variant] += len(predictions)
         labels.update(str(p.get("label")) for p in predictions)
         if reporter is not None:
-            now = datetime.now(UTC).isoformat()
-            reporter(
-                [
-                    {
-                        "type": "prediction",
-                        "endpoint": endpoint,
-                        "variant": variant,
-                        "time": now,
-                        "label": str(p.get("label")),
-                        "latency_ms": round(latency_ms / max(len(predictions), 1), 3),
-                    }
-                    for p in predictions
-                ]
-            )
+            reporter(_prediction_events(endpoint, variant, predictions, latency_ms))
     requests = -(-n // batch_size)
     if errors and len(errors) == requests:
         raise RuntimeError(f"every request to {invocation_url} failed; first error: {errors[0]}")
@@ -186,6 +166,36 @@ def send_traffic(
         "variants": dict(variants),
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _feature_columns(feature_spec: dict[str, Any] | None, model_data_url: str | None) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) input columns: from ``feature_spec``, else from the model package's."""
+    if feature_spec is None:
+        if not model_data_url:
+            raise ValueError("pass feature_spec or model_data_url: the traffic must carry the model's feature columns")
+        from mlops.monitoring.feature_spec import read_feature_spec
+        from mlops.training import lake_io
+
+        feature_spec = read_feature_spec(lake_io.read_bytes(model_data_url))
+    return list(feature_spec["numeric"]), list(feature_spec["categorical"])
+
+
+def _prediction_events(
+    endpoint: str, variant: str, predictions: list[dict[str, Any]], latency_ms: float
+) -> list[dict[str, Any]]:
+    """One reporting event per prediction of a request (the request's latency shared among them)."""
+    now = datetime.now(UTC).isoformat()
+    return [
+        {
+            "type": "prediction",
+            "endpoint": endpoint,
+            "variant": variant,
+            "time": now,
+            "label": str(p.get("label")),
+            "latency_ms": round(latency_ms / max(len(predictions), 1), 3),
+        }
+        for p in predictions
+    ]
 
 
 def local_reporter(store: Any = None) -> Reporter:

@@ -101,63 +101,17 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
     job = JobDir.fresh("training", name, root)
     started = datetime.now(UTC)
     channels = [c["ChannelName"] for c in request.get("InputDataConfig", [])]
-    job.write_json(f"{CONTAINER_ROOT}/input/config/hyperparameters.json", hyperparameters)
-    job.write_json(
-        f"{CONTAINER_ROOT}/input/config/inputdataconfig.json",
-        {
-            c["ChannelName"]: {
-                "ContentType": c.get("ContentType", "application/x-parquet"),
-                "TrainingInputMode": c.get(
-                    "InputMode", request["AlgorithmSpecification"].get("TrainingInputMode", "File")
-                ),
-                "S3DistributionType": c["DataSource"]["S3DataSource"].get("S3DataDistributionType", "FullyReplicated"),
-                "RecordWrapperType": c.get("RecordWrapperType", "None"),
-            }
-            for c in request.get("InputDataConfig", [])
-        },
-    )
-    job.write_json(f"{CONTAINER_ROOT}/input/config/resourceconfig.json", {"current_host": HOST, "hosts": [HOST]})
-    job.write_json(f"{CONTAINER_ROOT}/input/config/trainingjobconfig.json", request)
-    for channel in request.get("InputDataConfig", []):
-        stage_input(
-            channel["DataSource"]["S3DataSource"]["S3Uri"], job.opt_ml / "input" / "data" / channel["ChannelName"]
-        )
-    code = job.opt_ml / "code"
-    code.mkdir(parents=True)
-    with tarfile.open(local_path(submit), "r:gz") as tar:
-        tar.extractall(code, filter="data")
-    for folder in ("model", "output/data", "output/intermediate"):
-        (job.opt_ml / folder).mkdir(parents=True, exist_ok=True)
-
+    _lay_out(job, request, submit)
     timeout = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
     returncode, log_text = run_logged(
         ["python", program, *script_arguments(hyperparameters)],
-        cwd=code,
+        cwd=job.opt_ml / "code",
         env=container_env(_environment(job, request, channels, program)),
         log_file=job.log_file,
         timeout=timeout,
     )
-    ended = datetime.now(UTC)
+    describe = _describe(request, job, region, started, log_text)
     output_root = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
-    describe: dict[str, Any] = {
-        "TrainingJobName": name,
-        "TrainingJobArn": f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:training-job/{name}",
-        "AlgorithmSpecification": request["AlgorithmSpecification"],
-        "RoleArn": request.get("RoleArn"),
-        "HyperParameters": hyperparameters,
-        "InputDataConfig": request.get("InputDataConfig", []),
-        "OutputDataConfig": request["OutputDataConfig"],
-        "ResourceConfig": request["ResourceConfig"],
-        "StoppingCondition": request.get("StoppingCondition", {}),
-        "CreationTime": started.isoformat(),
-        "TrainingStartTime": started.isoformat(),
-        "TrainingEndTime": ended.isoformat(),
-        "TrainingTimeInSeconds": max(1, round((ended - started).total_seconds())),
-        "FinalMetricDataList": parse_metrics(
-            log_text, request["AlgorithmSpecification"].get("MetricDefinitions", []), ended
-        ),
-        "LocalJobDir": str(job.root),
-    }
     if returncode == 0:
         describe["ModelArtifacts"] = {
             "S3ModelArtifacts": _tar_into(job.opt_ml / "model", f"{output_root}/model.tar.gz")
@@ -177,3 +131,61 @@ def run_training_job(request: dict[str, Any], *, root: Path | None = None, regio
         )
     job.describe_file.write_text(json.dumps(describe, indent=2, default=str))
     return describe
+
+
+def _lay_out(job: JobDir, request: dict[str, Any], submit: str) -> None:
+    """The container's ``/opt/ml``: input config files, the channels' data, the code, empty output folders."""
+    config_dir = f"{CONTAINER_ROOT}/input/config"
+    job.write_json(f"{config_dir}/hyperparameters.json", request.get("HyperParameters", {}))
+    job.write_json(
+        f"{config_dir}/inputdataconfig.json",
+        {
+            c["ChannelName"]: {
+                "ContentType": c.get("ContentType", "application/x-parquet"),
+                "TrainingInputMode": c.get(
+                    "InputMode", request["AlgorithmSpecification"].get("TrainingInputMode", "File")
+                ),
+                "S3DistributionType": c["DataSource"]["S3DataSource"].get("S3DataDistributionType", "FullyReplicated"),
+                "RecordWrapperType": c.get("RecordWrapperType", "None"),
+            }
+            for c in request.get("InputDataConfig", [])
+        },
+    )
+    job.write_json(f"{config_dir}/resourceconfig.json", {"current_host": HOST, "hosts": [HOST]})
+    job.write_json(f"{config_dir}/trainingjobconfig.json", request)
+    for channel in request.get("InputDataConfig", []):
+        stage_input(
+            channel["DataSource"]["S3DataSource"]["S3Uri"], job.opt_ml / "input" / "data" / channel["ChannelName"]
+        )
+    code = job.opt_ml / "code"
+    code.mkdir(parents=True)
+    with tarfile.open(local_path(submit), "r:gz") as tar:
+        tar.extractall(code, filter="data")
+    for folder in ("model", "output/data", "output/intermediate"):
+        (job.opt_ml / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _describe(
+    request: dict[str, Any], job: JobDir, region: str, started: datetime, log_text: str
+) -> dict[str, Any]:
+    """DescribeTrainingJob of the finished run, before its status: times, metrics from the log, the request."""
+    name, ended = request["TrainingJobName"], datetime.now(UTC)
+    return {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:training-job/{name}",
+        "AlgorithmSpecification": request["AlgorithmSpecification"],
+        "RoleArn": request.get("RoleArn"),
+        "HyperParameters": request.get("HyperParameters", {}),
+        "InputDataConfig": request.get("InputDataConfig", []),
+        "OutputDataConfig": request["OutputDataConfig"],
+        "ResourceConfig": request["ResourceConfig"],
+        "StoppingCondition": request.get("StoppingCondition", {}),
+        "CreationTime": started.isoformat(),
+        "TrainingStartTime": started.isoformat(),
+        "TrainingEndTime": ended.isoformat(),
+        "TrainingTimeInSeconds": max(1, round((ended - started).total_seconds())),
+        "FinalMetricDataList": parse_metrics(
+            log_text, request["AlgorithmSpecification"].get("MetricDefinitions", []), ended
+        ),
+        "LocalJobDir": str(job.root),
+    }

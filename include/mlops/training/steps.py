@@ -141,6 +141,24 @@ def decide(
     return decision, gate.comparison_table(decision, challenger, comparable) + note
 
 
+def package_metadata(
+    decision: gate.GateDecision, docs: dict[str, Any], training: dict[str, Any], run_id: str, threshold: float
+) -> dict[str, str]:
+    """The version's CustomerMetadataProperties: the gate's numbers and the jobs they come from."""
+    metrics_doc = docs["challenger"]["multiclass_classification_metrics"]
+    return {
+        "map": f"{decision.challenger_map:.6f}",
+        "map_threshold": f"{threshold:.4f}",
+        "champion_map": "" if decision.champion_map is None else f"{decision.champion_map:.6f}",
+        "champion_version": str(decision.champion_version or ""),
+        "accuracy": f"{metrics_doc['accuracy']['value']:.6f}",
+        "test_rows": str(docs["challenger"]["dataset"]["item_count"]),
+        "training_job": training["TrainingJobName"],
+        "run_id": run_id[:256],
+        "evaluation_report": docs["report_uri"][:256],
+    }
+
+
 def register(
     config: PipelineConfig,
     client: Any,
@@ -170,33 +188,17 @@ def register(
     registry.ensure_group(client, group)
     existing = registry.find_package_by_model_data(client, group, model_data_url)
     if existing:
-        log.info(
-            "model %s is already registered as %s v%s; not registering it twice",
-            model_data_url,
-            group,
-            existing["version"],
-        )
+        log.info("model %s is already registered as %s v%s; not registering it twice", model_data_url, group,
+                 existing["version"])  # fmt: skip
         package, created = existing, False
     else:
-        metrics_doc = docs["challenger"]["multiclass_classification_metrics"]
-        metadata = {
-            "map": f"{decision.challenger_map:.6f}",
-            "map_threshold": f"{threshold:.4f}",
-            "champion_map": "" if decision.champion_map is None else f"{decision.champion_map:.6f}",
-            "champion_version": str(decision.champion_version or ""),
-            "accuracy": f"{metrics_doc['accuracy']['value']:.6f}",
-            "test_rows": str(docs["challenger"]["dataset"]["item_count"]),
-            "training_job": training["TrainingJobName"],
-            "run_id": run_id[:256],
-            "evaluation_report": docs["report_uri"][:256],
-        }
         request = requests.model_package_request(
             config,
             image_uri=image_uri,
             model_data_url=model_data_url,
             evaluation_uri=docs["evaluation_uri"],
             description=f"LightGBM order-outcome classifier (ONNX); test mAP {decision.challenger_map:.4f}",
-            metadata=metadata,
+            metadata=package_metadata(decision, docs, training, run_id, threshold),
             training_job_arn=training.get("TrainingJobArn"),
         )
         arn = client.create_model_package(**request)["ModelPackageArn"]

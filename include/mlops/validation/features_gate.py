@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from mlops.etl.build_features import POINTER_NAME, LakeFiles, read_current
+from mlops.schema.snapshots import POINTER_NAME, LakeFiles, read_current
 from mlops.validation.outcome import FIX_HINT, ValidationFailedError, result_uri, summary_lines
 
 VALIDATED_POINTER = "_validated.json"

@@ -28,18 +28,9 @@ import tempfile
 import time
 from typing import Any
 
-from mlops.etl.build_features import (
-    CURATED_COLUMNS,
-    LABEL,
-    LABEL_CLASSES,
-    POINTER_NAME,
-    SPLIT,
-    SPLITS,
-    LakeFiles,
-    parse_job_args,
-    read_current,
-    run_key_safe,
-)
+from mlops.schema.curated import CURATED_COLUMNS, LABEL, LABEL_CLASSES, SPLIT, SPLITS
+from mlops.schema.job_args import parse_job_args
+from mlops.schema.snapshots import POINTER_NAME, LakeFiles, read_current, run_key_safe
 from mlops.validation.features_suite import SuiteBounds
 from mlops.validation.outcome import DOCS_FOLDER, docs_uri, result_uri, summary_lines
 

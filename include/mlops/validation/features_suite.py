@@ -1,7 +1,7 @@
 """The Great Expectations suite of the curated features table, as code.
 
 :func:`expectation_specs` lists every expectation as plain data (type name + kwargs), built
-from the curated-table contract in :mod:`mlops.etl.build_features` and :class:`SuiteBounds`.
+from the curated-table contract in :mod:`mlops.schema.curated` and :class:`SuiteBounds`.
 It covers schema (exact ordered columns), pandas dtypes, nulls, value ranges, allowed
 categories (with a tolerance for unseen ones), a unique key, row-count bounds and per-class
 label-share bounds. GX is imported only where the suite is built, never at import time.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.etl.build_features import (
+from mlops.schema.curated import (
     CATEGORICAL_FEATURES,
     CURATED_COLUMNS,
     KEY,

@@ -96,10 +96,37 @@ def validate_features(
     raise_on_failure: bool = True,
 ) -> dict[str, Any]:
     """Validate ``frame`` against the suite; write Data Docs to ``docs_dir``; raise on failure."""
+    _context, checkpoint = _checkpoint(bounds, docs_dir)  # imports GX with its loggers quiet
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_id = RunIdentifier(run_name=run_name, run_time=run_time or datetime(1970, 1, 1, tzinfo=UTC))
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+    outcomes = _outcomes(result, {str(c): str(t) for c, t in frame.dtypes.items()})
+    failures = [
+        f"{o.expectation}" + (f" on {o.column}" if o.column else "") + f": {o.detail}"
+        for o in outcomes
+        if not o.success
+    ]
+    summary = {
+        "suite": SUITE_NAME,
+        "success": not failures,
+        "evaluated": len(outcomes),
+        "failed": len(failures),
+        "rows": len(frame),
+        "failures": failures,
+        "expectations": [asdict(o) for o in outcomes],
+        "data_docs": str(Path(docs_dir) / "index.html") if docs_dir is not None else None,
+    }
+    if failures and raise_on_failure:
+        raise ValidationFailedError(failures, summary)
+    return summary
+
+
+def _checkpoint(bounds: SuiteBounds | None, docs_dir: Path | None) -> tuple[Any, Any]:
+    """An ephemeral GX context and a checkpoint of the suite over an in-memory DataFrame (Data Docs to ``docs_dir``)."""
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.core.run_identifier import RunIdentifier
 
     _quiet_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -129,10 +156,12 @@ def validate_features(
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(name=SUITE_NAME, validation_definitions=[definition], actions=actions, result_format="SUMMARY")
     )
-    run_id = RunIdentifier(run_name=run_name, run_time=run_time or datetime(1970, 1, 1, tzinfo=UTC))
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
-    dtypes = {str(c): str(t) for c, t in frame.dtypes.items()}
-    outcomes = [
+    return context, checkpoint
+
+
+def _outcomes(result: Any, dtypes: dict[str, str]) -> list[Outcome]:
+    """One Outcome per evaluated expectation of a checkpoint result, with a readable detail when it failed."""
+    return [
         Outcome(
             r.expectation_config.type,
             r.expectation_config.kwargs.get("column"),
@@ -144,21 +173,3 @@ def validate_features(
         for validation in result.run_results.values()
         for r in validation.results
     ]
-    failures = [
-        f"{o.expectation}" + (f" on {o.column}" if o.column else "") + f": {o.detail}"
-        for o in outcomes
-        if not o.success
-    ]
-    summary = {
-        "suite": SUITE_NAME,
-        "success": not failures,
-        "evaluated": len(outcomes),
-        "failed": len(failures),
-        "rows": len(frame),
-        "failures": failures,
-        "expectations": [asdict(o) for o in outcomes],
-        "data_docs": str(Path(docs_dir) / "index.html") if docs_dir is not None else None,
-    }
-    if failures and raise_on_failure:
-        raise ValidationFailedError(failures, summary)
-    return summary

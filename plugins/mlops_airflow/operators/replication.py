@@ -1,16 +1,12 @@
 """Operators for the ingest stage: wait for / run DMS replication, then check it.
 
-Two steps, each with an aws and a local operator taking the same arguments (DESIGN.md §1.1):
+Two steps, each with an aws and a local operator taking the same arguments; what they do on each
+target is told in the mlops_ingest DAG's doc_md (``dags/mlops_ingest.py``):
 
-- ``dms_sync``: on aws the provider's :class:`DmsTaskBaseSensor` waits until the DMS task is
-  replicating (``running``) or finished its full load (``stopped``); locally
-  :class:`LocalDmsSyncOperator` runs the replicator for one batch, as the always-on DMS task
-  would have in the meantime, and then applies the same status rule.
-- ``replication_check``: both collect the same evidence (DescribeReplicationTasks,
-  DescribeTableStatistics with DMS's data-validation fields, CDC latency, fresh lake objects)
-  and apply the same pure checks from :mod:`mlops.replication.checks`. Whether the lake holds
-  the source's rows is DMS's own validation (locally: the stand-in's, run by ``dms_sync``);
-  the check reads its verdict and never opens the source DB or reads a table.
+- ``dms_sync``: on aws the provider's :class:`DmsTaskBaseSensor`; locally
+  :class:`LocalDmsSyncOperator` runs the replicator for one batch, then applies the same status rule.
+- ``check_replication``: both collect the same evidence and apply the same pure checks from
+  :mod:`mlops.replication.checks`; it never opens the source DB or reads a table.
 
 Imports happen inside ``execute``; the aws path imports only boto3-level code.
 """
@@ -24,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from mlops_airflow.assets import RAW_DATA
+from mlops_airflow.rendered import as_bool, as_float
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -97,9 +94,14 @@ class ReplicationCheckOperator(BaseOperator):
 
         config = pipeline_config()
         tables = list(self.expected_tables or config.replication.tables)
-        max_lag = float(self.max_cdc_lag_seconds or config.replication.max_cdc_lag_seconds)
-        require_fresh = _as_bool(self.require_fresh_objects, config.replication.require_fresh_objects)
-        max_pending = float(self.max_validation_pending_seconds or config.replication.max_validation_pending_seconds)
+        replication = config.replication
+        max_lag = as_float(self.max_cdc_lag_seconds, float(replication.max_cdc_lag_seconds), "max_cdc_lag_seconds")
+        require_fresh = as_bool(self.require_fresh_objects, replication.require_fresh_objects, "require_fresh_objects")
+        max_pending = as_float(
+            self.max_validation_pending_seconds,
+            float(replication.max_validation_pending_seconds),
+            "max_validation_pending_seconds",
+        )
         raw_uri = lake(config).uri(config.lake.raw_prefix, config.source.schema_name)
         previous = self.previous_check(context, raw_uri)
         since = datetime.fromisoformat(previous["checked_at"]) if previous else None
@@ -157,18 +159,6 @@ def _asset_extra(
         "fresh_objects": evidence["fresh_objects"],
         "task_status": evidence["tasks"]["ReplicationTasks"][0]["Status"],
     }
-
-
-def _as_bool(value: bool | str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    if value.strip().lower() in ("true", "1", "yes"):
-        return True
-    if value.strip().lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(f"require_fresh_objects={value!r} is not a boolean; use true or false")
 
 
 def jsonable(result: Any) -> dict[str, Any]:

@@ -6,37 +6,28 @@ source-DB connection and no table read on the MWAA worker (DMS validates the dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.dms import DmsTaskBaseSensor
 
+from mlops_airflow.operators.base import StepOperator
 from mlops_airflow.operators.replication import FAILED_STATUSES, READY_STATUSES, ReplicationCheckOperator
 
 
-class DmsReplicationReadySensor(DmsTaskBaseSensor):
+class DmsReplicationReadySensor(StepOperator, DmsTaskBaseSensor):
     """aws ``dms_sync``: wait (rescheduling) until the DMS task is running CDC or its full load stopped."""
 
-    def __init__(
-        self,
-        *,
-        replication_task_arn: str,
-        target_statuses: Iterable[str] = READY_STATUSES,
-        termination_statuses: Iterable[str] = FAILED_STATUSES,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("mode", "reschedule")
-        super().__init__(
-            replication_task_arn=replication_task_arn,
-            target_statuses=list(target_statuses),
-            termination_statuses=list(termination_statuses),
-            **kwargs,
-        )
+    provider_defaults = {
+        "target_statuses": list(READY_STATUSES),
+        "termination_statuses": list(FAILED_STATUSES),
+        "mode": "reschedule",
+    }
 
 
 class AwsReplicationCheckOperator(ReplicationCheckOperator):
-    """aws ``replication_check``: evidence from DMS and CloudWatch through the provider's hooks."""
+    """aws ``check_replication``: evidence from DMS and CloudWatch through the provider's hooks."""
 
     template_fields: Sequence[str] = (*ReplicationCheckOperator.template_fields, "aws_conn_id")
 

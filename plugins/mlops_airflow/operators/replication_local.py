@@ -6,8 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from mlops_airflow.operators.base import AWS_CONNECTION, SENSOR, LocalStandIn
 from mlops_airflow.operators.replication import (
     FAILED_STATUSES,
     READY_STATUSES,
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class LocalDmsSyncOperator(BaseOperator):
+class LocalDmsSyncOperator(LocalStandIn):
     """local ``dms_sync``: run one replication batch (full load first, then CDC) into the lake, then validate.
 
     The validation is the DMS stand-in's (:meth:`LocalReplicator.validate`): it compares the lake with
@@ -28,6 +27,7 @@ class LocalDmsSyncOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("replication_task_arn",)
+    ignored_provider_args = (*AWS_CONNECTION, *SENSOR)  # it replicates a batch at once instead of waiting
 
     def __init__(
         self,
@@ -37,8 +37,6 @@ class LocalDmsSyncOperator(BaseOperator):
         termination_statuses: Iterable[str] = FAILED_STATUSES,
         **kwargs: Any,
     ) -> None:
-        for name in ("mode", "poke_interval", "timeout", "aws_conn_id", "region_name"):
-            kwargs.pop(name, None)  # sensor/AWS arguments have no meaning for the local stand-in
         super().__init__(**kwargs)
         self.replication_task_arn = replication_task_arn
         self.target_statuses = tuple(target_statuses)
@@ -66,8 +64,8 @@ class LocalDmsSyncOperator(BaseOperator):
         return {"status": status, **jsonable(result)}
 
 
-class LocalReplicationCheckOperator(ReplicationCheckOperator):
-    """local ``replication_check``: evidence from the local DMS stand-in's status and the local lake.
+class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
+    """local ``check_replication``: evidence from the local DMS stand-in's status and the local lake.
 
     The status already holds the stand-in's data validation (run by ``dms_sync``); like the aws
     check, this one only reads it.

@@ -20,6 +20,8 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 from mlops.etl import build_features as job
 from mlops.etl import pandas_features
 from mlops.etl.synthetic_raw import write_raw
+from mlops.schema import curated
+from mlops.schema.snapshots import KEEP_SNAPSHOTS, LakeFiles, read_current, run_key_safe
 from tests.unit.test_etl_fixtures import EXPECTED, write_fixture
 
 
@@ -47,7 +49,7 @@ def _args(root: Path, raw: Path, run_key: str = "manual__2025-04-01T00:00:00+00:
 
 
 def _read_current(root: Path) -> pd.DataFrame:
-    pointer = job.read_current((root / "curated" / "features").as_uri())
+    pointer = read_current((root / "curated" / "features").as_uri())
     frame = pd.read_parquet(Path(pointer["uri"].removeprefix("file://")))
     frame["split"] = frame["split"].astype(str)
     return frame.sort_values("order_id").reset_index(drop=True)
@@ -66,7 +68,7 @@ def test_latest_state_applies_cdc_in_change_order(spark, raw):
     assert 7 not in status, "a key whose last change is a delete must disappear"
     assert status[2] == "returned" and status[6] == "delivered", "the last update wins over earlier ones"
     assert status[9] == "cancelled", "a CDC insert followed by an update keeps the update"
-    assert set(orders.columns).isdisjoint(job.DMS_COLUMNS)
+    assert set(orders.columns).isdisjoint(curated.DMS_COLUMNS)
 
 
 def test_hand_checked_features(spark, raw, tmp_path):
@@ -85,7 +87,7 @@ def test_hand_checked_features(spark, raw, tmp_path):
             else:
                 assert got == value, (order_id, column, got, value)
         assert out.loc[order_id, "split"] == _split_of(order_id)
-    assert list(out.reset_index().columns[:-1]) == [c for c in job.CURATED_COLUMNS if c != "split"]
+    assert list(out.reset_index().columns[:-1]) == [c for c in curated.CURATED_COLUMNS if c != "split"]
     assert pointer["rows"] == 7 and sum(pointer["splits"].values()) == 7
     assert pointer["labels"] == {"delivered": 4, "returned": 1, "cancelled": 2}
 
@@ -98,7 +100,7 @@ def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_
         spark_out = job.build_features(tables).toPandas().sort_values("order_id").reset_index(drop=True)
         pandas_out = pandas_features.run(raw_dir)
         assert len(spark_out) == len(pandas_out) > 0
-        for column in job.CURATED_COLUMNS:
+        for column in curated.CURATED_COLUMNS:
             left, right = spark_out[column], pandas_out[column]
             if column == "order_ts":
                 assert (left.astype("datetime64[us]") == right.astype("datetime64[us]")).all()
@@ -121,7 +123,7 @@ def test_two_runs_give_identical_output_without_duplicates(spark, raw, tmp_path)
     assert snapshots == sorted([first["snapshot_id"], second["snapshot_id"]])
     assert not (tmp_path / "_staging" / "curated" / "features" / first["run_key"]).exists()
     job.run_job(spark, _args(tmp_path, raw))  # a third run garbage-collects the oldest snapshot
-    assert len(list((tmp_path / "curated" / "features" / "snapshots").iterdir())) == job.KEEP_SNAPSHOTS
+    assert len(list((tmp_path / "curated" / "features" / "snapshots").iterdir())) == KEEP_SNAPSHOTS
 
 
 def test_failure_midway_leaves_previous_curated_data_intact(spark, raw, tmp_path, monkeypatch):
@@ -131,7 +133,7 @@ def test_failure_midway_leaves_previous_curated_data_intact(spark, raw, tmp_path
     def crash(*_args, **_kwargs):
         raise OSError("disk full while moving the snapshot")
 
-    monkeypatch.setattr(job.LakeFiles, "move_tree", crash)
+    monkeypatch.setattr(LakeFiles, "move_tree", crash)
     with pytest.raises(OSError, match="disk full"):
         job.run_job(spark, _args(tmp_path, raw, run_key="scheduled__2"))
     monkeypatch.undo()
@@ -141,7 +143,7 @@ def test_failure_midway_leaves_previous_curated_data_intact(spark, raw, tmp_path
         parquet.unlink()
     with pytest.raises(Exception, match=r"(?i)path does not exist|unable to infer"):
         job.run_job(spark, _args(tmp_path, broken_raw, run_key="scheduled__3"))
-    assert job.read_current((tmp_path / "curated" / "features").as_uri())["snapshot_id"] == good["snapshot_id"]
+    assert read_current((tmp_path / "curated" / "features").as_uri())["snapshot_id"] == good["snapshot_id"]
     pd.testing.assert_frame_equal(before, _read_current(tmp_path))
     retried = job.run_job(spark, _args(tmp_path, raw, run_key="scheduled__2"))  # leftover staging is replaced
     assert retried["rows"] == good["rows"]
@@ -158,7 +160,7 @@ def test_sample_fraction_is_deterministic(spark, raw, tmp_path):
 
 
 def test_job_args_are_parsed_glue_style():
-    args = job.parse_job_args(
+    args = job.parse_args(
         [
             "x.py",
             "--JOB_NAME",
@@ -177,5 +179,5 @@ def test_job_args_are_parsed_glue_style():
     )
     assert args["sample_fraction"] == "1.0" and args["airflow_task_uuid"] == "d:t:r:-1"
     with pytest.raises(SystemExit, match="--run_key"):
-        job.parse_job_args(["x.py", "--JOB_NAME", "j", "--raw_uri", "r", "--curated_uri", "c", "--staging_uri", "s"])
-    assert job.run_key_safe("scheduled__2025-01-01T00:00:00+00:00") == "scheduled__2025-01-01T00-00-00-00-00"
+        job.parse_args(["x.py", "--JOB_NAME", "j", "--raw_uri", "r", "--curated_uri", "c", "--staging_uri", "s"])
+    assert run_key_safe("scheduled__2025-01-01T00:00:00+00:00") == "scheduled__2025-01-01T00-00-00-00-00"

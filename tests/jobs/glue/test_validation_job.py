@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.etl.build_features import LakeFiles
 from mlops.etl.synthetic_raw import write_raw
+from mlops.schema.snapshots import LakeFiles
 from mlops.validation import features_job
 from mlops.validation.bundle import code_bundle
 from tests.unit.test_etl_fixtures import build_curated_lake

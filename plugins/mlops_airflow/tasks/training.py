@@ -1,0 +1,59 @@
+"""Task bodies of the mlops_train DAG: the job requests of the run (what each task does: the DAG's doc_md)."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from mlops_airflow.rendered import as_dict
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def s3_client(conn_id: str | None) -> Any:
+    """The provider's S3Hook client of ``conn_id`` (made only when the lake is on S3)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=conn_id).get_conn()
+
+
+def plan_training(context: Context) -> dict[str, Any]:
+    """Curated features from the triggering event (else config), code published, CreateTrainingJob built."""
+    from mlops.aws.sagemaker_requests import resolve_image_uri
+    from mlops.training.steps import training_plan
+    from mlops_airflow.targets import lake, pipeline_config
+
+    config, the_lake = pipeline_config(), lake()
+    curated_uri = the_lake.curated("features")
+    for asset_events in (context.get("triggering_asset_events") or {}).values():
+        for event in asset_events:
+            curated_uri = (event.extra or {}).get("curated_uri", curated_uri)
+    return training_plan(
+        config,
+        the_lake,
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+        curated_uri=curated_uri,
+        image_uri=resolve_image_uri(config.training, config.aws.region),
+        hyperparameters=as_dict(context["params"].get("hyperparameters")),
+        s3=functools.cache(functools.partial(s3_client, config.aws.conn_id)),  # built once, only if on S3
+    )
+
+
+def plan_evaluation(
+    context: Context, plan: dict[str, Any], training: dict[str, Any], champion: dict[str, Any]
+) -> dict[str, Any]:
+    """The CreateProcessingJob request of the evaluation job for the trained model (and the champion)."""
+    from mlops.training.steps import evaluation_request
+    from mlops_airflow.targets import lake, pipeline_config
+
+    return evaluation_request(
+        pipeline_config(),
+        lake(),
+        plan=plan,
+        training=training["Training"],
+        champion=champion or None,
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+    )
