@@ -90,6 +90,8 @@ STEPS: dict[str, tuple[str, str]] = {
         "mlops_airflow.operators.features:AwsValidateFeaturesJobOperator",
         "mlops_airflow.operators.features:LocalValidateFeaturesOperator",
     ),
+    # not an operator: what the UI plugin reads the lake, the registry and the endpoint with
+    "ui_backend": ("mlops_airflow.ui.backends:AwsUiBackend", "mlops_airflow.ui.backends:LocalUiBackend"),
 }
 
 
