@@ -73,7 +73,9 @@ def test_reports_are_found_anywhere_in_a_value_and_only_html_or_json_under_serve
         "model_data_url": "s3://lake/models/training/job/output/model.tar.gz",
         "curated_uri": "s3://lake/curated/features/snapshot=1/_current.json",
     }
-    found = discovery.reports_in(discovery.TaskOutput("t", -1, "XCom return_value", value), SERVED)
+    found = discovery.reports_in(discovery.TaskOutput("t", -1, "return_value", value), SERVED)
+    bare = discovery.reports_in(discovery.TaskOutput("t", -1, "data_docs", "s3://lake/reports/r/dd/index.html"), SERVED)
+    assert [(r.field, r.label) for r in bare] == [("data_docs", "Data Docs")]  # a dict's key as its own XCom
     assert [(r.field, r.key, r.label) for r in found] == [
         ("report_uri", "reports/features/r/eda.html", "report"),
         ("nested.items[0].violations_uri", "monitoring/runs/e/j/constraint_violations.json", "violations"),
@@ -177,7 +179,7 @@ def _test_dag(uris: dict[str, str]):
 
         @task
         def eda_report() -> dict:
-            return {"report_uri": uris["eda"], "queries": {"labels": 3}}
+            return {"report_uri": uris["eda"], "data_docs": uris["docs"], "queries": {"labels": 3}}
 
         @task
         def drift(window: str) -> dict:
@@ -231,6 +233,8 @@ def ui(tmp_path_factory):
             "evaluation": _write(home, "models/evaluation/eval-job/report.html", "<table>challenger champion</table>"),
             "evaluation_json": _write(home, "models/evaluation/eval-job/evaluation.json", '{"map": 0.6123}'),
         }
+        uris["docs"] = _write(home, "reports/features/ui-run/data_docs/index.html", "<h1>Data Docs</h1>")
+        _write(home, "reports/features/ui-run/data_docs/validations/suite/run/result.html", "<h1>result</h1>")
         _write(home, "reports/features/ui-run/chart.svg", "<svg xmlns='http://www.w3.org/2000/svg'></svg>")
         _write(home, "reports/features/other-run/eda.html", "<h1>another run's report</h1>")
         _write(home, "curated/features/secret.html", "<h1>not a report</h1>")
@@ -309,6 +313,8 @@ def test_run_page_shows_reports_comparison_and_deployment(ui):
         "model-v2",
         "100 %",
         "evaluation: evaluation.json",
+        "Data Docs: index.html",
+        '/files/reports/features/ui-run/data_docs/validations/suite/run/result.html">validations/suite/run/result.html',
     ):
         assert expected in text, expected
     assert "<h2>quiet</h2>" not in text  # nothing to show for it

@@ -26,11 +26,12 @@ LABELS = {"data_docs": "Data Docs", "constraint_violations_uri": "constraint vio
 
 @dataclass(frozen=True)
 class TaskOutput:
-    """One value a task instance published: an XCom, or the extra of an Asset event it emitted."""
+    """One value a task instance published: an XCom (``key``: the XCom key), or the extra of an
+    Asset event it emitted (``key``: ``asset event <name>``)."""
 
     task_id: str
     map_index: int
-    source: str
+    key: str
     value: Any
 
 
@@ -112,7 +113,7 @@ def reports_in(output: TaskOutput, served: ServedLake) -> list[Report]:
     for path, text in strings_in(output.value):
         key = served.key_of(text)
         if key and key.endswith(REPORT_SUFFIXES) and key not in found:
-            found[key] = Report(output.task_id, output.map_index, path or output.source, key)
+            found[key] = Report(output.task_id, output.map_index, path or output.key, key)  # bare: the XCom key
     return list(found.values())
 
 

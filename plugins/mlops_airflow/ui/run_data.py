@@ -43,11 +43,12 @@ def run_info(session: Session, dag_id: str, run_id: str) -> RunInfo | None:
 def _xcom_output(row: Any) -> TaskOutput:
     from airflow.models.xcom import XComModel
 
-    return TaskOutput(row.task_id, row.map_index, f"XCom {row.key}", XComModel.deserialize_value(row))
+    return TaskOutput(row.task_id, row.map_index, row.key, XComModel.deserialize_value(row))
 
 
 def run_outputs(session: Session, dag_id: str, run_id: str) -> list[TaskOutput]:
-    """Every XCom of the run (in the order written), then the extras of the Asset events it emitted."""
+    """Every XCom of the run (in the order written), then the extras of the Asset events it emitted.
+    A task returning a dict from ``@task`` has each key as an XCom of its own besides ``return_value``."""
     from airflow.models.asset import AssetEvent
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
@@ -68,7 +69,7 @@ def run_outputs(session: Session, dag_id: str, run_id: str) -> list[TaskOutput]:
     for event in events:
         name = event.asset.name if event.asset is not None else f"asset {event.asset_id}"
         task_id = event.source_task_id or "(asset event)"
-        outputs.append(TaskOutput(task_id, event.source_map_index or -1, f"Asset event {name}", event.extra or {}))
+        outputs.append(TaskOutput(task_id, event.source_map_index or -1, f"asset event {name}", event.extra or {}))
     return outputs
 
 
