@@ -39,6 +39,9 @@ def aws():
         for key, body in {
             "models/evaluation/eval-1/report.html": "<h1>Model evaluation</h1>",
             "models/evaluation/eval-1/pr_curves.png": "png",
+            "reports/features/r1/data_docs/index.html": "<h1>Data Docs</h1>",
+            "reports/features/r1/data_docs/validations/s/r/result.html": "<h1>result</h1>",
+            "reports/features/r1/data_docs/static/styles/data_docs.css": "body {}",
             "curated/features/_current.json": '{"uri": "s3://..."}',
         }.items():
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
@@ -92,12 +95,16 @@ def test_aws_backend_comes_from_the_target_switch(aws):
 
 def test_reports_are_read_from_s3_and_unsafe_keys_never_reach_it(aws):
     from mlops_airflow.ui import app
-    from mlops_airflow.ui.lake_files import ObjectMissing, UnsafeKey, read_object
+    from mlops_airflow.ui.lake_files import ObjectMissing, UnsafeKey, html_pages_below, read_object
 
     served, s3 = app.served_lake(), app.backend().s3()
     assert read_object(served, "models/evaluation/eval-1/report.html", s3) == b"<h1>Model evaluation</h1>"
     with pytest.raises(ObjectMissing):
         read_object(served, "models/evaluation/eval-1/missing.html", s3)
+    assert html_pages_below(served, "reports/features/r1/data_docs", s3) == [
+        "reports/features/r1/data_docs/index.html",
+        "reports/features/r1/data_docs/validations/s/r/result.html",
+    ]
     for key in ("curated/features/_current.json", "models/../curated/features/_current.json"):
         with pytest.raises(UnsafeKey):
             read_object(served, key, s3)

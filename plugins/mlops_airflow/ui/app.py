@@ -38,6 +38,7 @@ from mlops_airflow.ui.lake_files import (
     ServedLake,
     UnsafeKey,
     content_type,
+    html_pages_below,
     read_object,
     within_published,
 )
@@ -117,8 +118,16 @@ def run(dag_id: str, run_id: str, request: Request, session: SessionDep, task_id
     info = run_info(session, dag_id, run_id)
     if info is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"DAG {dag_id} has no run {run_id}")
-    items = findings(run_outputs(session, dag_id, run_id), served_lake())
-    return html_page(pages.run_page(base_path(request), info, items, task_id))
+    served = served_lake()
+    items = findings(run_outputs(session, dag_id, run_id), served)
+    subpages = {  # a site's pages (Data Docs): its index builds their links with scripts from CDNs
+        r.key: html_pages_below(served, r.key.rsplit("/", 1)[0], backend().s3())
+        for item in items
+        if task_id is None or item.task_id == task_id
+        for r in item.reports
+        if r.file_name == "index.html"
+    }
+    return html_page(pages.run_page(base_path(request), info, items, task_id, subpages))
 
 
 @router.get("/runs/{dag_id}/{run_id}/files/{key:path}", dependencies=[read_xcoms])

@@ -21,6 +21,7 @@ from mlops.lake import Lake
 SERVED_PREFIX_FIELDS = ("reports_prefix", "monitoring_prefix", "models_prefix")
 MAX_KEY_LENGTH = 1024
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
+MAX_LISTED_PAGES = 50
 TEXT_TYPES = ("text/html", "application/json", "text/plain", "text/css")
 
 
@@ -125,6 +126,24 @@ def _read_s3(root: str, key: str, s3: Any, max_bytes: int) -> bytes:
     if int(head.get("ContentLength", 0)) > max_bytes:
         raise ObjectTooLarge(f"{key} is larger than {max_bytes} bytes")
     return s3.get_object(Bucket=bucket, Key=object_key)["Body"].read()
+
+
+def html_pages_below(served: ServedLake, folder_key: str, s3: Any = None, limit: int = MAX_LISTED_PAGES) -> list[str]:
+    """The keys of the ``.html`` files below a served folder (at most ``limit``, sorted): the pages of a
+    site such as Data Docs, whose own index builds its tables with scripts from CDNs."""
+    prefix = served.check(folder_key.rstrip("/") + "/index.html").rsplit("/", 1)[0] + "/"
+    if served.root.startswith("s3://"):
+        parsed = urlparse(served.root)
+        root_key = parsed.path.strip("/")
+        full = "/".join(p for p in (root_key, prefix) if p)
+        keys = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=full):
+            keys += [item["Key"][len(root_key) + 1 if root_key else 0 :] for item in page.get("Contents", [])]
+    else:
+        base = Path(unquote(urlparse(served.root).path))
+        folder = base / prefix
+        keys = [p.relative_to(base).as_posix() for p in folder.rglob("*.html")] if folder.is_dir() else []
+    return sorted(k for k in keys if k.endswith(".html"))[:limit]
 
 
 def within_published(served: ServedLake, key: str, published: set[str]) -> bool:

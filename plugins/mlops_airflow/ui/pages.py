@@ -90,16 +90,30 @@ def _deployment(item: Deployment) -> str:
     )
 
 
-def findings_html(base: str, dag_id: str, run_id: str, items: Iterable[TaskFindings]) -> str:
-    """One section per task instance: reports (links), champion/challenger table, deployments, facts."""
-    parts = []
+def _subpages(base: str, dag_id: str, run_id: str, index_key: str, keys: list[str]) -> str:
+    folder = index_key.rsplit("/", 1)[0] + "/"
+    links = "".join(
+        f'<li><a href="{esc(file_url(base, dag_id, run_id, k))}">{esc(k.removeprefix(folder))}</a></li>'
+        for k in keys
+        if k != index_key
+    )
+    return f"<ul>{links}</ul>" if links else ""
+
+
+def findings_html(
+    base: str, dag_id: str, run_id: str, items: Iterable[TaskFindings], subpages: dict[str, list[str]] | None = None
+) -> str:
+    """One section per task instance: reports (links; a site's pages under its index), the
+    champion/challenger table, deployments, facts."""
+    parts, subpages = [], subpages or {}
     for item in items:
         mapped = f" [{item.map_index}]" if item.map_index >= 0 else ""
         parts.append(f"<h2>{esc(item.task_id)}{esc(mapped)}</h2>")
         if item.reports:
             links = "".join(
                 f'<li><a href="{esc(file_url(base, dag_id, run_id, r.key))}">{esc(r.label)}: {esc(r.file_name)}</a>'
-                f' <span class="muted">{esc(r.key)}</span></li>'
+                f' <span class="muted">{esc(r.key)}</span>'
+                f"{_subpages(base, dag_id, run_id, r.key, subpages.get(r.key, []))}</li>"
                 for r in item.reports
             )
             parts.append(f"<ul>{links}</ul>")
@@ -110,8 +124,14 @@ def findings_html(base: str, dag_id: str, run_id: str, items: Iterable[TaskFindi
     return "".join(parts)
 
 
-def run_page(base: str, info: RunInfo, items: list[TaskFindings], task_id: str | None = None) -> str:
-    """What one DAG run (or one of its tasks) published."""
+def run_page(
+    base: str,
+    info: RunInfo,
+    items: list[TaskFindings],
+    task_id: str | None = None,
+    subpages: dict[str, list[str]] | None = None,
+) -> str:
+    """What one DAG run (or one of its tasks) published; ``subpages``: report key -> pages below it."""
     shown = [i for i in items if task_id is None or i.task_id == task_id]
     airflow_run = f"{airflow_root(base)}/dags/{q(info.dag_id)}/runs/{q(info.run_id)}"
     head = (
@@ -127,7 +147,7 @@ def run_page(base: str, info: RunInfo, items: list[TaskFindings], task_id: str |
         )
         return page(base, f"{info.dag_id}{' · ' + task_id if task_id else ''}", head + body)
     title = f"{info.dag_id}{' · ' + task_id if task_id else ''}"
-    return page(base, title, head + findings_html(base, info.dag_id, info.run_id, shown))
+    return page(base, title, head + findings_html(base, info.dag_id, info.run_id, shown, subpages))
 
 
 def runs_page(base: str, title: str, runs: list[tuple[str, str, list[TaskFindings]]], empty: str) -> str:
