@@ -104,6 +104,9 @@ STEPS: dict[str, tuple[str, str]] = {
     "drift_job": PROCESSING_JOB,
 }
 
+# Not a step: what the UI plugin reads the lake, the registry and the endpoint with.
+UI_BACKEND = ("mlops_airflow.ui.backends:AwsUiBackend", "mlops_airflow.ui.backends:LocalUiBackend")
+
 
 class TargetError(ValueError):
     """MLOPS_TARGET or a step name is invalid."""
@@ -123,6 +126,15 @@ def step_operator(step: str) -> type:
         aws_path, local_path = STEPS[step]
     except KeyError:
         raise TargetError(f"unknown pipeline step {step!r}; known steps: {', '.join(sorted(STEPS))}") from None
+    return _for_target(aws_path, local_path)
+
+
+def ui_backend_class() -> type:
+    """The UI plugin's reader class on the current target."""
+    return _for_target(*UI_BACKEND)
+
+
+def _for_target(aws_path: str, local_path: str) -> type:
     module_name, _, class_name = (aws_path if current_target() == "aws" else local_path).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
