@@ -6,9 +6,9 @@ CDC row DMS wrote), one Trino text per table (``sql/lake_content.sql``) and one 
 both targets: **Athena** on aws, where the MWAA worker only registers the raw tables when
 missing, starts the queries, waits and reads one small CSV per query (:func:`run_on_athena`);
 the **local Athena stand-in** (DuckDB over the lake's Parquet, :mod:`mlops.eda.runner`) locally
-(:func:`run_locally`). Neither the worker nor the check reads a table. DMS's own validation
-(the stand-in's locally) cannot see these problems: a source with 60 % NULLs in a column
-replicates "correctly", and a duplicated file is not a row that differs.
+(:func:`mlops.replication.content_local.run_locally`). Neither the worker nor the check reads a
+table. DMS's own validation (the stand-in's locally) cannot see these problems: a source with
+60 % NULLs in a column replicates "correctly", and a duplicated file is not a row that differs.
 
 Each table fails, naming the table and the column, when:
 
@@ -20,7 +20,7 @@ Each table fails, naming the table and the column, when:
 - its query fails: an unreadable object is named by its key (Athena's ``HIVE_CANNOT_OPEN_SPLIT``
   / ``HIVE_BAD_DATA``, DuckDB's "No magic bytes found" both carry the object's path).
 
-Standard library only, apart from the local runner's imports inside :func:`run_locally`.
+Standard library only: the aws worker imports this module.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -57,10 +57,11 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def content_query(database: str, table: str) -> str:
-    """The Trino SQL of one table's content row (``sql/lake_content.sql``)."""
+def content_query(database: str, table: str, present: Collection[str] | None = None) -> str:
+    """The Trino SQL of one table's content row (``sql/lake_content.sql``), over the expected columns ``present``."""
     key = RAW_TABLES[table]
-    counts = ",\n  ".join(f"count_if({_quote(c)} IS NULL) AS {_quote('nulls__' + c)}" for c, _ in RAW_COLUMNS[table])
+    columns = [c for c, _ in RAW_COLUMNS[table] if present is None or c in present]
+    counts = "".join(f"\n  count_if({_quote(c)} IS NULL) AS {_quote('nulls__' + c)}," for c in columns)
     return Template((SQL_DIR / "lake_content.sql").read_text()).substitute(
         null_counts=counts, key=_quote(key), raw_table=f"{_quote(database)}.{_quote('raw_' + table)}"
     )
@@ -72,21 +73,45 @@ def schema_query(database: str, tables: Sequence[str]) -> str:
     return Template((SQL_DIR / "lake_schema.sql").read_text()).substitute(database=database, tables=names)
 
 
-def content_requests(lake: Lake, config: PipelineConfig) -> dict[str, dict[str, Any]]:
-    """StartQueryExecution per replicated table, and one for the schema (named :data:`SCHEMA_QUERY`)."""
+def checked_tables(config: PipelineConfig) -> list[str]:
+    """The replicated tables the content checks know the expected columns of."""
+    return [t for t in config.replication.tables if t in RAW_COLUMNS]
+
+
+def _request(lake: Lake, config: PipelineConfig, sql: str) -> dict[str, Any]:
     names = stack_names(config)
-    tables = [t for t in config.replication.tables if t in RAW_COLUMNS]
-    queries = {table: content_query(names.database, table) for table in tables}
-    queries[SCHEMA_QUERY] = schema_query(names.database, tables)
     return {
-        name: {
-            "QueryString": sql,
-            "QueryExecutionContext": {"Database": names.database, "Catalog": "AwsDataCatalog"},
-            "ResultConfiguration": {"OutputLocation": lake.athena_results() + "/"},
-            "WorkGroup": names.workgroup,
-        }
-        for name, sql in queries.items()
+        "QueryString": sql,
+        "QueryExecutionContext": {"Database": names.database, "Catalog": "AwsDataCatalog"},
+        "ResultConfiguration": {"OutputLocation": lake.athena_results() + "/"},
+        "WorkGroup": names.workgroup,
     }
+
+
+def schema_request(lake: Lake, config: PipelineConfig) -> dict[str, Any]:
+    """StartQueryExecution of the schema query; it runs first, so the content queries read only columns there."""
+    return _request(lake, config, schema_query(stack_names(config).database, checked_tables(config)))
+
+
+def content_requests(
+    lake: Lake, config: PipelineConfig, present: Mapping[str, Collection[str]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """StartQueryExecution per replicated table over its expected columns (those ``present``, when given)."""
+    database = stack_names(config).database
+    return {
+        table: _request(lake, config, content_query(database, table, None if present is None else present[table]))
+        for table in checked_tables(config)
+    }
+
+
+def present_columns(schema_rows: Sequence[Mapping[str, str]], tables: Sequence[str]) -> dict[str, set[str]]:
+    """The expected columns each raw table has, from the schema query's rows."""
+    found: dict[str, set[str]] = {table: set() for table in tables}
+    for row in schema_rows:
+        table = row["table_name"].removeprefix("raw_")
+        if table in found:
+            found[table].add(row["column_name"].lower())
+    return found
 
 
 def null_bound(config: PipelineConfig, table: str, column: str) -> float:
@@ -163,7 +188,9 @@ def evaluate_schema(rows: Sequence[Mapping[str, str]], tables: Sequence[str]) ->
             if ok
             else f"table raw_{table}: " + "; ".join(
                 ([f"columns missing: {', '.join(missing)}"] if missing else []) + retyped
-            ) + f"; the lake's files do not have the source's schema: {reload_fix([table])}"
+            ) + " (the catalog and the features job expect them). If the source changed these columns, the "
+            "pipeline's schema must follow (mlops.source.schema, mlops.aws.glue_requests.RAW_COLUMNS); if not, "
+            f"the lake's files are damaged: {reload_fix([table])}"
         )  # fmt: skip
         results.append(CheckResult("schema", table, "Columns", len(columns), len(expected), ok, message))
     return results
@@ -212,53 +239,36 @@ def evaluate(results: Mapping[str, list[dict[str, str]] | str], tables: Sequence
     return checks
 
 
-def run_locally(lake: Lake, config: PipelineConfig) -> list[CheckResult]:
-    """Register the raw tables in the local catalog and run every content query with the Athena stand-in."""
-    from mlops.catalog.duckdb_catalog import apply_table_inputs, local_catalog_path
-    from mlops.eda.runner import execute_locally
-    from mlops.lake import local_path
-
-    database = stack_names(config).database
-    requests = content_requests(lake, config)
-    tables = [name for name in requests if name != SCHEMA_QUERY]
-    results: dict[str, list[dict[str, str]] | str] = {}
-    for table in tables:
-        try:
-            apply_table_inputs(local_catalog_path(), database, [raw_table_input(lake, config, table)])
-        except Exception as exc:  # DuckDB reads every footer here: a damaged file fails with its path
-            results[table] = str(exc)
-    for name, request in requests.items():
-        if name in results:
-            continue
-        try:
-            execution = execute_locally(request, local_catalog_path())["QueryExecution"]
-        except Exception as exc:  # the query's failure, as Athena reports FAILED with a reason
-            results[name] = str(exc)
-            continue
-        results[name] = read_csv(local_path(execution["ResultConfiguration"]["OutputLocation"]).read_text())
-    return evaluate(results, tables, lake, config)
-
-
 def run_on_athena(
     athena: Any, s3: Any, glue: Any, lake: Lake, config: PipelineConfig, *, poll_seconds: float = 2.0,
     timeout_seconds: float = 600.0,
 ) -> list[CheckResult]:  # fmt: skip
-    """Run every content query on Athena with the boto3 clients given (the MWAA worker's: no table is read here).
+    """Run the content queries on Athena with the boto3 clients given (the MWAA worker's: no table is read here).
 
-    Raw tables missing from the Glue catalog (before the first features run) are created first.
+    Raw tables missing from the Glue catalog (before the first features run) are created first;
+    the schema query runs before the content queries, which then read only the columns there.
     """
-    database = stack_names(config).database
-    requests = content_requests(lake, config)
-    tables = [name for name in requests if name != SCHEMA_QUERY]
+    database, tables = stack_names(config).database, checked_tables(config)
     for table in tables:
         try:
             glue.get_table(DatabaseName=database, Name=f"raw_{table}")
         except glue.exceptions.EntityNotFoundException:
             glue.create_table(**create_table_request(database, raw_table_input(lake, config, table)))
+    deadline = time.monotonic() + timeout_seconds
+    results = _athena_results(athena, s3, {SCHEMA_QUERY: schema_request(lake, config)}, deadline, poll_seconds)
+    schema = results[SCHEMA_QUERY]
+    present = present_columns(schema if isinstance(schema, list) else [], tables)
+    results |= _athena_results(athena, s3, content_requests(lake, config, present), deadline, poll_seconds)
+    return evaluate(results, tables, lake, config)
+
+
+def _athena_results(
+    athena: Any, s3: Any, requests: Mapping[str, dict[str, Any]], deadline: float, poll_seconds: float
+) -> dict[str, list[dict[str, str]] | str]:
+    """Start the queries, wait for each, and read each result CSV (or its failure reason) from S3."""
     started = {name: athena.start_query_execution(**request)["QueryExecutionId"] for name, request in requests.items()}
     results: dict[str, list[dict[str, str]] | str] = {}
-    deadline = time.monotonic() + timeout_seconds
-    while len(results) < len(started):
+    while True:
         for name, query_id in started.items():
             if name in results:
                 continue
@@ -269,10 +279,8 @@ def run_on_athena(
                 results[name] = read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
             elif state in _TERMINAL:
                 results[name] = execution["Status"].get("StateChangeReason") or state
-        if len(results) < len(started):
-            if time.monotonic() > deadline:
-                for name in started:
-                    results.setdefault(name, f"still running after {timeout_seconds:g}s")
-                break
-            time.sleep(poll_seconds)
-    return evaluate(results, tables, lake, config)
+        if len(results) == len(started):
+            return results
+        if time.monotonic() > deadline:
+            return {name: results.get(name, "still running at the content checks' deadline") for name in started}
+        time.sleep(poll_seconds)

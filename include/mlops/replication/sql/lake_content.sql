@@ -6,8 +6,7 @@
 --                   or a file copied in twice
 --   null_keys       change rows without a key
 SELECT
-  count(*) AS row_count,
-  ${null_counts},
+  count(*) AS row_count,${null_counts}
   (
     SELECT count(*) FROM (
       SELECT ${key}, dms_change_seq FROM ${raw_table} GROUP BY ${key}, dms_change_seq HAVING count(*) > 1
