@@ -75,7 +75,14 @@ class ReplicationConfig(_Section):
     # Lake content checks at ingest (Athena SQL over the raw tables; mlops.replication.content).
     content_checks: bool = True
     max_null_rate: float = Field(0.5, ge=0.0, le=1.0)
-    max_null_rates: dict[str, float] = Field(default_factory=dict)
+    max_null_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "customers.birth_year": 0.4,
+            "products.weight_kg": 0.2,
+            "orders.discount_code": 0.95,
+            "order_items.discount_pct": 0.95,
+        }
+    )
 
     @field_validator("max_null_rates")
     @classmethod

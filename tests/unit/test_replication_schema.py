@@ -81,7 +81,7 @@ def test_an_added_column_flows_into_the_lake_and_the_catalog(
 
     # the local Glue catalog (DuckDB views over the lake) exposes the new column
     from mlops.catalog.duckdb_catalog import apply_table_inputs
-    from mlops.replication.content import run_locally
+    from mlops.replication.content_local import run_locally
 
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
     results = run_locally(replicator.lake, CONFIG)
