@@ -28,7 +28,7 @@ quarantine and replication goes on (:mod:`mlops.replication.quarantine`). Crash 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -41,10 +41,9 @@ from sqlalchemy import Engine, Table
 from mlops.aws.dms_requests import s3_target_settings, validation_settings
 from mlops.config import PipelineConfig, mlops_home
 from mlops.lake import Lake
+from mlops.replication.batch_results import BatchResult, count_ops, merged, result
 from mlops.replication.capture import (
     assign_change_seqs,
-    changes_table,
-    complete_images,
     high_water,
     install_capture,
     missing_capture,
@@ -52,17 +51,11 @@ from mlops.replication.capture import (
     purge_applied,
     read_changes,
 )
+from mlops.replication.cdc import BatchTarget, commit_batch, table_keys, write_batch
 from mlops.replication.checks import reload_fix
-from mlops.replication.lake_io import CHANGE_SEQ_COLUMN, LakeFS, cdc_object_key, dms_schema, next_cdc_file_name
+from mlops.replication.lake_io import LakeFS, dms_schema, next_cdc_file_name
 from mlops.replication.loading import apply_plan, discard_staged, stage_quarantine, stage_tables
-from mlops.replication.quarantine import (
-    CONTROL_SCHEMA,
-    QUARANTINE_TABLE,
-    add_open,
-    quarantine_rows,
-    resolve_open,
-    write_quarantine,
-)
+from mlops.replication.quarantine import CONTROL_SCHEMA, QUARANTINE_TABLE
 from mlops.replication.schema_changes import (
     SchemaChangeError,
     appended_columns,
@@ -84,7 +77,6 @@ from mlops.replication.status import (
     utc_now,
 )
 from mlops.replication.validation import TableValidation, validate_table
-from mlops.replication.values import Rejected
 from mlops.source.db import missing_tables
 from mlops.source.schema import TABLES
 
@@ -93,42 +85,6 @@ Report = Callable[[str], None]
 DEFAULT_MAX_ROWS_PER_FILE = 1_000_000
 DEFAULT_CHUNK_ROWS = 50_000
 EVERY_TABLE = "*"
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What one replication batch (or a drain of several) did (JSON-friendly apart from ``started``).
-
-    ``rows`` counts rows written to the lake; ``changes`` the captured changes consumed (applied,
-    quarantined, or skipped because a reload already holds them).
-    """
-
-    kind: str
-    rows: int
-    inserts: int
-    updates: int
-    deletes: int
-    checkpoint: int
-    started: datetime
-    elapsed_seconds: float
-    rows_per_second: float
-    resumed: bool = False
-    tables: dict[str, int] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    validation: dict[str, str] = field(default_factory=dict)
-    changes: int = 0
-    quarantined: int = 0
-    batches: int = 1
-    pending_changes: int | None = None
-
-
-@dataclass
-class _TableBatch:
-    """One table's part of a CDC batch: the rows written, the rejections, the changes skipped."""
-
-    rows: pa.Table | None = None
-    rejected: list[Rejected] = field(default_factory=list)
-    skipped: int = 0
 
 
 class CatchUpDeadlineError(RuntimeError):
@@ -212,8 +168,13 @@ class LocalReplicator:
         """``tables`` for a reload command: none when they are every replicated table."""
         return [] if set(tables) >= set(self.table_names) else list(tables)
 
-    def _keys(self, tables: dict[str, Table]) -> dict[str, str]:
-        return {name: next(iter(t.primary_key.columns)).name for name, t in tables.items()}
+    def _batch_target(self) -> BatchTarget:
+        staging = self.lake.staging(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
+        return BatchTarget(
+            lake_fs=self.lake_fs, folders=self._folders, quarantine=(self.quarantine_uri(), staging),
+            date_partition=self.date_partition, timestamp_column=self.config.replication.timestamp_column,
+            task=self.task_id, schema=self.schema_name,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------------------------- sync
 
@@ -264,7 +225,7 @@ class LocalReplicator:
                 f"{pending:,} pending"
             )
             if not batch.changes or not pending:
-                return _merged(batches, started, clock, pending, checkpoint)
+                return merged(batches, started, clock, pending, checkpoint)
             if elapsed > deadline_seconds:
                 self.publish_cdc_latency()
                 raise CatchUpDeadlineError(
@@ -323,8 +284,8 @@ class LocalReplicator:
             self._finish_reload(state)
         rows = {name: t.rows for name, t in plan.tables.items()}
         files = [final for t in plan.tables.values() for _, final in t.staged]
-        result = _result("full-load" if every else "reload", rows, {}, files, plan.mark, started, clock)
-        return replace(result, quarantined=sum(t.error_rows for t in plan.tables.values()))
+        loaded = result("full-load" if every else "reload", rows, {}, files, plan.mark, started, clock)
+        return replace(loaded, quarantined=sum(t.error_rows for t in plan.tables.values()))
 
     def _mark_loading(self, state: TaskState, names: list[str], started: datetime) -> None:
         if not state.full_load_done:
@@ -357,7 +318,7 @@ class LocalReplicator:
             staging = self.lake.staging(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
             quarantine = stage_quarantine(
                 self.lake_fs, rejected, final_dir=self.quarantine_uri(), staging_dir=staging, task=self.task_id,
-                schema=self.schema_name, started=started, keys=self._keys(tables),
+                schema=self.schema_name, started=started, keys=table_keys(tables),
             )  # fmt: skip
         except Exception:
             discard_staged(self.lake_fs, plans, [])
@@ -417,18 +378,21 @@ class LocalReplicator:
                     if state.status != "running":
                         state.mark(status="running", stop_reason=None, last_failure=None, stop=None, start=started)
                         self.store.save(state)
-                    return _result("cdc", {}, {}, [], state.checkpoint or 0, started, clock)
-                per_table, files = self._write_cdc_files(state, tables, changes, pending.file_name, progress)
+                    return result("cdc", {}, {}, [], state.checkpoint or 0, started, clock)
+                per_table, files = write_batch(
+                    self._batch_target(), self.engine, state, tables, changes, pending.file_name, progress
+                )
             except Exception as exc:
                 state.fail(f"CDC batch failed: {exc}", utc_now())
                 self.store.save(state)
                 raise
-            self._commit_batch(state, tables, pending, per_table, started)
+            commit_batch(state, table_keys(tables), pending, per_table, started)
+            self.store.save(state)
         written = {t: b.rows.num_rows for t, b in per_table.items() if b.rows is not None and b.rows.num_rows}
-        ops = _count_ops([b.rows for b in per_table.values() if b.rows is not None])
-        result = _result("cdc", written, ops, files, pending.through, started, clock, resumed)
+        ops = count_ops([b.rows for b in per_table.values() if b.rows is not None])
+        applied = result("cdc", written, ops, files, pending.through, started, clock, resumed)
         quarantined = sum(len({r.change_seq for r in b.rejected}) for b in per_table.values())
-        return replace(result, changes=changes.num_rows, quarantined=quarantined)
+        return replace(applied, changes=changes.num_rows, quarantined=quarantined)
 
     def _check_ready_for_cdc(self, state: TaskState) -> None:
         if not state.full_load_done or state.checkpoint is None:
@@ -514,93 +478,6 @@ class LocalReplicator:
         state.pending = PendingBatch(after=checkpoint, through=changes["seq"][-1].as_py(), file_name=name)
         self.store.save(state)
         return changes, state.pending, False
-
-    def _write_cdc_files(
-        self, state: TaskState, tables: dict[str, Table], changes: pa.Table, file_name: str, progress: Progress | None
-    ) -> tuple[dict[str, _TableBatch], list[str]]:
-        """One CDC file per changed table, all named ``file_name``, and the batch's quarantine file.
-
-        Changes of unreplicated tables, and changes a reload already holds, are skipped.
-        """
-        files: list[str] = []
-        per_table: dict[str, _TableBatch] = {}
-        done = 0
-        key = cdc_object_key(file_name, *self.date_partition)
-        keys = self._keys(tables)
-        for name, table in tables.items():
-            table_changes = changes.filter(pc.equal(changes["table"], name))
-            if not table_changes.num_rows:
-                continue
-            batch = per_table[name] = _TableBatch()
-            skip = state.tables[name].skip_through
-            if skip is not None:
-                kept = table_changes.filter(pc.greater(table_changes["seq"], skip))
-                batch.skipped, table_changes = table_changes.num_rows - kept.num_rows, kept
-            done += batch.skipped
-            stale_through = state.tables[name].capture_stale_through
-            if stale_through is not None and table_changes.num_rows:
-                with self.engine.connect() as conn:
-                    added = state.tables[name].capture_added
-                    table_changes = complete_images(conn, table, table_changes, added, stale_through)
-            if table_changes.num_rows:
-                rows, batch.rejected = changes_table(
-                    table_changes, dms_schema(table, self.config.replication.timestamp_column), name, keys[name]
-                )
-                if rows.num_rows:
-                    final_dir, staging_dir = self._folders(name)
-                    self.lake_fs.write_atomically(
-                        f"{staging_dir}/{key}", f"{final_dir}/{key}", rows.schema, rows.to_batches()
-                    )
-                    files.append(f"{final_dir}/{key}")
-                batch.rows = rows
-                done += table_changes.num_rows
-            if progress:
-                progress(done, changes.num_rows)
-        rejected = [r for b in per_table.values() for r in b.rejected]
-        if rejected:
-            rows = quarantine_rows(rejected, task=self.task_id, schema=self.schema_name, phase="cdc",
-                                   at=utc_now(), keys=keys)  # fmt: skip
-            staging = self.lake.staging(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
-            write_quarantine(self.lake_fs, f"{self.quarantine_uri()}/{key}", f"{staging}/{key}", rows)
-        return per_table, files
-
-    def _commit_batch(
-        self,
-        state: TaskState,
-        tables: dict[str, Table],
-        pending: PendingBatch,
-        per_table: dict[str, _TableBatch],
-        now: datetime,
-    ) -> None:
-        """Save the checkpoint, counters and quarantine entries once every file of the batch is in place."""
-        keys = self._keys(tables)
-        for name, batch in per_table.items():
-            table_state = state.tables[name]
-            if batch.rows is not None:
-                ops = _count_ops([batch.rows])
-                table_state.inserts += ops["I"]
-                table_state.updates += ops["U"]
-                table_state.deletes += ops["D"]
-            table_state.quarantined += len({r.change_seq for r in batch.rejected})
-            table_state.quarantine_open, table_state.quarantine_overflow = add_open(
-                table_state.quarantine_open, table_state.quarantine_overflow, batch.rejected, keys[name]
-            )
-            if table_state.quarantine_open and batch.rows is not None:
-                applied = _last_change_per_key(batch.rows, keys[name], set(table_state.quarantine_open))
-                table_state.quarantine_open = resolve_open(table_state.quarantine_open, applied)
-            table_state.last_update = now.isoformat()
-        for table_state in state.tables.values():
-            if table_state.skip_through is not None and pending.through >= table_state.skip_through:
-                table_state.skip_through = None
-            if table_state.capture_stale_through is not None and pending.through >= table_state.capture_stale_through:
-                table_state.capture_stale_through, table_state.capture_added = None, []
-        if state.status != "running":
-            state.mark(start=now)
-        state.mark(
-            checkpoint=pending.through, pending=None, last_cdc_file=pending.file_name,
-            status="running", stop_reason=None, last_failure=None, stop=None,
-        )  # fmt: skip
-        self.store.save(state)
 
     # ----------------------------------------------------------------------------- validation
 
@@ -703,69 +580,3 @@ class LocalReplicator:
             "checkpoint": state.checkpoint,
             "quarantine": quarantine_report(state),
         }
-
-
-def _last_change_per_key(rows: pa.Table, key: str, wanted: set[str]) -> dict[str, int]:
-    """Last applied change sequence per key, for the keys in ``wanted`` (as text)."""
-    keys = pc.cast(rows[key], pa.string())
-    mask = pc.is_in(keys, value_set=pa.array(sorted(wanted), type=pa.string()))
-    picked = pa.table({"key": keys.filter(mask), "seq": pc.cast(rows[CHANGE_SEQ_COLUMN].filter(mask), pa.int64())})
-    grouped = picked.group_by("key").aggregate([("seq", "max")])
-    return dict(zip(grouped["key"].to_pylist(), grouped["seq_max"].to_pylist(), strict=True))
-
-
-def _count_ops(tables: Sequence[pa.Table]) -> dict[str, int]:
-    counts = {"I": 0, "U": 0, "D": 0}
-    for table in tables:
-        for item in pc.value_counts(table["Op"]).to_pylist():
-            counts[item["values"]] += item["counts"]
-    return counts
-
-
-def _merged(batches: list[BatchResult], started: datetime, clock: float, pending: int, checkpoint: int) -> BatchResult:
-    """One result for the batches of a drain."""
-    tables: dict[str, int] = {}
-    for batch in batches:
-        for name, rows in batch.tables.items():
-            tables[name] = tables.get(name, 0) + rows
-    ops = {
-        op: sum(getattr(b, name) for b in batches)
-        for op, name in (("I", "inserts"), ("U", "updates"), ("D", "deletes"))
-    }
-    files = [f for b in batches for f in b.files]
-    result = _result("cdc", tables, ops, files, checkpoint, started, clock, any(b.resumed for b in batches))
-    return replace(
-        result,
-        changes=sum(b.changes for b in batches),
-        quarantined=sum(b.quarantined for b in batches),
-        batches=len(batches),
-        pending_changes=pending,
-    )
-
-
-def _result(
-    kind: str,
-    tables: dict[str, int],
-    ops: dict[str, int],
-    files: list[str],
-    checkpoint: int,
-    started: datetime,
-    clock: float,
-    resumed: bool = False,
-) -> BatchResult:
-    rows = sum(tables.values())
-    elapsed = perf_counter() - clock
-    return BatchResult(
-        kind=kind,
-        rows=rows,
-        inserts=ops.get("I", 0),
-        updates=ops.get("U", 0),
-        deletes=ops.get("D", 0),
-        checkpoint=checkpoint,
-        started=started,
-        elapsed_seconds=round(elapsed, 3),
-        rows_per_second=round(rows / elapsed, 1) if elapsed > 0 and rows else 0.0,
-        resumed=resumed,
-        tables=tables,
-        files=files,
-    )
