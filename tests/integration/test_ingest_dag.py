@@ -5,6 +5,10 @@ counts that match the source and every table validated. Broken replication (a ta
 the lake, a value changed behind DMS's back, a run with nothing new) fails the run with a message
 naming the table and the metric. The check itself never opens the source DB: the DMS stand-in's
 validation in ``dms_sync`` compared lake and source, and the check reads its verdict.
+
+Issue 13 and 15 at DAG level: a poison row is quarantined and named while dms_sync goes on; a
+schema change stops dms_sync naming the ``reload_tables`` Param, which fixes it; dms_sync catches
+up in bounded batches before the check; 60 % NULLs fail the lake content check.
 """
 
 from __future__ import annotations
