@@ -9,10 +9,23 @@ Validation: ``LocalReplicator.validate`` (every column of every row, key-range d
 consistent source read) after that batch, against the baseline a script would do: read each
 source table and its latest lake state whole into pandas and compare them row by row.
 
+Backlog drain (``--case backlog``, issue 15.1): after the full load, the demo's drift knob (half
+as many drifted orders again, appended with capture on) leaves a backlog of some millions of
+changes. ``LocalReplicator.drain`` applies it in batches of ``replication.cdc_batch_max_changes``
+until caught up, against the baseline of one batch holding the whole backlog
+(``cdc_batch(max_changes=<all>)``), both from copies of the same state in the same run.
+
+Crash safety (``--case kill``): the replicator is killed with SIGKILL at a random moment of a
+full reload, of a reload of one table, or of a CDC drain after some OLTP activity, ``--kills``
+times; after each kill the same operation runs again to the end, and DMS validation must find
+every table equal to the source (every column of every row) with nothing pending.
+
 Each phase runs in its own process so peak memory (max RSS) is per phase. Medians over
 ``--repeat`` runs; rows/s counts source rows read (full load) or changes applied (CDC).
 
     .venv/bin/python bench/bench_replication.py --orders 1000000 --repeat 3
+    .venv/bin/python bench/bench_replication.py --case backlog --orders 1000000 --repeat 3
+    .venv/bin/python bench/bench_replication.py --case kill --orders 100000 --kills 30
 """
 
 from __future__ import annotations
@@ -87,6 +100,81 @@ def phase_cdc_batch() -> dict:
     return {"rows": result.rows, "seconds": result.elapsed_seconds}
 
 
+def phase_drift(orders: int) -> dict:
+    """The demo's drift knob: half as many drifted orders again, appended while capture is on."""
+    from mlops.source.db import make_engine
+    from mlops.source.generator import DriftSpec, generate
+
+    result = generate(make_engine(None), orders=max(orders // 2, 500), seed=44, append=True,
+                      drift=DriftSpec(covariate=0.8, concept=0.8))  # fmt: skip
+    return {"rows": _replicator().pending_changes(), "seconds": result.seconds}
+
+
+def phase_drain() -> dict:
+    replicator = _replicator()
+    started = time.perf_counter()
+    result = replicator.drain(deadline_seconds=24 * 3600, report=lambda line: print(line, file=sys.stderr))
+    if result.pending_changes:
+        raise SystemExit(f"drain left {result.pending_changes} changes pending")
+    return {"rows": result.changes, "seconds": time.perf_counter() - started, "batches": result.batches}
+
+
+def phase_one_batch() -> dict:
+    replicator = _replicator()
+    started = time.perf_counter()
+    result = replicator.cdc_batch(max_changes=10**12)
+    if replicator.pending_changes():
+        raise SystemExit("one batch did not apply the whole backlog")
+    return {"rows": result.changes, "seconds": time.perf_counter() - started, "batches": 1}
+
+
+KILL_OPERATIONS = {
+    "reload every table": "reload()",
+    "reload orders": "reload(['orders'])",
+    "CDC drain": "sync_until_caught_up()",
+}
+
+
+def _operation(home: Path, code: str) -> subprocess.Popen:
+    env = {**os.environ, "MLOPS_HOME": str(home), "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}",
+           "MLOPS__REPLICATION__CDC_BATCH_MAX_CHANGES": "20000"}  # fmt: skip
+    script = f"from mlops.local_stack import local_replicator; local_replicator().{code}"
+    return subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def kill_case(args: argparse.Namespace) -> int:
+    """SIGKILL the replicator mid-operation ``--kills`` times; after each, finish and require exact validation."""
+    import random
+
+    rng = random.Random(13)
+    with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
+        home = Path(tmp) / "home"
+        run_phase("generate", home, orders=args.orders)
+        run_phase("full_load", home)
+        landed, lost = {name: 0 for name in KILL_OPERATIONS}, 0
+        for kill in range(args.kills):
+            name = list(KILL_OPERATIONS)[kill % len(KILL_OPERATIONS)]
+            if name == "CDC drain":
+                run_phase("activity", home, steps=3)
+            started = time.perf_counter()
+            process = _operation(home, KILL_OPERATIONS[name])
+            time.sleep(rng.uniform(0.5, 6.0))
+            if process.poll() is None:
+                process.kill()
+                landed[name] += 1
+            process.wait()
+            finished = _operation(home, KILL_OPERATIONS[name])
+            if finished.wait() != 0:
+                raise SystemExit(f"{name} did not finish after the kill:\n{finished.stderr.read()[-2000:]}")
+            check = run_phase("validate", home)
+            lost += 0 if check["rows"] else 1
+            print(f"  kill {kill + 1} ({name}, {time.perf_counter() - started:.1f}s): validated {check['rows']:,} rows",
+                  flush=True)  # fmt: skip
+    print(f"\n{sum(landed.values())} of {args.kills} SIGKILLs landed mid-operation ({landed}); after each, the same "
+          f"operation finished and DMS validation found every table equal to the source; records lost: {lost}")
+    return 0
+
+
 def phase_validate() -> dict:
     replicator = _replicator()
     started = time.perf_counter()
@@ -132,6 +220,9 @@ PHASES = {
     "cdc_batch": lambda a: phase_cdc_batch(),
     "validate": lambda a: phase_validate(),
     "pandas_compare": lambda a: phase_pandas_compare(),
+    "drift": lambda a: phase_drift(a.orders),
+    "drain": lambda a: phase_drain(),
+    "one_batch": lambda a: phase_one_batch(),
 }
 
 
@@ -141,7 +232,9 @@ def run_phase(name: str, home: Path, **options: object) -> dict:
     for key, value in options.items():
         args += [f"--{key}", str(value)]
     env = {**os.environ, "MLOPS_HOME": str(home), "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}"}
-    out = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise SystemExit(f"phase {name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -162,11 +255,50 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
+def backlog_case(args: argparse.Namespace) -> int:
+    """Full load, drift knob, then the backlog drained in bounded batches vs applied as one batch."""
+    with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
+        base = Path(tmp) / "generated"
+        print(f"generating {args.orders:,} orders, full load, drift knob ...", flush=True)
+        gen = run_phase("generate", base, orders=args.orders)
+        full = run_phase("full_load", base)
+        drift = run_phase("drift", base, orders=args.orders)
+        print(f"  {gen['rows']:,} source rows in {gen['seconds']:.1f}s, full load {full['seconds']:.1f}s, "
+              f"drift knob {drift['seconds']:.1f}s: {drift['rows']:,} changes pending", flush=True)  # fmt: skip
+        drain, one = [], []
+        for i in range(args.repeat):
+            for runs, phase in ((drain, "drain"), (one, "one_batch")):
+                home = snapshot(base, f"{phase}{i}")
+                runs.append(run_phase(phase, home))
+                shutil.rmtree(home)
+            print(f"  repeat {i + 1}: drain {drain[-1]['seconds']:.1f}s in {drain[-1]['batches']} batches, "
+                  f"{drain[-1]['peak_rss_mb']:.0f} MB; one batch {one[-1]['seconds']:.1f}s, "
+                  f"{one[-1]['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    dr, ob = median_of(drain), median_of(one)
+    print(f"\nmedians of {args.repeat} runs, {args.orders:,} orders + drift knob, {dr['rows']:,} changes:")
+    print(f"{'phase':<44}{'seconds':>9}{'changes/s':>12}{'peak MB':>9}")
+    for label, r in ((f"drain, batches of {_batch_size():,} ({drain[0]['batches']} batches)", dr),
+                     ("baseline: the whole backlog as one batch", ob)):  # fmt: skip
+        print(f"{label:<44}{r['seconds']:>9.2f}{r['rows_per_second']:>12,.0f}{r['peak_rss_mb']:>9.0f}")
+    print(f"drain vs one batch: {ob['seconds'] / dr['seconds']:.2f}x the speed, "
+          f"{ob['peak_rss_mb'] / dr['peak_rss_mb']:.2f}x less peak memory")
+    print(json.dumps({"orders": args.orders, "drift": drift, "drain": dr, "baseline_one_batch": ob}))
+    return 0
+
+
+def _batch_size() -> int:
+    from mlops.config import load_config
+
+    return load_config().replication.cdc_batch_max_changes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=3, help="days of OLTP activity in the CDC batch")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--case", choices=("throughput", "backlog", "kill"), default="throughput")
+    parser.add_argument("--kills", type=int, default=30, help="SIGKILLs of the kill case")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,6 +307,10 @@ def main() -> int:
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(figures))
         return 0
+    if args.case == "backlog":
+        return backlog_case(args)
+    if args.case == "kill":
+        return kill_case(args)
 
     with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
         base = Path(tmp) / "generated"

@@ -10,15 +10,19 @@ schedules `mlops_features`. It never connects to the source DB nor reads a table
 
 | task | aws | local |
 |---|---|---|
-| `dms_sync` | `DmsTaskBaseSensor` waits for `running` (CDC) or `stopped` (full load done) | the local DMS stand-in applies one batch (full load, then CDC), then validates every table against the source |
-| `check_replication` | DescribeReplicationTasks, DescribeTableStatistics, CloudWatch CDC latency, S3 listing (boto3) | the stand-in's published status and the lake listing |
+| `dms_sync` | `DmsTaskBaseSensor` waits for `running` (CDC) or `stopped` (full load done); with `reload_tables` it first calls DMS ReloadTables and waits for those tables | the local DMS stand-in reloads `reload_tables`, then does the full load or applies CDC batches until caught up, then validates every table against the source |
+| `check_replication` | DescribeReplicationTasks, DescribeTableStatistics, CloudWatch CDC latency, S3 listing (boto3); content queries on Athena | the stand-in's published status and quarantine, the lake listing; content queries on the local Athena stand-in |
 
 Checks: task status acceptable; full load 100 % with no errored tables; every expected table
 completed; **data validation**: no failed or suspended records, and the table `Validated` (or
 awaiting validation for at most `max_validation_pending_seconds`, default 26 h: DMS validates
 CDC changes on S3 targets once a day at 00:00 UTC); CDC lag under the bound; fresh objects since
-the last successful check. A failed check names the table and the metric (for mismatches also
-DMS's `ValidationStateDetails`, locally the keys and columns that differ).
+the last successful check; nothing quarantined is still missing from the lake (local); the lake's
+content (Athena SQL over `raw_<table>`): NULL rates per column, no duplicate (key, change
+sequence), the expected columns, every object readable. A failed check names the table and the
+metric (for mismatches also DMS's `ValidationStateDetails`, locally the keys and columns that
+differ). A schema change CDC cannot apply names the fix: trigger this DAG with
+`reload_tables` = `["orders"]` (or `["*"]` for every table).
 
 The Asset event's `extra` carries the row counts per table (DMS's counters), each table's
 validation state, the raw URI and the CDC lag.
@@ -53,6 +57,12 @@ with DAG(
         "require_fresh_objects": Param(
             None, type=["null", "boolean"], description="Fail when no new lake objects arrived; empty = config"
         ),
+        "reload_tables": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Tables to reload before the check (DMS ReloadTables), e.g. [\"orders\"]; [\"*\"] = every table",
+        ),
         "max_validation_pending_seconds": Param(
             None,
             type=["null", "integer"],
@@ -66,6 +76,7 @@ with DAG(
         replication_task_arn="{{ dms_task_arn() }}",
         poke_interval=60,
         timeout=60 * 30,
+        reload_tables="{{ params.reload_tables }}",
     )
     check_replication = step_operator("check_replication")(
         task_id="check_replication",

@@ -2,7 +2,8 @@
 
     mlops generate --orders 100000     create and fill the source DB
     mlops activity --steps 5           inserts, updates and deletes over time (CDC work)
-    mlops replicate                    one local DMS batch: full load first, then CDC
+    mlops replicate                    the local DMS task: full load first, then CDC until caught up
+    mlops replicate --reload [TABLE]   reload tables (all when none named), as DMS ReloadTables
     mlops status                       DMS task, table statistics, CDC lag, source counts
     mlops models list                  versions in the local model registry
     mlops models approve 3             approve version 3 (PendingManualApproval -> Approved)
@@ -109,6 +110,20 @@ def generate(
         raise _fail(str(exc)) from None
     _print_counts("source DB", table_counts(engine))
     console.print(f"generated in {result.seconds:.1f}s")
+    if not append and _replicated_before(config):
+        console.print(
+            "[yellow]the lake still holds the replicated old source, and its change capture is gone with the "
+            "old tables:[/yellow] reload it with `mlops replicate --reload`"
+        )
+
+
+def _replicated_before(config: Any) -> bool:
+    """True when the local DMS task has loaded this home's source before."""
+    from mlops.config import mlops_home
+    from mlops.replication.status import StatusStore, utc_now
+
+    store = StatusStore(mlops_home() / "dms", config.replication.task_id)
+    return store.path.exists() and store.load(list(config.replication.tables), utc_now()).full_load_done
 
 
 @app.command()
@@ -129,12 +144,38 @@ def activity(
 
 
 @app.command()
-def replicate() -> None:
-    """Run one local DMS batch (the full load if it has not run, else one CDC batch), then validate."""
+def replicate(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to reload (with --reload; none = all)")] = None,
+    reload: Annotated[bool, typer.Option("--reload", help="Reload the tables first (DMS ReloadTables)")] = False,
+    one_batch: Annotated[bool, typer.Option(help="Apply one CDC batch instead of catching up")] = False,
+    deadline: Annotated[
+        int | None,
+        typer.Option(min=1, help="Seconds to catch up before failing (default: replication.catch_up_deadline_seconds)"),
+    ] = None,
+) -> None:
+    """Run the local DMS task: the full load if it has not run, else CDC until caught up; then validate.
+
+    With --reload, reload the named tables (every table when none is named) from one snapshot first;
+    the lake changes only once every table is reloaded, so a failed reload leaves the previous snapshot.
+    """
     from mlops.local_stack import local_replicator
 
-    with progress_bar("replicating") as progress:
-        result = local_replicator().sync(progress=progress)
+    try:  # every argument is checked before the task or the lake changes
+        if tables and not reload:
+            names = " ".join(tables)
+            raise ValueError(f"tables {tables} are only for --reload; run `mlops replicate --reload {names}`")
+        replicator = local_replicator()
+        targets = replicator.reload_targets(tables) if reload else []
+        with progress_bar("replicating") as progress:
+            if targets:
+                replicator.reload(targets, progress=progress)
+            if one_batch:
+                result = replicator.sync(progress=progress)
+            else:
+                result = replicator.sync_until_caught_up(deadline_seconds=deadline, progress=progress,
+                                                         report=console.print)  # fmt: skip
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
     console.print_json(json.dumps(_plain(result)))
 
 
@@ -175,6 +216,11 @@ def status() -> None:
     for row in rows:
         if row.get("ValidationStateDetails"):
             console.print(f"[bold]{row['TableName']}[/bold] validation: {row['ValidationStateDetails']}")
+    for name, entry in state["quarantine"].items():
+        if entry["open"]:
+            console.print(f"[bold]{name}[/bold] quarantine: {entry['open']} open ({entry['total']} in all); "
+                          + "; ".join(entry["examples"]))  # fmt: skip
+    console.print(f"quarantine (dead-letter table): {replicator.quarantine_uri()}")
     _print_counts("source DB", table_counts(source_engine()))
 
 

@@ -64,6 +64,7 @@ class ReplicationConfig(_Section):
     timestamp_column: str = "dms_commit_ts"
     include_op_for_full_load: bool = True
     cdc_batch_max_changes: int = Field(200_000, ge=1)
+    catch_up_deadline_seconds: int = Field(1500, ge=1)
     max_cdc_lag_seconds: int = Field(900, ge=1)
     require_fresh_objects: bool = True
     # DMS data validation (ValidationSettings of the task; the local stand-in applies the same).
@@ -71,6 +72,25 @@ class ReplicationConfig(_Section):
     validation_partition_size: int = Field(10_000, ge=1)
     validation_failure_max_count: int = Field(10_000, ge=1)
     max_validation_pending_seconds: int = Field(93_600, ge=1)
+    # Lake content checks at ingest (Athena SQL over the raw tables; mlops.replication.content).
+    content_checks: bool = True
+    max_null_rate: float = Field(0.5, ge=0.0, le=1.0)
+    max_null_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "customers.birth_year": 0.4,
+            "products.weight_kg": 0.2,
+            "orders.discount_code": 0.95,
+            "order_items.discount_pct": 0.95,
+        }
+    )
+
+    @field_validator("max_null_rates")
+    @classmethod
+    def _null_rate_bounds(cls, bounds: dict[str, float]) -> dict[str, float]:
+        for column, bound in bounds.items():
+            if column.count(".") != 1 or not 0.0 <= bound <= 1.0:
+                raise ValueError(f"{column}: {bound} must be <table>.<column>: <rate between 0 and 1>")
+        return bounds
 
     @field_validator("tables")
     @classmethod

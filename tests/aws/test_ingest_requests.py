@@ -31,6 +31,18 @@ def test_cdc_latency_request_is_valid():
     assert metrics == {"CDCLatencySource", "CDCLatencyTarget"}
 
 
+def test_reload_tables_request_is_valid():
+    request = dms_requests.reload_tables_request(TASK_ARN, "shop", ["orders", "customers"])
+    assert_valid_request("dms", "ReloadTables", request)
+    assert request["TablesToReload"] == [
+        {"SchemaName": "shop", "TableName": "orders"},
+        {"SchemaName": "shop", "TableName": "customers"},
+    ]
+    assert request["ReloadOption"] == "data-reload"
+    with pytest.raises(ValueError, match="at least one table"):
+        dms_requests.reload_tables_request(TASK_ARN, "shop", [])
+
+
 def test_validation_catches_a_bad_request():
     """The validator itself can fail: a misspelled key is reported."""
     with pytest.raises(AssertionError, match="ReplicationTaskArns"):

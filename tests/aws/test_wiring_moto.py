@@ -216,9 +216,17 @@ def _stubs(env: dict[str, Any]) -> dict[str, Any]:
         from mlops.replication.status import utc_now
 
         replicator = env["replicator"]
-        state = replicator.store.load(list(replicator.tables), utc_now())
+        state = replicator.store.load(list(replicator.table_names), utc_now())
         response = local_statistics(state, schema=replicator.schema_name)
         return {**response, "ReplicationTaskArn": params["ReplicationTaskArn"]}
+
+    def reload_tables(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
+        # moto lacks ReloadTables: check the request against botocore's model and record it.
+        from tests.aws.botocore_validation import assert_valid_request
+
+        assert_valid_request("dms", "ReloadTables", params)
+        env.setdefault("reload_requests", []).append(params)
+        return {"ReplicationTaskArn": params["ReplicationTaskArn"]}
 
     def create_training_job(client: Any, call_moto: Any, params: dict[str, Any]) -> dict[str, Any]:
         # moto marks the job Completed and writes nothing: do the job's work with the local stand-in.
@@ -282,6 +290,7 @@ def _stubs(env: dict[str, Any]) -> dict[str, Any]:
     return {
         "StartJobRun": start_job_run,
         "DescribeTableStatistics": describe_table_statistics,
+        "ReloadTables": reload_tables,
         "CreateTrainingJob": create_training_job,
         "CreateProcessingJob": create_processing_job,
         "StartQueryExecution": start_query_execution,
@@ -404,6 +413,16 @@ def test_ingest_on_aws(aws_env):
     assert extra["cdc_lag_seconds"] == 5.0 and extra["fresh_objects"] >= 4
     assert extra["rows"] == table_counts(aws_env["replicator"].engine)  # DMS's counters of the seeded load
     assert {v["state"] for v in extra["validation"].values()} == {"Validated"}
+    checks = Path(result.log_path).read_text()  # the lake content checks ran as Athena queries (executed by the stub)
+    assert "PASS null_rate [table orders] NullRate[discount_code]" in checks and "PASS schema [table orders]" in checks
+
+    # The reload Param makes dms_sync call DMS ReloadTables (moto lacks it: the stub validates and records it).
+    config = aws_env["config"]
+    reloaded = _run(aws_env, "mlops_ingest", conf={"reload_tables": ["orders"], "require_fresh_objects": False})
+    assert reloaded.succeeded
+    (request,) = aws_env["reload_requests"]
+    assert request["TablesToReload"] == [{"SchemaName": config.source.schema_name, "TableName": "orders"}]
+    assert request["ReloadOption"] == "data-reload" and request["ReplicationTaskArn"].startswith("arn:aws:dms:")
 
 
 def test_features_on_aws(aws_env):

@@ -5,6 +5,10 @@ counts that match the source and every table validated. Broken replication (a ta
 the lake, a value changed behind DMS's back, a run with nothing new) fails the run with a message
 naming the table and the metric. The check itself never opens the source DB: the DMS stand-in's
 validation in ``dms_sync`` compared lake and source, and the check reads its verdict.
+
+Issue 13 and 15 at DAG level: a poison row is quarantined and named while dms_sync goes on; a
+schema change stops dms_sync naming the ``reload_tables`` Param, which fixes it; dms_sync catches
+up in bounded batches before the check; 60 % NULLs fail the lake content check.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy import text
 from mlops.config import load_config
 from mlops.lake import Lake, local_path
 from mlops.source.activity import simulate_activity
-from mlops.source.db import make_engine, table_counts
+from mlops.source.db import make_engine, reset_schema, table_counts
 from mlops.source.generator import generate
 from mlops_airflow import targets
 from mlops_tools.dag_runner import run_dag
@@ -101,3 +105,83 @@ def test_table_missing_from_lake_fails_naming_it(local_pipeline, tmp_path):
     assert "products" in (broken.error or ""), broken.error
     assert "[table products]: Validation" in (broken.error or ""), "DMS validation names the table"
     assert broken.asset_extras == {}, "a failed check emits no raw-data event"
+
+
+def test_a_poison_row_is_quarantined_the_check_names_it_and_fixing_the_row_heals(local_pipeline, tmp_path):
+    """Issue 13.4: dms_sync goes on; the check fails naming table, key and column; the fixed row passes."""
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    with local_pipeline.begin() as conn:
+        conn.execute(text("UPDATE orders SET shipping_fee = 'abc' WHERE order_id = 7"))
+        conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE order_id = 8"))
+    poisoned = run_dag("mlops_ingest", log_path=log)
+    assert poisoned.task_states == {"dms_sync": "success", "check_replication": "failed"}
+    assert poisoned.xcoms["dms_sync"]["quarantined"] == 1 and poisoned.xcoms["dms_sync"]["rows"] == 1
+    error = poisoned.error or ""
+    assert "quarantine [table orders]: QuarantinedOpen=1" in error, error
+    assert "order_id=7: shipping_fee holds 'abc'" in error
+    with local_pipeline.begin() as conn:
+        conn.execute(text("UPDATE orders SET shipping_fee = 5.5 WHERE order_id = 7"))
+    healed = run_dag("mlops_ingest", log_path=log)
+    assert healed.succeeded, healed.error
+
+
+def test_a_renamed_column_stops_ingest_and_the_reload_param_fixes_it(local_pipeline, tmp_path):
+    """Issue 13.3: the error names the change and the Param; reload_tables=['orders'] un-wedges it."""
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    with local_pipeline.begin() as conn:
+        conn.execute(text("ALTER TABLE orders RENAME COLUMN discount_code TO voucher"))
+        conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE order_id = 8"))
+    stopped = run_dag("mlops_ingest", log_path=log)
+    assert stopped.task_states["dms_sync"] == "failed"
+    assert "orders: column discount_code was renamed to voucher" in (stopped.error or ""), stopped.error
+    assert "reload_tables=['orders']" in (stopped.error or "")
+    bad = run_dag("mlops_ingest", conf={"reload_tables": ["order"]}, log_path=log)
+    assert bad.task_states["dms_sync"] == "failed" and "not replicated" in (bad.error or ""), bad.error
+    reloaded = run_dag("mlops_ingest", conf={"reload_tables": ["orders"]}, log_path=log)
+    assert reloaded.task_states == {"dms_sync": "success", "check_replication": "failed"}
+    assert reloaded.xcoms["dms_sync"]["validation"]["orders"] == "Validated", "replication runs again"
+    # the lake now follows the source, which no longer has the column the catalog and features declare
+    assert "schema [table orders]" in (reloaded.error or "") and "columns missing: discount_code" in reloaded.error
+
+
+def test_a_regenerated_source_stops_ingest_and_reload_of_every_table_fixes_it(local_pipeline, tmp_path):
+    """Issue 13: `mlops generate` on an already-replicated home wedged ingest; reload_tables=['*'] fixes it."""
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    reset_schema(local_pipeline)
+    generate(local_pipeline, orders=1200, seed=12)
+    wedged = run_dag("mlops_ingest", log_path=log)
+    assert wedged.task_states["dms_sync"] == "failed"
+    assert "is gone from the source DB" in (wedged.error or "") and "reload_tables=['*']" in wedged.error
+    reloaded = run_dag("mlops_ingest", conf={"reload_tables": ["*"]}, log_path=log)
+    assert reloaded.succeeded, reloaded.error
+    assert reloaded.asset_extras["mlops_raw_data"]["rows"] == table_counts(local_pipeline)
+
+
+def test_dms_sync_catches_up_in_bounded_batches_before_the_check(local_pipeline, tmp_path, monkeypatch):
+    """Issue 15.1: the check runs on a caught-up task, however many batches the backlog needs."""
+    monkeypatch.setenv("MLOPS__REPLICATION__CDC_BATCH_MAX_CHANGES", "25")
+    targets.pipeline_config.cache_clear()
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    simulate_activity(local_pipeline, seed=5, steps=2)
+    caught_up = run_dag("mlops_ingest", log_path=log)
+    assert caught_up.succeeded, caught_up.error
+    sync = caught_up.xcoms["dms_sync"]
+    assert sync["batches"] > 2 and sync["pending_changes"] == 0
+    assert caught_up.asset_extras["mlops_raw_data"]["rows"] == table_counts(local_pipeline)
+    assert "CDC batch 2:" in log.read_text()
+
+
+def test_sixty_percent_nulls_fail_ingest_naming_table_and_column(local_pipeline, tmp_path):
+    """Issue 13.5: before, ingest passed and only features noticed."""
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    with local_pipeline.begin() as conn:
+        total = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
+        conn.execute(text(f"UPDATE customers SET birth_year = NULL WHERE customer_id <= {int(total * 0.6)}"))
+    broken = run_dag("mlops_ingest", log_path=log)
+    assert broken.task_states == {"dms_sync": "success", "check_replication": "failed"}
+    assert "null_rate [table customers]: NullRate[birth_year]=0.6" in (broken.error or ""), broken.error

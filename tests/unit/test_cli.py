@@ -76,3 +76,56 @@ def test_demo_refuses_size_zero_instead_of_defaulting():
     with pytest.raises(SystemExit) as exit_:
         main(["--size", "0"])
     assert exit_.value.code == 2
+
+
+def test_generate_on_a_replicated_home_names_the_reload_and_the_reload_fixes_it(tmp_path):
+    """Issue 13: `mlops generate` on an already-replicated home wedged replication; now the reload is one command."""
+    invoke("generate", "--orders", "300", "--seed", "3")
+    invoke("replicate")
+    regenerated = invoke("generate", "--orders", "400", "--seed", "4")
+    assert "mlops replicate --reload" in regenerated
+    wedged = runner.invoke(app, ["replicate"])
+    assert wedged.exit_code == 2
+    assert "is gone from the source DB" in wedged.output and "mlops replicate --reload" in wedged.output
+    reloaded = invoke("replicate", "--reload")
+    assert '"orders": "Validated"' in reloaded
+    assert "Validated" in invoke("status")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["replicate", "orders"], "only for --reload"),
+        (["replicate", "--reload", "order"], "cannot reload ['order']"),
+        (["replicate", "--deadline", "0"], "--deadline"),
+        (["activity", "--steps", "0"], "--steps"),
+        (["activity", "--steps", "100000"], "steps must be an integer from 1 to"),
+        (["activity", "--seed", "-1"], "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_replicate_and_activity_arguments_change_nothing(tmp_path, args, named):
+    """Validation comes first (13.1): a bad argument never reaches the source, the lake or the task."""
+    from mlops.local_stack import source_engine
+    from mlops.source.db import table_counts
+
+    invoke("generate", "--orders", "300", "--seed", "3")
+    invoke("replicate")
+    lake = tmp_path / "lake"
+    files = sorted((p.relative_to(lake), p.stat().st_mtime_ns) for p in lake.rglob("*.parquet"))
+    task = (tmp_path / "dms" / "mlops-source-to-lake.json").read_text()
+    counts = table_counts(source_engine())
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and named in result.output, result.output
+    assert sorted((p.relative_to(lake), p.stat().st_mtime_ns) for p in lake.rglob("*.parquet")) == files
+    assert (tmp_path / "dms" / "mlops-source-to-lake.json").read_text() == task
+    assert table_counts(source_engine()) == counts
+
+
+def test_replicate_reloads_one_table_and_catches_up(tmp_path):
+    invoke("generate", "--orders", "300", "--seed", "3")
+    invoke("replicate")
+    invoke("activity", "--steps", "2")
+    output = invoke("replicate", "--reload", "orders")
+    assert '"kind": "cdc"' in output and '"pending_changes": 0' in output
+    assert '"orders": "Validated"' in output
+    assert "FullLoadReloaded" not in output  # the JSON result, not the statistics; status shows them

@@ -340,14 +340,14 @@ def test_recreated_source_fails_cdc_with_the_fix(engine: Engine, lake: Lake, tmp
     replicator = make_replicator(engine, lake, tmp_path)
     replicator.full_load()
     reset_schema(engine)  # drops the tables and with them their capture triggers
-    with pytest.raises(RuntimeError, match=r"change capture is missing .* run full_load\(\)"):
+    with pytest.raises(RuntimeError, match=r"change capture of .* is gone .* `mlops replicate --reload"):
         replicator.cdc_batch()
     assert replicator.status()["tasks"]["ReplicationTasks"][0]["Status"] == "failed"
 
 
 def test_cdc_before_full_load_and_bad_batch_size_name_the_fix(engine: Engine, lake: Lake, tmp_path: Path) -> None:
     replicator = make_replicator(engine, lake, tmp_path)
-    with pytest.raises(RuntimeError, match=r"no completed full load; run full_load\(\) or sync\(\)"):
+    with pytest.raises(RuntimeError, match=r"no completed full load; run it first: `mlops replicate`"):
         replicator.cdc_batch()
     with pytest.raises(ValueError, match="max_changes must be at least 1, got 0"):
         replicator.cdc_batch(max_changes=0)

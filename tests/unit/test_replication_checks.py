@@ -120,6 +120,7 @@ def test_healthy_replication_passes_every_check() -> None:
         "validation_suspended_records",
         "cdc_lag",
         "fresh_objects",
+        "quarantine",
     }
     raise_on_failures(results)
     assert replicated_rows(healthy_evidence()["stats"]["TableStatistics"], TABLES) == dict.fromkeys(TABLES, 12)
@@ -334,39 +335,41 @@ def test_check_inputs_are_not_mutated() -> None:
     assert evidence == frozen
 
 
-def test_failed_full_load_marks_the_table_errored_and_the_checks_name_it(sqlite_url: str, tmp_path: Path) -> None:
+def test_unfit_value_in_the_full_load_is_quarantined_and_the_checks_name_it(sqlite_url: str, tmp_path: Path) -> None:
+    """A value the lake cannot carry no longer fails the whole load: its row is quarantined, the others load."""
     engine = make_engine(sqlite_url)
     create_schema(engine)
     with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO products (product_id, sku, category, unit_price, weight_kg, is_fragile, updated_at) "
-                "VALUES (1, 'S1', 'toys', 'twelve', NULL, 0, '2025-01-01 00:00:00.000000')"
+                "VALUES (1, 'S1', 'toys', 'twelve', NULL, 0, '2025-01-01 00:00:00.000000'), "
+                "(2, 'S2', 'toys', 3.5, NULL, 1, '2025-01-01 00:00:00.000000')"
             )
         )
     lake = Lake(root=(tmp_path / "lake").as_uri(), layout=CONFIG.lake)
     replicator = LocalReplicator(CONFIG, engine, lake, state_dir=tmp_path / "dms")
-    with pytest.raises(ValueError, match=r"table products holds values that do not fit .* fix those rows"):
-        replicator.sync()
+    loaded = replicator.sync()
+    assert (loaded.tables["products"], loaded.quarantined) == (1, 1)
     status = replicator.status()
-    states = {row["TableName"]: row["TableState"] for row in status["table_statistics"]["TableStatistics"]}
-    assert states == {
-        "customers": "Table completed",
-        "products": "Table error",
-        "orders": "Before load",
-        "order_items": "Before load",
-    }
+    stats = {row["TableName"]: row for row in status["table_statistics"]["TableStatistics"]}
+    assert {row["TableState"] for row in stats.values()} == {"Table completed"}
+    assert stats["products"]["FullLoadErrorRows"] == 1
+    assert stats["products"]["ValidationFailedRecords"] == 1
+    assert status["quarantine"]["products"]["examples"] == [
+        "products product_id=1: unit_price holds 'twelve', which is not a decimal128(10, 2) "
+        "(a number with at most 2 decimal places)"
+    ]
     message = failure_message(
         check_replication(
             status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True,
-            max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
+            max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW, quarantine=status["quarantine"],
         )
     )  # fmt: skip
-    assert "task_status: Status='failed'" in message and "table products holds values" in message
-    assert "table_state [table products]: TableState='Table error'" in message
-    assert "tables_errored: TablesErrored=1" in message
-    assert "full_load_progress: FullLoadProgressPercent=25" in message
-    assert not list((tmp_path / "lake" / "raw" / "dms" / "shop" / "products").glob("*.parquet"))
+    assert "full_load_error_rows [table products]: FullLoadErrorRows=1" in message
+    assert "product_id=1: unit_price holds 'twelve'" in message
+    assert "quarantine [table products]: QuarantinedOpen=1" in message
+    assert "`mlops replicate --reload products`" in message
 
 
 # ---- DMS data validation (DescribeTableStatistics' Validation* fields) ----------------------------------
@@ -383,7 +386,8 @@ def test_mismatched_records_fail_naming_table_metric_and_columns() -> None:
     message = failure_message(results)
     assert "validation_state [table orders]: ValidationState='Mismatched records'" in message
     assert "validation_failed_records [table orders]: ValidationFailedRecords=2 (expected 0)" in message
-    assert "order_id=7: status differs" in message and "reload-tables --reload-option data-reload" in message
+    assert "order_id=7: status differs" in message and "`mlops replicate --reload orders`" in message
+    assert "reload_tables=['orders']" in message
     assert {r.table for r in results if not r.passed} == {"orders"}
 
 

@@ -15,7 +15,6 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, Numeric, Table, i
 
 from mlops.config import PipelineConfig
 from mlops.lake import Lake, local_path
-from mlops.replication.capture import decode_images
 from mlops.replication.lake_io import (
     LakeFS,
     arrow_type,
@@ -29,6 +28,7 @@ from mlops.replication.lake_io import (
     parse_cdc_file_name,
 )
 from mlops.replication.replicator import LocalReplicator
+from mlops.replication.values import decode_images
 from mlops.source.db import create_schema, make_engine
 from mlops.source.schema import customers, order_items, orders, products
 
@@ -114,16 +114,16 @@ def test_json_row_images_round_trip_exactly() -> None:
             '{"order_item_id": 3}',
         ]
     )
-    table = decode_images(images, schema, "order_items")
+    decoded = decode_images(images, schema, "order_items", key="order_item_id")
+    table = decoded.rows
+    assert decoded.rejected == [] and decoded.kept.tolist() == [0, 1, 2]
     assert table.schema.names == schema.names
     assert table["unit_price"].to_pylist() == [Decimal("19.99"), Decimal("20.00"), None]
     assert table["discount_pct"].to_pylist() == [Decimal("12.50"), None, None]
     assert table["quantity"].type == pa.int16()
     assert table["updated_at"].to_pylist() == [datetime(2025, 1, 1, 10, 0, 0, 123456), datetime(2025, 1, 1, 10), None]
-    sliced = decode_images(pa.chunked_array([images.slice(1, 1), images.slice(2)]), schema, "order_items")
-    assert sliced["order_item_id"].to_pylist() == [2, 3]
-    with pytest.raises(ValueError, match=r"row images of table order_items do not fit .* run full_load\(\)"):
-        decode_images(pa.array(['{"unit_price": 1.234}']), schema, "order_items")
+    sliced = decode_images(pa.chunked_array([images.slice(1, 1), images.slice(2)]), schema, "order_items", key="x")
+    assert sliced.rows["order_item_id"].to_pylist() == [2, 3]
 
 
 def test_atomic_write_replaces_and_leaves_no_staging_file(tmp_path: Path) -> None:

@@ -135,3 +135,18 @@ def cdc_latency_request(
         "EndTime": end,
         "ScanBy": "TimestampDescending",
     }
+
+
+def reload_tables_request(task_arn: str, schema: str, tables: list[str]) -> dict[str, Any]:
+    """DMS ReloadTables: a fresh full load of ``tables`` (``data-reload``) while CDC goes on for the others.
+
+    The fix for a source schema change CDC cannot apply (a dropped, renamed or retyped column) and
+    for rows that failed to load. ``tables`` must not be empty (DMS reloads only the tables listed).
+    """
+    if not tables:
+        raise ValueError("ReloadTables needs at least one table; list the tables to reload")
+    return {
+        "ReplicationTaskArn": task_arn,
+        "TablesToReload": [{"SchemaName": schema, "TableName": table} for table in tables],
+        "ReloadOption": "data-reload",
+    }

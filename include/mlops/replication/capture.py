@@ -17,17 +17,19 @@ This module is the only place with dialect-specific SQL.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 from sqlalchemy import Boolean, Connection, DateTime, Numeric, Table, text
 
 from mlops.replication.lake_io import CHANGE_SEQ_WIDTH
+from mlops.replication.values import Rejected, decode_images
 
 CHANGE_LOG = "dms_change_log"
 CHANGE_ORDER = "dms_change_order"
@@ -67,13 +69,23 @@ def _pk(table: Table) -> str:
 
 
 def _sqlite_json_value(table: Table, column: str, ref: str) -> str:
-    """A column of NEW/OLD as a JSON value typed like PostgreSQL's to_jsonb: real booleans, exact decimals."""
+    """A column of NEW/OLD as a JSON value, as the source holds it.
+
+    Booleans stored as 0/1 become real JSON booleans and numbers in a Numeric column become their
+    exact decimal text (SQLite prints 15 significant digits), as PostgreSQL's ``to_jsonb`` gives
+    them. Anything else (text in a Numeric or Boolean column, 2 in a Boolean) is carried unchanged,
+    so the reader sees the value the source holds and rejects it (:mod:`mlops.replication.values`)
+    instead of a coerced ``0.00`` or ``false``.
+    """
     value = f"{ref}.{_identifier(column)}"
     sql_type = table.c[column].type
     if isinstance(sql_type, Boolean):
-        return f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} THEN json('true') ELSE json('false') END"
+        return (
+            f"CASE WHEN typeof({value}) = 'integer' AND {value} = 1 THEN json('true') "
+            f"WHEN typeof({value}) = 'integer' AND {value} = 0 THEN json('false') ELSE {value} END"
+        )
     if isinstance(sql_type, Numeric) and sql_type.scale is not None:
-        return f"CASE WHEN {value} IS NULL THEN NULL ELSE printf('%.{sql_type.scale}f', {value}) END"
+        return f"CASE WHEN typeof({value}) IN ('integer', 'real') THEN CAST({value} AS TEXT) ELSE {value} END"
     return value
 
 
@@ -306,36 +318,72 @@ def pending_keys(conn: Connection, table: str, checkpoint: int) -> list[str]:
     return [row[0] for row in rows if row[0] is not None]
 
 
-def decode_images(images: pa.ChunkedArray | pa.Array, schema: pa.Schema, table: str) -> pa.Table:
-    """JSON row images as a table of ``schema``, exact for decimals, booleans and timestamps.
+def complete_images(conn: Connection, table: Table, changes: pa.Table, added: Sequence[str], through: int) -> pa.Table:
+    """Give images captured before the ``added`` columns reached the trigger those columns' current values.
 
-    A key missing from an image (no before-image available) becomes NULL; unknown keys are ignored.
+    A SQLite trigger lists its columns, so a column added to the table is captured only once the
+    replicator reinstalls the trigger (at the next batch). Changes captured until then (change
+    sequence up to ``through``) lack the column; its value is looked up in the source row now, as
+    DMS looks up LOB columns in limited LOB mode, so the lake's latest state matches the source.
+    PostgreSQL images (``to_jsonb``) always carry every column and pass unchanged.
     """
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-    try:
-        decoded = pa_json.read_json(pa.BufferReader(_json_lines(images)), parse_options=options)
-    except pa.ArrowInvalid as exc:
-        raise ValueError(
-            f"row images of table {table} do not fit its lake schema ({exc}); "
-            "the source column types changed, so run full_load() to reload"
-        ) from None
-    return decoded.select(schema.names).cast(schema)
+    images = changes["image"]
+    lacking = pc.invert(pc.match_substring(images, f'"{added[0]}":'))
+    for name in added[1:]:
+        lacking = pc.or_(lacking, pc.invert(pc.match_substring(images, f'"{name}":')))
+    stale = pc.and_(pc.and_(pc.less_equal(changes["seq"], through), pc.not_equal(changes["op"], "D")), lacking)
+    positions = np.flatnonzero(stale.to_numpy(zero_copy_only=False))
+    if not len(positions):
+        return changes
+    key = _pk(table)
+    parsed = [json.loads(images[int(i)].as_py()) for i in positions]
+    current = _current_values(conn, table, key, added, {p[key] for p in parsed if p.get(key) is not None})
+    for image in parsed:
+        for name, value in zip(added, current.get(image.get(key), [None] * len(added)), strict=True):
+            image.setdefault(name, value)
+    patched = images.to_pylist()
+    for position, image in zip(positions, parsed, strict=True):
+        patched[int(position)] = json.dumps(image)
+    return changes.set_column(changes.schema.get_field_index("image"), "image", pa.array(patched, pa.string()))
 
 
-def _json_lines(images: pa.ChunkedArray | pa.Array) -> pa.Buffer:
-    """The images as one newline-delimited buffer, built by Arrow without Python strings."""
-    lines = pc.binary_join_element_wise(images, "", "\n")  # each image followed by a newline
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    _, offsets, data = lines.buffers()
-    start, end = np.frombuffer(offsets, dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
-    return data.slice(int(start), int(end - start))
+def _current_values(
+    conn: Connection, table: Table, key: str, columns: Sequence[str], keys: set[Any]
+) -> dict[Any, list[Any]]:
+    """The source's current ``columns`` of the rows with ``keys``, as JSON values like the trigger writes them."""
+    names, pk, source = ", ".join(_identifier(c) for c in columns), _identifier(key), _identifier(table.name)
+    found: dict[Any, list[Any]] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        marks = ", ".join(f":k{i}" for i in range(len(chunk)))
+        rows = conn.execute(
+            text(f"SELECT {pk}, {names} FROM {source} WHERE {pk} IN ({marks})"),
+            {f"k{i}": k for i, k in enumerate(chunk)},
+        )
+        for row in rows:
+            found[row[0]] = [_json_value(table.c[c].type, v) for c, v in zip(columns, row[1:], strict=True)]
+    return found
 
 
-def changes_table(changes: pa.Table, schema: pa.Schema, table: str) -> pa.Table:
-    """One table's changes as a table of the DMS file ``schema`` (Op, commit ts, change seq, columns)."""
+def _json_value(sql_type: Any, value: Any) -> Any:
+    """A raw SQLite value as the capture trigger puts it into a row image."""
+    if isinstance(sql_type, Boolean) and isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(sql_type, Numeric) and isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, ".15g")
+    return value
+
+
+def changes_table(changes: pa.Table, schema: pa.Schema, table: str, key: str) -> tuple[pa.Table, list[Rejected]]:
+    """One table's changes as a table of the DMS file ``schema`` (Op, commit ts, change seq, columns).
+
+    Changes whose row image holds a value the lake's column cannot carry are left out and
+    returned as rejections (:func:`mlops.replication.values.decode_images`).
+    """
     source = pa.schema(list(schema)[3:])
-    images = decode_images(changes["image"], source, table)
-    seq = pc.utf8_lpad(changes["seq"].cast(pa.string()), width=CHANGE_SEQ_WIDTH, padding="0")
-    arrays = [changes["op"], changes["commit_ts"].cast(schema.field(1).type), seq, *images.columns]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    decoded = decode_images(changes["image"], source, table, key=key, ops=changes["op"], seqs=changes["seq"])
+    kept = changes.take(pa.array(decoded.kept, type=pa.int64())) if decoded.rejected else changes
+    seq = pc.utf8_lpad(kept["seq"].cast(pa.string()), width=CHANGE_SEQ_WIDTH, padding="0")
+    arrays = [kept["op"], kept["commit_ts"].cast(schema.field(1).type), seq, *decoded.rows.columns]
+    return pa.Table.from_arrays(arrays, schema=schema), decoded.rejected

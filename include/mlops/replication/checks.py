@@ -35,7 +35,10 @@ RESUME_HINT = (
     "resume the task (aws: `aws dms start-replication-task --start-replication-task-type resume-processing`; "
     "local: `mlops replicate`)"
 )
-RELOAD_HINT = "reload it (aws: `aws dms reload-tables`; local: LocalReplicator.full_load())"
+RELOAD_HINT = (
+    "reload it: trigger mlops_ingest with reload_tables=['<table>'] (DMS ReloadTables on aws), "
+    "or locally `mlops replicate --reload <table>`"
+)
 VALIDATED = "Validated"
 AWAITING_VALIDATION = ("Pending records", "Pending validation", "Pending revalidation", "Preparing table")
 VALIDATION_HINTS = {
@@ -47,12 +50,26 @@ VALIDATION_HINTS = {
     "Error": "validation failed with an unexpected error; see the task log",
     "Cancelled": "validation was cancelled",
 }
-REVALIDATE_HINT = (
-    "find the records in the validation failures (aws: s3_validation_failures in the lake bucket; "
-    "local: `mlops status`), fix their cause, then reload the table (aws: `aws dms reload-tables "
-    "--reload-option data-reload`; local: LocalReplicator.full_load()) or revalidate it "
-    "(aws: `--reload-option validate-only`; local: the next `mlops replicate`)"
-)
+def revalidate_hint(table: str) -> str:
+    """What to do about records of ``table`` that failed or could not be validated."""
+    name = table.rpartition(".")[2]
+    return (
+        "find the records in the validation failures (aws: s3_validation_failures in the lake bucket; "
+        "local: `mlops status`), fix their cause (a fixed source row replicates as a new change), then revalidate "
+        "(aws: `aws dms reload-tables --reload-option validate-only`; local: the next `mlops replicate`) or "
+        + reload_fix([name])
+    )
+
+
+def reload_fix(tables: Sequence[str]) -> str:
+    """The command and DAG Param that reload ``tables`` (every table when empty)."""
+    names = " ".join(tables)
+    param = "['*']" if not tables else repr(list(tables))
+    what = "the table" if len(tables) == 1 else "the tables" if tables else "every table"
+    return (
+        f"reload {what}: `mlops replicate --reload{' ' + names if names else ''}` (locally) or trigger "
+        f"mlops_ingest with reload_tables={param} (DMS ReloadTables on aws)"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,11 +113,16 @@ def check_replication(
     max_validation_pending_seconds: float,
     pending_since: Mapping[str, datetime],
     now: datetime,
+    quarantine: Mapping[str, Mapping[str, Any]] | None = None,
+    content: Sequence[CheckResult] = (),
 ) -> list[CheckResult]:
-    """Every replication check: task status, full load, tables, data validation, CDC lag, fresh objects.
+    """Every replication check: task status, full load, tables, data validation, CDC lag, fresh objects,
+    the quarantine and the lake's content.
 
     ``pending_since`` comes from :func:`validation_pending_since` (when each table awaiting
-    validation was first seen awaiting); ``now`` is the time of this check.
+    validation was first seen awaiting); ``now`` is the time of this check. ``quarantine`` is the
+    stand-in's report per table (None where DMS reports none: aws); ``content`` holds the lake
+    content checks' results (:mod:`mlops.replication.content`).
     """
     tasks = tasks_response.get("ReplicationTasks") or []
     if len(tasks) != 1:
@@ -121,7 +143,8 @@ def check_replication(
     results += check_validation(rows, expected_tables, max_validation_pending_seconds, pending_since, now)
     results.append(check_cdc_lag(cdc_lag_seconds, max_cdc_lag_seconds, status))
     results.append(check_fresh_objects(fresh_objects, require_fresh_objects))
-    return results
+    results += check_quarantine(quarantine, expected_tables)
+    return results + list(content)
 
 
 def check_task_status(task: dict[str, Any]) -> CheckResult:
@@ -193,8 +216,8 @@ def check_tables(rows: Sequence[dict[str, Any]], expected_tables: Sequence[str])
             CheckResult(
                 "full_load_error_rows", expected, "FullLoadErrorRows", errors, 0, errors == 0,
                 f"table {expected} loaded without error rows" if errors == 0
-                else f"table {expected} has {errors} full-load error rows; fix the rejected rows in the source and "
-                + RELOAD_HINT,
+                else f"table {expected} has {errors} full-load error rows (rows whose values the lake cannot carry; "
+                f"see the quarantine); fix them in the source, then {reload_fix([expected.rpartition('.')[2]])}",
             )
         )  # fmt: skip
     return results
@@ -225,7 +248,7 @@ def check_validation(
                 "validation_failed_records", expected, "ValidationFailedRecords", failed, 0, failed == 0,
                 f"table {expected}: no record failed validation" if failed == 0
                 else f"table {expected}: {failed} record(s) differ between source and lake"
-                + (f" ({details})" if details else "") + f"; {REVALIDATE_HINT}",
+                + (f" ({details})" if details else "") + f"; {revalidate_hint(expected)}",
             )
         )  # fmt: skip
         results.append(
@@ -235,7 +258,7 @@ def check_validation(
                 else f"table {expected}: {suspended} record(s) could not be validated"
                 + (f" ({details})" if details else "")
                 + "; DMS stops comparing after FailureMaxCount failed records "
-                f"(replication.validation_failure_max_count); {REVALIDATE_HINT}",
+                f"(replication.validation_failure_max_count); {revalidate_hint(expected)}",
             )
         )  # fmt: skip
     return results
@@ -267,7 +290,7 @@ def _validation_state(
     hint = VALIDATION_HINTS.get(state or "", "DMS reports a validation state this check does not know")
     return CheckResult(
         "validation_state", table, "ValidationState", state, expected, False,
-        f"table {table} is {state!r}: {hint}" + (f" ({details})" if details else "") + f"; {REVALIDATE_HINT}",
+        f"table {table} is {state!r}: {hint}" + (f" ({details})" if details else "") + f"; {revalidate_hint(expected)}",
     )  # fmt: skip
 
 
@@ -336,6 +359,83 @@ def check_fresh_objects(fresh_objects: int | None, required: bool) -> CheckResul
             else ""
         )
     return CheckResult("fresh_objects", None, "FreshObjects", fresh_objects, ">= 1" if required else "any", ok, message)
+
+
+def check_quarantine(
+    report: Mapping[str, Mapping[str, Any]] | None, expected_tables: Sequence[str]
+) -> list[CheckResult]:
+    """No quarantined row or change is still open (the lake misses it) in any expected table.
+
+    ``report`` (:func:`mlops.replication.status.quarantine_report`) gives per table the open
+    entries and a few descriptions; None means the target reports no quarantine (DMS on aws logs
+    such records to the task log with ``DataErrorPolicy: LOG_ERROR``, and its validation fails them).
+    """
+    if report is None:
+        return [
+            CheckResult("quarantine", None, "QuarantinedOpen", None, 0, True,
+                        "no quarantine on this target: DMS logs records it cannot apply and validation reports them")
+        ]  # fmt: skip
+    results = []
+    for expected in expected_tables:
+        table = expected.rpartition(".")[2]
+        entry = report.get(table) or {}
+        open_entries = int(entry.get("open") or 0)
+        examples = "; ".join(entry.get("examples") or [])
+        message = (
+            f"table {table}: nothing quarantined is missing from the lake ({entry.get('total', 0)} quarantined in all)"
+            if not open_entries
+            else f"table {table}: {open_entries} quarantined row(s)/change(s) are missing from the lake "
+            f"({examples}); replication went on without them. Fix the rows in the source (the new change "
+            f"supersedes the quarantined one), or {reload_fix([table])}"
+        )
+        results.append(
+            CheckResult("quarantine", table, "QuarantinedOpen", open_entries, 0, not open_entries, message)
+        )
+    return results
+
+
+def reload_tables_param(value: str | Sequence[str] | None, replicated: Sequence[str]) -> list[str]:
+    """The tables a ``reload_tables`` Param asks to reload: [] for none, every table for ``['*']``.
+
+    Accepts a list, or its rendered template text (``"['orders']"``, ``'["orders"]'``, ``"orders,customers"``).
+    Raises ValueError naming the replicated tables for anything else, before anything is reloaded.
+    """
+    import ast
+
+    if value is None or (isinstance(value, str) and value.strip() in ("", "[]", "None")):
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            items = ast.literal_eval(text) if text.startswith(("[", "(")) else text.split(",")
+        except (ValueError, SyntaxError):
+            raise ValueError(
+                f"reload_tables={value!r} is not a list of table names; e.g. ['orders'] or ['*']"
+            ) from None
+    else:
+        items = value
+    tables = [str(item).strip() for item in items if str(item).strip()]
+    if tables == ["*"]:
+        return list(replicated)
+    unknown = [t for t in tables if t not in replicated]
+    if unknown:
+        raise ValueError(
+            f"reload_tables names {unknown}, which are not replicated; use some of {list(replicated)} or ['*'] for all"
+        )
+    return list(dict.fromkeys(tables))
+
+
+def reload_progress(rows: Sequence[dict[str, Any]], tables: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(tables still loading, tables errored) among ``tables`` in DescribeTableStatistics rows."""
+    loading, errored = [], []
+    for table in tables:
+        row = _find_table(rows, table)
+        state = (row or {}).get("TableState")
+        if state == "Table error":
+            errored.append(table)
+        elif state != TABLE_COMPLETED:
+            loading.append(table)
+    return loading, errored
 
 
 def raise_on_failures(results: Sequence[CheckResult]) -> None:

@@ -216,22 +216,52 @@ class LakeFS:
             if self.filesystem.get_file_info(path).type == pafs.FileType.File:
                 self.filesystem.delete_file(path)
 
+    def exists(self, uri: str) -> bool:
+        """True when an object is at ``uri``."""
+        return self.filesystem.get_file_info(self.path(uri)).type == pafs.FileType.File
+
+    def move(self, source_uri: str, target_uri: str) -> None:
+        """Move an object onto ``target_uri`` (replacing it; an atomic rename on a local lake)."""
+        target = self.path(target_uri)
+        self.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        self.filesystem.move(self.path(source_uri), target)
+
+
+def publish_staged(lake_fs: LakeFS, staged: Sequence[tuple[str, str]], stale: Sequence[str]) -> None:
+    """Move staged files into place, then delete the ``stale`` files they replace.
+
+    Idempotent, so a crash midway is finished by calling it again with the same lists: a staged
+    file already moved is skipped, a stale file already deleted is ignored, and a stale URI that
+    a staged file now occupies is kept.
+    """
+    for staging_uri, final_uri in staged:
+        if lake_fs.exists(staging_uri):
+            lake_fs.move(staging_uri, final_uri)
+    published = {final for _, final in staged}
+    lake_fs.delete([uri for uri in stale if uri not in published])
+
 
 class SplitParquetWriter:
     """Writes one table's record batches into a series of Parquet files, each staged then moved.
 
     Use as a context manager: on error the current staging file is removed and no partial file
-    reaches ``final_dir``. ``files`` lists the final URIs of the files moved into place.
+    reaches ``final_dir``. ``files`` lists the final URIs of the files moved into place. With
+    ``publish=False`` finished files stay staged: ``staged`` lists (staging URI, final URI) pairs
+    for the caller to move once every table of a load is written (:func:`publish_staged`).
     """
 
-    def __init__(self, lake_fs: LakeFS, schema: pa.Schema, *, staging_dir: str, final_dir: str) -> None:
+    def __init__(
+        self, lake_fs: LakeFS, schema: pa.Schema, *, staging_dir: str, final_dir: str, publish: bool = True
+    ) -> None:
         self._fs = lake_fs
         self._schema = schema
         self._staging_dir = staging_dir
         self._final_dir = final_dir
+        self._publish = publish
         self._writer: pq.ParquetWriter | None = None
         self._name: str | None = None
         self.files: list[str] = []
+        self.staged: list[tuple[str, str]] = []
         self.rows = 0
         self.file_rows = 0
 
@@ -257,11 +287,11 @@ class SplitParquetWriter:
         if self._writer is None or self._name is None:
             return
         self._writer.close()
-        staging = self._fs.path(f"{self._staging_dir}/{self._name}")
-        final_uri = f"{self._final_dir}/{self._name}"
-        final = self._fs.path(final_uri)
-        self._fs.filesystem.create_dir(final.rsplit("/", 1)[0], recursive=True)
-        self._fs.filesystem.move(staging, final)
+        staging_uri, final_uri = f"{self._staging_dir}/{self._name}", f"{self._final_dir}/{self._name}"
+        if self._publish:
+            self._fs.move(staging_uri, final_uri)
+        else:
+            self.staged.append((staging_uri, final_uri))
         self.files.append(final_uri)
         self._writer, self._name = None, None
 

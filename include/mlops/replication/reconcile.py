@@ -30,35 +30,84 @@ from mlops.replication.lake_io import CHANGE_SEQ_COLUMN, OP_COLUMN, LakeFS
 KeyRange = tuple[int, int]
 MISSING_TARGET = "missing in the lake"
 MISSING_SOURCE = "not in the source"
+UNFIT_VALUE = "value the lake cannot carry"
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 _MASK = (1 << 64) - 1
 
 
-def _table_files(lake_table_uri: str) -> tuple[LakeFS, list[pafs.FileInfo], pa.Schema]:
-    """The replicated files of a table and their common schema (read from the footers only).
+@dataclass(frozen=True)
+class TableFiles:
+    """The replicated files of one table, each with its schema, and the table's (widest) schema."""
 
-    Raises FileNotFoundError when there are none, ValueError when their schemas differ.
+    lake_fs: LakeFS
+    files: list[pafs.FileInfo]
+    schemas: list[pa.Schema]
+    schema: pa.Schema
+
+    def key(self, info: pafs.FileInfo) -> str:
+        """The lake URI of one of the files, for messages."""
+        return self.lake_fs.uri(info.path)
+
+
+def unreadable(key: str, exc: Exception) -> ValueError:
+    """The error for a lake object that is not readable Parquet, naming it and the fix."""
+    return ValueError(
+        f"lake object {key} is unreadable ({exc}); the file is damaged or not Parquet: "
+        "delete it, then reload its table so DMS writes it again"
+    )
+
+
+def _table_files(lake_table_uri: str, source: pa.Schema | None = None) -> TableFiles:
+    """The replicated files of a table and their schemas (read from the footers only).
+
+    Files written before a column was added lack it: every file's columns must be the first
+    columns of the widest file (same names and types), and with ``source`` (the source columns)
+    the widest file's source columns must be the first of those. Raises FileNotFoundError when
+    there are no files, ValueError naming the file when one is unreadable or its columns differ.
     """
     lake_fs = LakeFS.from_uri(lake_table_uri)
     files = lake_fs.data_files(lake_table_uri)
     if not files:
         raise FileNotFoundError(f"no replicated Parquet files under {lake_table_uri}; run the replication first")
-    schemas = [pq.read_schema(info.path, filesystem=lake_fs.filesystem) for info in files]
+    schemas = []
+    for info in files:
+        try:
+            schemas.append(pq.read_schema(info.path, filesystem=lake_fs.filesystem))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(lake_fs.uri(info.path), exc) from None
+    widest = max(schemas, key=len)
     for info, schema in zip(files, schemas, strict=True):
-        if not schema.equals(schemas[0]):
+        if list(widest)[: len(schema)] != list(schema):
             raise ValueError(
-                f"{info.base_name} in {lake_table_uri} has schema {schema} but {files[0].base_name} has "
-                f"{schemas[0]}; the source schema changed, reload the table"
+                f"{lake_fs.uri(info.path)} has columns {schema.names} ({schema.types}) that are not the first columns "
+                f"of the table's other files ({widest.names}); the source schema changed, reload the table"
             )
-    names = schemas[0].names
+    names = widest.names
     if len(names) < 4 or names[0] != OP_COLUMN or names[2] != CHANGE_SEQ_COLUMN:
         raise ValueError(
             f"files under {lake_table_uri} have columns {names[:3]}; expected Op, <timestamp column>, "
             f"{CHANGE_SEQ_COLUMN} first (the DMS layout this project writes)"
         )
-    return lake_fs, files, schemas[0]
+    if source is not None:
+        lake_columns = list(widest)[3:]
+        if list(source)[: len(lake_columns)] != lake_columns:
+            raise ValueError(
+                f"{lake_table_uri} has columns {[f'{f.name} {f.type}' for f in lake_columns]}, but the source has "
+                f"{[f'{f.name} {f.type}' for f in source]}; the source schema changed, reload the table"
+            )
+        widest = pa.schema(list(widest)[:3] + list(source))
+    return TableFiles(lake_fs, files, schemas, widest)
+
+
+def _with_missing(table: pa.Table, schema: pa.Schema, names: Sequence[str]) -> pa.Table:
+    """``table`` with the ``names`` columns in order; columns the file lacks (added later) are NULL."""
+    columns = [
+        table[name] if name in table.column_names else pa.nulls(table.num_rows, schema.field(name).type)
+        for name in names
+    ]
+    return pa.table(columns, names=list(names))
 
 
 def _latest(changes: pa.Table, key: str) -> pa.Table:
@@ -74,22 +123,35 @@ def _latest(changes: pa.Table, key: str) -> pa.Table:
 
 
 def latest_state(
-    lake_table_uri: str, primary_key: str, columns: Sequence[str] | None = None, key_range: KeyRange | None = None
+    lake_table_uri: str,
+    primary_key: str,
+    columns: Sequence[str] | None = None,
+    key_range: KeyRange | None = None,
+    schema: pa.Schema | None = None,
 ) -> pa.Table:
     """The table as of the last applied change, sorted by ``primary_key``.
 
     Returns the source columns (all, or only ``columns``), without the DMS columns; with
     ``key_range`` (lo, hi) only keys ``lo <= key < hi`` (Parquet statistics skip other row groups).
+    With ``schema`` (the source columns) the lake's columns must be its first ones: columns added
+    to the source after every file was written come back NULL.
     """
-    lake_fs, files, schema = _table_files(lake_table_uri)
-    names = schema.names
+    table_files = _table_files(lake_table_uri, schema)
+    names = table_files.schema.names
     wanted = list(names[3:] if columns is None else columns)
     unknown = [c for c in {primary_key, *wanted} if c not in names[3:]]
     if unknown:
         raise ValueError(f"columns {sorted(unknown)} are not in {lake_table_uri}; its columns are {names[3:]}")
     read = [OP_COLUMN, CHANGE_SEQ_COLUMN, *dict.fromkeys([primary_key, *wanted])]
     filters = [(primary_key, ">=", key_range[0]), (primary_key, "<", key_range[1])] if key_range else None
-    parts = [pq.read_table(info.path, filesystem=lake_fs.filesystem, columns=read, filters=filters) for info in files]
+    parts = []
+    for info, schema in zip(table_files.files, table_files.schemas, strict=True):
+        present = [name for name in read if name in schema.names]
+        try:
+            part = pq.read_table(info.path, filesystem=table_files.lake_fs.filesystem, columns=present, filters=filters)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(table_files.key(info), exc) from None
+        parts.append(_with_missing(part, table_files.schema, read))
     return _latest(pa.concat_tables(parts).combine_chunks(), primary_key).select(wanted)
 
 
@@ -170,31 +232,34 @@ class RangeDigests:
 
 
 def lake_digests(
-    lake_table_uri: str, primary_key: str, columns: Sequence[str], partition_size: int, skip: np.ndarray
+    lake_table_uri: str, primary_key: str, source: pa.Schema, partition_size: int, skip: np.ndarray
 ) -> RangeDigests:
-    """Key-range digests of the table's latest state over ``columns``, leaving out the keys in ``skip``.
+    """Key-range digests of the table's latest state over the ``source`` columns, leaving out the keys in ``skip``.
 
     Files are read batch by batch and each batch is reduced to (key, seq, op, row hash) at once,
-    so memory holds four numbers per change rather than whole rows.
+    so memory holds four numbers per change rather than whole rows. Columns the source gained
+    after the files were written hash as NULL, as the source's rows that predate them hold NULL.
     """
-    lake_fs, files, schema = _table_files(lake_table_uri)
-    names = schema.names[3:]
-    if list(columns) != names:
-        raise ValueError(f"{lake_table_uri} has columns {names}, the source has {list(columns)}; reload the table")
+    table_files = _table_files(lake_table_uri, source)
     narrow = []
-    for info in files:
-        with lake_fs.filesystem.open_input_file(info.path) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(columns=[OP_COLUMN, CHANGE_SEQ_COLUMN, *columns]):
-                narrow.append(
-                    pa.table(
-                        {
-                            OP_COLUMN: batch.column(0),
-                            CHANGE_SEQ_COLUMN: pc.cast(batch.column(1), pa.int64()),
-                            primary_key: batch.column(2 + names.index(primary_key)),
-                            "row_hash": row_hashes(batch.columns[2:]),
-                        }
+    read = [OP_COLUMN, CHANGE_SEQ_COLUMN, *source.names]
+    for info, schema in zip(table_files.files, table_files.schemas, strict=True):
+        try:
+            with table_files.lake_fs.filesystem.open_input_file(info.path) as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(columns=[n for n in read if n in schema.names]):
+                    full = _with_missing(pa.Table.from_batches([batch]), table_files.schema, read)
+                    narrow.append(
+                        pa.table(
+                            {
+                                OP_COLUMN: full[OP_COLUMN],
+                                CHANGE_SEQ_COLUMN: pc.cast(full[CHANGE_SEQ_COLUMN], pa.int64()),
+                                primary_key: full[primary_key],
+                                "row_hash": row_hashes(full.columns[2:]),
+                            }
+                        )
                     )
-                )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(table_files.key(info), exc) from None
     digests = RangeDigests(partition_size)
     if narrow:
         latest = _latest(pa.concat_tables(narrow), primary_key)
@@ -211,9 +276,12 @@ class RowDiff:
     key: int
     kind: str
     columns: tuple[str, ...] = ()
+    detail: str = ""
 
     def describe(self, primary_key: str) -> str:
         """E.g. ``order_id=17: status differs`` or ``order_id=18: missing in the lake``."""
+        if self.detail:
+            return f"{primary_key}={self.key}: {self.detail}"
         if self.columns:
             return f"{primary_key}={self.key}: {', '.join(self.columns)} differ{'s' if len(self.columns) == 1 else ''}"
         return f"{primary_key}={self.key}: {self.kind}"

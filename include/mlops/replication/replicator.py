@@ -1,14 +1,24 @@
 """The local stand-in for an AWS DMS ``full-load-and-cdc`` task writing to an S3 target.
 
-``LocalReplicator.sync()`` does what the always-on DMS task would have done since the last call:
-the full load the first time, then one CDC batch, each followed by DMS data validation of every
-table (:meth:`LocalReplicator.validate`, :mod:`mlops.replication.validation`), whose outcome the
-status reports in DescribeTableStatistics' ``Validation*`` fields. The endpoint and task settings
-come from :mod:`mlops.aws.dms_requests`, as deployed on AWS. Crash safety:
+``LocalReplicator.sync_until_caught_up()`` does what the always-on DMS task would have done since
+the last call: the full load the first time, then CDC batches of at most
+``replication.cdc_batch_max_changes`` changes until no change is pending (or a deadline passes,
+which fails naming the backlog), then DMS data validation of every table
+(:meth:`LocalReplicator.validate`, :mod:`mlops.replication.validation`), whose outcome the status
+reports in DescribeTableStatistics' ``Validation*`` fields. ``sync()`` applies one batch only.
+The endpoint and task settings come from :mod:`mlops.aws.dms_requests`, as deployed on AWS.
 
-- Full load: change capture is installed first, then one snapshot is read; its high-water mark
-  becomes the CDC start position, so no change is lost or applied twice. A full load that dies
-  midway is redone from scratch by the next ``sync``.
+Sources are read as the database defines them now (reflection), so the replicator meets schema
+changes the way DMS does (:mod:`mlops.replication.schema_changes`): added columns flow on,
+other changes stop CDC until the table is reloaded (:meth:`LocalReplicator.reload`, DMS's
+``ReloadTables``). Values the lake cannot carry are never coerced: their rows go to the
+quarantine and replication goes on (:mod:`mlops.replication.quarantine`). Crash safety:
+
+- (Re)load: change capture is installed first, then one snapshot is read into staged files; its
+  high-water mark becomes the CDC position of the reloaded tables, so no change is lost or applied
+  twice. Staged files are swapped in only once every table is written, after the plan is saved
+  (:mod:`mlops.replication.loading`): a load that fails leaves the previous snapshot whole, and a
+  crash during the swap is rolled forward.
 - CDC: the batch (sequence range and file name) is saved as *pending* before any file is
   written; files are staged then moved into place; the checkpoint is saved only after all files
   are in place. A batch that dies midway is redone with the same range and names, overwriting
@@ -18,7 +28,7 @@ come from :mod:`mlops.aws.dms_requests`, as deployed on AWS. Crash safety:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -31,33 +41,39 @@ from sqlalchemy import Engine, Table
 from mlops.aws.dms_requests import s3_target_settings, validation_settings
 from mlops.config import PipelineConfig, mlops_home
 from mlops.lake import Lake
+from mlops.replication.batch_results import BatchResult, count_ops, merged, result
 from mlops.replication.capture import (
     assign_change_seqs,
-    changes_table,
+    high_water,
     install_capture,
     missing_capture,
     pending_summary,
     purge_applied,
     read_changes,
 )
-from mlops.replication.lake_io import (
-    LakeFS,
-    SplitParquetWriter,
-    cdc_object_key,
-    dms_schema,
-    load_file_name,
-    next_cdc_file_name,
+from mlops.replication.cdc import BatchTarget, commit_batch, table_keys, write_batch
+from mlops.replication.checks import reload_fix
+from mlops.replication.lake_io import LakeFS, dms_schema, next_cdc_file_name
+from mlops.replication.loading import apply_plan, discard_staged, stage_quarantine, stage_tables
+from mlops.replication.quarantine import CONTROL_SCHEMA, QUARANTINE_TABLE
+from mlops.replication.schema_changes import (
+    SchemaChangeError,
+    appended_columns,
+    column_types,
+    diff_columns,
+    reflect_table,
 )
-from mlops.replication.snapshot import count_rows, full_load_batches, snapshot
+from mlops.replication.snapshot import snapshot
 from mlops.replication.status import (
     STOP_AFTER_FULL_LOAD,
     PendingBatch,
+    ReloadPlan,
     StatusStore,
-    TableState,
     TaskState,
     describe_replication_tasks,
     describe_table_statistics,
     local_task_arn,
+    quarantine_report,
     utc_now,
 )
 from mlops.replication.validation import TableValidation, validate_table
@@ -65,27 +81,14 @@ from mlops.source.db import missing_tables
 from mlops.source.schema import TABLES
 
 Progress = Callable[[int, int], None]
+Report = Callable[[str], None]
 DEFAULT_MAX_ROWS_PER_FILE = 1_000_000
 DEFAULT_CHUNK_ROWS = 50_000
+EVERY_TABLE = "*"
 
 
-@dataclass(frozen=True)
-class BatchResult:
-    """What one replication batch did (JSON-friendly apart from ``started``)."""
-
-    kind: str
-    rows: int
-    inserts: int
-    updates: int
-    deletes: int
-    checkpoint: int
-    started: datetime
-    elapsed_seconds: float
-    rows_per_second: float
-    resumed: bool = False
-    tables: dict[str, int] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    validation: dict[str, str] = field(default_factory=dict)
+class CatchUpDeadlineError(RuntimeError):
+    """CDC did not catch up with the source before the deadline; the applied batches are kept."""
 
 
 class LocalReplicator:
@@ -122,8 +125,7 @@ class LocalReplicator:
         self.schema_name = config.source.schema_name
         self.task_id = replication.task_id
         self.task_arn = local_task_arn(self.task_id)
-        self.tables: dict[str, Table] = {name: TABLES[name] for name in replication.tables}
-        self.file_schemas = {name: dms_schema(t, replication.timestamp_column) for name, t in self.tables.items()}
+        self.table_names: list[str] = list(replication.tables)
         target = s3_target_settings(config)
         self.date_partition = (target["DatePartitionSequence"], target["DatePartitionDelimiter"])
         self.validation = validation_settings(config)
@@ -144,106 +146,221 @@ class LocalReplicator:
         raw = self.lake.raw_table(self.schema_name, table)
         return raw, self.lake.staging(self.config.lake.raw_prefix, self.schema_name, table)
 
+    def quarantine_uri(self) -> str:
+        """The folder of the quarantine (dead-letter) table's files."""
+        return self.lake.uri(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
+
     def _load_state(self) -> TaskState:
-        return self.store.load(list(self.tables), utc_now())
+        return self.store.load(self.table_names, utc_now())
+
+    def _current_state(self) -> TaskState:
+        """The saved state, with a reload whose swap a crash interrupted finished first (hold the lock)."""
+        state = self._load_state()
+        if state.reload is not None:
+            self._finish_reload(state)
+        return state
+
+    def _reflect(self, names: Sequence[str]) -> dict[str, Table]:
+        with self.engine.connect() as conn:
+            return {name: reflect_table(conn, name) for name in names}
+
+    def _named(self, tables: Sequence[str]) -> list[str]:
+        """``tables`` for a reload command: none when they are every replicated table."""
+        return [] if set(tables) >= set(self.table_names) else list(tables)
+
+    def _batch_target(self) -> BatchTarget:
+        staging = self.lake.staging(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
+        return BatchTarget(
+            lake_fs=self.lake_fs, folders=self._folders, quarantine=(self.quarantine_uri(), staging),
+            date_partition=self.date_partition, timestamp_column=self.config.replication.timestamp_column,
+            task=self.task_id, schema=self.schema_name,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------------------------- sync
 
     def sync(self, progress: Progress | None = None) -> BatchResult:
         """The full load if it has not completed yet, else one CDC batch; then validate every table."""
-        if not self._load_state().full_load_done:
-            result = self.full_load(progress)
-        else:
-            result = self.cdc_batch(progress=progress)
+        with self.store.locked():
+            loaded = self._current_state().full_load_done
+        result = self.cdc_batch(progress=progress) if loaded else self.full_load(progress)
+        return self._validated(result)
+
+    def sync_until_caught_up(
+        self, *, deadline_seconds: float | None = None, progress: Progress | None = None, report: Report | None = None
+    ) -> BatchResult:
+        """What the always-on task did since the last call: the full load, or CDC until caught up; then validate.
+
+        CDC applies batches of ``replication.cdc_batch_max_changes`` until no change is pending, so
+        memory stays bounded by one batch however long the backlog. Past ``deadline_seconds``
+        (``replication.catch_up_deadline_seconds`` when None) with changes still pending it raises
+        :class:`CatchUpDeadlineError` naming the backlog; the batches applied so far are kept.
+        """
+        with self.store.locked():
+            loaded = self._current_state().full_load_done
+        if not loaded:
+            return self._validated(self.full_load(progress))
+        deadline = self.config.replication.catch_up_deadline_seconds if deadline_seconds is None else deadline_seconds
+        return self._validated(self.drain(deadline, report or (lambda _: None)))
+
+    def _validated(self, result: BatchResult) -> BatchResult:
         validation = {name: v.state for name, v in self.validate().items()}
         self.publish_cdc_latency()
         return replace(result, validation=validation)
 
+    def drain(self, deadline_seconds: float, report: Report) -> BatchResult:
+        """CDC batches until no captured change is pending; CatchUpDeadlineError past the deadline."""
+        started, clock = utc_now(), perf_counter()
+        batches: list[BatchResult] = []
+        while True:
+            batch = self.cdc_batch()
+            checkpoint = batch.checkpoint
+            if batch.changes:
+                batches.append(batch)
+            pending = self.pending_changes() or 0
+            elapsed = perf_counter() - clock
+            applied = sum(b.changes for b in batches)
+            report(
+                f"CDC batch {len(batches)}: {batch.changes:,} changes ({batch.rows:,} written, {batch.quarantined:,} "
+                f"quarantined) in {batch.elapsed_seconds:.1f}s; {applied:,} applied in {elapsed:.1f}s, "
+                f"{pending:,} pending"
+            )
+            if not batch.changes or not pending:
+                return merged(batches, started, clock, pending, checkpoint)
+            if elapsed > deadline_seconds:
+                self.publish_cdc_latency()
+                raise CatchUpDeadlineError(
+                    f"task {self.task_id} did not catch up within {deadline_seconds:g}s: it applied {applied:,} "
+                    f"changes in {len(batches)} batch(es) (kept), and {pending:,} captured changes remain; the next "
+                    "run goes on from there. If the source writes faster than this, raise "
+                    "replication.catch_up_deadline_seconds or replication.cdc_batch_max_changes"
+                )
+
+    # ------------------------------------------------------------------------- (re)loading
+
     def full_load(self, progress: Progress | None = None) -> BatchResult:
         """(Re)load every table from one consistent snapshot; CDC continues from that snapshot."""
-        with self.store.locked():
-            state = self._load_state()
-            started, clock = utc_now(), perf_counter()
-            state.mark(
-                status="running", stop_reason=None, last_failure=None, stop=None, start=started, fresh_start=started,
-                full_load_start=started, full_load_finish=None, full_load_done=False, checkpoint=None,
-                cdc_start_position=None, pending=None, last_cdc_file=None,
-            )  # fmt: skip
-            state.tables = {
-                name: TableState(reloaded=name in state.tables and state.tables[name].state != "Before load")
-                for name in self.tables
-            }
-            self.store.save(state)
-            try:
-                rows, files, mark = self._run_full_load(state, started, progress)
-            except Exception as exc:
-                for table_state in state.tables.values():
-                    if table_state.state == "Full load":
-                        table_state.state = "Table error"
-                state.fail(f"full load failed: {exc}", utc_now())
-                self.store.save(state)
-                raise
-            finished = utc_now()
-            state.mark(
-                full_load_done=True, checkpoint=mark, cdc_start_position=mark, full_load_finish=finished,
-                status="stopped", stop_reason=STOP_AFTER_FULL_LOAD, stop=finished,
-            )  # fmt: skip
-            self.store.save(state)
-        return _result("full-load", rows, {}, files, mark, started, clock)
+        return self.reload(None, progress)
 
-    def _run_full_load(
-        self, state: TaskState, load_ts: datetime, progress: Progress | None
-    ) -> tuple[dict[str, int], list[str], int]:
-        """Install capture, read the snapshot into LOAD files; return rows per table, files, high-water."""
-        absent = [name for name in missing_tables(self.engine) if name in self.tables]
+    def reload_targets(self, tables: Sequence[str] | None) -> list[str]:
+        """The tables a reload of ``tables`` covers (None, [] or ['*'] = every table); ValueError before any change."""
+        chosen = list(tables or [])
+        if not chosen or chosen == [EVERY_TABLE]:
+            return list(self.table_names)
+        unknown = [t for t in chosen if t not in self.table_names]
+        if unknown or EVERY_TABLE in chosen:
+            raise ValueError(
+                f"cannot reload {unknown or chosen}: the replicated tables are {', '.join(self.table_names)} "
+                f"(or '{EVERY_TABLE}' alone for every table)"
+            )
+        return list(dict.fromkeys(chosen))
+
+    def reload(self, tables: Sequence[str] | None = None, progress: Progress | None = None) -> BatchResult:
+        """Reload ``tables`` (every table when None/empty/['*']) from one snapshot, atomically (DMS ReloadTables).
+
+        Every chosen table is written to staging first; the lake changes only once all of them are
+        written, so a reload that fails leaves the previous snapshot of every table whole.
+        """
+        names = self.reload_targets(tables)
+        every = names == self.table_names
+        with self.store.locked():
+            state = self._current_state()
+            if not every and not state.full_load_done:
+                raise ValueError(
+                    f"task {self.task_id} has no completed full load, so only every table can be loaded: "
+                    "`mlops replicate --reload` (or `mlops replicate`)"
+                )
+            started, clock = utc_now(), perf_counter()
+            before = {name: state.tables[name].state != "Before load" for name in names if name in state.tables}
+            self._mark_loading(state, names, started)
+            try:
+                plan = self._stage(names, every, started, progress)
+            except Exception as exc:
+                self._fail_reload(state, names, exc)
+                raise
+            for name, table_plan in plan.tables.items():
+                table_plan.reloaded = before.get(name, False)
+            state.reload = plan
+            self.store.save(state)
+            self._finish_reload(state)
+        rows = {name: t.rows for name, t in plan.tables.items()}
+        files = [final for t in plan.tables.values() for _, final in t.staged]
+        loaded = result("full-load" if every else "reload", rows, {}, files, plan.mark, started, clock)
+        return replace(loaded, quarantined=sum(t.error_rows for t in plan.tables.values()))
+
+    def _mark_loading(self, state: TaskState, names: list[str], started: datetime) -> None:
+        if not state.full_load_done:
+            state.mark(status="running", stop_reason=None, last_failure=None, stop=None, start=started,
+                       fresh_start=started, full_load_start=started, full_load_finish=None)  # fmt: skip
+        for name in names:
+            if name in state.tables:
+                state.tables[name].state = "Full load"
+        self.store.save(state)
+
+    def _stage(self, names: list[str], every: bool, started: datetime, progress: Progress | None) -> ReloadPlan:
+        """Install capture, read one snapshot of ``names`` into staged files; the plan to swap them in."""
+        absent = [name for name in missing_tables(self.engine) if name in names]
         if absent:
             raise RuntimeError(
                 f"the source DB lacks tables {absent}; create and fill them first (`mlops generate`), then replicate"
             )
+        tables = self._reflect(names)
+        for table in tables.values():
+            dms_schema(table, self.config.replication.timestamp_column)  # unmappable types fail before any write
         with self.engine.begin() as conn:
-            install_capture(conn, list(self.tables.values()))
-        rows: dict[str, int] = {}
-        files: list[str] = []
+            install_capture(conn, list(tables.values()))
         with snapshot(self.engine) as (conn, mark):
-            total = sum(count_rows(conn, t) for t in self.tables.values())
-            done = 0
-            for name, table in self.tables.items():
-                table_state = state.tables[name]
-                table_state.state, table_state.full_load_start = "Full load", utc_now().isoformat()
-                self.store.save(state)
-                final_dir, staging_dir = self._folders(name)
-                schema = self.file_schemas[name]
-                with SplitParquetWriter(self.lake_fs, schema, staging_dir=staging_dir, final_dir=final_dir) as writer:
-                    writer.open(load_file_name(1))
-                    for batch in full_load_batches(conn, table, schema, load_ts, self.chunk_rows):
-                        self._write_split(writer, batch)
-                        done += batch.num_rows
-                        if progress:
-                            progress(done, total)
-                self._remove_stale(final_dir, keep=writer.files)
-                now = utc_now().isoformat()
-                table_state.state, table_state.full_load_rows = "Table completed", writer.rows
-                table_state.full_load_end = table_state.last_update = now
-                self.store.save(state)
-                rows[name] = writer.rows
-                files += writer.files
-        return rows, files, mark
+            plans, rejected = stage_tables(
+                conn, tables, lake_fs=self.lake_fs, folders=self._folders,
+                timestamp_column=self.config.replication.timestamp_column, started=started,
+                chunk_rows=self.chunk_rows, max_rows_per_file=self.max_rows_per_file, progress=progress,
+            )  # fmt: skip
+        try:
+            staging = self.lake.staging(self.config.lake.raw_prefix, CONTROL_SCHEMA, QUARANTINE_TABLE)
+            quarantine = stage_quarantine(
+                self.lake_fs, rejected, final_dir=self.quarantine_uri(), staging_dir=staging, task=self.task_id,
+                schema=self.schema_name, started=started, keys=table_keys(tables),
+            )  # fmt: skip
+        except Exception:
+            discard_staged(self.lake_fs, plans, [])
+            raise
+        return ReloadPlan(
+            mark=mark, every_table=every, started=started.isoformat(), tables=plans, quarantine=quarantine
+        )
 
-    def _write_split(self, writer: SplitParquetWriter, batch: pa.RecordBatch) -> None:
-        """Append ``batch`` to the open LOAD file, starting the next one whenever it is full."""
-        offset = 0
-        while offset < batch.num_rows:
-            if writer.file_rows >= self.max_rows_per_file:
-                writer.open(load_file_name(len(writer.files) + 2))
-            take = min(self.max_rows_per_file - writer.file_rows, batch.num_rows - offset)
-            writer.write(batch.slice(offset, take))
-            offset += take
+    def _fail_reload(self, state: TaskState, names: list[str], exc: Exception) -> None:
+        what = "full load" if not state.full_load_done else f"reload of {', '.join(names)}"
+        for name in names:
+            if name in state.tables and state.tables[name].state == "Full load":
+                state.tables[name].state = "Table error"
+        staging = self.lake.staging(self.config.lake.raw_prefix, self.schema_name)
+        for info in self.lake_fs.data_files(staging):
+            self.lake_fs.delete([self.lake_fs.uri(info.path)])
+        state.fail(
+            f"{what} failed: {exc}; nothing in the lake changed (the previous snapshot of every table is whole); "
+            f"fix the cause, then {reload_fix(self._named(names) if state.full_load_done else [])}",
+            utc_now(),
+        )
+        self.store.save(state)
 
-    def _remove_stale(self, folder: str, keep: Sequence[str]) -> None:
-        """Delete files of an earlier load or CDC in ``folder`` that the new full load replaces."""
-        keep_names = {uri.rsplit("/", 1)[1] for uri in keep}
-        stale = [
-            self.lake_fs.uri(info.path) for info in self.lake_fs.data_files(folder) if info.base_name not in keep_names
-        ]
-        self.lake_fs.delete(stale)
+    def _finish_reload(self, state: TaskState) -> None:
+        """Swap in the saved plan's files and commit the tables' new state (rolls a crashed swap forward)."""
+        plan = state.reload
+        if plan is None:
+            return
+        now = utc_now()
+        apply_plan(self.lake_fs, state, plan, now)
+        if plan.every_table:
+            state.tables = {name: state.tables[name] for name in self.table_names if name in state.tables}
+            state.mark(
+                full_load_done=True, checkpoint=plan.mark, cdc_start_position=plan.mark, pending=None,
+                full_load_finish=now, status="stopped", stop_reason=STOP_AFTER_FULL_LOAD, stop=now, last_failure=None,
+            )  # fmt: skip
+        else:
+            state.mark(status="running", stop_reason=None, last_failure=None, stop=None)
+        state.reload = None
+        self.store.save(state)
+
+    # ------------------------------------------------------------------------------------ CDC
 
     def cdc_batch(self, max_changes: int | None = None, progress: Progress | None = None) -> BatchResult:
         """Apply the next batch of captured changes (at most ``max_changes``) as one CDC file per table."""
@@ -251,46 +368,97 @@ class LocalReplicator:
         if limit < 1:
             raise ValueError(f"max_changes must be at least 1, got {limit}")
         with self.store.locked():
-            state = self._load_state()
+            state = self._current_state()
             self._check_ready_for_cdc(state)
             started, clock = utc_now(), perf_counter()
             try:
+                tables = self._check_schema(state)
                 changes, pending, resumed = self._plan_batch(state, limit)
                 if pending is None:
                     if state.status != "running":
                         state.mark(status="running", stop_reason=None, last_failure=None, stop=None, start=started)
                         self.store.save(state)
-                    return _result("cdc", {}, {}, [], state.checkpoint or 0, started, clock)
-                files, per_table = self._write_cdc_files(changes, pending.file_name, progress)
+                    return result("cdc", {}, {}, [], state.checkpoint or 0, started, clock)
+                per_table, files = write_batch(
+                    self._batch_target(), self.engine, state, tables, changes, pending.file_name, progress
+                )
             except Exception as exc:
                 state.fail(f"CDC batch failed: {exc}", utc_now())
                 self.store.save(state)
                 raise
-            self._commit_batch(state, pending, per_table, started)
-        ops = _count_ops(changes)
-        return _result(
-            "cdc", {t: len(c) for t, c in per_table.items()}, ops, files, pending.through, started, clock, resumed
-        )
+            commit_batch(state, table_keys(tables), pending, per_table, started)
+            self.store.save(state)
+        written = {t: b.rows.num_rows for t, b in per_table.items() if b.rows is not None and b.rows.num_rows}
+        ops = count_ops([b.rows for b in per_table.values() if b.rows is not None])
+        applied = result("cdc", written, ops, files, pending.through, started, clock, resumed)
+        quarantined = sum(len({r.change_seq for r in b.rejected}) for b in per_table.values())
+        return replace(applied, changes=changes.num_rows, quarantined=quarantined)
 
     def _check_ready_for_cdc(self, state: TaskState) -> None:
         if not state.full_load_done or state.checkpoint is None:
-            raise RuntimeError(f"task {self.task_id} has no completed full load; run full_load() or sync() first")
-        if set(state.tables) != set(self.tables):
             raise RuntimeError(
-                f"replication.tables changed since the full load ({sorted(state.tables)} -> {sorted(self.tables)}); "
-                "run full_load() to reload every table"
+                f"task {self.task_id} has no completed full load; run it first: `mlops replicate` (or sync())"
             )
+        if set(state.tables) != set(self.table_names):
+            raise RuntimeError(
+                f"replication.tables changed since the full load ({sorted(state.tables)} -> "
+                f"{sorted(self.table_names)}); {reload_fix([])}"
+            )
+
+    def _check_schema(self, state: TaskState) -> dict[str, Table]:
+        """The source tables now; added columns are taken on, any other schema change raises.
+
+        Raises SchemaChangeError (dropped, renamed, retyped columns) or RuntimeError (tables gone,
+        or recreated so their capture is missing), each naming the tables and the reload that fixes it.
+        """
+        gone = [name for name in missing_tables(self.engine) if name in self.table_names]
+        if gone:
+            raise RuntimeError(
+                f"tables {gone} are gone from the source DB; recreate them, or remove them from replication.tables, "
+                f"then {reload_fix([])}"
+            )
+        tables = self._reflect(self.table_names)
+        changes = []
+        for name, table in tables.items():
+            replicated = [(c, t) for c, t in state.tables[name].columns]
+            found = diff_columns(name, replicated, column_types(table)) if replicated else []
+            if found and not appended_columns(found, replicated):
+                changes += [c for c in found]
+        with self.engine.begin() as conn:
+            recreated = missing_capture(conn, self.table_names)
+            if recreated:
+                detail = f" (and: {'; '.join(c.describe() for c in changes)})" if changes else ""
+                raise RuntimeError(
+                    f"change capture of {recreated} is gone from the source DB: the tables were dropped and recreated "
+                    f"after they were loaded (`mlops generate` and table rebuilds do that), so changes made since were "
+                    f"not captured{detail}; {reload_fix(self._named(recreated))}"
+                )
+            if changes:
+                raise SchemaChangeError(changes)
+            self._take_added_columns(conn, state, tables)
+        return tables
+
+    def _take_added_columns(self, conn: Any, state: TaskState, tables: dict[str, Table]) -> None:
+        """Columns added to a source table flow on: capture them from now on and count the DDL.
+
+        Changes captured before the trigger knew the columns get their values looked up
+        (:func:`mlops.replication.capture.complete_images`), up to the change seen now.
+        """
+        for name, table in tables.items():
+            table_state = state.tables[name]
+            current = [list(pair) for pair in column_types(table)]
+            if table_state.columns and current != table_state.columns:
+                install_capture(conn, [table])
+                assign_change_seqs(conn)
+                table_state.capture_added += [c for c, _ in current if c not in dict(table_state.columns)]
+                table_state.capture_stale_through = high_water(conn)
+                table_state.ddls += len(current) - len(table_state.columns)
+            table_state.columns = current
 
     def _plan_batch(self, state: TaskState, limit: int) -> tuple[pa.Table, PendingBatch | None, bool]:
         """The changes of this batch and its saved plan; redo the pending batch of a crashed run first."""
         checkpoint = state.checkpoint or 0
         with self.engine.begin() as conn:
-            missing = missing_capture(conn, list(self.tables))
-            if missing:
-                raise RuntimeError(
-                    f"change capture is missing for {missing} in the source DB (it was recreated after the full load); "
-                    "run full_load() to reinstall capture and reload"
-                )
             assign_change_seqs(conn)
             purge_applied(conn, checkpoint)
         with self.engine.connect() as conn:
@@ -300,7 +468,7 @@ class LocalReplicator:
                 if not changes.num_rows or changes["seq"][-1].as_py() != pending.through:
                     raise RuntimeError(
                         f"pending CDC batch {pending.after}..{pending.through} is no longer in the change log; "
-                        "run full_load() to reload"
+                        f"{reload_fix([])}"
                     )
                 return changes, pending, True
             changes = read_changes(conn, checkpoint, limit=limit)
@@ -311,46 +479,7 @@ class LocalReplicator:
         self.store.save(state)
         return changes, state.pending, False
 
-    def _write_cdc_files(
-        self, changes: pa.Table, file_name: str, progress: Progress | None
-    ) -> tuple[list[str], dict[str, pa.Table]]:
-        """One CDC file per changed table, all named ``file_name``; changes of unreplicated tables are skipped."""
-        files: list[str] = []
-        per_table: dict[str, pa.Table] = {}
-        done = 0
-        for name in self.tables:
-            table_changes = changes.filter(pc.equal(changes["table"], name))
-            if not table_changes.num_rows:
-                continue
-            final_dir, staging_dir = self._folders(name)
-            key = cdc_object_key(file_name, *self.date_partition)
-            rows = changes_table(table_changes, self.file_schemas[name], name)
-            self.lake_fs.write_atomically(f"{staging_dir}/{key}", f"{final_dir}/{key}", rows.schema, rows.to_batches())
-            files.append(f"{final_dir}/{key}")
-            per_table[name] = table_changes
-            done += table_changes.num_rows
-            if progress:
-                progress(done, changes.num_rows)
-        return files, per_table
-
-    def _commit_batch(
-        self, state: TaskState, pending: PendingBatch, per_table: dict[str, pa.Table], now: datetime
-    ) -> None:
-        """Save the checkpoint and counters once every file of the batch is in place."""
-        for name, table_changes in per_table.items():
-            ops = _count_ops(table_changes)
-            table_state = state.tables[name]
-            table_state.inserts += ops["I"]
-            table_state.updates += ops["U"]
-            table_state.deletes += ops["D"]
-            table_state.last_update = now.isoformat()
-        if state.status != "running":
-            state.mark(start=now)
-        state.mark(
-            checkpoint=pending.through, pending=None, last_cdc_file=pending.file_name,
-            status="running", stop_reason=None, last_failure=None, stop=None,
-        )  # fmt: skip
-        self.store.save(state)
+    # ----------------------------------------------------------------------------- validation
 
     def validate(self) -> dict[str, TableValidation]:
         """DMS data validation of every loaded table against one consistent read of the source.
@@ -360,7 +489,7 @@ class LocalReplicator:
         load nothing is validated.
         """
         with self.store.locked():
-            state = self._load_state()
+            state = self._current_state()
             outcomes = self._validate(state)
             now = utc_now().isoformat()
             for name, outcome in outcomes.items():
@@ -378,25 +507,33 @@ class LocalReplicator:
         if not state.full_load_done or state.checkpoint is None:
             return {}
         with self.engine.connect() as conn:
-            if missing_capture(conn, list(self.tables)):
+            if missing_capture(conn, self.table_names):
                 raise RuntimeError(
                     f"change capture is missing in the source DB (it was recreated after the full load), so "
-                    f"task {self.task_id} cannot tell pending records from mismatches; run full_load() to reload"
+                    f"task {self.task_id} cannot tell pending records from mismatches; {reload_fix([])}"
                 )
+        tables = self._reflect(self.table_names)
         outcomes: dict[str, TableValidation] = {}
         with snapshot(self.engine) as (conn, _):
-            for name, table in self.tables.items():
-                loaded = state.tables[name].state
-                if loaded != "Table completed":
-                    waiting = "Table error" if loaded == "Table error" else "Pending validation"
+            for name, table in tables.items():
+                table_state = state.tables[name]
+                if table_state.state != "Table completed":
+                    waiting = "Table error" if table_state.state == "Table error" else "Pending validation"
                     outcomes[name] = TableValidation(name, waiting)
                     continue
                 outcomes[name] = validate_table(
-                    conn, table, self._folders(name)[0], checkpoint=state.checkpoint,
+                    conn, table, self._folders(name)[0],
+                    checkpoint=max(state.checkpoint, table_state.skip_through or 0),
                     partition_size=self.validation["PartitionSize"],
                     failure_max_count=self.validation["FailureMaxCount"],
                 )  # fmt: skip
         return outcomes
+
+    # --------------------------------------------------------------------------------- status
+
+    def pending_changes(self) -> int | None:
+        """Captured changes not yet applied (None before the full load or without capture)."""
+        return self._lag_and_pending(self._load_state())[1]
 
     def cdc_lag_seconds(self) -> float | None:
         """Seconds since the oldest captured change not yet in the lake (0 when none); None before the full load."""
@@ -416,7 +553,7 @@ class LocalReplicator:
         if not state.full_load_done or state.checkpoint is None:
             return None, None
         with self.engine.connect() as conn:
-            if missing_capture(conn, list(self.tables)):
+            if missing_capture(conn, self.table_names):
                 return None, None
             pending, oldest = pending_summary(conn, state.checkpoint)
         if oldest is None:
@@ -432,7 +569,7 @@ class LocalReplicator:
         return describe_table_statistics(self._load_state(), schema=self.schema_name)
 
     def status(self) -> dict[str, Any]:
-        """Both DMS responses, the CDC lag (CDCLatencySource), pending changes and the checkpoint."""
+        """Both DMS responses, the CDC lag (CDCLatencySource), pending changes, the checkpoint, the quarantine."""
         state = self._load_state()
         lag, pending = self._lag_and_pending(state)
         return {
@@ -441,39 +578,5 @@ class LocalReplicator:
             "cdc_lag_seconds": lag,
             "pending_changes": pending,
             "checkpoint": state.checkpoint,
+            "quarantine": quarantine_report(state),
         }
-
-
-def _count_ops(changes: pa.Table) -> dict[str, int]:
-    counts = {"I": 0, "U": 0, "D": 0}
-    for item in pc.value_counts(changes["op"]).to_pylist():
-        counts[item["values"]] += item["counts"]
-    return counts
-
-
-def _result(
-    kind: str,
-    tables: dict[str, int],
-    ops: dict[str, int],
-    files: list[str],
-    checkpoint: int,
-    started: datetime,
-    clock: float,
-    resumed: bool = False,
-) -> BatchResult:
-    rows = sum(tables.values())
-    elapsed = perf_counter() - clock
-    return BatchResult(
-        kind=kind,
-        rows=rows,
-        inserts=ops.get("I", 0),
-        updates=ops.get("U", 0),
-        deletes=ops.get("D", 0),
-        checkpoint=checkpoint,
-        started=started,
-        elapsed_seconds=round(elapsed, 3),
-        rows_per_second=round(rows / elapsed, 1) if elapsed > 0 and rows else 0.0,
-        resumed=resumed,
-        tables=tables,
-        files=files,
-    )

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 
 from mlops.replication.capture import begin_snapshot
 from mlops.replication.lake_io import COMMIT_TS_TYPE, FULL_LOAD_CHANGE_SEQ
+from mlops.replication.values import Rejected, driver_arrays
 
 
 @contextmanager
@@ -38,54 +39,56 @@ def count_rows(conn: Connection, table: Table) -> int:
 
 
 def full_load_batches(
-    conn: Connection, table: Table, schema: pa.Schema, load_ts: datetime, chunk_rows: int
+    conn: Connection, table: Table, schema: pa.Schema, load_ts: datetime, chunk_rows: int, rejected: list[Rejected]
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``table`` in primary-key order as record batches of the DMS file ``schema``.
 
-    Rows carry Op 'I', the load time as commit timestamp and the all-zero change sequence.
+    Rows carry Op 'I', the load time as commit timestamp and the all-zero change sequence. Rows
+    with a value the lake's column cannot carry are left out and appended to ``rejected``.
     """
     load_scalar = pa.scalar(load_ts, type=COMMIT_TS_TYPE)
-    for columns in stream_columns(conn, table, pa.schema(list(schema)[3:]), chunk_rows):
+    for columns in stream_columns(conn, table, pa.schema(list(schema)[3:]), chunk_rows, rejected=rejected):
         n = len(columns[0])
         meta = [pa.repeat("I", n), pa.repeat(load_scalar, n), pa.repeat(FULL_LOAD_CHANGE_SEQ, n)]
         yield pa.RecordBatch.from_arrays(meta + columns, schema=schema)
 
 
 def stream_columns(
-    conn: Connection, table: Table, columns: pa.Schema, chunk_rows: int, key_range: tuple[int, int] | None = None
+    conn: Connection,
+    table: Table,
+    columns: pa.Schema,
+    chunk_rows: int,
+    key_range: tuple[int, int] | None = None,
+    *,
+    rejected: list[Rejected],
 ) -> Iterator[list[pa.Array]]:
     """Stream the ``columns`` of ``table`` in primary-key order, ``chunk_rows`` rows at a time, as Arrow arrays.
 
     With ``key_range`` (lo, hi) only rows with ``lo <= key < hi`` (single-column keys). Plain DBAPI
     tuples are converted by Arrow in bulk (no per-value Python work); PostgreSQL reads through a
-    server-side cursor, so memory stays bounded. Runs inside ``conn``'s transaction.
+    server-side cursor, so memory stays bounded. Runs inside ``conn``'s transaction. Rows holding
+    a value that does not fit ``columns`` are left out and appended to ``rejected``
+    (:func:`mlops.replication.values.driver_arrays`).
     """
     statement = select(*(table.c[name] for name in columns.names)).order_by(*table.primary_key.columns)
     if key_range is not None:
-        (key,) = table.primary_key.columns
-        statement = statement.where(key >= int(key_range[0]), key < int(key_range[1]))
+        (key_column,) = table.primary_key.columns
+        statement = statement.where(key_column >= int(key_range[0]), key_column < int(key_range[1]))
     fetched = pa.struct([pa.field(f.name, driver_type(f.type, conn.dialect.name)) for f in columns])
+    (key,) = [c.name for c in table.primary_key.columns]
+    key_index = columns.names.index(key)
     dbapi = conn.connection.dbapi_connection
     cursor = dbapi.cursor(name=f"dms_read_{table.name}") if conn.dialect.name == "postgresql" else dbapi.cursor()
     try:
         # the only bound values are the integer key bounds, so rendering them literally is safe
         cursor.execute(str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
         while rows := cursor.fetchmany(chunk_rows):
-            yield _arrays(rows, fetched, columns, table.name)
+            arrays, bad = driver_arrays(rows, fetched, columns, table.name, key_index)
+            rejected += bad
+            if len(arrays[0]):
+                yield arrays
     finally:
         cursor.close()
-
-
-def _arrays(rows: list[tuple], fetched: pa.StructType, columns: pa.Schema, table: str) -> list[pa.Array]:
-    """Driver rows as one Arrow array per column."""
-    try:
-        values = pa.array(rows, type=fetched).flatten()
-        return [v if v.type == f.type else v.cast(f.type) for v, f in zip(values, columns, strict=True)]
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValueError(
-            f"table {table} holds values that do not fit its declared column types ({exc}); "
-            "fix those rows in the source DB"
-        ) from None
 
 
 def driver_type(arrow_type: pa.DataType, dialect: str) -> pa.DataType:

@@ -63,6 +63,46 @@ class TableState:
     validation_details: str = ""
     validation_failures: list[str] = field(default_factory=list)
     validated_at: str | None = None
+    ddls: int = 0
+    columns: list[list[str]] = field(default_factory=list)
+    skip_through: int | None = None
+    capture_added: list[str] = field(default_factory=list)
+    capture_stale_through: int | None = None
+    quarantined: int = 0
+    quarantine_open: dict[str, str] = field(default_factory=dict)
+    quarantine_overflow: int = 0
+
+
+@dataclass
+class TableReload:
+    """One table of a reload, written to staging: what replaces what, and the table's new counters."""
+
+    staged: list[list[str]]
+    stale: list[str]
+    rows: int
+    error_rows: int
+    columns: list[list[str]]
+    quarantine_open: dict[str, str] = field(default_factory=dict)
+    quarantine_overflow: int = 0
+    load_start: str | None = None
+    reloaded: bool = False
+
+
+@dataclass
+class ReloadPlan:
+    """A (re)load whose files are all staged; saved before they are swapped in, so a crash rolls it forward."""
+
+    mark: int
+    every_table: bool
+    started: str
+    tables: dict[str, TableReload] = field(default_factory=dict)
+    quarantine: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReloadPlan:
+        """Rebuild a plan saved with the task state."""
+        tables = {name: TableReload(**values) for name, values in data.pop("tables", {}).items()}
+        return cls(**data, tables=tables)
 
 
 @dataclass
@@ -95,6 +135,7 @@ class TaskState:
     last_cdc_file: str | None = None
     cdc_latency_seconds: float | None = None
     cdc_latency_at: str | None = None
+    reload: ReloadPlan | None = None
     tables: dict[str, TableState] = field(default_factory=dict)
 
     @classmethod
@@ -107,7 +148,13 @@ class TaskState:
         """Rebuild the state saved by :meth:`to_json`."""
         tables = {name: TableState(**values) for name, values in data.pop("tables", {}).items()}
         pending = data.pop("pending", None)
-        return cls(**data, tables=tables, pending=PendingBatch(**pending) if pending else None)
+        reload = data.pop("reload", None)
+        return cls(
+            **data,
+            tables=tables,
+            pending=PendingBatch(**pending) if pending else None,
+            reload=ReloadPlan.from_json(reload) if reload else None,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The state as plain JSON data."""
@@ -253,11 +300,11 @@ def describe_table_statistics(state: TaskState, *, schema: str) -> dict[str, Any
             "Inserts": t.inserts,
             "Deletes": t.deletes,
             "Updates": t.updates,
-            "Ddls": 0,
+            "Ddls": t.ddls,
             "AppliedInserts": t.inserts,
             "AppliedDeletes": t.deletes,
             "AppliedUpdates": t.updates,
-            "AppliedDdls": 0,
+            "AppliedDdls": t.ddls,
             "FullLoadRows": t.full_load_rows,
             "FullLoadCondtnlChkFailedRows": 0,
             "FullLoadErrorRows": t.error_rows,
@@ -293,4 +340,20 @@ def published_status(state: TaskState, *, schema: str, now: datetime, latency_wi
         "tasks": describe_replication_tasks(state, schema=schema, now=now),
         "table_statistics": describe_table_statistics(state, schema=schema),
         "cdc_lag_seconds": state.cdc_latency_seconds if recent else None,
+        "quarantine": quarantine_report(state),
+    }
+
+
+def quarantine_report(state: TaskState, examples: int = 5) -> dict[str, dict[str, Any]]:
+    """Per table: quarantined rows and changes in total, those still open, and a few open ones described.
+
+    Open entries are saved as ``"<change seq>|<description>"`` (:mod:`mlops.replication.quarantine`).
+    """
+    return {
+        name: {
+            "total": t.quarantined,
+            "open": len(t.quarantine_open) + t.quarantine_overflow,
+            "examples": [entry.split("|", 1)[1] for _, entry in sorted(t.quarantine_open.items())[:examples]],
+        }
+        for name, t in state.tables.items()
     }

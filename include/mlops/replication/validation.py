@@ -6,9 +6,12 @@ source (:func:`validate_table` runs inside the caller's snapshot):
 
 1. Keys with captured changes that are not in the lake yet are *pending*: they cannot match yet,
    so they are left out on both sides and counted as ``ValidationPendingRecords``.
-2. Every other row is hashed over all replicated columns on both sides, and the key-range digests
+2. A source row holding a value the lake's column type cannot carry (text in a numeric column,
+   say; its change went to the quarantine) cannot match either: it is a failed record that names
+   the key, the column and the value, and is left out of the comparison on both sides.
+3. Every other row is hashed over all replicated columns on both sides, and the key-range digests
    of source and lake are compared (:mod:`mlops.replication.reconcile`).
-3. Each key range whose digests differ is read again from both sides and compared row by row;
+4. Each key range whose digests differ is read again from both sides and compared row by row;
    every differing record is a failed record (``ValidationFailedRecords``), described by its key
    and the columns that differ. Once a table has ``FailureMaxCount`` failed records its remaining
    differing ranges are not compared and their rows are suspended
@@ -30,6 +33,7 @@ from sqlalchemy import Connection, Table
 from mlops.replication.capture import pending_keys
 from mlops.replication.lake_io import source_schema
 from mlops.replication.reconcile import (
+    UNFIT_VALUE,
     RangeDigests,
     RowDiff,
     diff_rows,
@@ -39,7 +43,7 @@ from mlops.replication.reconcile import (
     row_hashes,
 )
 from mlops.replication.snapshot import stream_columns
-from mlops.source.schema import primary_key
+from mlops.replication.values import Rejected
 
 VALIDATED = "Validated"
 PENDING_RECORDS = "Pending records"
@@ -64,14 +68,28 @@ class TableValidation:
     failures: tuple[str, ...] = ()
 
 
+def table_key(table: Table) -> str:
+    """The single-column primary key of ``table`` (as the source defines it)."""
+    (column,) = table.primary_key.columns
+    return column.name
+
+
 def source_digests(
-    conn: Connection, table: Table, partition_size: int, skip: np.ndarray, chunk_rows: int = CHUNK_ROWS
+    conn: Connection,
+    table: Table,
+    partition_size: int,
+    skip: np.ndarray,
+    rejected: list[Rejected],
+    chunk_rows: int = CHUNK_ROWS,
 ) -> RangeDigests:
-    """Key-range digests of the source table over every column, leaving out the keys in ``skip``."""
+    """Key-range digests of the source table over every column, leaving out the keys in ``skip``.
+
+    Rows the lake's types cannot carry are left out too, and appended to ``rejected``.
+    """
     columns = source_schema(table)
-    key_index = columns.names.index(primary_key(table.name))
+    key_index = columns.names.index(table_key(table))
     digests = RangeDigests(partition_size)
-    for arrays in stream_columns(conn, table, columns, chunk_rows):
+    for arrays in stream_columns(conn, table, columns, chunk_rows, rejected=rejected):
         keys = integer_keys(arrays[key_index], table.name)
         keep = ~np.isin(keys, skip)
         digests.add(keys[keep], row_hashes(arrays)[keep])
@@ -82,12 +100,12 @@ def _range_diffs(
     conn: Connection, table: Table, lake_table_uri: str, key_range: tuple[int, int], skip: np.ndarray
 ) -> list[RowDiff]:
     """The differing records of one key range, read again from the source and the lake."""
-    key = primary_key(table.name)
+    key = table_key(table)
     columns = source_schema(table)
-    batches = stream_columns(conn, table, columns, CHUNK_ROWS, key_range)
+    batches = stream_columns(conn, table, columns, CHUNK_ROWS, key_range, rejected=[])
     chunks = [pa.Table.from_arrays(arrays, schema=columns) for arrays in batches]
     source = pa.concat_tables(chunks) if chunks else columns.empty_table()
-    lake = latest_state(lake_table_uri, key, key_range=key_range)
+    lake = latest_state(lake_table_uri, key, key_range=key_range, schema=columns)
     skipped = pa.array(skip, type=pa.int64())
     source = source.filter(pc.invert(pc.is_in(source[key].cast(pa.int64()), value_set=skipped)))
     lake = lake.filter(pc.invert(pc.is_in(lake[key].cast(pa.int64()), value_set=skipped)))
@@ -107,21 +125,39 @@ def validate_table(
 
     ``checkpoint`` is the last change applied to the lake: later changes make their keys pending.
     """
-    key = primary_key(table.name)
+    key = table_key(table)
+    rejected: list[Rejected] = []
     try:
         pending = np.array(sorted({int(k) for k in pending_keys(conn, table.name, checkpoint)}), dtype=np.int64)
-        lake = lake_digests(lake_table_uri, key, source_schema(table).names, partition_size, pending)
-        source = source_digests(conn, table, partition_size, pending)
+        source = source_digests(conn, table, partition_size, pending, rejected)
+        unfit = _unfit_records(rejected, pending)
+        # rows the source pass could not take are not in its digests: leave their keys out of the lake's too
+        skip = np.union1d(pending, np.array(sorted({int(r.key) for r in rejected}), dtype=np.int64))
+        lake = lake_digests(lake_table_uri, key, source_schema(table), partition_size, skip)
     except (FileNotFoundError, ValueError) as exc:
         return TableValidation(table.name, VALIDATION_ERROR, details=str(exc))
-    diffs: list[RowDiff] = []
+    diffs: list[RowDiff] = list(unfit)
     suspended = 0
     for index in source.differing(lake):
         if len(diffs) >= failure_max_count:
             suspended += max(source.rows.get(index, 0), lake.rows.get(index, 0))
             continue
-        diffs += _range_diffs(conn, table, lake_table_uri, source.key_range(index), pending)
-    return _outcome(table.name, key, len(pending), diffs, suspended, failure_max_count)
+        diffs += _range_diffs(conn, table, lake_table_uri, source.key_range(index), skip)
+    return _outcome(table.name, key, len(pending), sorted(diffs, key=lambda d: d.key), suspended, failure_max_count)
+
+
+def _unfit_records(rejected: list[Rejected], pending: np.ndarray) -> list[RowDiff]:
+    """Failed records for source rows holding values the lake cannot carry (pending keys excepted)."""
+    by_key: dict[int, list[Rejected]] = {}
+    for item in rejected:
+        by_key.setdefault(int(item.key), []).append(item)
+    waiting = set(pending.tolist())
+    return [
+        RowDiff(key, UNFIT_VALUE, tuple(r.column for r in items),
+                "; ".join(f"{r.column} holds {r.value}, {r.reason}" for r in items))
+        for key, items in sorted(by_key.items())
+        if key not in waiting
+    ]  # fmt: skip
 
 
 def _outcome(

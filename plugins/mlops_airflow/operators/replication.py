@@ -122,6 +122,8 @@ class ReplicationCheckOperator(BaseOperator):
             max_validation_pending_seconds=max_pending,
             pending_since=pending_since,
             now=checked_at,
+            quarantine=evidence.get("quarantine"),
+            content=evidence.get("content", ()),
         )
         self.log.info(
             "replication checks (fresh objects since %s):\n%s", since or "the beginning", format_results(results)

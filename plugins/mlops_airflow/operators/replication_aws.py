@@ -8,22 +8,67 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.dms import DmsTaskBaseSensor
 
 from mlops_airflow.operators.base import StepOperator
 from mlops_airflow.operators.replication import FAILED_STATUSES, READY_STATUSES, ReplicationCheckOperator
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 
 class DmsReplicationReadySensor(StepOperator, DmsTaskBaseSensor):
-    """aws ``dms_sync``: wait (rescheduling) until the DMS task is running CDC or its full load stopped."""
+    """aws ``dms_sync``: wait (rescheduling) until the DMS task is running CDC or its full load stopped.
+
+    With ``reload_tables`` (the DAG Param) its first poke calls DMS ReloadTables for them, and it
+    waits until those tables are loaded again.
+    """
 
     provider_defaults = {
         "target_statuses": list(READY_STATUSES),
         "termination_statuses": list(FAILED_STATUSES),
         "mode": "reschedule",
     }
+
+    template_fields: Sequence[str] = (*DmsTaskBaseSensor.template_fields, "reload_tables")
+
+    def __init__(self, *, reload_tables: str | Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reload_tables = reload_tables
+
+    def _reloading(self) -> list[str]:
+        from mlops.replication.checks import reload_tables_param
+        from mlops_airflow.targets import pipeline_config
+
+        return reload_tables_param(self.reload_tables, pipeline_config().replication.tables)
+
+    def execute(self, context: Context) -> Any:
+        tables = self._reloading()
+        if tables and context["ti"].get_first_reschedule_date(context) is None:
+            from mlops.aws.dms_requests import reload_tables_request
+            from mlops_airflow.targets import pipeline_config
+
+            schema = pipeline_config().source.schema_name
+            self.log.info("DMS ReloadTables %s", tables)
+            self.hook.conn.reload_tables(**reload_tables_request(self.replication_task_arn, schema, tables))
+        return super().execute(context)
+
+    def poke(self, context: Context) -> bool:
+        if not super().poke(context):
+            return False
+        tables = self._reloading()
+        if not tables:
+            return True
+        from mlops.replication.checks import reload_progress
+
+        stats = _all_table_statistics(self.hook.conn, self.replication_task_arn)["TableStatistics"]
+        loading, errored = reload_progress(stats, tables)
+        if errored:
+            raise RuntimeError(f"DMS could not reload {errored} (TableState 'Table error'); see the task log")
+        self.log.info("tables still reloading: %s", loading or "none")
+        return not loading
 
 
 class AwsReplicationCheckOperator(ReplicationCheckOperator):
@@ -64,7 +109,21 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
             "table_stats": stats,
             "cdc_lag_seconds": lag,
             "fresh_objects": count_fresh_s3_objects(s3, raw_root, since),
+            "quarantine": None,  # DMS logs records it cannot apply (DataErrorPolicy LOG_ERROR); validation fails them
+            "content": self._content(config, s3) if config.replication.content_checks else [],
         }
+
+    def _content(self, config: Any, s3: Any) -> list[Any]:
+        """The lake content checks, run by Athena (this worker starts the queries and reads one-row CSVs)."""
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        from mlops.replication.content import run_on_athena
+        from mlops_airflow.targets import lake
+
+        def client(kind: str) -> Any:
+            return AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=kind).conn
+
+        return run_on_athena(client("athena"), s3, client("glue"), lake(config), config)
 
 
 def _all_table_statistics(dms: Any, task_arn: str) -> dict[str, Any]:

@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 
 class LocalDmsSyncOperator(LocalStandIn):
-    """local ``dms_sync``: run one replication batch (full load first, then CDC) into the lake, then validate.
+    """local ``dms_sync``: the full load, or CDC batches until caught up (:meth:`LocalReplicator.sync_until_caught_up`).
 
-    The validation is the DMS stand-in's (:meth:`LocalReplicator.validate`): it compares the lake with
+    ``reload_tables`` (the DAG Param) first reloads those tables, as DMS's ReloadTables. The
+    validation is the DMS stand-in's (:meth:`LocalReplicator.validate`): it compares the lake with
     the source and records the outcome in the task's DescribeTableStatistics.
     """
 
-    template_fields: Sequence[str] = ("replication_task_arn",)
-    ignored_provider_args = (*AWS_CONNECTION, *SENSOR)  # it replicates a batch at once instead of waiting
+    template_fields: Sequence[str] = ("replication_task_arn", "reload_tables")
+    ignored_provider_args = (*AWS_CONNECTION, *SENSOR)  # it replicates until caught up instead of waiting
 
     def __init__(
         self,
@@ -35,24 +36,32 @@ class LocalDmsSyncOperator(LocalStandIn):
         replication_task_arn: str,
         target_statuses: Iterable[str] = READY_STATUSES,
         termination_statuses: Iterable[str] = FAILED_STATUSES,
+        reload_tables: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.replication_task_arn = replication_task_arn
         self.target_statuses = tuple(target_statuses)
         self.termination_statuses = tuple(termination_statuses)
+        self.reload_tables = reload_tables
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.local_stack import local_replicator
+        from mlops.replication.checks import reload_tables_param
         from mlops_airflow.targets import pipeline_config
 
-        replicator = local_replicator(pipeline_config())
+        config = pipeline_config()
+        reload = reload_tables_param(self.reload_tables, config.replication.tables)
+        replicator = local_replicator(config)
         if replicator.task_arn != self.replication_task_arn:
             raise ValueError(
                 f"task {self.replication_task_arn} is not the local DMS task ({replicator.task_arn}); "
                 "fix replication.task_id in include/pipeline.yaml"
             )
-        result = replicator.sync(progress=log_progress(self.log, "replicating"))
+        if reload:
+            self.log.info("reloading %s (DMS ReloadTables)", reload)
+            replicator.reload(reload, progress=log_progress(self.log, "reloading"))
+        result = replicator.sync_until_caught_up(progress=log_progress(self.log, "replicating"), report=self.log.info)
         task = replicator.status()["tasks"]["ReplicationTasks"][0]
         status = task["Status"]
         self.log.info("local DMS task %s: %s; batch: %s", task["ReplicationTaskIdentifier"], status, result)
@@ -73,6 +82,7 @@ class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
 
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
         from mlops.local_stack import local_dms_status
+        from mlops.replication.content_local import run_locally
         from mlops.replication.lake_io import count_fresh_objects
         from mlops_airflow.targets import lake, pipeline_config
 
@@ -84,4 +94,6 @@ class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
             "table_stats": status["table_statistics"],
             "cdc_lag_seconds": status["cdc_lag_seconds"],
             "fresh_objects": count_fresh_objects(raw_root, since),
+            "quarantine": status["quarantine"],
+            "content": run_locally(lake(config), config) if config.replication.content_checks else [],
         }
