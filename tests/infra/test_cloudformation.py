@@ -272,7 +272,7 @@ def test_mwaa_reads_only_its_secrets_prefixes():
     secret_statements = [
         st
         for _, owner, st in policy_statements()
-        if owner.startswith("MwaaExecutionRole") and "secretsmanager" in str(st)
+        if owner.startswith("MwaaExecutionRole") and "secretsmanager:" in str(st["Action"])
     ]
     allowed = [r["Fn::Sub"] for st in secret_statements for r in as_list(st["Resource"])]
     assert allowed
