@@ -171,7 +171,7 @@ class ServingConfig(_Section):
     rollback_alarms: tuple[str, ...] = ()
     health_check_timeout_seconds: int = Field(60, ge=1, le=3600)
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
-    instance_count: int = Field(1, ge=1)
+    instance_count: int = Field(2, ge=1)  # a canary holds at most half the fleet (endpoint_requests.check_deployment)
     execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
     framework_version: str = "1.2-1"
     variants: tuple[ServingVariant, ...] = (ServingVariant(),)

@@ -15,3 +15,9 @@ def fake_aws_credentials(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The IAM coverage test reads what the aws wiring tests recorded: run it after them."""
+    last = [item for item in items if item.module.__name__.endswith("test_wiring_moto_iam")]
+    items[:] = [item for item in items if item not in last] + last

@@ -6,22 +6,52 @@ it, and drives moto's own control API (``/moto-api/...``: state transitions, can
 Runtime answers). Nothing here talks to anything but 127.0.0.1.
 
 :func:`stub_operations` patches botocore's ``BaseClient._make_api_call`` for named operations only;
-every other call goes to moto unchanged.
+every other call goes to moto unchanged. While it is active it also records every call (sync and
+aiobotocore) with who makes it (:class:`RecordedCall`): ``task`` for the code under test (the Airflow
+tasks, the MWAA execution role on AWS), ``harness`` for the test's own clients (:meth:`MotoServer.client`)
+and for whatever a stub handler does besides the stubbed call itself. ``tests/aws/iam_coverage.py``
+checks the recorded ``task`` calls against the IAM policies in ``infra/cfn``.
 """
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import json
 import socket
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # moto accepts any key pair
+
+#: Operations whose response the recording keeps (later calls name their resource only by its id).
+RESPONSE_KEPT = {"StartQueryExecution": ("QueryExecutionId",)}
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One AWS API call the code under test made (or the harness, ``principal == "harness"``)."""
+
+    service: str  # botocore's service name: s3, sagemaker, sagemaker-runtime, glue, ...
+    operation: str  # the API operation: PutObject, CreateTrainingJob, ...
+    params: dict[str, Any]
+    principal: str  # "task" (the MWAA execution role on AWS) | "harness" (the test itself)
+    region: str
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+#: Every MotoServer's recorded calls, in order, kept after the server stops (tests/aws/iam_coverage.py reads them).
+RECORDINGS: list[list[RecordedCall]] = []
+_HARNESS_CLIENTS: weakref.WeakSet[Any] = weakref.WeakSet()
+_IN_STUB_HANDLER = contextvars.ContextVar("in_stub_handler", default=False)
+_ACTIVE: list[MotoServer] = []
 
 
 def free_port() -> int:
@@ -38,15 +68,20 @@ class MotoServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
+        self.calls: list[RecordedCall] = []
 
     def __enter__(self) -> MotoServer:
         from moto.server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        RECORDINGS.append(self.calls)
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -72,13 +107,15 @@ class MotoServer:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        client = boto3.client(
             service,
             endpoint_url=self.url,
             region_name=self.region,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
         )
+        _HARNESS_CLIENTS.add(client)  # its calls are the test's own, never the code under test's
+        return client
 
     def _post(self, path: str, payload: dict[str, Any]) -> None:
         request = urllib.request.Request(
@@ -115,11 +152,61 @@ def stub_operations(handlers: dict[str, Callable[[Any, Callable[[], Any], dict[s
 
     def patched(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         handler = handlers.get(operation_name)
+        call = _record(self, operation_name, api_params)
         if handler is None:
-            return original(self, operation_name, api_params)
-        return handler(self, lambda: original(self, operation_name, api_params), api_params)
+            return _keep_response(call, original(self, operation_name, api_params))
+        token = _IN_STUB_HANDLER.set(True)
+        try:
+            return _keep_response(call, handler(self, lambda: original(self, operation_name, api_params), api_params))
+        finally:
+            _IN_STUB_HANDLER.reset(token)
 
-    with mock.patch.object(BaseClient, "_make_api_call", patched):
+    with mock.patch.object(BaseClient, "_make_api_call", patched), _record_async_calls():
+        yield
+
+
+def _record(client: Any, operation: str, params: dict[str, Any]) -> RecordedCall | None:
+    """Append the call to the active server's recording before it is made (a failed call needs authorization too)."""
+    if not _ACTIVE:
+        return None
+    call = RecordedCall(
+        service=client.meta.service_model.service_name,
+        operation=operation,
+        params=_plain(params),
+        principal="harness" if client in _HARNESS_CLIENTS or _IN_STUB_HANDLER.get() else "task",
+        region=client.meta.region_name,
+    )
+    _ACTIVE[-1].calls.append(call)
+    return call
+
+
+def _keep_response(call: RecordedCall | None, response: Any) -> Any:
+    """Keep the response fields later calls refer to (RESPONSE_KEPT); return the response unchanged."""
+    if call is not None and isinstance(response, dict):
+        call.response.update({k: response[k] for k in RESPONSE_KEPT.get(call.operation, ()) if k in response})
+    return response
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters without payloads (bodies, file objects): what authorization depends on."""
+    return copy.deepcopy({k: v for k, v in params.items() if k not in ("Body", "Fileobj")})
+
+
+@contextmanager
+def _record_async_calls() -> Iterator[None]:
+    """Record aiobotocore calls too (the provider's deferrable triggers poll through it)."""
+    try:
+        from aiobotocore.client import AioBaseClient
+    except ImportError:  # an environment without deferrable operators
+        yield
+        return
+    original = AioBaseClient._make_api_call
+
+    async def patched(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        call = _record(self, operation_name, api_params)
+        return _keep_response(call, await original(self, operation_name, api_params))
+
+    with mock.patch.object(AioBaseClient, "_make_api_call", patched):
         yield
 
 

@@ -128,3 +128,46 @@ def test_validation_catches_a_bad_deployment_config():
     }
     with pytest.raises(AssertionError, match="WaitIntervalInSeconds"):
         assert_valid_request("sagemaker", "UpdateEndpoint", bad)
+
+
+# ---- deployments SageMaker accepts, checked before any call (check_deployment) ------------------------
+
+
+def _check(**overrides):
+    arguments = {"strategy": "canary", "canary_percent": 10, "instance_count": 2, "variant_names": ["AllTraffic"],
+                 "alarm_names": [], "previous_variant_names": None}  # fmt: skip
+    er.check_deployment(**{**arguments, **overrides})
+
+
+def test_a_canary_holds_at_most_half_the_fleet():
+    _check()  # 10 % of 2 instances = 1 instance: fine
+    _check(canary_percent=50, instance_count=4)
+    with pytest.raises(er.DeploymentConfigError, match=r"10% canary of 1 instance\(s\) is 1 instance.*instance_count"):
+        _check(instance_count=1)
+    with pytest.raises(er.DeploymentConfigError, match="more than half"):
+        _check(canary_percent=60, instance_count=4)
+    _check(strategy="all_at_once", instance_count=1)
+
+
+def test_blue_green_keeps_the_variant_names():
+    _check(previous_variant_names=["AllTraffic"])
+    with pytest.raises(er.DeploymentConfigError, match="keeps the variant names"):
+        _check(variant_names=["champion", "challenger"], previous_variant_names=["AllTraffic"])
+
+
+def test_every_variant_has_its_own_rollback_alarm():
+    variants = ["champion", "challenger"]
+    _check(variant_names=variants, alarm_names=["mlops-dev-champion-5xx", "mlops-dev-challenger-5xx"])
+    with pytest.raises(er.DeploymentConfigError, match=r"\['challenger'\] have no rollback alarm"):
+        _check(variant_names=variants, alarm_names=["mlops-dev-champion-5xx"])
+
+
+def test_the_default_pipeline_config_deploys():
+    from mlops.config import load_config
+
+    config = load_config(environ={})
+    er.check_deployment(
+        strategy=config.serving.strategy, canary_percent=config.serving.canary_percent,
+        instance_count=config.serving.instance_count, variant_names=[v.name for v in config.serving.variants],
+        alarm_names=config.serving.rollback_alarms,
+    )  # fmt: skip

@@ -10,7 +10,6 @@ import yaml
 from mlops.aws import athena_requests, glue_requests
 from mlops.config import load_config
 from mlops.eda import EDA_QUERIES
-from mlops.etl.build_features import parse_args
 from mlops.lake import Lake
 from mlops.schema.curated import CURATED_COLUMNS
 from mlops.schema.job_args import parse_job_args
@@ -56,13 +55,45 @@ def test_start_job_run_request_is_valid_and_parsed_by_the_script(lake, config):
     )
     assert_valid_request("glue", "StartJobRun", request)
     assert request["Arguments"]["--extra-py-files"] == ETL_CODE_URI, "the mlops.schema bundle is on the job's path"
-    args = parse_args(["script.py", *[part for item in request["Arguments"].items() for part in item]])
+    args = parse_job_args(_glue_argv(request))
+    assert args["JOB_NAME"] == request["JobName"], "Glue passes the job's name to the script itself"
     assert args["raw_uri"] == "s3://mlops-lake-dev/raw/dms/shop"
     assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
     assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/curated/features"
     assert args["run_key"] == "scheduled__2026-01-01T00-00-00-00-00" and args["sample_fraction"] == "0.5"
     with pytest.raises(ValueError, match="sample_fraction"):
         glue_requests.start_job_run_request(lake, config, "r", ETL_CODE_URI, 0.0)
+
+
+def _glue_argv(request: dict) -> list[str]:
+    """The script's argv as Glue (and the local stand-in, mlops.etl.local_glue) builds it: --JOB_NAME first."""
+    from mlops.etl.local_glue import script_command
+
+    return ["script.py", *script_command(Path("script.py"), request["Arguments"], request["JobName"])[2:]]
+
+
+def test_run_requests_set_no_argument_glue_reserves(lake, config):
+    """Glue documents --JOB_NAME, --conf, --debug and --mode as internal ("Do not set")."""
+    runs = [
+        glue_requests.start_job_run_request(lake, config, "r", ETL_CODE_URI),
+        glue_requests.start_validation_job_run_request(lake, config, "r", CODE_URI),
+    ]
+    for request in runs:
+        assert not set(request["Arguments"]) & glue_requests.RESERVED_ARGUMENTS, request["Arguments"]
+    with pytest.raises(ValueError, match=r"reserved by AWS Glue.*--JOB_NAME"):
+        glue_requests.checked_arguments({"--JOB_NAME": "x", "--run_key": "r"})
+
+
+def test_argument_access_names_only_arguments_the_requests_send(lake, config):
+    """The IAM coverage test derives the job roles' S3 needs from ARGUMENT_ACCESS: it must match the requests."""
+    sent = {
+        "curate-features": glue_requests.start_job_run_request(lake, config, "r", ETL_CODE_URI)["Arguments"],
+        "validate-features": glue_requests.start_validation_job_run_request(lake, config, "r", CODE_URI)["Arguments"],
+    }
+    for job, access in glue_requests.ARGUMENT_ACCESS.items():
+        assert set(access) <= set(sent[job]), f"{job}: {set(access) - set(sent[job])} not sent"
+        uris = {name for name, value in sent[job].items() if value.startswith("s3://")}
+        assert uris <= set(access), f"{job}: S3 arguments {uris - set(access)} have no declared access"
 
 
 def test_create_job_request_is_valid_glue_5(config):
@@ -83,8 +114,7 @@ def test_start_validation_job_run_request_is_valid_and_parsed_by_the_job(lake, c
     assert_valid_request("glue", "StartJobRun", request)
     assert request["JobName"] == "mlops-dev-validate-features" and request["Timeout"] == 30
     assert request["Arguments"]["--extra-py-files"] == CODE_URI, "the code bundle goes on the job's Python path"
-    argv = ["script.py", *[part for item in request["Arguments"].items() for part in item]]
-    args = parse_job_args(argv, features_job.JOB_ARGS, features_job.JOB_DEFAULTS)
+    args = parse_job_args(_glue_argv(request), features_job.JOB_ARGS, features_job.JOB_DEFAULTS)
     assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
     assert args["report_uri"] == "s3://mlops-lake-dev/reports/features/scheduled__2026-01-01T00-00-00-00-00"
     assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/reports/features"

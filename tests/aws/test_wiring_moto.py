@@ -327,6 +327,8 @@ def aws_env(tmp_path_factory):
         patch.setenv("MLOPS__MONITORING__CONSECUTIVE_WINDOWS", "1")
         patch.setenv("MLOPS__MONITORING__SENSOR_TIMEOUT_MINUTES", "1")
         patch.setenv("MLOPS__MONITORING__SENSOR_POKE_SECONDS", "5")
+        # infra naming (data.yaml's ReplicationTaskIdentifier), which the IAM coverage test checks the ARN against
+        patch.setenv("MLOPS__REPLICATION__TASK_ID", f"mlops-w{os.getpid()}-cdc")
         config = load_config()
         s3 = server.client("s3")
         for bucket in (config.aws.lake_bucket, config.aws.artifacts_bucket):

@@ -223,11 +223,21 @@ def test_every_bucket_is_encrypted_private_versioned_and_tls_only():
             assert "LoggingConfiguration" in props, f"{logical_id} has no access logging"
 
 
-def test_kms_key_rotates_and_lake_raw_moves_to_glacier():
+#: Storage classes whose objects GetObject cannot read without a restore (Glue fails on them, Athena skips them).
+ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
+
+
+def test_kms_key_rotates_and_no_current_object_readers_touch_is_archived():
     assert one("AWS::KMS::Key")["EnableKeyRotation"] is True
+    for _, logical_id, bucket in resources("AWS::S3::Bucket"):
+        for rule in bucket.get("LifecycleConfiguration", {}).get("Rules", []):
+            classes = {t["StorageClass"] for t in rule.get("Transitions", [])}
+            assert not classes & ARCHIVE_CLASSES, f"{logical_id} {rule['Id']} archives current objects readers read"
+            assert "Tierings" not in rule, "Intelligent-Tiering archive tiers need a restore too"
     lake = next(p for _, lid, p in resources("AWS::S3::Bucket") if lid == "LakeBucket")
     raw_rules = [r for r in lake["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "raw/"]
-    assert raw_rules and raw_rules[0]["Transitions"][0]["StorageClass"] == "GLACIER"
+    assert raw_rules and raw_rules[0]["Transitions"][0]["StorageClass"] == "INTELLIGENT_TIERING"
+    assert not resources("AWS::S3::IntelligentTieringConfiguration")  # no opt-in archive tiers
 
 
 # ---------------------------------------------------------------------------- IAM
@@ -272,7 +282,7 @@ def test_mwaa_reads_only_its_secrets_prefixes():
     secret_statements = [
         st
         for _, owner, st in policy_statements()
-        if owner.startswith("MwaaExecutionRole") and "secretsmanager" in str(st)
+        if owner.startswith("MwaaExecutionRole") and "secretsmanager:" in str(st["Action"])
     ]
     allowed = [r["Fn::Sub"] for st in secret_statements for r in as_list(st["Resource"])]
     assert allowed

@@ -18,6 +18,55 @@ from mlops.config import PipelineConfig
 NAME_MAX = 63
 CONTENT_TYPES = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
+#: SageMaker blue/green: a canary may hold at most half of the fleet (and at least one instance).
+MAX_CANARY_SHARE = 0.5
+
+
+class DeploymentConfigError(ValueError):
+    """The endpoint deployment config is one SageMaker would reject; the message names the fix."""
+
+
+def canary_instances(instance_count: int, canary_percent: int) -> int:
+    """Instances a CAPACITY_PERCENT canary gets (SageMaker rounds up to whole instances)."""
+    return -(-instance_count * canary_percent // 100)
+
+
+def check_deployment(
+    *,
+    strategy: str,
+    canary_percent: int,
+    instance_count: int,
+    variant_names: Sequence[str],
+    alarm_names: Sequence[str],
+    previous_variant_names: Sequence[str] | None = None,
+) -> None:
+    """Raise DeploymentConfigError for a blue/green update SageMaker would refuse, before any call.
+
+    - a canary must be at least one instance and at most half the fleet: 10 % of one instance rounds
+      to the whole fleet;
+    - blue/green updates keep the variant names (switching A/B on or off is a new endpoint);
+    - with rollback alarms, every variant needs its own (an alarm's name names its variant), or a
+      broken challenger variant never rolls back.
+    """
+    if strategy == "canary":
+        canary = canary_instances(instance_count, canary_percent)
+        if canary > instance_count * MAX_CANARY_SHARE:
+            raise DeploymentConfigError(
+                f"a {canary_percent}% canary of {instance_count} instance(s) is {canary} instance(s), more than "
+                f"half the fleet; set serving.instance_count to at least {2 * canary} or serving.strategy: all_at_once"
+            )
+    if previous_variant_names is not None and sorted(previous_variant_names) != sorted(variant_names):
+        raise DeploymentConfigError(
+            f"blue/green keeps the variant names: the endpoint serves {sorted(previous_variant_names)}, the new "
+            f"config has {sorted(variant_names)}; keep serving.variants, or deploy the change as a new endpoint"
+        )
+    if alarm_names and len(variant_names) > 1:
+        uncovered = [v for v in variant_names if not any(v.lower() in a.lower() for a in alarm_names)]
+        if uncovered:
+            raise DeploymentConfigError(
+                f"variants {uncovered} have no rollback alarm (serving.rollback_alarms {list(alarm_names)}); "
+                "add an alarm per variant (its name containing the variant name) to infra/cfn/ml.yaml"
+            )
 
 
 def resource_name(*parts: str) -> str:
@@ -180,13 +229,23 @@ def deploy_requests(
     canary_percent: int | None = None,
     bake_seconds: int | None = None,
     champion_model_data_url: str | None = None,
+    previous_variant_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every request of one deployment: ``models`` (CreateModel list), ``endpoint_config``, ``endpoint``.
 
     The candidate model serves the first configured variant; the other variants (A/B) serve
-    ``champion_model_data_url`` when given, else the candidate too.
+    ``champion_model_data_url`` when given, else the candidate too. The deployment is checked
+    first (:func:`check_deployment`; ``previous_variant_names`` are the live endpoint's, if any).
     """
     serving, region = config.serving, config.aws.region
+    check_deployment(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        instance_count=serving.instance_count,
+        variant_names=[v.name for v in serving.variants],
+        alarm_names=serving.rollback_alarms,
+        previous_variant_names=previous_variant_names,
+    )
     token = run_token(run_id)
     role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
     candidate = resource_name(serving.endpoint_name, f"v{model_version}", token)

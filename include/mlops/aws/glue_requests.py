@@ -32,6 +32,24 @@ SCRIPT_KEY = "glue/scripts/curate_features.py"  # data.yaml GlueScriptKey defaul
 VALIDATION_SCRIPT_KEY = "glue/scripts/validate_features.py"  # data.yaml GlueValidationScriptKey default
 GX_MODULE = "great_expectations==1.24.1"  # the validation job's --additional-python-modules (envs/glue pins it too)
 VALIDATION_TIMEOUT_MINUTES = 30
+#: Arguments Glue documents as internal ("Do not set"): Glue passes ``--JOB_NAME`` to the script itself.
+RESERVED_ARGUMENTS = frozenset({"--JOB_NAME", "--conf", "--debug", "--mode"})
+#: What each job's script does with the S3 URIs of its run arguments: ``read``, ``write`` (both joined by
+#: ``+``) or ``code`` (imported). The IAM coverage test derives the job roles' S3 needs from it.
+ARGUMENT_ACCESS: dict[str, dict[str, str]] = {
+    "curate-features": {
+        "--raw_uri": "read",
+        "--curated_uri": "read+write",
+        "--staging_uri": "read+write",
+        "--extra-py-files": "code",
+    },
+    "validate-features": {
+        "--curated_uri": "read",
+        "--report_uri": "write",
+        "--staging_uri": "read+write",
+        "--extra-py-files": "code",
+    },
+}
 _BUCKET = re.compile(r"^(?P<project>[a-z][a-z0-9-]*?)-lake-(?P<env>[a-z0-9]+)(?:-|$)")
 
 # Spark/Hive types of the DMS Parquet columns, per raw table (schema order, after the DMS columns).
@@ -120,6 +138,16 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
     }
 
 
+def checked_arguments(arguments: dict[str, str]) -> dict[str, str]:
+    """``arguments`` unchanged, or ValueError naming an argument Glue reserves for itself."""
+    reserved = sorted(set(arguments) & RESERVED_ARGUMENTS)
+    if reserved:
+        raise ValueError(
+            f"job arguments {reserved} are reserved by AWS Glue (it sets --JOB_NAME itself); remove them"
+        )
+    return arguments
+
+
 def start_job_run_request(
     lake: Lake,
     config: PipelineConfig,
@@ -128,10 +156,14 @@ def start_job_run_request(
     sample_fraction: float = 1.0,
     job_name: str | None = None,
 ) -> dict[str, Any]:
-    """Glue StartJobRun for the features job, with its code bundle (``mlops.schema``) on the Python path."""
+    """Glue StartJobRun for the features job, with its code bundle (``mlops.schema``) on the Python path.
+
+    Glue passes ``--JOB_NAME`` to the script itself.
+    """
     name = job_name or stack_names(config).glue_job
-    arguments = {"--JOB_NAME": name, **job_arguments(lake, config, run_key, sample_fraction)}
-    return {"JobName": name, "Arguments": {**arguments, "--extra-py-files": code_uri}, "Timeout": 60}
+    arguments = job_arguments(lake, config, run_key, sample_fraction)
+    arguments = checked_arguments({**arguments, "--extra-py-files": code_uri})
+    return {"JobName": name, "Arguments": arguments, "Timeout": 60}
 
 
 def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:
@@ -220,8 +252,8 @@ def start_validation_job_run_request(
 ) -> dict[str, Any]:
     """Glue StartJobRun for the features validation job (GX on the current snapshot)."""
     name = job_name or stack_names(config).validation_job
-    arguments = validation_job_arguments(lake, config, run_key, code_uri, min_rows, max_rows)
-    return {"JobName": name, "Arguments": {"--JOB_NAME": name, **arguments}, "Timeout": VALIDATION_TIMEOUT_MINUTES}
+    arguments = checked_arguments(validation_job_arguments(lake, config, run_key, code_uri, min_rows, max_rows))
+    return {"JobName": name, "Arguments": arguments, "Timeout": VALIDATION_TIMEOUT_MINUTES}
 
 
 def create_validation_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:

@@ -52,11 +52,16 @@ def python_path(arguments: dict[str, str]) -> str:
     return os.pathsep.join(paths)
 
 
-def script_command(script: Path, arguments: dict[str, str]) -> list[str]:
-    """``python <script> --KEY value ...`` with the glue runtime's Python: the way Glue invokes a script."""
+def script_command(script: Path, arguments: dict[str, str], job_name: str | None = None) -> list[str]:
+    """``python <script> --KEY value ...`` with the glue runtime's Python: the way Glue invokes a script.
+
+    As Glue does, the script gets ``--JOB_NAME <job_name>`` (a request may not set it: it is reserved).
+    """
     from mlops.runtimes import runtime_python
 
     command = [runtime_python("glue"), str(script)]
+    if job_name and "--JOB_NAME" not in arguments:
+        command += ["--JOB_NAME", job_name]
     for key, value in sorted(arguments.items()):
         command += [key if key.startswith("--") else f"--{key}", str(value)]
     return command
@@ -80,7 +85,7 @@ def run_job_locally(
     with tempfile.TemporaryDirectory(prefix="glue-job-") as job_dir:
         job_script = Path(shutil.copy(script, job_dir))
         process = subprocess.Popen(
-            script_command(job_script, arguments),
+            script_command(job_script, arguments, request.get("JobName")),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
