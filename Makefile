@@ -86,6 +86,7 @@ demo: venv ## Run the pipeline end to end on the local target (SIZE=orders, SEED
 test-deps: venv $(ENVS)/sdk/.installed
 	@bash scripts/ensure_postgres.sh
 	@bash scripts/ensure_docker_compose.sh
+	@bash scripts/ensure_chromium.sh
 	@if grep -q '^infra-venv:' infra/infra.mk 2>/dev/null; then $(MAKE) --no-print-directory infra-venv; fi
 
 .PHONY: test
