@@ -240,6 +240,11 @@ class PipelineConfig(_Section):
     reporting: ReportingConfig = ReportingConfig()
 
 
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (plain data only), refusing a mapping key given twice."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  # nosec B506  # UniqueKeyLoader is a SafeLoader
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
     """A SafeLoader that refuses a mapping key given twice (plain YAML keeps the last one silently)."""
 
@@ -279,7 +284,7 @@ def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[s
             node[part] = child = dict(child) if isinstance(child, dict) else {}
             node = child
         try:
-            node[path[-1]] = yaml.load(value, Loader=UniqueKeyLoader) if value != "" else None  # noqa: S506
+            node[path[-1]] = load_yaml(value) if value != "" else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"environment variable {name} is not valid YAML: {exc}") from None
     return merged
@@ -313,7 +318,7 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
     config_path = Path(path or os.environ.get("MLOPS_CONFIG", DEFAULT_CONFIG_PATH))
     env = dict(os.environ if environ is None else environ)
     try:
-        raw = yaml.load(config_path.read_text(), Loader=UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+        raw = load_yaml(config_path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"pipeline config not found at {config_path}; set MLOPS_CONFIG to its path") from None
     except yaml.YAMLError as exc:

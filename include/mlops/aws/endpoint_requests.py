@@ -75,13 +75,13 @@ def resource_name(*parts: str) -> str:
     raw = re.sub(r"-+", "-", raw)
     if len(raw) <= NAME_MAX:
         return raw
-    digest = hashlib.sha1(raw.encode()).hexdigest()[:8]  # noqa: S324 - a name suffix, not security
+    digest = hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:8]  # a name suffix
     return f"{raw[: NAME_MAX - 9].rstrip('-')}-{digest}"
 
 
 def run_token(run_id: str) -> str:
     """A short, stable token of an Airflow run id (names come from the run, never from now())."""
-    return hashlib.sha1(run_id.encode()).hexdigest()[:8]  # noqa: S324
+    return hashlib.sha1(run_id.encode(), usedforsecurity=False).hexdigest()[:8]
 
 
 def container_environment(region: str, program: str = "inference.py") -> dict[str, str]:

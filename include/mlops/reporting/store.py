@@ -72,7 +72,7 @@ class SqliteTable:
             for action, *values in rows:
                 update = "value + excluded.value" if action == "ADD" else "excluded.value"
                 db.execute(
-                    "INSERT INTO aggregates VALUES (?, ?, ?, ?) ON CONFLICT (pk, minute, attribute) "
+                    "INSERT INTO aggregates VALUES (?, ?, ?, ?) ON CONFLICT (pk, minute, attribute) "  # nosec B608  # identifiers from the project's own schema constants, values bound as parameters
                     f"DO UPDATE SET value = {update}",
                     values,
                 )

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mlops.config import UniqueKeyLoader
+from mlops.config import load_yaml
 from mlops.runs.params import validate_conf
 from mlops.runs.requests import RunRequestError, check_dag_id
 
@@ -62,7 +62,7 @@ def load_pipeline(path: Path) -> Pipeline:
             f"{path}: the file name must be lower-case letters, digits and '-' (it names the pipeline)"
         )
     try:
-        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise PipelineFileError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
