@@ -90,6 +90,37 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     ``record`` needs run_id, window_start, window_end, model_version, status, drift_share and may
     carry drifted_features, violations_uri, report_uri.
     """
+    state, record, previous = _recorded(state, record)
+    if record["status"] == FAILED:
+        return state, Decision(False, f"window is failed (the drift job failed: {record.get('reason', 'unknown')})")
+    if record["status"] != DRIFTED:
+        return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
+    streak = _drifted_streak(state["windows"], record)
+    episode = f"v{record['model_version']}@{streak[0]['window_end']}"
+    record["episode"] = episode
+    summary = [{k: r.get(k) for k in ("run_id", "window_start", "window_end", "drift_share")} for r in streak]
+    if len(streak) < policy.consecutive_windows:
+        return state, Decision(
+            False, f"{len(streak)} of {policy.consecutive_windows} consecutive drifted windows", episode, summary
+        )
+    blocked = _blocked(state, record, episode, policy)
+    if blocked:
+        return state, Decision(False, blocked, episode, summary)
+    record["fired"] = True
+    state["episodes"][episode] = {"fired_at": record["window_end"], "run_id": record["run_id"]}
+    reason = (
+        f"{len(streak)} consecutive drifted windows (>= {policy.consecutive_windows}); drift share "
+        f"{record['drift_share']:.2f} >= {policy.drift_share_threshold}"
+    )
+    if previous and previous.get("fired"):
+        reason += " (re-run of the run that fired)"
+    return state, Decision(True, reason, episode, summary)
+
+
+def _recorded(
+    state: dict[str, Any], record: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """A copy of ``state`` with ``record`` in place of any earlier record of its run; the earlier record."""
     state = copy.deepcopy(state)
     run_id = record["run_id"]
     previous = next((r for r in state["windows"] if r["run_id"] == run_id), None)
@@ -99,7 +130,11 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     windows.sort(key=lambda r: (r["window_end"], r["run_id"]))
     state["windows"] = windows
     state["episodes"] = {k: v for k, v in state["episodes"].items() if v["run_id"] != run_id}
+    return state, record, previous
 
+
+def _drifted_streak(windows: list[dict[str, Any]], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The judged windows of ``record``'s model, up to it, that drifted in a row (oldest first)."""
     history = [
         r
         for r in windows
@@ -107,47 +142,25 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
         and r["window_end"] <= record["window_end"]
         and r["status"] not in UNJUDGED
     ]
-    if record["status"] == FAILED:
-        return state, Decision(False, f"window is failed (the drift job failed: {record.get('reason', 'unknown')})")
-    if record["status"] != DRIFTED:
-        return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
     streak: list[dict[str, Any]] = []
     for r in reversed(history):
         if r["status"] != DRIFTED:
             break
         streak.insert(0, r)
-    episode = f"v{record['model_version']}@{streak[0]['window_end']}"
-    record["episode"] = episode
-    summary = [{k: r.get(k) for k in ("run_id", "window_start", "window_end", "drift_share")} for r in streak]
-    if len(streak) < policy.consecutive_windows:
-        return state, Decision(
-            False, f"{len(streak)} of {policy.consecutive_windows} consecutive drifted windows", episode, summary
-        )
+    return streak
+
+
+def _blocked(state: dict[str, Any], record: dict[str, Any], episode: str, policy: Policy) -> str | None:
+    """Why a full streak may not fire (its episode already fired, or the cooldown), else None."""
     fired = state["episodes"].get(episode)
     if fired:
-        return state, Decision(
-            False,
+        return (
             f"episode {episode} already triggered retraining (run {fired['run_id']}, "
-            f"window ending {fired['fired_at']}); one trigger per drift episode",
-            episode,
-            summary,
+            f"window ending {fired['fired_at']}); one trigger per drift episode"
         )
     others = [_t(e["fired_at"]) for e in state["episodes"].values()]
     last = max((t for t in others if t <= _t(record["window_end"])), default=None)
     if last is not None and _t(record["window_end"]) - last < timedelta(hours=policy.cooldown_hours):
         until = last + timedelta(hours=policy.cooldown_hours)
-        return state, Decision(
-            False,
-            f"cooldown: last trigger at {last.isoformat()}, next allowed from {until.isoformat()}",
-            episode,
-            summary,
-        )
-    record["fired"] = True
-    state["episodes"][episode] = {"fired_at": record["window_end"], "run_id": run_id}
-    reason = (
-        f"{len(streak)} consecutive drifted windows (>= {policy.consecutive_windows}); drift share "
-        f"{record['drift_share']:.2f} >= {policy.drift_share_threshold}"
-    )
-    if previous and previous.get("fired"):
-        reason += " (re-run of the run that fired)"
-    return state, Decision(True, reason, episode, summary)
+        return f"cooldown: last trigger at {last.isoformat()}, next allowed from {until.isoformat()}"
+    return None

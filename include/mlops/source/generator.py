@@ -628,36 +628,10 @@ def generate(
         start = latest + 1 if latest is not None else parse_start(start_date)
         end = start + days * DAY
         key = (seed, ids["orders"])
-        counts = dict.fromkeys(TABLES, 0)
-        counts["customers"] = insert(
-            conn, "customers", new_customer_rows(stream(*key, 0), orders, start, end, ids["customers"], drift)
-        )
-        if ids["products"] == 1:
-            counts["products"] = insert(
-                conn, "products", make_products(stream(*key, 1), 1, catalogue_size(orders), start)
-            )
-        customer_pool, product_pool = load_customer_pool(conn), load_product_pool(conn)
-        order_ts = order_times(stream(*key, 2), orders, start, days)
-        next_item = ids["order_items"]
-        if progress:
-            progress(0, orders)
-        for chunk, low in enumerate(range(0, orders, CHUNK_ORDERS)):
-            batch_ts = order_ts[low : low + CHUNK_ORDERS]
-            order_cols, item_cols = build_orders(
-                stream(*key, 3, chunk),
-                ids["orders"] + low,
-                next_item,
-                batch_ts,
-                customer_pool,
-                product_pool,
-                drift,
-                end,
-            )
-            counts["orders"] += insert(conn, "orders", order_cols)
-            counts["order_items"] += insert(conn, "order_items", item_cols)
-            next_item += len(item_cols["order_item_id"])
-            if progress:
-                progress(low + len(batch_ts), orders)
+        counts = _insert_entities(conn, key, ids, orders, start, end, drift)
+        pools = (load_customer_pool(conn), load_product_pool(conn))
+        order_counts = _insert_orders(conn, key, ids, orders, (start, end, days), pools, drift, progress)
+        counts.update(order_counts)
     return GenerationResult(
         counts=counts,
         seconds=round(perf_counter() - began, 3),
@@ -666,3 +640,45 @@ def generate(
         first_order_id=ids["orders"],
         last_order_id=ids["orders"] + orders - 1,
     )
+
+
+def _insert_entities(
+    conn: Connection, key: tuple[int, int], ids: dict[str, int], orders: int, start: int, end: int, drift: DriftSpec
+) -> dict[str, int]:
+    """The batch's new customers, and the product catalogue on a fresh DB; rows written per table."""
+    counts = dict.fromkeys(TABLES, 0)
+    counts["customers"] = insert(
+        conn, "customers", new_customer_rows(stream(*key, 0), orders, start, end, ids["customers"], drift)
+    )
+    if ids["products"] == 1:
+        counts["products"] = insert(conn, "products", make_products(stream(*key, 1), 1, catalogue_size(orders), start))
+    return counts
+
+
+def _insert_orders(
+    conn: Connection,
+    key: tuple[int, int],
+    ids: dict[str, int],
+    orders: int,
+    span: tuple[int, int, int],
+    pools: tuple[CustomerPool, ProductPool],
+    drift: DriftSpec,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """Orders and their items in chunks of CHUNK_ORDERS, reporting progress; rows written per table."""
+    start, end, days = span
+    order_ts = order_times(stream(*key, 2), orders, start, days)
+    next_item, counts = ids["order_items"], {"orders": 0, "order_items": 0}
+    if progress:
+        progress(0, orders)
+    for chunk, low in enumerate(range(0, orders, CHUNK_ORDERS)):
+        batch_ts = order_ts[low : low + CHUNK_ORDERS]
+        order_cols, item_cols = build_orders(
+            stream(*key, 3, chunk), ids["orders"] + low, next_item, batch_ts, *pools, drift, end
+        )
+        counts["orders"] += insert(conn, "orders", order_cols)
+        counts["order_items"] += insert(conn, "order_items", item_cols)
+        next_item += len(item_cols["order_item_id"])
+        if progress:
+            progress(low + len(batch_ts), orders)
+    return counts
