@@ -90,6 +90,33 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)  # noqa: UP017 - runs on older Pythons
 
 
+def _read_window(
+    args: argparse.Namespace, columns: list[str], categorical: list[str], span: tuple[datetime, datetime]
+) -> tuple[Any, capture_lines.Quarantine]:
+    """The window's capture records, and the quarantine of the lines that could not be read."""
+    quarantine = capture_lines.Quarantine(Path(args.output) / QUARANTINE_FILE)
+    window = capture_reader.read_folder(
+        Path(args.capture), columns, *span, categorical=categorical, quarantine=quarantine
+    )
+    if quarantine.total:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(quarantine.by_reason.items()))
+        print(f"quarantined {quarantine.total} capture line(s) ({reasons}) -> {QUARANTINE_FILE}", flush=True)
+    return window, quarantine
+
+
+def _write_outputs(
+    output: Path, reporting: Path, window_stats: dict[str, Any], doc: dict[str, Any], summary: dict[str, Any]
+) -> None:
+    """statistics.json, constraint_violations.json, drift_summary.json and report.html under ``output``."""
+    aggregates_file = reporting / "aggregates.json"
+    aggregates = json.loads(aggregates_file.read_text()) if aggregates_file.exists() else []
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "statistics.json").write_text(json.dumps(window_stats, indent=2))
+    (output / "constraint_violations.json").write_text(json.dumps(doc, indent=2))
+    (output / "drift_summary.json").write_text(json.dumps(summary, indent=2))
+    (output / "report.html").write_text(report.render(summary, doc, aggregates))
+
+
 def analyse(args: argparse.Namespace) -> dict[str, Any]:
     """Read the window, compare it with the baseline, write the four outputs; return the summary."""
     started = time.monotonic()
@@ -98,14 +125,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     numeric = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] != statistics.STRING]
     categorical = [f["name"] for f in baseline_stats["features"] if f["inferred_type"] == statistics.STRING]
     output = Path(args.output)
-    quarantine = capture_lines.Quarantine(output / QUARANTINE_FILE)
-    window = capture_reader.read_folder(
-        Path(args.capture), columns, start, end, categorical=categorical, quarantine=quarantine
-    )
+    window, quarantine = _read_window(args, columns, categorical, (start, end))
     read_seconds = time.monotonic() - started
-    if quarantine.total:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(quarantine.by_reason.items()))
-        print(f"quarantined {quarantine.total} capture line(s) ({reasons}) -> {QUARANTINE_FILE}", flush=True)
     frame = window.frame
     settings = settings_of(args)
     results, found = drift.compare(frame, baseline_stats, constraints, settings)
@@ -145,14 +166,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
         "json_library": capture_lines.JSON_LIBRARY,
     }
-    aggregates_file = Path(args.reporting) / "aggregates.json"
-    aggregates = json.loads(aggregates_file.read_text()) if aggregates_file.exists() else []
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "statistics.json").write_text(json.dumps(window_stats, indent=2))
-    (output / "constraint_violations.json").write_text(json.dumps(doc, indent=2))
     summary["seconds"] = {"read": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
-    (output / "drift_summary.json").write_text(json.dumps(summary, indent=2))
-    (output / "report.html").write_text(report.render(summary, doc, aggregates))
+    _write_outputs(output, Path(args.reporting), window_stats, doc, summary)
     print(
         f"window {start.isoformat()} .. {end.isoformat()}: {window.records} records, {len(frame)} rows, "
         f"drift share {share:.3f} ({', '.join(summary['drifted_features']) or 'no feature drifted'}), "
