@@ -27,10 +27,10 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
-from mlops.monitoring import baseline
+from mlops.monitoring import baseline, job_args
 from mlops.monitoring.feature_spec import read_feature_spec
 
-PROCESSING = "/opt/ml/processing"
+PROCESSING = job_args.PROCESSING
 OUTPUT_FILES = ("statistics.json", "constraints.json", "feature_spec.json", "baseline_summary.json")
 
 
@@ -40,12 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train", default=f"{PROCESSING}/input/train", help="the training data (Parquet)")
     parser.add_argument("--split", default="train", help="rows of this split when the data has a split column")
     parser.add_argument("--output", default=f"{PROCESSING}/output")
-    parser.add_argument("--comparison-method", choices=["Simple", "Robust"], default="Robust")
-    parser.add_argument("--comparison-threshold", type=float, default=0.1)
-    parser.add_argument("--categorical-comparison-threshold", type=float, default=0.1)
-    parser.add_argument("--datatype-check-threshold", type=float, default=0.1)
-    parser.add_argument("--domain-content-threshold", type=float, default=0.1)
-    parser.add_argument("--failure-file", default="/opt/ml/output/failure")
+    job_args.add_comparison_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -30,9 +30,9 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
-from mlops.monitoring import capture_lines, capture_reader, drift, report, statistics, violations
+from mlops.monitoring import capture_lines, capture_reader, drift, job_args, report, statistics, violations
 
-PROCESSING = "/opt/ml/processing"
+PROCESSING = job_args.PROCESSING
 QUARANTINE_FILE = "quarantined_capture.jsonl"
 
 
@@ -46,17 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-end", required=True)
     parser.add_argument("--model-version", default="")
     parser.add_argument("--endpoint-name", default="")
-    parser.add_argument("--comparison-method", choices=["Simple", "Robust"], default="Robust")
-    parser.add_argument("--comparison-threshold", type=float, default=0.1)
-    parser.add_argument("--categorical-comparison-threshold", type=float, default=0.1)
+    job_args.add_comparison_arguments(parser)
     parser.add_argument("--robust-alpha", type=float, default=0.001)
     parser.add_argument("--psi-threshold", type=float, default=0.2)
     parser.add_argument("--completeness-tolerance", type=float, default=0.05)
-    parser.add_argument("--datatype-check-threshold", type=float, default=0.1)
-    parser.add_argument("--domain-content-threshold", type=float, default=0.1)
     parser.add_argument("--drift-share-threshold", type=float, default=0.25)
     parser.add_argument("--min-window-records", type=int, default=100)
-    parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     return parser.parse_args(argv)
 
 

@@ -40,6 +40,7 @@ MONITORING_DIR = Path(__file__).resolve().parent
 ENTRY_POINTS = ("baseline_job.py", "drift_job.py")
 BUNDLED_MODULES = (
     "__init__.py",
+    "job_args.py",
     "statistics.py",
     "feature_spec.py",
     "baseline.py",
