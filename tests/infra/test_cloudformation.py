@@ -10,7 +10,6 @@ import importlib
 import json
 import re
 import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 
 from mlops.config import load_config
 from mlops_tools.mwaa_constraints import MWAA_DIR, read_versions
+from tests.aws.cfn_policies import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -39,37 +39,11 @@ NO_RESOURCE_LEVEL_ACTIONS = {
 
 
 # ---------------------------------------------------------------------------- loading
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short tags (!Ref, !Sub, ...) into their long form."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-@cache
-def template(name: str) -> dict[str, Any]:
-    return yaml.load((CFN / name).read_text(), Loader=_CfnLoader)
-
-
 def resources(of_type: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(template, logical id, properties) of every resource of a type, over all templates."""
     found = []
     for path in TEMPLATES:
-        for logical_id, resource in template(path.name)["Resources"].items():
+        for logical_id, resource in load_template(path.name)["Resources"].items():
             if resource["Type"] == of_type:
                 found.append((path.name, logical_id, resource.get("Properties", {})))
     return found
@@ -83,7 +57,7 @@ def one(of_type: str) -> dict[str, Any]:
 def default(template_name: str, value: Any) -> Any:
     """A property value, resolving a {"Ref": Parameter} to the parameter's default."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
-        return template(template_name)["Parameters"][value["Ref"]]["Default"]
+        return load_template(template_name)["Parameters"][value["Ref"]]["Default"]
     return value
 
 
@@ -186,14 +160,14 @@ def test_every_checkov_skip_has_a_reason_and_is_listed_in_the_readme(checkov_rep
 # ---------------------------------------------------------------------------- accounts
 def test_every_template_is_parameterised_by_environment():
     for path in TEMPLATES:
-        parameters = template(path.name)["Parameters"]
+        parameters = load_template(path.name)["Parameters"]
         assert parameters["Environment"]["AllowedValues"] == ["dev", "prod"], path.name
         assert "ProjectName" in parameters, path.name
 
 
 def test_no_hard_coded_account_ids_or_arns():
     for path in TEMPLATES:
-        data = template(path.name)
+        data = load_template(path.name)
         for line in path.read_text().splitlines():
             code = line.split(" #", 1)[0]
             assert not re.search(r"(?<![\d{])\d{12}(?!\d)", code), f"{path.name}: account id in {line.strip()!r}"
@@ -324,7 +298,7 @@ def test_dms_source_uses_secrets_manager_and_instance_is_private():
 def test_dms_task_replicates_the_pipeline_tables_with_change_sequence(pipeline):
     task = one("AWS::DMS::ReplicationTask")
     assert task["MigrationType"] == "full-load-and-cdc"
-    schema = template("data.yaml")["Parameters"]["SourceSchema"]["Default"]
+    schema = load_template("data.yaml")["Parameters"]["SourceSchema"]["Default"]
     assert schema == pipeline.source.schema_name
     rules = json.loads(task["TableMappings"]["Fn::Sub"].replace("${SourceSchema}", schema))["rules"]
     selected = [r["object-locator"] for r in rules if r["rule-type"] == "selection" and r["rule-action"] == "include"]
@@ -360,7 +334,7 @@ def test_dms_validates_the_s3_target_with_the_settings_the_code_reads(pipeline):
 
 
 def test_only_dms_reaches_the_source_database():
-    resources_ = template("data.yaml")["Resources"]
+    resources_ = load_template("data.yaml")["Resources"]
     source_sg = {"Ref": "SourceDbSecurityGroupId"}
     port = {"Ref": "SourceDbPort"}
     (to_source,) = [
@@ -405,7 +379,7 @@ def test_glue_and_athena_encrypt_everything():
 def test_model_registry_and_rollback_alarms(pipeline):
     group = one("AWS::SageMaker::ModelPackageGroup")
     assert default("ml.yaml", group["ModelPackageGroupName"]) == pipeline.registry.model_package_group
-    endpoint_parameter = template("ml.yaml")["Parameters"]["EndpointName"]
+    endpoint_parameter = load_template("ml.yaml")["Parameters"]["EndpointName"]
     assert endpoint_parameter["Default"] == pipeline.serving.endpoint_name
     alarms = {p["MetricName"]: p for _, _, p in resources("AWS::CloudWatch::Alarm")}
     assert set(alarms) == {"Invocation5XXErrors", "ModelLatency"}
@@ -480,7 +454,7 @@ def test_names_match_what_the_request_builders_use():
     def sub(value: dict[str, Any]) -> str:
         return value["Fn::Sub"].replace("${ProjectName}", "mlops").replace("${Environment}", "dev")
 
-    data = template("data.yaml")
+    data = load_template("data.yaml")
     assert data["Parameters"]["GlueScriptKey"]["Default"] == glue_requests.SCRIPT_KEY
     jobs = {lid: props for _, lid, props in resources("AWS::Glue::Job")}
     assert sub(jobs["CurateFeaturesJob"]["Name"]) == names.glue_job
