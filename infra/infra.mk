@@ -25,6 +25,10 @@ mwaa-bundle: venv $(ENVS)/sdk/.installed ## Build the MWAA bundle in .mlops/mwaa
 	$(PY) -m mlops_tools.mwaa_bundle --out $(MWAA_BUNDLE) --uv $(UV) --sdk-python $(ENVS)/sdk/bin/python \
 	  $(if $(MWAA_UPLOAD),--upload $(MWAA_UPLOAD))
 
+.PHONY: lambdas
+lambdas: venv ## Build the Lambda packages (run API, reporting) into .mlops/lambda for Python 3.12 on arm64
+	$(PY) -m mlops_tools.lambda_zips --out $(STATE)/lambda --uv $(UV)
+
 .PHONY: mwaa-check
 mwaa-check: mwaa-bundle ## Build the bundle, resolve it for MWAA (Python 3.12), install it fresh, load its plugins, parse the DAGs on aws
 	$(PY) -m mlops_tools.mwaa_check --bundle $(MWAA_BUNDLE) --work $(STATE)/mwaa-check --uv $(UV)
