@@ -10,6 +10,7 @@ import yaml
 from mlops.aws import athena_requests, glue_requests
 from mlops.config import load_config
 from mlops.eda import EDA_QUERIES
+from mlops.etl.build_features import parse_args
 from mlops.lake import Lake
 from mlops.schema.curated import CURATED_COLUMNS
 from mlops.schema.job_args import parse_job_args
@@ -55,7 +56,7 @@ def test_start_job_run_request_is_valid_and_parsed_by_the_script(lake, config):
     )
     assert_valid_request("glue", "StartJobRun", request)
     assert request["Arguments"]["--extra-py-files"] == ETL_CODE_URI, "the mlops.schema bundle is on the job's path"
-    args = parse_job_args(_glue_argv(request))
+    args = parse_args(_glue_argv(request))
     assert args["JOB_NAME"] == request["JobName"], "Glue passes the job's name to the script itself"
     assert args["raw_uri"] == "s3://mlops-lake-dev/raw/dms/shop"
     assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
