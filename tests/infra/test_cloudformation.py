@@ -442,7 +442,7 @@ def test_buildspecs_test_before_packaging_and_deploy_the_tested_package():
     commands = "\n".join(deploy["phases"]["build"]["commands"])
     assert "aws mwaa update-environment" in commands and "CODEBUILD_SRC_DIR_MwaaPackage" in commands
     stages = [s for s in one("AWS::CodePipeline::Pipeline")["Stages"] if isinstance(s, dict) and "Name" in s]
-    assert [s["Name"] for s in stages] == ["Source", "BuildAndTest", "Deploy"]
+    assert [s["Name"] for s in stages] == ["Source", "BuildAndTest", "Deploy", "StartRuns"]
 
 
 def test_names_match_what_the_request_builders_use():
