@@ -19,6 +19,7 @@ RUNTIMES    := glue sagemaker
 SIZE        ?= 20000
 SEED        ?=
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 UV          := $(or $(shell command -v uv 2>/dev/null),$(STATE)/tools/bin/uv)
 CONSTRAINTS_311 := $(STATE)/constraints/mwaa-$(MWAA_AIRFLOW_VERSION)-python3.11.txt
 
@@ -91,7 +92,10 @@ test-deps: venv $(ENVS)/sdk/.installed
 
 .PHONY: test
 test: test-deps lint ## Install everything, lint, and run the tests
-	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest $(PYTEST_ARGS)
+	@# Both cores (pytest-xdist, one file per worker at a time). The aws wiring tests and the IAM coverage
+	@# test that reads their calls run in mwaa-check, inside the MWAA environment built from the bundle.
+	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	  --ignore=tests/aws/test_wiring_moto.py --ignore=tests/aws/test_wiring_moto_iam.py $(PYTEST_ARGS)
 	@for runtime in $(RUNTIMES); do echo "==> tests/jobs/$$runtime in the $$runtime runtime"; \
 	  $(ENVS)/$$runtime/bin/python -m pytest --confcutdir=tests/jobs tests/jobs/$$runtime || exit 1; done
 	$(MAKE) --no-print-directory mwaa-check

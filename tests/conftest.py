@@ -7,6 +7,13 @@ import os
 # Airflow reads its config when first imported: give the test session its own home, never ~/airflow.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("AIRFLOW_HOME", os.path.join(_ROOT, ".mlops", "airflow-test"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n: each worker process gets its own Airflow home (their SQLite metadata DBs never meet) and
+    # its own MLOPS_HOME for the tests that use the default one.
+    _worker = os.environ["PYTEST_XDIST_WORKER"]
+    os.environ["AIRFLOW_HOME"] = f"{os.environ['AIRFLOW_HOME'].rstrip('/')}-{_worker}"
+    _home = os.environ.get("MLOPS_HOME") or os.path.join(_ROOT, ".mlops")
+    os.environ["MLOPS_HOME"] = os.path.join(_home, f"test-{_worker}")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_ROOT, "dags"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -45,8 +45,10 @@ from mlops_tools.mwaa_constraints import (
 #: What the aws wiring tests import besides the bundle (test tools and the local stand-ins that
 #: produce the jobs' outputs for moto); installed under MWAA's constraints, never shipped.
 WIRING_TEST_TOOLS = ("pytest", "pytest-timeout", "moto[server]", "duckdb==1.4.4", "sqlglot", "sqlalchemy", "pyarrow",
-                     "pandas")  # fmt: skip
-WIRING_TESTS = ("tests/aws/test_wiring_moto.py",)
+                     "pandas", "principalmapper")  # fmt: skip
+#: The wiring tests, then the IAM coverage test that evaluates the calls they recorded against infra/cfn
+#: (same session: tests/aws/conftest.py orders it last). `make test` runs them here only.
+WIRING_TESTS = ("tests/aws/test_wiring_moto.py", "tests/aws/test_wiring_moto_iam.py")
 SHADOW_CANARIES = ("requests", "statistics", "schema")
 PLACEHOLDERS = {  # what startup.sh would map from the environment's mlops.* options
     "MLOPS__AWS__DMS_REPLICATION_TASK_ARN": "arn:aws:dms:eu-west-1:123456789012:task:MWAACHECK",
