@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
@@ -158,6 +158,19 @@ class ServingVariant(_Section):
     weight: float = Field(1.0, ge=0)
 
 
+class MultiModelConfig(_Section):
+    """A multi-model endpoint (``serving.mode: multi_model``): target models under one S3 prefix.
+
+    Each model server loads a target model on its first request and keeps at most ``max_models``
+    of them, and at most ``max_bytes`` of extracted model files, evicting the least recently used.
+    """
+
+    prefix: str = Field("multi-model", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
+    max_models: int = Field(8, ge=1, le=10_000)
+    max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    model_cache: Literal["Enabled", "Disabled"] = "Enabled"
+
+
 class ServingConfig(_Section):
     endpoint_name: str = Field("mlops-orders", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     port_range: tuple[int, int] = (18080, 18199)
@@ -175,6 +188,17 @@ class ServingConfig(_Section):
     execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
     framework_version: str = "1.2-1"
     variants: tuple[ServingVariant, ...] = (ServingVariant(),)
+    mode: Literal["single", "multi_model"] = "single"
+    multi_model: MultiModelConfig = MultiModelConfig()
+
+    @model_validator(mode="after")
+    def _one_variant_per_multi_model_endpoint(self) -> ServingConfig:
+        if self.mode == "multi_model" and len(self.variants) > 1:
+            raise ValueError(
+                "serving.mode multi_model hosts its models behind one variant; an A/B test of "
+                f"{[v.name for v in self.variants]} needs serving.mode: single (or keep one variant)"
+            )
+        return self
 
     @field_validator("port_range")
     @classmethod

@@ -94,8 +94,9 @@ def invoke(
     content_type: str = "application/json",
     accept: str = "application/json",
     target_variant: str | None = None,
+    target_model: str | None = None,
 ) -> dict[str, Any]:
-    """InvokeEndpoint; returns the response fields with the body decoded (JSON when it parses)."""
+    """InvokeEndpoint (``target_model``: a multi-model endpoint's model); returns the response, body decoded."""
     payload = json.dumps(body) if isinstance(body, dict) else body
     kwargs: dict[str, Any] = {
         "EndpointName": endpoint_name,
@@ -105,6 +106,8 @@ def invoke(
     }
     if target_variant:
         kwargs["TargetVariant"] = target_variant
+    if target_model:
+        kwargs["TargetModel"] = target_model
     response = client.invoke_endpoint(**kwargs)
     raw = response["Body"].read()
     try:
@@ -142,12 +145,14 @@ def invoke_endpoint(
     content_type: str = "application/json",
     accept: str = "application/json",
     target_variant: str | None = None,
+    target_model: str | None = None,
 ) -> dict[str, Any]:
     """Invoke a local endpoint through boto3 sagemaker-runtime (restarting it first if it was stopped)."""
     manager = _manager()
     manager.ensure_running(endpoint_name)
     port = manager.describe_endpoint(endpoint_name)["LocalPort"]
-    return invoke(runtime_client(f"http://127.0.0.1:{port}"), endpoint_name, body, content_type, accept, target_variant)
+    client = runtime_client(f"http://127.0.0.1:{port}")
+    return invoke(client, endpoint_name, body, content_type, accept, target_variant, target_model)
 
 
 def delete_endpoint(endpoint_name: str) -> None:
