@@ -79,6 +79,10 @@ STEPS: dict[str, tuple[str, str]] = {
         f"{OPERATORS}.serving_aws:AwsResolveDeployModelOperator",
         f"{OPERATORS}.serving_local:LocalResolveDeployModelOperator",
     ),
+    "stage_target_models": (
+        f"{OPERATORS}.serving_aws:AwsStageTargetModelsOperator",
+        f"{OPERATORS}.serving_local:LocalStageTargetModelsOperator",
+    ),
     "create_model": (
         f"{OPERATORS}.serving_aws:AwsSageMakerModelOperator",
         f"{OPERATORS}.serving_local:LocalSageMakerModelOperator",

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from mlops.config import PipelineConfig
 
@@ -124,7 +124,7 @@ def copy_object_request(source_url: str, target_url: str) -> dict[str, Any]:
     return {
         "Bucket": target.netloc,
         "Key": target.path.lstrip("/"),
-        "CopySource": {"Bucket": source.netloc, "Key": source.path.lstrip("/")},
+        "CopySource": f"{source.netloc}/{quote(source.path.lstrip('/'), safe='/~')}",  # S3's bucket/key form
     }
 
 

@@ -165,16 +165,20 @@ def start_endpoint(endpoint_name: str) -> dict[str, Any]:
     return _manager().ensure_running(endpoint_name)
 
 
-def replay_commands(invocation_url: str, endpoint_name: str, request: dict[str, Any]) -> dict[str, str]:
-    """curl and boto3 one-liners that replay ``request`` against the endpoint."""
+def replay_commands(
+    invocation_url: str, endpoint_name: str, request: dict[str, Any], target_model: str | None = None
+) -> dict[str, str]:
+    """curl and boto3 one-liners that replay ``request`` (with ``target_model`` on a multi-model endpoint)."""
     body = json.dumps(request)
     base_url = invocation_url.split("/endpoints/", 1)[0]
+    header = f" -H 'X-Amzn-SageMaker-Target-Model: {target_model}'" if target_model else ""
+    argument = f"TargetModel='{target_model}', " if target_model else ""
     return {
-        "curl": f"curl -s -X POST {invocation_url} -H 'Content-Type: application/json' -d '{body}'",
+        "curl": f"curl -s -X POST {invocation_url} -H 'Content-Type: application/json'{header} -d '{body}'",
         "boto3": (
             f"boto3.client('sagemaker-runtime', endpoint_url='{base_url}', region_name='us-east-1', "
             "aws_access_key_id='local', aws_secret_access_key='local')"
-            f".invoke_endpoint(EndpointName='{endpoint_name}', "
+            f".invoke_endpoint(EndpointName='{endpoint_name}', {argument}"
             f"ContentType='application/json', Body='{body}')['Body'].read()"
         ),
     }

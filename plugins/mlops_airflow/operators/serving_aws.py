@@ -22,7 +22,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 
 from mlops_airflow.operators.aws_hooks import describe_or_none
-from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep
+from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep, StageTargetModelsStep
 from mlops_airflow.operators.training_aws import SageMakerRegistryOperator
 
 if TYPE_CHECKING:
@@ -72,6 +72,18 @@ class AwsSageMakerEndpointOperator(SageMakerEndpointOperator):
                 f": the update to {wanted} was rolled back ({endpoint.get('FailureReason')})"
             )
         return result
+
+
+class AwsStageTargetModelsOperator(StageTargetModelsStep, AwsBaseOperator[S3Hook]):
+    """aws ``stage_target_models``: S3 CopyObject (server-side) of each package under the multi-model prefix."""
+
+    aws_hook_class = S3Hook
+    template_fields: Sequence[str] = (*AwsBaseOperator.template_fields, *StageTargetModelsStep.template_fields)
+
+    def copy(self, source: str, target: str) -> None:
+        from mlops.aws.endpoint_requests import copy_object_request
+
+        self.hook.conn.copy_object(**copy_object_request(source, target))
 
 
 class AwsEndpointSmokeTestOperator(SmokeTestStep, AwsBaseOperator[SageMakerHook]):

@@ -26,6 +26,8 @@ def deployment_requests(model: dict[str, Any], context: Context) -> dict[str, An
         canary_percent=params.get("canary_percent") or None,
         bake_seconds=params.get("bake_seconds"),
         champion_model_data_url=(model.get("champion") or {}).get("model_data_url"),
+        champion_version=(model.get("champion") or {}).get("version"),
+        models_uri=lake(config).models(),
     )
 
 
