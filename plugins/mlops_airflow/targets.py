@@ -99,6 +99,12 @@ STEPS: dict[str, tuple[str, str]] = {
         f"{OPERATORS}.serving_aws:AwsEndpointSmokeTestOperator",
         f"{OPERATORS}.serving_local:LocalEndpointSmokeTestOperator",
     ),
+    # mlops_ab_test
+    "ab_analysis_job": PROCESSING_JOB,
+    "promote_winner": (
+        f"{OPERATORS}.serving_aws:AwsPromoteWinnerOperator",
+        f"{OPERATORS}.serving_local:LocalPromoteWinnerOperator",
+    ),
     # mlops_monitor
     "baseline_job": PROCESSING_JOB,
     "wait_for_capture": (

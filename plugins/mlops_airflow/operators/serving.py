@@ -199,3 +199,36 @@ class SmokeTestStep(StepOperator):
             "model_data_url": self.model.get("model_data_url"),
             "variant_weights": {v["VariantName"]: v.get("CurrentWeight") for v in description["ProductionVariants"]},
         }
+
+
+class PromoteWinnerStep(StepOperator):
+    """``promote_winner``: act on the A/B decision: all traffic to the winner, or nothing when the champion stays.
+
+    :param decision: ``decide_ab_test``'s result (``action``, ``winner``, ``loser``, ``endpoint_name``, ``reason``,
+        ``report_uri``); the request is :func:`mlops.aws.ab_test_requests.promotion_request`.
+    Returns the decision with ``promoted`` and, when promoted, the request sent.
+    """
+
+    template_fields: Sequence[str] = ("decision",)
+
+    def __init__(self, *, decision: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decision = decision
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        """UpdateEndpointWeightsAndCapacities (a target-specific class makes the call)."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.aws.ab_test_requests import promotion_request
+        from mlops.serving.ab_decision import PROMOTE
+
+        decision = as_json(self.decision)
+        self.log.info("A/B decision: %s", decision["reason"])
+        if decision["action"] != PROMOTE:
+            return {**decision, "promoted": False}
+        request = promotion_request(decision["endpoint_name"], winner=decision["winner"], loser=decision["loser"])
+        self.update_weights(request)
+        self.log.info("all traffic of %s now goes to %s", decision["endpoint_name"], decision["winner"])
+        return {**decision, "promoted": True, "request": request}
+

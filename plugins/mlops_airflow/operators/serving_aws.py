@@ -22,7 +22,12 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 
 from mlops_airflow.operators.aws_hooks import describe_or_none
-from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep, StageTargetModelsStep
+from mlops_airflow.operators.serving import (
+    PromoteWinnerStep,
+    ResolveModelStep,
+    SmokeTestStep,
+    StageTargetModelsStep,
+)
 from mlops_airflow.operators.training_aws import SageMakerRegistryOperator
 
 if TYPE_CHECKING:
@@ -104,3 +109,14 @@ class AwsEndpointSmokeTestOperator(SmokeTestStep, AwsBaseOperator[SageMakerHook]
         hook = S3Hook(aws_conn_id=self.aws_conn_id)
         bucket, key = hook.parse_s3_url(model_data_url)
         return hook.get_key(key, bucket).get()["Body"].read()
+
+
+class AwsPromoteWinnerOperator(PromoteWinnerStep, AwsBaseOperator[SageMakerHook]):
+    """aws ``promote_winner``: UpdateEndpointWeightsAndCapacities through the task connection's SageMaker client."""
+
+    aws_hook_class = SageMakerHook
+    template_fields: Sequence[str] = (*AwsBaseOperator.template_fields, *PromoteWinnerStep.template_fields)
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        self.hook.conn.update_endpoint_weights_and_capacities(**request)
+

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.operators.base import AWS_CONNECTION, DEFERRAL, SAGEMAKER_JOB, LocalSageMakerStandIn, LocalStandIn
-from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep, StageTargetModelsStep
+from mlops_airflow.operators.serving import (
+    PromoteWinnerStep,
+    ResolveModelStep,
+    SmokeTestStep,
+    StageTargetModelsStep,
+)
 from mlops_airflow.operators.training_local import SqliteRegistry
 
 if TYPE_CHECKING:
@@ -170,3 +175,11 @@ class LocalEndpointSmokeTestOperator(SmokeTestStep, LocalStandIn):
         from mlops.serving.runtime import replay_commands
 
         return replay_commands(url, self.endpoint_name, request, target_model)["curl"]
+
+
+class LocalPromoteWinnerOperator(PromoteWinnerStep, LocalStandIn):
+    """local ``promote_winner``: the same request on the local endpoint (the router's weights change at once)."""
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        local_sagemaker().update_endpoint_weights_and_capacities(**request)
+
