@@ -2,7 +2,7 @@
 keep the champion, and too little traffic or too few matured labels keep it too, saying why.
 
 Job code, in-process: runs in the SageMaker runtime (``tests/jobs/sagemaker``). The captured traffic is
-written in SageMaker's capture format (:func:`mlops.serving.capture.capture_record`) with an ``order_id``
+written in SageMaker's capture format (:mod:`tests.ab_fixtures`) with an ``order_id``
 per row; the labels are a curated-style Parquet snapshot holding only terminal orders.
 """
 
@@ -12,72 +12,23 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from mlops.config import AbTestConfig
 from mlops.monitoring import ab_job
 from mlops.serving.ab_decision import KEEP, PROMOTE, decide
-from mlops.serving.capture import CaptureSettings, capture_key, capture_record
+from tests.ab_fixtures import write_ab_traffic
 
-CLASSES = ["cancelled", "delivered", "returned"]
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-def _probabilities(truth: np.ndarray, skill: float, rng: np.random.Generator) -> np.ndarray:
-    """Class probabilities: ``skill`` of the mass on the true class, the rest random (skill 0: uninformative)."""
-    noise = rng.dirichlet(np.ones(len(CLASSES)), size=len(truth))
-    onehot = np.eye(len(CLASSES))[[CLASSES.index(t) for t in truth]]
-    return skill * onehot + (1 - skill) * noise
-
-
-def write_variant(root: Path, variant: str, truth: np.ndarray, ids: np.ndarray, skill: float, seed: int) -> None:
-    """Capture files of one variant: requests of 10 rows, each row carrying its order_id."""
-    rng = np.random.default_rng(seed)
-    proba = _probabilities(truth, skill, rng)
-    settings = CaptureSettings(destination_uri=root.as_uri())
-    lines = []
-    for start in range(0, len(truth), 10):
-        rows = range(start, min(start + 10, len(truth)))
-        body = {"instances": [{"order_id": int(ids[i]), "basket_value": 10.0} for i in rows]}
-        answer = {
-            "predictions": [
-                {"label": CLASSES[int(np.argmax(proba[i]))], "probabilities": dict(zip(CLASSES, proba[i], strict=True))}
-                for i in rows
-            ]
-        }
-        record = capture_record(
-            settings,
-            request_body=json.dumps(body).encode(),
-            request_content_type="application/json",
-            response_body=json.dumps(answer).encode(),
-            response_content_type="application/json",
-            when=T0 + timedelta(minutes=start // 10),
-        )
-        lines.append(json.dumps(record))
-    folder = root.parent / capture_key(root.name, variant, T0)  # root is <capture>/<endpoint>
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "00-00-000-x.jsonl").write_text("\n".join(lines) + "\nnot json\n")
-
-
-def build(tmp_path: Path, skills: dict[str, float], rows: int = 400, labeled_share: float = 1.0) -> dict:
+def build(tmp_path: Path, skills: dict[str, float], labeled_share: float = 1.0) -> dict:
     """Capture of both variants and labels of ``labeled_share`` of their orders; returns the job's summary."""
-    rng = np.random.default_rng(1)
-    capture, labels = tmp_path / "capture" / "ep", tmp_path / "labels"
-    all_ids, all_truth = [], []
-    for offset, (variant, skill) in enumerate(skills.items()):
-        ids = np.arange(rows) + offset * 100_000
-        truth = rng.choice(CLASSES, size=rows, p=[0.15, 0.6, 0.25])
-        write_variant(capture, variant, truth, ids, skill, seed=10 + offset)
-        keep = rng.random(rows) < labeled_share  # the others are still open orders: no label yet
-        all_ids += ids[keep].tolist()
-        all_truth += truth[keep].tolist()
-    (labels / "split=test").mkdir(parents=True)
-    pd.DataFrame({"order_id": all_ids, "label": all_truth}).to_parquet(labels / "split=test" / "part-0.parquet")
+    capture, labels = tmp_path / "capture", tmp_path / "labels"
+    write_ab_traffic(capture, labels, "ep", skills, when=T0, labeled_share=labeled_share)
     args = ab_job.parse_args(
         [
-            f"--capture={capture}", f"--labels={labels}", f"--output={tmp_path / 'out'}", "--endpoint-name=ep",
+            f"--capture={capture / 'ep'}", f"--labels={labels}", f"--output={tmp_path / 'out'}", "--endpoint-name=ep",
             "--champion=champion", "--challenger=challenger", f"--window-start={T0.isoformat()}",
             f"--window-end={(T0 + timedelta(days=1)).isoformat()}", "--bootstrap-samples=300",
         ]
