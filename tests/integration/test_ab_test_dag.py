@@ -63,7 +63,7 @@ def _traffic(the_lake, skills: dict[str, float]) -> None:
         local_path(the_lake.capture()), snapshot, ENDPOINT, skills, when=datetime.now(UTC) - timedelta(hours=1)
     )
     pointer = local_path(the_lake.curated("features")) / "_validated.json"
-    pointer.write_text(json.dumps({"uri": snapshot.as_uri()}))
+    pointer.write_text(json.dumps({"uri": f"file://{snapshot}"}))  # as the pipeline writes it (no %3D)
 
 
 def _run(tmp_path: Path):
