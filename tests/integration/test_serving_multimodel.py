@@ -118,3 +118,12 @@ def test_unknown_or_missing_target_model_is_a_validation_error_naming_it(mme, pa
     assert "target model v9.tar.gz not found" in error["Error"]["Message"] and "v1.tar.gz" in error["Error"]["Message"]
     with pytest.raises(ClientError, match="missing a target model header"):
         _predict(mme, "mme", body)
+
+
+def test_endpoint_summary_invokes_the_newest_target_model(mme):
+    from mlops.serving.runtime import endpoint_summary
+
+    summary = endpoint_summary("mme")
+    assert summary["target_model"] == "v2.tar.gz" and summary["sample_response"]["predictions"]
+    assert "X-Amzn-SageMaker-Target-Model: v2.tar.gz" in summary["replay"]["curl"]
+

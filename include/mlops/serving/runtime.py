@@ -184,21 +184,39 @@ def replay_commands(
     }
 
 
+def target_models(model_data_url: str) -> list[str]:
+    """The target models under a local multi-model prefix (``v3.tar.gz``, ``segments/eu.tar.gz``, ...), sorted."""
+    from mlops.serving.multimodel import available_models
+
+    return available_models(model_data_url, limit=1000)
+
+
 def endpoint_summary(endpoint_name: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """For the demo summary: URL, status, variants, a sample request and its live response, replay commands."""
+    """For the demo summary: URL, status, variants, a sample request and its live response, replay commands.
+
+    On a multi-model endpoint the sample goes to the newest target model under the prefix (``target_model``).
+    """
     description = _manager().ensure_running(endpoint_name)  # a stopped endpoint restarts on its port
+    container = _manager().describe_model(description["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]
+    target_model, archive_url = None, container["ModelDataUrl"]
+    if container.get("Mode") == "MultiModel":
+        names = target_models(archive_url)
+        if not names:
+            raise ValueError(f"multi-model endpoint {endpoint_name} has no target model under {archive_url}")
+        target_model = max(names, key=lambda n: (len(n), n))  # v10 after v9
+        archive_url = archive_url.rstrip("/") + "/" + target_model
     if request is None:
-        model = _manager().describe_model(description["ProductionVariants"][0]["ModelName"])
-        request = sample_request(read_local_archive(model["PrimaryContainer"]["ModelDataUrl"]))
-    response = invoke_endpoint(endpoint_name, request)
+        request = sample_request(read_local_archive(archive_url))
+    response = invoke_endpoint(endpoint_name, request, target_model=target_model)
     url = description["LocalInvocationUrl"]
     return {
         "endpoint_name": endpoint_name,
         "status": description["EndpointStatus"],
         "invocation_url": url,
         "variants": {v["VariantName"]: v["CurrentWeight"] for v in description["ProductionVariants"]},
+        **({"target_model": target_model} if target_model else {}),
         "sample_request": request,
         "sample_response": response["Body"],
         "invoked_variant": response["InvokedProductionVariant"],
-        "replay": replay_commands(url, endpoint_name, request),
+        "replay": replay_commands(url, endpoint_name, request, target_model),
     }
