@@ -313,6 +313,31 @@ def target_models(prefix: str, versions: Sequence[tuple[str | int, str]]) -> lis
     ]
 
 
+def _checked_deployment(
+    serving: Any,
+    strategy: str | None,
+    canary_percent: int | None,
+    bake_seconds: int | None,
+    previous_variant_names: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The DeploymentConfig of this deployment, after :func:`check_deployment` accepted it."""
+    check_deployment(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        instance_count=serving.instance_count,
+        variant_names=[v.name for v in serving.variants],
+        alarm_names=serving.rollback_alarms,
+        previous_variant_names=previous_variant_names,
+    )
+    return deployment_config(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        bake_seconds=serving.bake_seconds if bake_seconds is None else bake_seconds,
+        termination_wait_seconds=serving.termination_wait_seconds,
+        alarm_names=serving.rollback_alarms,
+    )
+
+
 def deploy_requests(
     config: PipelineConfig,
     *,
@@ -332,21 +357,12 @@ def deploy_requests(
     """Every request of one deployment: ``models`` (CreateModel list), ``endpoint_config``, ``endpoint``,
     and ``target_models`` (what a multi-model deployment copies under its prefix; empty otherwise).
 
-    The candidate model serves the first configured variant; the other variants (A/B) serve
-    ``champion_model_data_url`` when given, else the candidate too. With ``serving.mode: multi_model`` one
-    ``MultiModel`` model over ``<models_uri>/<multi_model.prefix>/<endpoint>/`` serves the only variant, and the
-    candidate (and champion) are copied under it. The deployment is checked first (:func:`check_deployment`;
-    ``previous_variant_names`` are the live endpoint's, if any).
+    The candidate serves the first variant, ``champion_model_data_url`` (else the candidate) the others (A/B);
+    with ``serving.mode: multi_model`` one ``MultiModel`` model over ``<models_uri>/<multi_model.prefix>/<endpoint>/``
+    serves the only variant. Checked first (:func:`check_deployment`; ``previous_variant_names``: the live ones).
     """
     serving = config.serving
-    check_deployment(
-        strategy=strategy or serving.strategy,
-        canary_percent=canary_percent or serving.canary_percent,
-        instance_count=serving.instance_count,
-        variant_names=[v.name for v in serving.variants],
-        alarm_names=serving.rollback_alarms,
-        previous_variant_names=previous_variant_names,
-    )
+    deployment = _checked_deployment(serving, strategy, canary_percent, bake_seconds, previous_variant_names)
     token = run_token(run_id)
     multi = serving.mode == "multi_model"
     if multi and not models_uri:
@@ -364,13 +380,6 @@ def deploy_requests(
         multi_model_url=prefix,
     )
     endpoint_config_name = resource_name(serving.endpoint_name, f"v{model_version}", token, "config")
-    deployment = deployment_config(
-        strategy=strategy or serving.strategy,
-        canary_percent=canary_percent or serving.canary_percent,
-        bake_seconds=serving.bake_seconds if bake_seconds is None else bake_seconds,
-        termination_wait_seconds=serving.termination_wait_seconds,
-        alarm_names=serving.rollback_alarms,
-    )
     staged = [(model_version, model_data_url)]
     if champion_model_data_url and champion_version is not None:
         staged.append((champion_version, champion_model_data_url))
