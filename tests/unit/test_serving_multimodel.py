@@ -157,3 +157,28 @@ def test_a_single_model_server_refuses_a_target_model():
     outcome = asyncio.run(backend.invoke(_request("v1.tar.gz")))
     assert outcome.status == 400 and "ep is not a multi-model endpoint" in outcome.body.decode()
     assert asyncio.run(backend.invoke(_request(None))).status == 200
+
+
+def test_the_ab_decision_is_a_report_and_a_comparison_for_the_ui():
+    """The UI plugin finds reports generically: the decision's report_uri and its comparison table."""
+    from mlops.serving.ab_decision import comparison_table, decide
+    from mlops_airflow.ui.discovery import TaskOutput, comparison_in, reports_in
+    from mlops_airflow.ui.lake_files import ServedLake
+
+    summary = {
+        "champion": "champion", "challenger": "challenger", "confidence": 0.95,
+        "map_difference": 0.2, "map_difference_ci": [0.15, 0.25],
+        "variants": {name: {"requests": 500, "labeled_rows": 300, "map": m, "map_ci": [m - 0.05, m + 0.05],
+                            "prediction_mix": {"delivered": 0.7, "returned": 0.3}}
+                     for name, m in (("champion", 0.5), ("challenger", 0.7))},
+    }  # fmt: skip
+    from mlops.config import AbTestConfig
+
+    decision = decide(summary, AbTestConfig())
+    value = {**decision, "report_uri": "s3://lake/reports/ab-tests/ep/job/ab_test_report.json",
+             "comparison": comparison_table(summary, decision)}  # fmt: skip
+    served = ServedLake(root="s3://lake", prefixes=("reports", "monitoring", "models"))
+    (report,) = reports_in(TaskOutput("decide_ab_test", -1, "return_value", value), served)
+    assert report.key == "reports/ab-tests/ep/job/ab_test_report.json"
+    table = comparison_in(value)
+    assert "challenger" in table and "0.7000" in table and "decision: promote challenger" in table
