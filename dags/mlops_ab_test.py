@@ -10,7 +10,7 @@ longer window than an hourly drift window (labels mature over days), and a decis
 |---|---|---|
 | `build_request` | lists the window's capture keys (last `serving.ab_test.window_hours`), publishes the job's code bundle (`monitoring/code/ab-<sha>/`), finds the curated snapshot (matured labels: terminal orders), builds CreateProcessingJob for `ab_job.py`; **skips** the run when there are not two variants | same request |
 | `ab_analysis_job` | `SageMakerProcessingOperator` (deferrable): per variant, requests, prediction mix and, for the rows whose label matured (joined on `serving.ab_test.join_key`), mAP with a bootstrap interval; the interval of the mAP difference -> `ab_summary.json` | the local processing runner (same script, SageMaker runtime) |
-| `decide_ab_test` | the rule (`serving.ab_test`): enough requests and labels per variant, then promote only if the lower end of the difference's interval is above `min_improvement`; writes `reports/ab-tests/<endpoint>/<job>/ab_test_report.json` | same |
+| `decide_ab_test` | adds each variant's mean latency from the real-time reporting aggregates (DynamoDB; data capture has no latency), then the rule (`serving.ab_test`): enough requests and labels per variant, then promote only if the lower end of the difference's interval is above `min_improvement`; writes `reports/ab-tests/<endpoint>/<job>/ab_test_report.json` | same |
 | `promote_winner` | on promotion, UpdateEndpointWeightsAndCapacities: challenger 1, champion 0 (instant, reversible); otherwise nothing | the local endpoint's router weights |
 
 **The worker only orchestrates**: captured traffic and labels are read by the processing job; the

@@ -78,9 +78,24 @@ def _weights(manager) -> dict[str, float]:
     return {v["VariantName"]: v["CurrentWeight"] for v in manager.describe_endpoint(ENDPOINT)["ProductionVariants"]}
 
 
+def _latency_reports(latency_ms: dict[str, float]) -> None:
+    """Prediction records with the clients' observed latency, through the local reporting handler (queue -> Lambda)."""
+    from mlops.reporting.handler import handler
+
+    when = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = [
+        {"type": "prediction", "endpoint": ENDPOINT, "variant": variant, "time": when, "label": "delivered",
+         "latency_ms": value}
+        for variant, value in latency_ms.items()
+        for _ in range(3)
+    ]  # fmt: skip
+    handler({"records": records})
+
+
 def test_a_clearly_better_challenger_is_promoted(ab_env, tmp_path):
     manager, the_lake = ab_env
     _traffic(the_lake, {"champion": 0.0, "challenger": 0.6})
+    _latency_reports({"champion": 4.0, "challenger": 6.5})
     xcoms = _run(tmp_path)
     outcome = xcoms["promote_winner"]
     assert outcome["promoted"] is True and outcome["winner"] == "challenger", outcome["reason"]
@@ -88,7 +103,9 @@ def test_a_clearly_better_challenger_is_promoted(ab_env, tmp_path):
     report = json.loads(Path(outcome["report_uri"].removeprefix("file://")).read_text())
     assert "/reports/ab-tests/dag-test-ab/" in outcome["report_uri"]
     assert report["decision"]["action"] == "promote_challenger" and report["summary"]["variants"]["challenger"]["map"]
-    assert "challenger" in xcoms["decide_ab_test"]["comparison"] and "decision: promote" in outcome["comparison"]
+    latency = {name: v["latency_ms"] for name, v in report["summary"]["variants"].items()}
+    assert latency == {"champion": 4.0, "challenger": 6.5}
+    assert "6.5 ms" in xcoms["decide_ab_test"]["comparison"] and "decision: promote" in outcome["comparison"]
 
 
 def test_equal_variants_keep_the_champion(ab_env, tmp_path):
@@ -96,5 +113,6 @@ def test_equal_variants_keep_the_champion(ab_env, tmp_path):
     _traffic(the_lake, {"champion": 0.4, "challenger": 0.4})
     outcome = _run(tmp_path)["promote_winner"]
     assert outcome["promoted"] is False and outcome["winner"] == "champion"
+    assert "n/a" in outcome["comparison"]  # no latency reported: said, not invented
     assert "does not clear min_improvement" in outcome["reason"]
     assert _weights(manager) == {"challenger": 0.5, "champion": 0.5}

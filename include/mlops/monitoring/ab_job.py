@@ -11,8 +11,9 @@ rows in the window, the prediction mix (share of each predicted label), and, for
 has matured (the join key, a request field the model ignores such as ``order_id``, or the record's
 ``inferenceId`` for a one-row request, found in the labels: the curated table keeps terminal orders
 only), mAP with a bootstrap confidence interval; then the interval of the challenger-minus-champion
-mAP difference. Data capture has no latency (SageMaker records it in CloudWatch's ``ModelLatency``),
-so ``latency_ms`` is null. Lines that cannot be read are counted, never fatal.
+mAP difference. Data capture has no latency, so ``latency_ms`` is null here; the worker fills it from the
+real-time reporting aggregates when they have it (:func:`mlops.monitoring.ab_steps.variant_latency`).
+Lines that cannot be read are counted, never fatal.
 """
 
 from __future__ import annotations

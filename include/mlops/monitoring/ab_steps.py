@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from mlops.monitoring import steps
 from mlops.serving.ab_decision import PROMOTE, comparison_table, decide
 from mlops.training import lake_io
 
+log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parents[1]
 BUNDLE = {
     "ab_job.py": "monitoring/ab_job.py",
@@ -92,11 +94,36 @@ def plan_request(
     )
 
 
-def decide_and_report(config: PipelineConfig, lake: Lake, *, processing: dict[str, Any], s3: Any = None) -> dict:
-    """Read the job's summary, apply ``serving.ab_test`` and write the report; returns the decision with
-    ``report_uri`` and the ``comparison`` table (both shown by the UI plugin)."""
+def variant_latency(config: PipelineConfig, summary: dict[str, Any], dynamodb: Any = None) -> dict[str, float]:
+    """Mean latency (ms) per variant over the summary's window, from the real-time reporting aggregates (the
+    clients' observed latency; data capture has none); empty when the store has none or cannot be read."""
+    from mlops.reporting.store import open_store, read_window
+
+    endpoint = config.serving.endpoint_name
+    try:
+        store = open_store(config.reporting, dynamodb)
+        start, end = steps.as_time(summary["window_start"]), steps.as_time(summary["window_end"])
+        latency = {}
+        for name in summary["variants"]:
+            rows = read_window(store, [f"{endpoint}#{name}"], start, end)
+            count = sum(float(r.get("latency_count", 0)) for r in rows)
+            if count:
+                latency[name] = round(sum(float(r.get("latency_ms_sum", 0)) for r in rows) / count, 3)
+        return latency
+    except Exception as exc:  # latency is informative; the decision does not depend on it
+        log.warning("per-variant latency unavailable: %s", exc)
+        return {}
+
+
+def decide_and_report(
+    config: PipelineConfig, lake: Lake, *, processing: dict[str, Any], s3: Any = None, dynamodb: Any = None
+) -> dict[str, Any]:
+    """Read the job's summary, add per-variant latency, apply ``serving.ab_test`` and write the report; returns
+    the decision with ``report_uri`` and the ``comparison`` table (both shown by the UI plugin)."""
     output = processing["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     summary = json.loads(lake_io.read_bytes(lake_io.join(output, "ab_summary.json"), s3))
+    for name, mean_ms in variant_latency(config, summary, dynamodb).items():
+        summary["variants"][name]["latency_ms"] = mean_ms
     decision = decide(summary, config.serving.ab_test)
     loser = summary["champion"] if decision["action"] == PROMOTE else summary["challenger"]
     decision = {**decision, "loser": loser, "endpoint_name": config.serving.endpoint_name}

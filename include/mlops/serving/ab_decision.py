@@ -72,16 +72,20 @@ def decide(summary: dict[str, Any], rule: Any) -> dict[str, Any]:
 
 def comparison_table(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     """A plain-text table of the variants (the UI shows a task's ``comparison`` text as its own section)."""
-    lines = [f"{'variant':<16} {'role':<10} {'requests':>8} {'labeled':>7} {'mAP':>7} {'interval':>17}  prediction mix"]
+    lines = [
+        f"{'variant':<16} {'role':<10} {'requests':>8} {'labeled':>7} {'mAP':>7} {'interval':>17} {'latency':>9}  "
+        "prediction mix"
+    ]
     for role in ("champion", "challenger"):
         name = summary[role]
         v = summary["variants"].get(name, {})
         ci = v.get("map_ci")
         interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
         mix = ", ".join(f"{k} {share:.0%}" for k, share in (v.get("prediction_mix") or {}).items())
+        latency = f"{v['latency_ms']:.1f} ms" if v.get("latency_ms") is not None else "n/a"
         lines.append(
             f"{name:<16} {role:<10} {v.get('requests', 0):>8} {v.get('labeled_rows', 0):>7} "
-            f"{_fmt(v.get('map')):>7} {interval:>17}  {mix}"
+            f"{_fmt(v.get('map')):>7} {interval:>17} {latency:>9}  {mix}"
         )
     lines.append(f"decision: {decision['reason']}")
     return "\n".join(lines)

@@ -39,11 +39,11 @@ def framework_image_uri(config: Any) -> str:
     return config.training.image_uri or lookup(config.serving.framework_version, config.aws.region, "inference")
 
 
-def _s3_client(config: Any) -> Any:
-    """The S3 client of the task's connection, made only when a step touches S3 (a local lake never does)."""
+def _s3_client(config: Any, service: str = "s3") -> Any:
+    """A client of the task's connection (S3, DynamoDB), made only when a step touches AWS (a local lake never does)."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    return AwsBaseHook(aws_conn_id=config.aws.conn_id, client_type="s3").get_conn()
+    return AwsBaseHook(aws_conn_id=config.aws.conn_id, client_type=service).get_conn()
 
 
 def ab_test_request(context: Context) -> dict[str, Any]:
@@ -79,7 +79,11 @@ def ab_test_decision(job: dict[str, Any], context: Context) -> dict[str, Any]:
 
     config = pipeline_config()
     decision = decide_and_report(
-        config, lake(config), processing=job.get("Processing", job), s3=functools.partial(_s3_client, config)
+        config,
+        lake(config),
+        processing=job.get("Processing", job),
+        s3=functools.partial(_s3_client, config),
+        dynamodb=functools.partial(_s3_client, config, "dynamodb"),
     )
     print(f"{decision['comparison']}\nreport: {decision['report_uri']}", flush=True)
     return decision
