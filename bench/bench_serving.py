@@ -24,6 +24,13 @@ Per server, at batch 1 (one JSON row per request):
 The ONNX model is also measured through a full local endpoint (router + model server), the
 path boto3 ``invoke_endpoint`` takes. Goals: onnx throughput >= 3x baseline, onnx p99 < 10 ms at
 200 requests/s. The run prints a table and a JSON line and exits 1 when a goal is missed.
+
+``--multi-model`` measures a multi-model container instead (``python -m mlops.serving.server
+--multi-model``): ``--targets`` copies of the ONNX package under one prefix, each invoked with
+``X-Amzn-SageMaker-Target-Model``. The first request to a target is **cold** (fetch, extract,
+``model_fn``: an ONNX Runtime session); the first target of the process also pays the handler's
+imports (numpy, onnxruntime) and is reported on its own. Then ``--warm-requests`` requests go round
+robin to the loaded targets (**warm**). It prints cold and warm p50/p99 and the cold/warm ratio.
 """
 
 from __future__ import annotations
@@ -276,6 +283,86 @@ def endpoint_run(archive: Path, home: Path, args: argparse.Namespace) -> dict[st
         processes.stop_all(timeout=15)
 
 
+def start_multi_model_server(prefix: Path, workdir: Path, max_models: int) -> tuple[subprocess.Popen, int]:
+    """A multi-model container over ``prefix`` (no model loaded until its first request)."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "MLOPS_ORT_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [runtime_python("sagemaker"), "-m", "mlops.serving.server", "--multi-model", "--model-data"]
+    command += [prefix.as_uri() + "/", "--model-dir", str(workdir), "--port", str(port)]
+    command += ["--max-models", str(max_models)]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    wait_ping(port, proc)
+    return proc, port
+
+
+async def _target_latencies(port: int, targets: list[str]) -> list[float]:
+    """One request per entry of ``targets``, back to back on one keep-alive connection; seconds each."""
+    pool = UpstreamPool(port, timeout=120)
+    latencies = []
+    for i, target in enumerate(targets):
+        started = time.perf_counter()
+        status, _, body = await pool.request(
+            "/invocations", BODIES[i % len(BODIES)], {**HEADERS, "x-amzn-sagemaker-target-model": target}
+        )
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"{target}: HTTP {status}: {body[:200]!r}")
+    pool.close()
+    return latencies
+
+
+def multi_model_run(archive: Path, work: Path, targets: int, warm_requests: int) -> dict[str, Any]:
+    """Cold (first request of each target) and warm (round robin over loaded targets) latencies."""
+    prefix = work / "prefix"
+    prefix.mkdir()
+    names = [f"v{i}.tar.gz" for i in range(1, targets + 1)]
+    for name in names:
+        shutil.copyfile(archive, prefix / name)
+    proc, port = start_multi_model_server(prefix, work / "mme-server", max_models=targets)
+    try:
+        cold = _quiet(_target_latencies(port, names))
+        warm = _quiet(_target_latencies(port, [names[i % targets] for i in range(warm_requests)]))
+    finally:
+        stop(proc)
+    first, rest = cold[0], cold[1:]
+    summary = {
+        "first_target_ms": first * 1e3,
+        "cold_p50_ms": percentile(rest, 50) * 1e3,
+        "cold_p99_ms": percentile(rest, 99) * 1e3,
+        "warm_p50_ms": percentile(warm, 50) * 1e3,
+        "warm_p99_ms": percentile(warm, 99) * 1e3,
+        "targets": targets,
+        "warm_requests": warm_requests,
+        "package_bytes": archive.stat().st_size,
+    }
+    summary["cold_warm_ratio_p50"] = summary["cold_p50_ms"] / summary["warm_p50_ms"]
+    return summary
+
+
+def multi_model_main(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-serving-mme-") as tmp:
+        work = Path(tmp)
+        archive = build_packages(work)["onnx"]
+        result = multi_model_run(archive, work, args.targets, args.warm_requests)
+    load = os.getloadavg()[0]
+    print(
+        f"\nMulti-model container on {platform.machine()} ({os.cpu_count()} CPUs, load average {load:.1f}), Python "
+        f"{platform.python_version()}; {result['targets']} target models (the ONNX package, "
+        f"{result['package_bytes']} bytes each), batch 1 JSON, one client\n"
+    )
+    print("| request | p50 ms | p99 ms |\n|---|---|---|")
+    first = f"{result['first_target_ms']:.1f}"
+    print(f"| first target of the process (imports numpy + onnxruntime, then loads) | {first} | - |")
+    cold = f"{result['cold_p50_ms']:.2f} | {result['cold_p99_ms']:.2f}"
+    print(f"| cold target (fetch, extract, model_fn) x{result['targets'] - 1} | {cold} |")
+    print(f"| warm target x{result['warm_requests']} | {result['warm_p50_ms']:.2f} | {result['warm_p99_ms']:.2f} |")
+    print(f"\ncold / warm (p50): {result['cold_warm_ratio_p50']:.1f}x")
+    print(json.dumps({"multi_model": result, "load_average": load}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
@@ -290,7 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run this process and both servers at this nice value (e.g. -10, needs "
         "root): on a shared box it keeps other jobs from dominating the tail; applies to baseline and onnx alike",
     )
+    parser.add_argument("--multi-model", action="store_true", help="measure cold and warm target models instead")
+    parser.add_argument("--targets", type=int, default=20, help="--multi-model: target models under the prefix")
+    parser.add_argument("--warm-requests", type=int, default=2000, help="--multi-model: warm requests")
     args = parser.parse_args(argv)
+    if args.multi_model:
+        return multi_model_main(args)
     if args.nice:
         os.nice(args.nice)  # children (both servers, the router) inherit it
     try:

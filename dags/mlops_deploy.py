@@ -8,13 +8,14 @@ path and emits `mlops_endpoint_live`, which schedules drift monitoring.
 | task | aws | local |
 |---|---|---|
 | `resolve_model` | the version asked for, else the triggering registered-model event, else the newest Approved version; approval read from the SageMaker Model Registry; fails unless `Approved` | same, from the SQLite registry |
-| `build_requests` | CreateModel / CreateEndpointConfig (DataCaptureConfig) / CreateEndpoint (DeploymentConfig: blue/green, canary, auto-rollback alarms), built from `include/pipeline.yaml` | same requests |
+| `build_requests` | CreateModel / CreateEndpointConfig (DataCaptureConfig) / CreateEndpoint (DeploymentConfig: blue/green, canary, auto-rollback alarms), built from `include/pipeline.yaml`; with `serving.mode: multi_model` one `Mode: MultiModel` model over `models/<multi_model.prefix>/<endpoint>/` | same requests |
+| `stage_target_models` | multi-model only: S3 CopyObject of the version (and an A/B champion) to `<prefix>/v<version>.tar.gz`; nothing for a single-model endpoint | file copy in the local lake (staged, then renamed) |
 | `create_model` | `SageMakerModelOperator` (one per model; A/B may add a champion) | local stand-in records the model |
 | `create_endpoint_config` | `SageMakerEndpointConfigOperator` | local stand-in records the config |
 | `deploy_endpoint` | `SageMakerEndpointOperator` (create, or blue/green update; deferrable; fails if SageMaker rolled back) | model-server + router processes on 127.0.0.1; green is health-checked, traffic shifts (canary: bake, error-rate alarm), blue is terminated; rollback leaves blue serving |
-| `smoke_test` | `invoke_endpoint` through sagemaker-runtime, checks the answer | boto3 sagemaker-runtime against `http://127.0.0.1:PORT` |
+| `smoke_test` | `invoke_endpoint` through sagemaker-runtime (with `TargetModel=v<version>.tar.gz` on a multi-model endpoint), checks the answer | boto3 sagemaker-runtime against `http://127.0.0.1:PORT`; the local multi-model server loads target models on first use (LRU, `serving.multi_model.max_models`/`max_bytes`) |
 
-The `mlops_endpoint_live` event's `extra`: `endpoint_name`, `invocation_url`
+The `mlops_endpoint_live` event's `extra`: `endpoint_name`, `invocation_url`, `target_model` (multi-model)
 (`http://127.0.0.1:PORT/endpoints/NAME/invocations` locally), `variant_weights`,
 `model_version`, `model_package_group`, `model_data_url`, a sample request with its response
 as JSON, and `replay`: a curl command (locally; the AWS CLI on aws) that sends it again.
@@ -95,6 +96,9 @@ with DAG(
         champion_version="{{ params.champion_version or '' }}",
     ).output
     requests = build_requests(model)
+    stage_target_models = step_operator("stage_target_models")(
+        task_id="stage_target_models", target_models=requests["target_models"]
+    )
     create_model = (
         step_operator("create_model").partial(task_id="create_model").expand(config=model_requests(requests))
     )
@@ -115,5 +119,6 @@ with DAG(
         endpoint_name="{{ pipeline_setting('serving.endpoint_name') }}",
         model=model,
         sample_request="{{ params.sample_request or '' }}",
+        target_models=stage_target_models.output,
     )
-    create_model >> create_endpoint_config >> deploy_endpoint >> smoke_test
+    stage_target_models >> create_model >> create_endpoint_config >> deploy_endpoint >> smoke_test

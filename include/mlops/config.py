@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
@@ -158,6 +158,35 @@ class ServingVariant(_Section):
     weight: float = Field(1.0, ge=0)
 
 
+class MultiModelConfig(_Section):
+    """A multi-model endpoint (``serving.mode: multi_model``): target models under one S3 prefix.
+
+    Each model server loads a target model on its first request and keeps at most ``max_models``
+    of them, and at most ``max_bytes`` of extracted model files, evicting the least recently used.
+    """
+
+    prefix: str = Field("multi-model", pattern=r"^[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
+    max_models: int = Field(8, ge=1, le=10_000)
+    max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    model_cache: Literal["Enabled", "Disabled"] = "Enabled"
+
+
+class AbTestConfig(_Section):
+    """The A/B test's rule (DAG mlops_ab_test; :mod:`mlops.serving.ab_decision`): promote the challenger only
+    with enough traffic and matured labels, when its mAP beats the champion's by ``min_improvement`` at the
+    lower end of the ``confidence`` interval."""
+
+    champion_variant: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    min_requests: int = Field(200, ge=1)
+    min_labeled: int = Field(100, ge=10)
+    confidence: float = Field(0.95, ge=0.5, lt=1.0)
+    min_improvement: float = Field(0.01, ge=0.0, le=1.0)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    window_hours: int = Field(168, ge=1, le=24 * 90)
+    join_key: str = Field("order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    seed: int = 0
+
+
 class ServingConfig(_Section):
     endpoint_name: str = Field("mlops-orders", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     port_range: tuple[int, int] = (18080, 18199)
@@ -175,6 +204,37 @@ class ServingConfig(_Section):
     execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
     framework_version: str = "1.2-1"
     variants: tuple[ServingVariant, ...] = (ServingVariant(),)
+    mode: Literal["single", "multi_model"] = "single"
+    multi_model: MultiModelConfig = MultiModelConfig()
+    ab_test: AbTestConfig = AbTestConfig()
+
+    def ab_roles(self) -> tuple[str, str]:
+        """(champion, challenger) variant names: ``ab_test.champion_variant``, else the second variant (the deploy
+        puts the candidate on the first variant and the champion on the others); the challenger is the other one."""
+        names = [v.name for v in self.variants]
+        if len(names) != 2:
+            raise ValueError(f"an A/B test compares two variants; serving.variants has {names}")
+        champion = self.ab_test.champion_variant or names[1]
+        return champion, next(n for n in names if n != champion)
+
+    @model_validator(mode="after")
+    def _champion_is_a_variant(self) -> ServingConfig:
+        champion = self.ab_test.champion_variant
+        if champion is not None and champion not in [v.name for v in self.variants]:
+            raise ValueError(
+                f"serving.ab_test.champion_variant {champion!r} is not one of serving.variants "
+                f"{[v.name for v in self.variants]}; name one of them or leave it null"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_variant_per_multi_model_endpoint(self) -> ServingConfig:
+        if self.mode == "multi_model" and len(self.variants) > 1:
+            raise ValueError(
+                "serving.mode multi_model hosts its models behind one variant; an A/B test of "
+                f"{[v.name for v in self.variants]} needs serving.mode: single (or keep one variant)"
+            )
+        return self
 
     @field_validator("port_range")
     @classmethod

@@ -79,6 +79,10 @@ STEPS: dict[str, tuple[str, str]] = {
         f"{OPERATORS}.serving_aws:AwsResolveDeployModelOperator",
         f"{OPERATORS}.serving_local:LocalResolveDeployModelOperator",
     ),
+    "stage_target_models": (
+        f"{OPERATORS}.serving_aws:AwsStageTargetModelsOperator",
+        f"{OPERATORS}.serving_local:LocalStageTargetModelsOperator",
+    ),
     "create_model": (
         f"{OPERATORS}.serving_aws:AwsSageMakerModelOperator",
         f"{OPERATORS}.serving_local:LocalSageMakerModelOperator",
@@ -94,6 +98,12 @@ STEPS: dict[str, tuple[str, str]] = {
     "smoke_test": (
         f"{OPERATORS}.serving_aws:AwsEndpointSmokeTestOperator",
         f"{OPERATORS}.serving_local:LocalEndpointSmokeTestOperator",
+    ),
+    # mlops_ab_test
+    "ab_analysis_job": PROCESSING_JOB,
+    "promote_winner": (
+        f"{OPERATORS}.serving_aws:AwsPromoteWinnerOperator",
+        f"{OPERATORS}.serving_local:LocalPromoteWinnerOperator",
     ),
     # mlops_monitor
     "baseline_job": PROCESSING_JOB,

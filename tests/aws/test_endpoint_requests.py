@@ -171,3 +171,91 @@ def test_the_default_pipeline_config_deploys():
         instance_count=config.serving.instance_count, variant_names=[v.name for v in config.serving.variants],
         alarm_names=config.serving.rollback_alarms,
     )  # fmt: skip
+
+
+# ---- multi-model endpoints (serving.mode: multi_model) ------------------------------------------------
+
+
+def _multi_model_requests(**overrides):
+    serving = ServingConfig(mode="multi_model", **overrides)
+    return er.deploy_requests(
+        PipelineConfig(serving=serving),
+        model_data_url=MODEL_URL,
+        model_version=4,
+        run_id="r",
+        image_uri=IMAGE,
+        capture_uri="s3://mlops-lake-dev/capture",
+        champion_model_data_url="s3://mlops-lake-dev/models/mlops-order-outcome/3/model.tar.gz",
+        champion_version=3,
+        models_uri="s3://mlops-lake-dev/models",
+    )
+
+
+def test_multi_model_deployment_is_one_multimodel_model_over_a_prefix():
+    requests = _multi_model_requests()
+    (model,) = requests["models"]
+    container = model["PrimaryContainer"]
+    assert container["Mode"] == "MultiModel" and container["MultiModelConfig"] == {"ModelCacheSetting": "Enabled"}
+    assert container["ModelDataUrl"] == "s3://mlops-lake-dev/models/multi-model/mlops-orders/"
+    assert container["Environment"]["MLOPS_MME_MAX_MODELS"] == "8"
+    assert_valid_request("sagemaker", "CreateModel", model)
+    assert_valid_request("sagemaker", "CreateEndpointConfig", requests["endpoint_config"])
+    assert_valid_request("sagemaker", "CreateEndpoint", requests["endpoint"])
+    (variant,) = requests["endpoint_config"]["ProductionVariants"]
+    assert variant["ModelName"] == model["ModelName"]
+
+
+def test_multi_model_deployment_stages_each_version_under_the_prefix():
+    staged = _multi_model_requests()["target_models"]
+    assert [t["target_model"] for t in staged] == ["v4.tar.gz", "v3.tar.gz"]
+    assert staged[0] == {
+        "source": MODEL_URL,
+        "target": "s3://mlops-lake-dev/models/multi-model/mlops-orders/v4.tar.gz",
+        "target_model": "v4.tar.gz",
+    }
+    for item in staged:
+        copy = er.copy_object_request(item["source"], item["target"])
+        assert_valid_request("s3", "CopyObject", copy)
+    assert copy["CopySource"] == "mlops-lake-dev/models/mlops-order-outcome/3/model.tar.gz"
+    assert _requests()["target_models"] == []  # a single-model endpoint stages nothing
+
+
+def test_invoke_with_a_target_model_is_valid():
+    assert_valid_request(
+        "sagemaker-runtime",
+        "InvokeEndpoint",
+        {"EndpointName": "mlops-orders", "Body": b"{}", "ContentType": "application/json", "TargetModel": "v4.tar.gz"},
+    )
+
+
+def test_multi_model_requests_refuse_what_sagemaker_would():
+    with pytest.raises(ValueError, match="prefix ending in '/'"):
+        er.create_model_request(
+            model_name="m", model_data_url=MODEL_URL, image_uri=IMAGE, role_arn=er.LOCAL_ROLE_ARN, region="eu-west-1",
+            multi_model={"max_models": 1, "max_bytes": 1024, "model_cache": "Enabled"},
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="CopyObject copies s3://"):
+        er.copy_object_request("file:///tmp/model.tar.gz", "s3://b/models/multi-model/e/v1.tar.gz")
+    with pytest.raises(ValueError, match="needs models_uri"):
+        er.deploy_requests(
+            PipelineConfig(serving=ServingConfig(mode="multi_model")), model_data_url=MODEL_URL, model_version=1,
+            run_id="r", image_uri=IMAGE, capture_uri="s3://b/capture",
+        )  # fmt: skip
+
+
+def test_config_refuses_ab_variants_on_a_multi_model_endpoint(tmp_path):
+    from mlops.config import ConfigError, load_config
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "serving:\n  mode: multi_model\n  variants:\n    - {name: champion, weight: 0.5}\n"
+        "    - {name: challenger, weight: 0.5}\n"
+    )
+    with pytest.raises(ConfigError, match=r"needs serving\.mode: single"):
+        load_config(path, environ={})
+    path.write_text("serving:\n  mode: multi_model\n  multi_model: {max_models: 0}\n")
+    with pytest.raises(ConfigError, match=r"serving\.multi_model\.max_models"):
+        load_config(path, environ={})
+    path.write_text("serving:\n  mode: multimodel\n")
+    with pytest.raises(ConfigError, match=r"serving\.mode"):
+        load_config(path, environ={})

@@ -1,6 +1,11 @@
 """Requests the serving stage sends to SageMaker: CreateModel, CreateEndpointConfig,
 CreateEndpoint / UpdateEndpoint with a blue/green DeploymentConfig, and DataCaptureConfig.
 
+A multi-model endpoint (``serving.mode: multi_model``) is one CreateModel with ``Mode: MultiModel``
+whose ``ModelDataUrl`` is an S3 prefix; each deployed version is copied under it as
+``v<version>.tar.gz`` (S3 CopyObject, :func:`copy_object_request`) and invoked with
+``TargetModel="v<version>.tar.gz"``.
+
 Pure functions of their inputs (DESIGN.md §1.2); ``tests/aws/test_endpoint_requests.py``
 validates every one against botocore's service model. The local stand-in
 (:class:`mlops.serving.manager.LocalSageMaker`) executes the same dicts.
@@ -12,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
+from urllib.parse import quote, urlparse
 
 from mlops.config import PipelineConfig
 
@@ -95,6 +101,33 @@ def container_environment(region: str, program: str = "inference.py") -> dict[st
     }
 
 
+def multi_model_environment(max_models: int, max_bytes: int) -> dict[str, str]:
+    """The cache bounds of a multi-model container (the local model server reads them; SageMaker ignores them)."""
+    return {"MLOPS_MME_MAX_MODELS": str(int(max_models)), "MLOPS_MME_MAX_BYTES": str(int(max_bytes))}
+
+
+def target_model_name(model_version: str | int) -> str:
+    """The ``TargetModel`` of a model version on a multi-model endpoint: its key relative to the prefix."""
+    return f"v{model_version}.tar.gz"
+
+
+def multi_model_prefix(models_uri: str, endpoint_name: str, prefix: str) -> str:
+    """The ``ModelDataUrl`` of a multi-model endpoint: ``<models>/<prefix>/<endpoint>/`` (a prefix ends in /)."""
+    return f"{models_uri.rstrip('/')}/{prefix.strip('/')}/{endpoint_name}/"
+
+
+def copy_object_request(source_url: str, target_url: str) -> dict[str, Any]:
+    """S3 CopyObject of a model package to its key under a multi-model prefix (server-side, SSE as the bucket's)."""
+    source, target = urlparse(source_url), urlparse(target_url)
+    if source.scheme != "s3" or target.scheme != "s3":
+        raise ValueError(f"CopyObject copies s3:// objects; got {source_url} -> {target_url}")
+    return {
+        "Bucket": target.netloc,
+        "Key": target.path.lstrip("/"),
+        "CopySource": f"{source.netloc}/{quote(source.path.lstrip('/'), safe='/~')}",  # S3's bucket/key form
+    }
+
+
 def create_model_request(
     *,
     model_name: str,
@@ -103,16 +136,28 @@ def create_model_request(
     role_arn: str,
     region: str,
     tags: Sequence[dict[str, str]] = (),
+    multi_model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``."""
+    """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``.
+
+    With ``multi_model`` (``{"max_models", "max_bytes", "model_cache"}``) the container is ``Mode: MultiModel``
+    and ``model_data_url`` must be the S3 prefix holding the target models.
+    """
+    container: dict[str, Any] = {
+        "Image": image_uri,
+        "ModelDataUrl": model_data_url,
+        "Mode": "SingleModel",
+        "Environment": container_environment(region),
+    }
+    if multi_model is not None:
+        if not model_data_url.endswith("/"):
+            raise ValueError(f"a multi-model ModelDataUrl is a prefix ending in '/', got {model_data_url}")
+        container["Mode"] = "MultiModel"
+        container["MultiModelConfig"] = {"ModelCacheSetting": multi_model["model_cache"]}
+        container["Environment"].update(multi_model_environment(multi_model["max_models"], multi_model["max_bytes"]))
     request: dict[str, Any] = {
         "ModelName": model_name,
-        "PrimaryContainer": {
-            "Image": image_uri,
-            "ModelDataUrl": model_data_url,
-            "Mode": "SingleModel",
-            "Environment": container_environment(region),
-        },
+        "PrimaryContainer": container,
         "ExecutionRoleArn": role_arn,
         "EnableNetworkIsolation": False,
     }
@@ -217,6 +262,82 @@ def update_endpoint_request(
     return {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name, "DeploymentConfig": deployment}
 
 
+def _models(
+    config: PipelineConfig,
+    *,
+    names: dict[str, str],
+    model_data_url: str,
+    champion_model_data_url: str | None,
+    image_uri: str,
+    multi_model_url: str | None,
+) -> list[dict[str, Any]]:
+    """The CreateModel requests: the candidate (or the multi-model prefix), plus an A/B champion."""
+    serving, region = config.serving, config.aws.region
+    role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
+    common = {"image_uri": image_uri, "role_arn": role, "region": region}
+    if multi_model_url is not None:
+        settings = serving.multi_model.model_dump(include={"max_models", "max_bytes", "model_cache"})
+        return [
+            create_model_request(
+                model_name=names["candidate"], model_data_url=multi_model_url, multi_model=settings, **common
+            )
+        ]
+    models = [create_model_request(model_name=names["candidate"], model_data_url=model_data_url, **common)]
+    if "champion" in names and champion_model_data_url:
+        models.append(
+            create_model_request(model_name=names["champion"], model_data_url=champion_model_data_url, **common)
+        )
+    return models
+
+
+def _variants(serving: Any, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The production variants: the first serves the candidate, the others the champion (if any)."""
+    return [
+        production_variant(
+            variant_name=v.name,
+            model_name=names["candidate"] if i == 0 else names.get("champion", names["candidate"]),
+            weight=v.weight,
+            instance_type=serving.instance_type,
+            instance_count=serving.instance_count,
+            health_check_timeout_seconds=serving.health_check_timeout_seconds,
+        )
+        for i, v in enumerate(serving.variants)
+    ]
+
+
+def target_models(prefix: str, versions: Sequence[tuple[str | int, str]]) -> list[dict[str, str]]:
+    """What a multi-model deployment copies under ``prefix``: ``{source, target, target_model}`` per version."""
+    return [
+        {"source": url, "target": prefix + target_model_name(version), "target_model": target_model_name(version)}
+        for version, url in versions
+    ]
+
+
+def _checked_deployment(
+    serving: Any,
+    strategy: str | None,
+    canary_percent: int | None,
+    bake_seconds: int | None,
+    previous_variant_names: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The DeploymentConfig of this deployment, after :func:`check_deployment` accepted it."""
+    check_deployment(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        instance_count=serving.instance_count,
+        variant_names=[v.name for v in serving.variants],
+        alarm_names=serving.rollback_alarms,
+        previous_variant_names=previous_variant_names,
+    )
+    return deployment_config(
+        strategy=strategy or serving.strategy,
+        canary_percent=canary_percent or serving.canary_percent,
+        bake_seconds=serving.bake_seconds if bake_seconds is None else bake_seconds,
+        termination_wait_seconds=serving.termination_wait_seconds,
+        alarm_names=serving.rollback_alarms,
+    )
+
+
 def deploy_requests(
     config: PipelineConfig,
     *,
@@ -229,67 +350,44 @@ def deploy_requests(
     canary_percent: int | None = None,
     bake_seconds: int | None = None,
     champion_model_data_url: str | None = None,
+    champion_version: str | int | None = None,
     previous_variant_names: Sequence[str] | None = None,
+    models_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Every request of one deployment: ``models`` (CreateModel list), ``endpoint_config``, ``endpoint``.
+    """Every request of one deployment: ``models`` (CreateModel list), ``endpoint_config``, ``endpoint``,
+    and ``target_models`` (what a multi-model deployment copies under its prefix; empty otherwise).
 
-    The candidate model serves the first configured variant; the other variants (A/B) serve
-    ``champion_model_data_url`` when given, else the candidate too. The deployment is checked
-    first (:func:`check_deployment`; ``previous_variant_names`` are the live endpoint's, if any).
+    The candidate serves the first variant, ``champion_model_data_url`` (else the candidate) the others (A/B);
+    with ``serving.mode: multi_model`` one ``MultiModel`` model over ``<models_uri>/<multi_model.prefix>/<endpoint>/``
+    serves the only variant. Checked first (:func:`check_deployment`; ``previous_variant_names``: the live ones).
     """
-    serving, region = config.serving, config.aws.region
-    check_deployment(
-        strategy=strategy or serving.strategy,
-        canary_percent=canary_percent or serving.canary_percent,
-        instance_count=serving.instance_count,
-        variant_names=[v.name for v in serving.variants],
-        alarm_names=serving.rollback_alarms,
-        previous_variant_names=previous_variant_names,
-    )
+    serving = config.serving
+    deployment = _checked_deployment(serving, strategy, canary_percent, bake_seconds, previous_variant_names)
     token = run_token(run_id)
-    role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
-    candidate = resource_name(serving.endpoint_name, f"v{model_version}", token)
-    names = {"candidate": candidate}
-    models = [
-        create_model_request(
-            model_name=candidate, model_data_url=model_data_url, image_uri=image_uri, role_arn=role, region=region
-        )
-    ]
+    multi = serving.mode == "multi_model"
+    if multi and not models_uri:
+        raise ValueError("serving.mode multi_model needs models_uri (the lake's models/ folder) for its prefix")
+    prefix = multi_model_prefix(models_uri or "", serving.endpoint_name, serving.multi_model.prefix) if multi else None
+    names = {"candidate": resource_name(serving.endpoint_name, "mme" if multi else "", f"v{model_version}", token)}
     if champion_model_data_url and len(serving.variants) > 1:
         names["champion"] = resource_name(serving.endpoint_name, "champion", token)
-        models.append(
-            create_model_request(
-                model_name=names["champion"],
-                model_data_url=champion_model_data_url,
-                image_uri=image_uri,
-                role_arn=role,
-                region=region,
-            )
-        )
-    variants = [
-        production_variant(
-            variant_name=v.name,
-            model_name=names["candidate"] if i == 0 else names.get("champion", candidate),
-            weight=v.weight,
-            instance_type=serving.instance_type,
-            instance_count=serving.instance_count,
-            health_check_timeout_seconds=serving.health_check_timeout_seconds,
-        )
-        for i, v in enumerate(serving.variants)
-    ]
-    endpoint_config_name = resource_name(serving.endpoint_name, f"v{model_version}", token, "config")
-    deployment = deployment_config(
-        strategy=strategy or serving.strategy,
-        canary_percent=canary_percent or serving.canary_percent,
-        bake_seconds=serving.bake_seconds if bake_seconds is None else bake_seconds,
-        termination_wait_seconds=serving.termination_wait_seconds,
-        alarm_names=serving.rollback_alarms,
+    models = _models(
+        config,
+        names=names,
+        model_data_url=model_data_url,
+        champion_model_data_url=champion_model_data_url,
+        image_uri=image_uri,
+        multi_model_url=prefix,
     )
+    endpoint_config_name = resource_name(serving.endpoint_name, f"v{model_version}", token, "config")
+    staged = [(model_version, model_data_url)]
+    if champion_model_data_url and champion_version is not None:
+        staged.append((champion_version, champion_model_data_url))
     return {
         "models": models,
         "endpoint_config": create_endpoint_config_request(
             endpoint_config_name=endpoint_config_name,
-            variants=variants,
+            variants=_variants(serving, names),
             data_capture=data_capture_config(
                 destination_uri=capture_uri, sampling_percentage=serving.capture_sampling_percentage
             ),
@@ -297,4 +395,5 @@ def deploy_requests(
         "endpoint": create_endpoint_request(
             endpoint_name=serving.endpoint_name, endpoint_config_name=endpoint_config_name, deployment=deployment
         ),
+        "target_models": target_models(prefix, staged) if prefix else [],
     }

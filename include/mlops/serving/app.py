@@ -9,7 +9,8 @@ Routes (both speak the same contract, so a single model server also works with b
   matching ``ClientError`` code (``ValidationError``, ``ModelError``, ...).
 
 Every answer names the variant that served it in ``x-Amzn-Invoked-Production-Variant``; a
-request's ``X-Amzn-SageMaker-Target-Variant`` header pins the variant. Bodies above the
+request's ``X-Amzn-SageMaker-Target-Variant`` header pins the variant, and on a multi-model endpoint
+``X-Amzn-SageMaker-Target-Model`` names the model (a key under the endpoint's model prefix). Bodies above the
 payload limit get 413 before they are read.
 """
 
@@ -33,6 +34,7 @@ VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 INFERENCE_ID = b"x-amzn-sagemaker-inference-id"
 CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
+TARGET_MODEL = b"x-amzn-sagemaker-target-model"
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Request:
     target_variant: str | None
     inference_id: str | None
     custom_attributes: str | None
+    target_model: str | None = None
 
 
 class Backend(Protocol):
@@ -211,6 +214,7 @@ HEADER_RULES: dict[bytes, tuple[str, re.Pattern[str], int, str]] = {
     ),
     INFERENCE_ID: ("X-Amzn-SageMaker-Inference-Id", re.compile(r"[!-~][ -~]*"), 64, "printable ASCII"),
     CUSTOM_ATTRIBUTES: ("X-Amzn-SageMaker-Custom-Attributes", ASCII, 1024, "ASCII"),
+    TARGET_MODEL: ("X-Amzn-SageMaker-Target-Model", re.compile(r"[!-~][ -~]*"), 1024, "a printable ASCII model key"),
 }
 
 
@@ -238,6 +242,7 @@ def request_of(headers: dict[bytes, bytes], body: bytes) -> Request:
         target_variant=header_value(headers, TARGET_VARIANT),
         inference_id=header_value(headers, INFERENCE_ID),
         custom_attributes=header_value(headers, CUSTOM_ATTRIBUTES),
+        target_model=header_value(headers, TARGET_MODEL),
     )
 
 

@@ -68,8 +68,9 @@ def start_container(
     variant: str,
     environment: dict[str, str] | None,
     max_payload_bytes: int,
+    multi_model: bool = False,
 ) -> dict[str, Any]:
-    """Start one model server; returns its record (process name, pgid, port, log)."""
+    """Start one model server (a ``Mode: MultiModel`` container when ``multi_model``); returns its record."""
     command = [
         runtime_python("sagemaker"),
         "-m",
@@ -86,6 +87,7 @@ def start_container(
         variant,
         "--max-payload-bytes",
         str(max_payload_bytes),
+        *(["--multi-model"] if multi_model else []),
     ]
     processes.stop(name, timeout=5)  # a stale record of a dead process with the same name
     record = processes.start(name, command, env=_child_env(environment))

@@ -119,6 +119,7 @@ class ModelHandler:
     output_fn: Callable[[Any, str], Any] | None
     transform_fn: Callable[[Any, bytes, str, str], Any] | None = None
     default_accept: str = DEFAULT_ACCEPT
+    module_name: str = ""  # the imported code/inference.py in sys.modules (a multi-model container unloads it)
 
     @classmethod
     def load(
@@ -152,6 +153,7 @@ class ModelHandler:
             output_fn=getattr(module, "output_fn", None),
             transform_fn=transform_fn,
             default_accept=default_accept,
+            module_name=module.__name__,
         )
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> tuple[bytes, str]:

@@ -274,6 +274,7 @@ class LocalSageMaker:
                     variant=variant["VariantName"],
                     environment=container.get("Environment"),
                     max_payload_bytes=self.config.max_payload_bytes,
+                    multi_model=container.get("Mode") == "MultiModel",
                 )
                 started.append(
                     {

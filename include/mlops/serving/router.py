@@ -4,7 +4,8 @@
 
 It plays SageMaker Runtime's part: it answers ``/endpoints/<name>/invocations`` (and the
 container routes), picks a production variant by weight or by the request's
-``X-Amzn-SageMaker-Target-Variant`` header, forwards to that variant's model server over a
+``X-Amzn-SageMaker-Target-Variant`` header (passing ``X-Amzn-SageMaker-Target-Model`` on to a
+multi-model container), forwards to that variant's model server over a
 keep-alive pool, captures sampled traffic, and counts requests and 5xx errors per variant and
 fleet so the endpoint manager can watch a canary.
 
@@ -134,6 +135,8 @@ class RouterBackend:
                 headers["accept"] = request.accept
             if request.custom_attributes:
                 headers["x-amzn-sagemaker-custom-attributes"] = request.custom_attributes
+            if request.target_model is not None:
+                headers["x-amzn-sagemaker-target-model"] = request.target_model
             pool = self.pools.get(route.port) or UpstreamPool(route.port)
             try:
                 status, answer_headers, body = await pool.request("/invocations", request.body, headers)

@@ -94,8 +94,9 @@ def invoke(
     content_type: str = "application/json",
     accept: str = "application/json",
     target_variant: str | None = None,
+    target_model: str | None = None,
 ) -> dict[str, Any]:
-    """InvokeEndpoint; returns the response fields with the body decoded (JSON when it parses)."""
+    """InvokeEndpoint (``target_model``: a multi-model endpoint's model); returns the response, body decoded."""
     payload = json.dumps(body) if isinstance(body, dict) else body
     kwargs: dict[str, Any] = {
         "EndpointName": endpoint_name,
@@ -105,6 +106,8 @@ def invoke(
     }
     if target_variant:
         kwargs["TargetVariant"] = target_variant
+    if target_model:
+        kwargs["TargetModel"] = target_model
     response = client.invoke_endpoint(**kwargs)
     raw = response["Body"].read()
     try:
@@ -142,12 +145,14 @@ def invoke_endpoint(
     content_type: str = "application/json",
     accept: str = "application/json",
     target_variant: str | None = None,
+    target_model: str | None = None,
 ) -> dict[str, Any]:
     """Invoke a local endpoint through boto3 sagemaker-runtime (restarting it first if it was stopped)."""
     manager = _manager()
     manager.ensure_running(endpoint_name)
     port = manager.describe_endpoint(endpoint_name)["LocalPort"]
-    return invoke(runtime_client(f"http://127.0.0.1:{port}"), endpoint_name, body, content_type, accept, target_variant)
+    client = runtime_client(f"http://127.0.0.1:{port}")
+    return invoke(client, endpoint_name, body, content_type, accept, target_variant, target_model)
 
 
 def delete_endpoint(endpoint_name: str) -> None:
@@ -160,36 +165,58 @@ def start_endpoint(endpoint_name: str) -> dict[str, Any]:
     return _manager().ensure_running(endpoint_name)
 
 
-def replay_commands(invocation_url: str, endpoint_name: str, request: dict[str, Any]) -> dict[str, str]:
-    """curl and boto3 one-liners that replay ``request`` against the endpoint."""
+def replay_commands(
+    invocation_url: str, endpoint_name: str, request: dict[str, Any], target_model: str | None = None
+) -> dict[str, str]:
+    """curl and boto3 one-liners that replay ``request`` (with ``target_model`` on a multi-model endpoint)."""
     body = json.dumps(request)
     base_url = invocation_url.split("/endpoints/", 1)[0]
+    header = f" -H 'X-Amzn-SageMaker-Target-Model: {target_model}'" if target_model else ""
+    argument = f"TargetModel='{target_model}', " if target_model else ""
     return {
-        "curl": f"curl -s -X POST {invocation_url} -H 'Content-Type: application/json' -d '{body}'",
+        "curl": f"curl -s -X POST {invocation_url} -H 'Content-Type: application/json'{header} -d '{body}'",
         "boto3": (
             f"boto3.client('sagemaker-runtime', endpoint_url='{base_url}', region_name='us-east-1', "
             "aws_access_key_id='local', aws_secret_access_key='local')"
-            f".invoke_endpoint(EndpointName='{endpoint_name}', "
+            f".invoke_endpoint(EndpointName='{endpoint_name}', {argument}"
             f"ContentType='application/json', Body='{body}')['Body'].read()"
         ),
     }
 
 
+def target_models(model_data_url: str) -> list[str]:
+    """The target models under a local multi-model prefix (``v3.tar.gz``, ``segments/eu.tar.gz``, ...), sorted."""
+    from mlops.serving.multimodel import available_models
+
+    return available_models(model_data_url, limit=1000)
+
+
 def endpoint_summary(endpoint_name: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """For the demo summary: URL, status, variants, a sample request and its live response, replay commands."""
+    """For the demo summary: URL, status, variants, a sample request and its live response, replay commands.
+
+    On a multi-model endpoint the sample goes to the newest target model under the prefix (``target_model``).
+    """
     description = _manager().ensure_running(endpoint_name)  # a stopped endpoint restarts on its port
+    container = _manager().describe_model(description["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]
+    target_model, archive_url = None, container["ModelDataUrl"]
+    if container.get("Mode") == "MultiModel":
+        names = target_models(archive_url)
+        if not names:
+            raise ValueError(f"multi-model endpoint {endpoint_name} has no target model under {archive_url}")
+        target_model = max(names, key=lambda n: (len(n), n))  # v10 after v9
+        archive_url = archive_url.rstrip("/") + "/" + target_model
     if request is None:
-        model = _manager().describe_model(description["ProductionVariants"][0]["ModelName"])
-        request = sample_request(read_local_archive(model["PrimaryContainer"]["ModelDataUrl"]))
-    response = invoke_endpoint(endpoint_name, request)
+        request = sample_request(read_local_archive(archive_url))
+    response = invoke_endpoint(endpoint_name, request, target_model=target_model)
     url = description["LocalInvocationUrl"]
     return {
         "endpoint_name": endpoint_name,
         "status": description["EndpointStatus"],
         "invocation_url": url,
         "variants": {v["VariantName"]: v["CurrentWeight"] for v in description["ProductionVariants"]},
+        **({"target_model": target_model} if target_model else {}),
         "sample_request": request,
         "sample_response": response["Body"],
         "invoked_variant": response["InvokedProductionVariant"],
-        "replay": replay_commands(url, endpoint_name, request),
+        "replay": replay_commands(url, endpoint_name, request, target_model),
     }

@@ -2,6 +2,12 @@
 
     python -m mlops.serving.server --model-data file:///…/model.tar.gz --model-dir DIR \
         --port 8080 [--endpoint-name NAME] [--variant-name AllTraffic]
+    python -m mlops.serving.server --multi-model --model-data file:///…/prefix/ --model-dir DIR \
+        --port 8080 [--max-models 8] [--max-bytes 536870912]
+
+With ``--multi-model`` (a ``Mode: MultiModel`` container) ``--model-data`` is a prefix and target
+models load on their first request (:mod:`mlops.serving.multimodel`); the cache bounds default to the
+container environment's ``MLOPS_MME_MAX_MODELS`` / ``MLOPS_MME_MAX_BYTES``.
 
 It extracts the package, imports ``code/inference.py`` (see :mod:`mlops.serving.handler`),
 calls ``model_fn`` and only then listens on 127.0.0.1, so ``/ping`` answering 200 means the
@@ -30,14 +36,23 @@ LOOPBACK = "127.0.0.1"
 class LocalBackend:
     """Runs the handler chain in-process (on the event loop: ONNX inference is sub-millisecond)."""
 
-    def __init__(self, handler: ModelHandler, variant: str) -> None:
+    def __init__(self, handler: ModelHandler, variant: str, endpoint_name: str = "local") -> None:
         self.handler = handler
         self.variant = variant
+        self.endpoint_name = endpoint_name
 
     def healthy(self) -> bool:
         return True
 
     async def invoke(self, request: Request) -> Outcome:
+        if request.target_model is not None:
+            return error_outcome(
+                400,
+                "ValidationError",
+                f"Endpoint {self.endpoint_name} is not a multi-model endpoint and does not support target model "
+                f"header (got {request.target_model}); deploy it with serving.mode: multi_model",
+                self.variant,
+            )
         if request.target_variant and request.target_variant != self.variant:
             return error_outcome(
                 400,
@@ -69,11 +84,31 @@ def build_app(
     directory = extract_model(model_data, model_dir)
     handler = ModelHandler.load(directory, program=program)
     return InferenceApp(
-        LocalBackend(handler, variant_name),
+        LocalBackend(handler, variant_name, endpoint_name),
         endpoint_name=endpoint_name,
         max_payload_bytes=max_payload_bytes,
         capture=capture,
     )
+
+
+def build_multi_model_app(
+    prefix: str,
+    work_dir: Path,
+    *,
+    endpoint_name: str = "local",
+    variant_name: str = "AllTraffic",
+    program: str = DEFAULT_PROGRAM,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    max_models: int = 8,
+    max_bytes: int = 512 * 1024 * 1024,
+) -> InferenceApp:
+    """The ASGI app of a multi-model container; no model loads before its first request."""
+    from mlops.serving.multimodel import MultiModelBackend
+
+    backend = MultiModelBackend(
+        prefix, work_dir, variant=variant_name, max_models=max_models, max_bytes=max_bytes, program=program
+    )
+    return InferenceApp(backend, endpoint_name=endpoint_name, max_payload_bytes=max_payload_bytes)
 
 
 def serve(app: object, port: int, host: str = LOOPBACK) -> None:
@@ -110,8 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant-name", default="AllTraffic")
     parser.add_argument("--program", default=os.environ.get("SAGEMAKER_PROGRAM", DEFAULT_PROGRAM))
     parser.add_argument("--max-payload-bytes", type=int, default=MAX_PAYLOAD_BYTES)
+    parser.add_argument("--multi-model", action="store_true", help="a Mode: MultiModel container over a prefix")
+    parser.add_argument("--max-models", type=int, default=int(os.environ.get("MLOPS_MME_MAX_MODELS", "8")))
+    parser.add_argument("--max-bytes", type=int, default=int(os.environ.get("MLOPS_MME_MAX_BYTES", str(512 << 20))))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.multi_model:
+        app = build_multi_model_app(
+            args.model_data,
+            args.model_dir,
+            endpoint_name=args.endpoint_name,
+            variant_name=args.variant_name,
+            program=args.program,
+            max_payload_bytes=args.max_payload_bytes,
+            max_models=args.max_models,
+            max_bytes=args.max_bytes,
+        )
+        log.info("serving target models under %s on http://%s:%d", args.model_data, LOOPBACK, args.port)
+        serve(app, args.port)
+        return 0
     try:
         app = build_app(
             args.model_data,

@@ -83,6 +83,34 @@ class ResolveModelStep(StepOperator):
         return model
 
 
+class StageTargetModelsStep(StepOperator):
+    """``stage_target_models``: a multi-model deployment copies its versions under the endpoint's model prefix.
+
+    :param target_models: ``[{source, target, target_model}]`` from
+        :func:`mlops.aws.endpoint_requests.deploy_requests` (empty for a single-model endpoint: nothing to do).
+    Returns the ``TargetModel`` names now under the prefix, the deployed version first.
+    """
+
+    template_fields: Sequence[str] = ("target_models",)
+
+    def __init__(self, *, target_models: list[dict[str, str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_models = target_models
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy one model package (a target-specific class does the I/O)."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> list[str]:
+        if not self.target_models:
+            self.log.info("single-model endpoint (serving.mode: single): no target models to stage")
+            return []
+        for item in self.target_models:
+            self.copy(item["source"], item["target"])
+            self.log.info("target model %s: %s -> %s", item["target_model"], item["source"], item["target"])
+        return [item["target_model"] for item in self.target_models]
+
+
 class SmokeTestStep(StepOperator):
     """``smoke_test``: invoke the live endpoint (SageMaker Runtime path), check the answer, emit ENDPOINT_LIVE.
 
@@ -90,9 +118,11 @@ class SmokeTestStep(StepOperator):
     :param model: the deployed model (``version``, ``model_data_url``, ``model_package_group``, ...).
     :param sample_request: a JSON request body (str or dict); empty = the package's
         ``input_example.json``, else a row built from its ``feature_spec.json``.
+    :param target_models: on a multi-model endpoint, the staged target models; the first (the deployed
+        version) is invoked with ``TargetModel``.
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "model", "sample_request")
+    template_fields: Sequence[str] = ("endpoint_name", "model", "sample_request", "target_models")
 
     def __init__(
         self,
@@ -100,11 +130,13 @@ class SmokeTestStep(StepOperator):
         endpoint_name: str,
         model: dict[str, Any],
         sample_request: str | dict[str, Any] | None = None,
+        target_models: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [ENDPOINT_LIVE])
         super().__init__(**kwargs)
         self.endpoint_name, self.model, self.sample_request = endpoint_name, model, sample_request
+        self.target_models = target_models
 
     def runtime(self) -> tuple[Any, str, dict[str, Any]]:
         """(sagemaker-runtime client, invocation URL, DescribeEndpoint) of the target."""
@@ -113,11 +145,12 @@ class SmokeTestStep(StepOperator):
     def read_archive(self, model_data_url: str) -> bytes:
         raise NotImplementedError
 
-    def replay_command(self, url: str, request: Any) -> str:
+    def replay_command(self, url: str, request: Any, target_model: str | None = None) -> str:
         """A shell command that sends ``request`` to the endpoint again (AWS CLI; the local class uses curl)."""
         body = json.dumps(request)
+        target = f" --target-model {target_model}" if target_model else ""
         return (
-            f"aws sagemaker-runtime invoke-endpoint --endpoint-name {self.endpoint_name} --content-type "
+            f"aws sagemaker-runtime invoke-endpoint --endpoint-name {self.endpoint_name}{target} --content-type "
             f"application/json --cli-binary-format raw-in-base64-out --body '{body}' /dev/stdout"
         )
 
@@ -131,10 +164,14 @@ class SmokeTestStep(StepOperator):
                 f"endpoint {self.endpoint_name} is {description['EndpointStatus']}: "
                 f"{description.get('FailureReason') or 'see the deploy task log'}"
             )
-        response = invoke(client, self.endpoint_name, request)
+        target_model = (as_json(self.target_models) or [None])[0]
+        response = invoke(client, self.endpoint_name, request, target_model=target_model)
         rows = len(request["instances"]) if isinstance(request, dict) and "instances" in request else 1
         check_predictions(json.dumps(response["Body"]).encode(), rows)
         extra = self.live_event(url, request, response, description)
+        if target_model:
+            extra["target_model"] = target_model
+            extra["replay"] = self.replay_command(url, request, target_model)
         self.log.info(
             "endpoint live: %s\nsample request: %s\nresponse (%s): %s",
             url,
@@ -162,3 +199,36 @@ class SmokeTestStep(StepOperator):
             "model_data_url": self.model.get("model_data_url"),
             "variant_weights": {v["VariantName"]: v.get("CurrentWeight") for v in description["ProductionVariants"]},
         }
+
+
+class PromoteWinnerStep(StepOperator):
+    """``promote_winner``: act on the A/B decision: all traffic to the winner, or nothing when the champion stays.
+
+    :param decision: ``decide_ab_test``'s result (``action``, ``winner``, ``loser``, ``endpoint_name``, ``reason``,
+        ``report_uri``); the request is :func:`mlops.aws.ab_test_requests.promotion_request`.
+    Returns the decision with ``promoted`` and, when promoted, the request sent.
+    """
+
+    template_fields: Sequence[str] = ("decision",)
+
+    def __init__(self, *, decision: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decision = decision
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        """UpdateEndpointWeightsAndCapacities (a target-specific class makes the call)."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.aws.ab_test_requests import promotion_request
+        from mlops.serving.ab_decision import PROMOTE
+
+        decision = as_json(self.decision)
+        self.log.info("A/B decision: %s", decision["reason"])
+        if decision["action"] != PROMOTE:
+            return {**decision, "promoted": False}
+        request = promotion_request(decision["endpoint_name"], winner=decision["winner"], loser=decision["loser"])
+        self.update_weights(request)
+        self.log.info("all traffic of %s now goes to %s", decision["endpoint_name"], decision["winner"])
+        return {**decision, "promoted": True, "request": request}
+

@@ -22,7 +22,12 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 
 from mlops_airflow.operators.aws_hooks import describe_or_none
-from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep
+from mlops_airflow.operators.serving import (
+    PromoteWinnerStep,
+    ResolveModelStep,
+    SmokeTestStep,
+    StageTargetModelsStep,
+)
 from mlops_airflow.operators.training_aws import SageMakerRegistryOperator
 
 if TYPE_CHECKING:
@@ -74,6 +79,18 @@ class AwsSageMakerEndpointOperator(SageMakerEndpointOperator):
         return result
 
 
+class AwsStageTargetModelsOperator(StageTargetModelsStep, AwsBaseOperator[S3Hook]):
+    """aws ``stage_target_models``: S3 CopyObject (server-side) of each package under the multi-model prefix."""
+
+    aws_hook_class = S3Hook
+    template_fields: Sequence[str] = (*AwsBaseOperator.template_fields, *StageTargetModelsStep.template_fields)
+
+    def copy(self, source: str, target: str) -> None:
+        from mlops.aws.endpoint_requests import copy_object_request
+
+        self.hook.conn.copy_object(**copy_object_request(source, target))
+
+
 class AwsEndpointSmokeTestOperator(SmokeTestStep, AwsBaseOperator[SageMakerHook]):
     """aws ``smoke_test``: the sagemaker-runtime client of the task's connection."""
 
@@ -92,3 +109,14 @@ class AwsEndpointSmokeTestOperator(SmokeTestStep, AwsBaseOperator[SageMakerHook]
         hook = S3Hook(aws_conn_id=self.aws_conn_id)
         bucket, key = hook.parse_s3_url(model_data_url)
         return hook.get_key(key, bucket).get()["Body"].read()
+
+
+class AwsPromoteWinnerOperator(PromoteWinnerStep, AwsBaseOperator[SageMakerHook]):
+    """aws ``promote_winner``: UpdateEndpointWeightsAndCapacities through the task connection's SageMaker client."""
+
+    aws_hook_class = SageMakerHook
+    template_fields: Sequence[str] = (*AwsBaseOperator.template_fields, *PromoteWinnerStep.template_fields)
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        self.hook.conn.update_endpoint_weights_and_capacities(**request)
+

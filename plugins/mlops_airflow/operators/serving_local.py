@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.operators.base import AWS_CONNECTION, DEFERRAL, SAGEMAKER_JOB, LocalSageMakerStandIn, LocalStandIn
-from mlops_airflow.operators.serving import ResolveModelStep, SmokeTestStep
+from mlops_airflow.operators.serving import (
+    PromoteWinnerStep,
+    ResolveModelStep,
+    SmokeTestStep,
+    StageTargetModelsStep,
+)
 from mlops_airflow.operators.training_local import SqliteRegistry
 
 if TYPE_CHECKING:
@@ -131,6 +136,23 @@ class LocalSageMakerEndpointOperator(LocalSageMakerStandIn):
         sagemaker.update_endpoint(**endpoint)
 
 
+class LocalStageTargetModelsOperator(StageTargetModelsStep, LocalStandIn):
+    """local ``stage_target_models``: copy each package under the local lake's multi-model prefix."""
+
+    def copy(self, source: str, target: str) -> None:
+        import shutil
+
+        from mlops.lake import local_path
+
+        package, destination = local_path(source), local_path(target)
+        if not package.is_file():
+            raise FileNotFoundError(f"model package {source} does not exist; check the version's ModelDataUrl")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staged = destination.with_name(f".{destination.name}.tmp")
+        shutil.copyfile(package, staged)
+        staged.replace(destination)  # a model server never sees half a package
+
+
 class LocalEndpointSmokeTestOperator(SmokeTestStep, LocalStandIn):
     """local ``smoke_test``: boto3's sagemaker-runtime client against the local router."""
 
@@ -149,7 +171,15 @@ class LocalEndpointSmokeTestOperator(SmokeTestStep, LocalStandIn):
 
         return read_local_archive(model_data_url)
 
-    def replay_command(self, url: str, request: Any) -> str:
+    def replay_command(self, url: str, request: Any, target_model: str | None = None) -> str:
         from mlops.serving.runtime import replay_commands
 
-        return replay_commands(url, self.endpoint_name, request)["curl"]
+        return replay_commands(url, self.endpoint_name, request, target_model)["curl"]
+
+
+class LocalPromoteWinnerOperator(PromoteWinnerStep, LocalStandIn):
+    """local ``promote_winner``: the same request on the local endpoint (the router's weights change at once)."""
+
+    def update_weights(self, request: dict[str, Any]) -> None:
+        local_sagemaker().update_endpoint_weights_and_capacities(**request)
+
