@@ -75,6 +75,10 @@ class MotoServer:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        if not _ACTIVE:
+            # moto's backends live in the process: start from an empty account, whatever an earlier
+            # test of this process left there (model versions, buckets...).
+            self._post("/moto-api/reset", {})
         RECORDINGS.append(self.calls)
         _ACTIVE.append(self)
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +78,9 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
             break
         time.sleep(2)
     assert status is not None and status.returncode == 1, status.stdout if status else "no status"
-    assert "not healthy: scheduler" in status.stderr and "make stop airflow" in status.stderr
+    # the scheduler is named (under heavy load the API may time out on the others too)
+    assert re.search(r"not healthy: [a-z_, ]*\bscheduler\b", status.stderr), status.stderr
+    assert "make stop airflow" in status.stderr
 
     # A job subprocess a killed task left behind: its own session, in no recorded group, tagged as ours.
     orphan = subprocess.Popen(
