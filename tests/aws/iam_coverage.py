@@ -228,7 +228,8 @@ def _call_checks(
         checks = [_check(principal, f"sqs:{op}", arns.of("sqs", name), source)]
         return checks + _kms_via(env, principal, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"], source)
     if service == "sns":
-        checks = [_check(principal, f"sns:{op}", p["TopicArn"], source)]
+        # Publish names its topic as TopicArn or TargetArn (the provider's SnsHook sends TargetArn)
+        checks = [_check(principal, f"sns:{op}", p.get("TopicArn") or p["TargetArn"], source)]
         return checks + _kms_via(env, principal, "sns", ["kms:GenerateDataKey", "kms:Decrypt"], source)
     if service == "dynamodb":
         return [_check(principal, f"dynamodb:{op}", arns.of("dynamodb", f"table/{p['TableName']}"), source)]
