@@ -384,6 +384,8 @@ def job_checks(env: Environment, calls: list[RecordedCall], glue_roles: dict[str
             for variant in p["ProductionVariants"]:
                 key = f"{destination}/<endpoint>/{variant['VariantName']}/2026/01/01/00/capture.jsonl"
                 checks += s3_write(env, "sagemaker-execution", key, source)
+                # reporting.yaml's rule queues each new capture file; the reporting Lambda reads it
+                checks += s3_read(env, "reporting-lambda", key, f"{source} (capture file -> reporting queue)")
         elif call.operation == "StartJobRun":
             checks += _glue_run(env, p, glue_roles, glue_access, glue_scripts, source)
     return checks
