@@ -108,6 +108,10 @@ class AwsConfig(_Section):
     lake_bucket: str = Field("mlops-lake-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     artifacts_bucket: str = Field("mlops-artifacts-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     dms_replication_task_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:dms:")
+    # The alerts SNS topic (the ml stack's AlertsTopicArn); required on aws for the DAG failure callback.
+    alerts_topic_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$"
+    )
     dms_poll_interval_seconds: int = Field(60, ge=1)
     dms_max_attempts: int = Field(30, ge=1)
 

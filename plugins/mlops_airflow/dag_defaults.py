@@ -1,9 +1,11 @@
-"""Defaults every pipeline DAG shares: owner, retries, timeouts, tags and template macros."""
+"""Defaults every pipeline DAG shares: owner, retries, timeouts, the failure alert, tags and template macros."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+
+from mlops_airflow.callbacks import task_failure_alert
 
 OWNER = "mlops"
 
@@ -13,6 +15,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(minutes=30),
+    # after the last try: logged, and on aws published to the alerts topic (mlops_airflow.callbacks)
+    "on_failure_callback": task_failure_alert,
 }
 
 

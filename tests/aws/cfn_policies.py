@@ -72,15 +72,16 @@ class Deployment:
     # ------------------------------------------------------------------------- resolution
     def resolve(self, template: str, value: Any) -> Any:
         """``value`` with every intrinsic function replaced by its string (lists and dicts recursively)."""
-        if isinstance(value, list):
-            return [self.resolve(template, v) for v in value]
+        if isinstance(value, list):  # AWS::NoValue (None) removes a list element, as in CloudFormation
+            return [r for r in (self.resolve(template, v) for v in value) if r is not None]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             (key, argument), = value.items()
             if key == "Ref" or key.startswith("Fn::"):
                 return self._function(template, key, argument)
-        return {k: self.resolve(template, v) for k, v in value.items()}
+        resolved = {k: self.resolve(template, v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not None}  # AWS::NoValue removes a property
 
     def _function(self, template: str, key: str, argument: Any) -> Any:
         if key == "Ref":

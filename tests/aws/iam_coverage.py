@@ -228,7 +228,8 @@ def _call_checks(
         checks = [_check(principal, f"sqs:{op}", arns.of("sqs", name), source)]
         return checks + _kms_via(env, principal, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"], source)
     if service == "sns":
-        checks = [_check(principal, f"sns:{op}", p["TopicArn"], source)]
+        # Publish names its topic as TopicArn or TargetArn (the provider's SnsHook sends TargetArn)
+        checks = [_check(principal, f"sns:{op}", p.get("TopicArn") or p["TargetArn"], source)]
         return checks + _kms_via(env, principal, "sns", ["kms:GenerateDataKey", "kms:Decrypt"], source)
     if service == "dynamodb":
         return [_check(principal, f"dynamodb:{op}", arns.of("dynamodb", f"table/{p['TableName']}"), source)]
@@ -383,6 +384,8 @@ def job_checks(env: Environment, calls: list[RecordedCall], glue_roles: dict[str
             for variant in p["ProductionVariants"]:
                 key = f"{destination}/<endpoint>/{variant['VariantName']}/2026/01/01/00/capture.jsonl"
                 checks += s3_write(env, "sagemaker-execution", key, source)
+                # reporting.yaml's rule queues each new capture file; the reporting Lambda reads it
+                checks += s3_read(env, "reporting-lambda", key, f"{source} (capture file -> reporting queue)")
         elif call.operation == "StartJobRun":
             checks += _glue_run(env, p, glue_roles, glue_access, glue_scripts, source)
     return checks

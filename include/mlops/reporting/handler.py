@@ -6,6 +6,9 @@
   (the production wiring: queue -> Lambda with ``ReportBatchItemFailures``);
 - ``{"records": [...]}`` or a list of records, or one record (direct invocation, local use).
 
+A message body may also be EventBridge's S3 ``Object Created`` event of a data-capture file (the aws
+feed, :mod:`mlops.reporting.capture_feed`): the file is read and each line becomes a ``capture`` record.
+
 Records (see :mod:`mlops.reporting.records`) are summed per (pk, minute) first, then written with
 one UpdateItem ``ADD`` per item, so a batch of 100 predictions in one minute is one write.
 Malformed SQS messages are returned as ``batchItemFailures`` (retried, then dead-lettered);
@@ -19,11 +22,20 @@ import json
 import logging
 from typing import Any
 
+from mlops.reporting.capture_feed import ReadObject, is_capture_object_event, records_of_object_event, s3_reader
 from mlops.reporting.records import RecordError, aggregate, counters
 from mlops.reporting.store import Store, store_from_env
 
 log = logging.getLogger(__name__)
 _STORE: Store | None = None
+_READ_OBJECT: ReadObject | None = None
+
+
+def _read_object() -> ReadObject:
+    global _READ_OBJECT
+    if _READ_OBJECT is None:
+        _READ_OBJECT = s3_reader()
+    return _READ_OBJECT
 
 
 def _store() -> Store:
@@ -48,16 +60,20 @@ def _messages(event: Any) -> list[tuple[str | None, Any]]:
     return [(None, r) for r in (event if isinstance(event, list) else [event])]
 
 
-def handler(event: Any, context: Any = None, store: Store | None = None) -> dict[str, Any]:
+def handler(
+    event: Any, context: Any = None, store: Store | None = None, read_object: ReadObject | None = None
+) -> dict[str, Any]:
     """Aggregate the event's records per minute into the store; return counts and SQS batch failures."""
     good: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     rejected = 0
     for message_id, body in _messages(event):
-        records = body if isinstance(body, list) else [body]
         try:
             if isinstance(body, Exception):
                 raise body
+            if is_capture_object_event(body):
+                body = records_of_object_event(body, read_object or _read_object())
+            records = body if isinstance(body, list) else [body]
             for record in records:
                 counters(record)  # validate before anything is written
         except RecordError as exc:
