@@ -405,7 +405,7 @@ def test_model_registry_and_rollback_alarms(pipeline):
 
 
 def test_reporting_lambda_and_table(pipeline):
-    function = one("AWS::Lambda::Function")
+    function = next(p for _, lid, p in resources("AWS::Lambda::Function") if lid == "ReportingFunction")
     assert function["Runtime"] == "python3.12"
     assert function["Code"]["S3Key"] == {"Ref": "LambdaCodeS3Key"}
     module_name, _, attribute = default("reporting.yaml", function["Handler"]).rpartition(".")
