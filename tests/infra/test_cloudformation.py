@@ -35,6 +35,7 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "ecr:GetAuthorizationToken",
     "dms:DescribeReplicationTasks",
     "sagemaker:ListModelPackages",
+    "ec2:DescribeNetworkInterfaces",
 }
 
 

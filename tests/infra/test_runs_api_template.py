@@ -55,6 +55,8 @@ def test_the_function_role_may_only_invoke_the_airflow_rest_api_as_one_airflow_r
     assert TEMPLATE["Parameters"]["AirflowRole"]["AllowedValues"] == ["User", "Op"], "never Admin"
     every = [a for value in actions.values() for a in ([value] if isinstance(value, str) else value)]
     assert [a for a in every if "*" in a] == ["kms:GenerateDataKey*"], "no other wildcard action"
+    function = RESOURCES["RunsFunction"]["Properties"]
+    assert function["VpcConfig"]["SubnetIds"], "InvokeRestApi from inside the VPC (the webserver is private)"
     data_key = next(s for s in statements if s["Sid"] == "DataKey")
     assert "kms:ViaService" in data_key["Condition"]["StringEquals"]
 
