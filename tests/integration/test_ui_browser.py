@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from mlops import processes
+from mlops_tools.local_airflow import project_dag_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -165,7 +166,7 @@ def airflow(tmp_path_factory):
         durations["airflow start"] = time.monotonic() - started
         try:
             assert result.returncode == 0, result.stdout + result.stderr
-            assert "unpaused: mlops_deploy, mlops_features, mlops_ingest, mlops_monitor, mlops_train" in result.stdout
+            assert f"unpaused: {', '.join(project_dag_ids())}" in result.stdout
             api = Api(env["AIRFLOW__API__PORT"])
             _fail_start_up_runs(api, "mlops_ingest")
             generated = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from mlops import cli
 from mlops.cli import app
 
 runner = CliRunner()
@@ -14,6 +15,8 @@ runner = CliRunner()
 def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
+    # the console read COLUMNS when mlops.cli was first imported, maybe by another test of this process
+    monkeypatch.setattr(cli.console, "width", 200)
 
 
 def invoke(*args: str):
