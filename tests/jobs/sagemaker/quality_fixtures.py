@@ -68,7 +68,9 @@ def write_capture(root: Path, frame: pd.DataFrame, proba: np.ndarray, start: dat
     (folder / f"{start:%M-%S}-000-capture.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def write_orders(root: Path, order_ids: np.ndarray, labels: np.ndarray, *, matured: float = 1.0) -> Path:
+def write_orders(
+    root: Path, order_ids: np.ndarray, labels: np.ndarray, *, matured: float = 1.0, name: str = "1"
+) -> Path:
     """The raw orders table: a full load with every order ``placed``, then a CDC file moving the first
     ``matured`` share of them to their terminal status (the rest have no label yet)."""
     folder = root / "orders"
@@ -76,10 +78,10 @@ def write_orders(root: Path, order_ids: np.ndarray, labels: np.ndarray, *, matur
     n = len(order_ids)
     load = pd.DataFrame({"Op": "I", "dms_change_seq": "0" * 20, "dms_commit_ts": pd.Timestamp("2026-01-01"),
                          "order_id": order_ids, "status": "placed"})  # fmt: skip
-    load.to_parquet(folder / "LOAD00000001.parquet", index=False)
+    load.to_parquet(folder / f"LOAD{int(name):08d}.parquet", index=False)
     done = round(n * matured)
-    cdc = pd.DataFrame({"Op": "U", "dms_change_seq": [f"{i + 1:020d}" for i in range(done)],
+    cdc = pd.DataFrame({"Op": "U", "dms_change_seq": [f"{name}{i + 1:019d}" for i in range(done)],
                         "dms_commit_ts": pd.Timestamp("2026-01-05"), "order_id": order_ids[:done],
                         "status": labels[:done]})  # fmt: skip
-    cdc.to_parquet(folder / "20260105-000000000.parquet", index=False)
+    cdc.to_parquet(folder / f"20260105-{name}-{done}.parquet", index=False)
     return folder
