@@ -309,6 +309,7 @@ def evaluate(
             lake_io.join(outputs["drift_summary_uri"].rsplit("/", 1)[0], quarantined.get("file") or ""),
         )
     extra = {
+        "trigger": "input_drift",
         "drift_share": record["drift_share"],
         "drifted_features": record["drifted_features"],
         "windows": decision.windows,

@@ -41,7 +41,15 @@ def concept_shifted_labels(proba: np.ndarray, seed: int) -> np.ndarray:
     return sample_labels(proba[:, [2, 1, 0]], seed)
 
 
-def write_capture(root: Path, frame: pd.DataFrame, proba: np.ndarray, start: datetime, *, ids: bool = True) -> None:
+def write_capture(
+    root: Path,
+    frame: pd.DataFrame,
+    proba: np.ndarray,
+    start: datetime,
+    *,
+    ids: bool = True,
+    endpoint: str = "mlops-orders",
+) -> None:
     """One capture record per order (``inferenceId`` = order id unless ``ids`` is False), a second apart."""
     lines = []
     for i, (row, probs) in enumerate(zip(json.loads(frame.to_json(orient="records")), proba, strict=True)):
@@ -63,7 +71,7 @@ def write_capture(root: Path, frame: pd.DataFrame, proba: np.ndarray, start: dat
             "eventMetadata": meta,
             "eventVersion": "0",
         }))  # fmt: skip
-    folder = root / "mlops-orders" / "AllTraffic" / f"{start:%Y/%m/%d/%H}"
+    folder = root / endpoint / "AllTraffic" / f"{start:%Y/%m/%d/%H}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{start:%M-%S}-000-capture.jsonl").write_text("\n".join(lines) + "\n")
 
