@@ -53,14 +53,17 @@ def test_start_unpauses_names_a_dead_scheduler_and_stop_leaves_nothing(airflow_e
     assert started.returncode == 0, started.stdout + started.stderr
     healthy = "metadatabase healthy, scheduler healthy, dag_processor healthy, triggerer healthy"
     assert f"healthy: {healthy}" in started.stdout
-    assert "unpaused: mlops_deploy, mlops_features, mlops_ingest, mlops_monitor, mlops_train" in started.stdout
+    assert (
+        "unpaused: mlops_deploy, mlops_features, mlops_ingest, mlops_model_quality, mlops_monitor, mlops_train"
+    ) in started.stdout
 
     from mlops_tools.local_airflow import AirflowApi
 
     api = AirflowApi(airflow_env["AIRFLOW__API__PORT"])
     dags = api.dags()
     assert {d: dags[d] for d in dags if d.startswith("mlops_")} == dict.fromkeys(
-        ["mlops_deploy", "mlops_features", "mlops_ingest", "mlops_monitor", "mlops_train"], False
+        ["mlops_deploy", "mlops_features", "mlops_ingest", "mlops_model_quality", "mlops_monitor", "mlops_train"],
+        False,
     )
     assert live_airflow.local_airflow(airflow_env, "status").returncode == 0
 

@@ -165,7 +165,9 @@ def airflow(tmp_path_factory):
         durations["airflow start"] = time.monotonic() - started
         try:
             assert result.returncode == 0, result.stdout + result.stderr
-            assert "unpaused: mlops_deploy, mlops_features, mlops_ingest, mlops_monitor, mlops_train" in result.stdout
+            assert (
+                "unpaused: mlops_deploy, mlops_features, mlops_ingest, mlops_model_quality, mlops_monitor, mlops_train"
+            ) in result.stdout
             api = Api(env["AIRFLOW__API__PORT"])
             _fail_start_up_runs(api, "mlops_ingest")
             generated = subprocess.run(
