@@ -210,6 +210,7 @@ class MonitoringConfig(_Section):
     schedule: str = "@hourly"
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     min_window_records: int = Field(100, ge=1)
+    min_distinct_inference_ids: int = Field(0, ge=0)
     comparison_method: Literal["Simple", "Robust"] = "Robust"
     comparison_threshold: float = Field(0.1, gt=0, le=1)
     categorical_comparison_threshold: float = Field(0.1, gt=0, le=1)

@@ -156,6 +156,8 @@ def drift_job_request(
         str(monitoring.drift_share_threshold),
         "--min-window-records",
         str(monitoring.min_window_records),
+        "--min-distinct-inference-ids",
+        str(monitoring.min_distinct_inference_ids),
         "--baseline",
         f"{PROCESSING}/input/baseline",
         "--capture",

@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--completeness-tolerance", type=float, default=0.05)
     parser.add_argument("--drift-share-threshold", type=float, default=0.25)
     parser.add_argument("--min-window-records", type=int, default=100)
+    parser.add_argument("--min-distinct-inference-ids", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -127,7 +128,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     results, found = drift.compare(frame, baseline_stats, constraints, settings)
     feature_count = len(baseline_stats["features"])
     share = drift.drift_share(results, feature_count)
-    insufficient = len(frame) < args.min_window_records
+    flooded = 0 < len(window.inference_ids) < args.min_distinct_inference_ids
+    insufficient = len(frame) < args.min_window_records or flooded
     window_stats = statistics.dataset_statistics(frame, numeric, categorical, {r.name: r.typed for r in results})
     doc = violations.validate(violations.document(found))
     labels = window.label_counts
@@ -144,6 +146,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "records_per_variant": dict(window.variants),
         "extra_columns_dropped": window.extra_columns_dropped,
         "insufficient": insufficient,
+        "distinct_inference_ids": len(window.inference_ids),
+        "too_few_inference_ids": flooded,
         "feature_count": feature_count,
         "drift_share": round(share, 6),
         "window_drifted": (not insufficient) and share >= args.drift_share_threshold,
@@ -157,6 +161,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
             **settings.__dict__,
             "drift_share_threshold": args.drift_share_threshold,
             "min_window_records": args.min_window_records,
+            "min_distinct_inference_ids": args.min_distinct_inference_ids,
         },
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
         "json_library": capture_lines.JSON_LIBRARY,

@@ -134,3 +134,29 @@ def test_the_orders_table_must_have_ids_and_statuses(tmp_path):
     pd.DataFrame({"order_id": [1], "state": ["x"]}).to_parquet(tmp_path / "orders" / "LOAD00000001.parquet")
     with pytest.raises(ValueError, match=r"\['status'\] column"):
         ground_truth.read_orders(tmp_path / "orders")
+
+
+def _drift(tmp_path: Path, reference, inputs: pd.DataFrame, *extra: str) -> dict:
+    stats, constraints, _evaluated = reference
+    write_capture(tmp_path / "capture", inputs, scores(inputs), START)
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    for name, doc in (("statistics", stats), ("constraints", constraints), ("feature_spec", feature_spec())):
+        (baseline / f"{name}.json").write_text(json.dumps(doc))
+    drift_job.main(["--window-start", START.isoformat(), "--window-end", (START + timedelta(hours=1)).isoformat(),
+                    "--baseline", str(baseline), "--capture", str(tmp_path / "capture"), "--output",
+                    str(tmp_path / "drift"), "--failure-file", str(tmp_path / "failure"), *extra])  # fmt: skip
+    return json.loads((tmp_path / "drift" / "drift_summary.json").read_text())
+
+
+def test_one_clients_flood_is_insufficient_for_drift_not_a_drifted_window(tmp_path, reference):
+    flood = pd.concat([curated_features(1, seed=13)] * 600, ignore_index=True)  # one order's row, 600 times
+    summary = _drift(tmp_path / "flood", reference, flood, "--min-distinct-inference-ids", "20")
+    assert summary["distinct_inference_ids"] == 1 and summary["too_few_inference_ids"]
+    assert summary["insufficient"] and not summary["window_drifted"] and summary["drift_share"] > 0.25
+    unguarded = _drift(tmp_path / "unguarded", reference, flood)  # the guard is off by default
+    assert unguarded["window_drifted"]
+    shifted = drift_rows(curated_features(600, seed=14), list(NUMERIC), list(CATEGORICAL), seed=14)
+    shifted["order_id"] = np.arange(600)
+    many = _drift(tmp_path / "many", reference, shifted, "--min-distinct-inference-ids", "20")
+    assert many["distinct_inference_ids"] == 600 and many["window_drifted"]
