@@ -198,7 +198,8 @@ class QualityConfig(_Section):
     schedule: str = "@daily"
     window_hours: int = Field(24, ge=1, le=31 * 24)
     max_map_drop: float = Field(0.05, ge=0, le=1)
-    min_labelled_rows: int = Field(200, ge=1)
+    confidence_z: float = Field(2.0, ge=0)
+    min_labelled_rows: int = Field(500, ge=1)
     min_label_coverage: float = Field(0.5, gt=0, le=1)
     max_label_wait_hours: float = Field(14 * 24, gt=0)
     cooldown_hours: float = Field(24.0, ge=0)

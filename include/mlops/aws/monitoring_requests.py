@@ -213,6 +213,7 @@ def quality_job_request(
         *("--window-start", window_start, "--window-end", window_end),
         *("--model-version", str(model_version), "--endpoint-name", config.serving.endpoint_name),
         *("--baseline-map", f"{evaluated_map:.6f}", "--max-map-drop", str(quality.max_map_drop)),
+        *("--confidence-z", str(quality.confidence_z)),
         *("--min-labelled-rows", str(quality.min_labelled_rows)),
         *("--min-label-coverage", str(quality.min_label_coverage)),
         *("--capture", f"{PROCESSING}/input/capture", "--ground-truth", f"{PROCESSING}/input/ground_truth"),

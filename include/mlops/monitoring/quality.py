@@ -91,14 +91,20 @@ def constraints_document(baseline_map: float, max_map_drop: float) -> dict[str, 
     }
 
 
-def violations_document(statistics: dict[str, Any], constraints: dict[str, Any]) -> dict[str, Any]:
-    """``constraint_violations.json``: one LessThanThreshold violation per metric below its threshold."""
+def violations_document(
+    statistics: dict[str, Any], constraints: dict[str, Any], confidence_z: float = 0.0
+) -> dict[str, Any]:
+    """``constraint_violations.json``: one LessThanThreshold violation per metric below its threshold by more
+    than sampling noise: ``value + confidence_z * standard_deviation < threshold`` (the bootstrap's standard
+    deviation; ``confidence_z`` 0 compares the value alone, as Model Monitor does). A small window's mAP
+    scatters several points around the model's true mAP, so a plain comparison raises false alarms."""
     found = []
     values = statistics["multiclass_classification_metrics"]
     for name, rule in constraints["multiclass_classification_constraints"].items():
         metric = values.get(name) or {}
         value, spread = metric.get("value"), metric.get("standard_deviation")
-        if value is not None and rule["comparison_operator"] == LESS_THAN and value < rule["threshold"]:
+        margin = confidence_z * (spread if isinstance(spread, float) and spread == spread else 0.0)
+        if value is not None and rule["comparison_operator"] == LESS_THAN and value + margin < rule["threshold"]:
             found.append({
                 "metric_name": name,
                 "constraint_check_type": LESS_THAN,

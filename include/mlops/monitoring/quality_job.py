@@ -3,7 +3,7 @@
 Run by SageMaker Processing (sklearn framework image) or :mod:`mlops.sagemaker_local` as::
 
     python3 quality_job.py --window-start 2026-11-24T17:00:00+00:00 --window-end 2026-11-24T18:00:00+00:00 \\
-        --baseline-map 0.62 [--max-map-drop 0.05] [--min-labelled-rows 200] [--min-label-coverage 0.5] \\
+        --baseline-map 0.62 [--max-map-drop 0.05] [--confidence-z 2] [--min-labelled-rows 200] \\
         [--capture /opt/ml/processing/input/capture] [--ground-truth /opt/ml/processing/input/ground_truth] \\
         [--output /opt/ml/processing/output]
 
@@ -11,7 +11,9 @@ Inputs: ``capture/`` capture ``*.jsonl`` files (records outside the window are s
 :mod:`mlops.monitoring.predictions` for which records join); ``ground_truth/`` the raw DMS
 ``orders`` table (:mod:`mlops.monitoring.ground_truth`). Outputs (``--output``): Model Monitor's
 model-quality ``statistics.json``, ``constraints.json`` and ``constraint_violations.json``,
-``quality_summary.json`` (status, coverage, mAP, threshold, verdict) and ``report.html``. A window
+``quality_summary.json`` (status, coverage, mAP, threshold, verdict) and ``report.html``. A
+violation needs ``mAP + confidence_z * (bootstrap std of mAP) < threshold``: the drop must exceed
+the window's sampling noise (see :func:`mlops.monitoring.quality.violations_document`). A window
 whose labels have not matured (fewer than ``--min-labelled-rows`` labelled, or coverage below
 ``--min-label-coverage``) is ``pending``: its coverage is reported and no violation is raised.
 """
@@ -49,7 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-map-drop", type=float, default=0.05)
     parser.add_argument("--min-labelled-rows", type=int, default=200)
     parser.add_argument("--min-label-coverage", type=float, default=0.5)
-    parser.add_argument("--bootstrap-rounds", type=int, default=10)
+    parser.add_argument(
+        "--confidence-z", type=float, default=2.0, help="violation: mAP + z * bootstrap std < threshold"
+    )
+    parser.add_argument("--bootstrap-rounds", type=int, default=20)
     parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     return parser.parse_args(argv)
 
@@ -80,7 +85,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | 
     stats = quality.statistics_document(joined, args.bootstrap_rounds) if joined.ids else None
     constraints = quality.constraints_document(args.baseline_map, args.max_map_drop)
     judged = stats is not None and status == "evaluated"
-    violations = quality.violations_document(stats, constraints) if judged else {"violations": []}
+    violations = quality.violations_document(stats, constraints, args.confidence_z) if judged else {"violations": []}
     values = (stats or {}).get("multiclass_classification_metrics", {})
     summary = {
         "window_start": start.isoformat(),
@@ -101,7 +106,11 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | 
         "baseline_map": args.baseline_map,
         "threshold": constraints["multiclass_classification_constraints"][quality.MAP]["threshold"],
         "violated": bool(violations["violations"]),
-        "settings": {k: getattr(args, k) for k in ("max_map_drop", "min_labelled_rows", "min_label_coverage")},
+        "map_standard_deviation": (values.get(quality.MAP) or {}).get("standard_deviation"),
+        "settings": {
+            k: getattr(args, k)
+            for k in ("max_map_drop", "min_labelled_rows", "min_label_coverage", "confidence_z", "bootstrap_rounds")
+        },
     }
     quarantine.close()
     return summary, stats, constraints, violations
