@@ -41,6 +41,10 @@ def test_closed_loop(home):
     drifted = [s for s in demo.stages if s.name.startswith("monitor: drifted window")]
     assert [("mlops_drift_detected" in s.figures["events"]) for s in drifted][-1] is True
     assert all("mlops_drift_detected" not in s.figures["events"] for s in drifted[:-1])
+    quality = next(s for s in demo.stages if s.name.startswith("model quality"))
+    assert quality.figures["status"] == "evaluated", quality.figures  # every scored order has its label
+    assert quality.figures["labelled"] == quality.figures["predictions"] >= 500
+    assert 0 < quality.figures["map"] <= 1 and quality.figures["threshold"] < quality.figures["baseline_map"]
     retrain = next(s for s in demo.stages if s.name.startswith("retrain: train"))
     if retrain.status == "ok":
         assert retrain.figures["version"] == 2 and retrain.figures["champion_version"] == 1
