@@ -178,7 +178,8 @@ def quality_stage(log_dir: Path) -> Callable[[], dict[str, Any]]:
         figures = run()
         decision = figures["xcoms"].get("evaluate_quality") or {}
         extra = decision.get("extra") or {}
-        keys = ("map", "threshold", "baseline_map", "labelled", "predictions", "label_coverage")
+        keys = ("map", "threshold", "baseline_map", "labelled", "predictions", "label_coverage", "report_uri",
+                "violations_uri")  # fmt: skip
         figures.update({k: extra[k] for k in keys if k in extra})
         figures.update(status=decision.get("status"), fired=bool(decision.get("fire")), reason=decision.get("reason"))
         return figures
