@@ -69,6 +69,12 @@ def settings_of(args: argparse.Namespace) -> drift.DriftSettings:
     )
 
 
+def settings_summary(args: argparse.Namespace, settings: drift.DriftSettings) -> dict[str, Any]:
+    """The settings the window was judged with, for drift_summary.json."""
+    names = ("drift_share_threshold", "min_window_records", "min_distinct_inference_ids")
+    return {**settings.__dict__, **{name: getattr(args, name) for name in names}}
+
+
 def load_baseline(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(statistics, constraints, input columns in model order) of a baseline folder."""
     stats = json.loads((folder / "statistics.json").read_text())
@@ -157,12 +163,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "predicted_labels": window.predicted_labels,
         "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
         "features": drift.as_dicts(results),
-        "settings": {
-            **settings.__dict__,
-            "drift_share_threshold": args.drift_share_threshold,
-            "min_window_records": args.min_window_records,
-            "min_distinct_inference_ids": args.min_distinct_inference_ids,
-        },
+        "settings": settings_summary(args, settings),
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
         "json_library": capture_lines.JSON_LIBRARY,
     }
