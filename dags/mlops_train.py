@@ -2,8 +2,9 @@
 ### mlops_train — SageMaker training, evaluation, mAP gate and Model Registry
 
 Runs when `mlops_features` emits the `mlops_validated_features` Asset, when `mlops_monitor`
-emits `mlops_drift_detected` (retraining on the freshest validated features), or by hand with
-the Params form.
+emits `mlops_drift_detected` or `mlops_model_quality` emits `mlops_model_quality_degraded`
+(retraining on the freshest validated features; `plan_training`'s log names the trigger and its
+evidence), or by hand with the Params form.
 
 | task | aws | local |
 |---|---|---|
@@ -35,12 +36,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
+from mlops_airflow.assets import DRIFT_DETECTED, MODEL_QUALITY_DEGRADED, REGISTERED_MODEL, VALIDATED_FEATURES
 from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
-# New validated features, or drift detected by mlops_monitor (retraining on fresh data).
-TRAINING_SCHEDULE = VALIDATED_FEATURES | DRIFT_DETECTED
+# New validated features, drift detected by mlops_monitor, or measured quality loss found by
+# mlops_model_quality (retraining on fresh data; plan_training logs which trigger fired and why).
+TRAINING_SCHEDULE = VALIDATED_FEATURES | DRIFT_DETECTED | MODEL_QUALITY_DEGRADED
 
 with DAG(
     dag_id="mlops_train",

@@ -256,12 +256,26 @@ class ServingConfig(_Section):
         return variants
 
 
+class QualityConfig(_Section):
+    """Model-quality monitoring on delayed ground truth (DAG mlops_model_quality, job quality_job.py)."""
+
+    schedule: str = "@daily"
+    window_hours: int = Field(24, ge=1, le=31 * 24)
+    max_map_drop: float = Field(0.05, ge=0, le=1)
+    confidence_z: float = Field(2.0, ge=0)
+    min_labelled_rows: int = Field(500, ge=1)
+    min_label_coverage: float = Field(0.5, gt=0, le=1)
+    max_label_wait_hours: float = Field(14 * 24, gt=0)
+    cooldown_hours: float = Field(24.0, ge=0)
+
+
 class MonitoringConfig(_Section):
     """Drift monitoring: windows, Model-Monitor-style thresholds, the retraining policy, the processing job."""
 
     schedule: str = "@hourly"
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     min_window_records: int = Field(100, ge=1)
+    min_distinct_inference_ids: int = Field(0, ge=0)
     comparison_method: Literal["Simple", "Robust"] = "Robust"
     comparison_threshold: float = Field(0.1, gt=0, le=1)
     categorical_comparison_threshold: float = Field(0.1, gt=0, le=1)
@@ -280,6 +294,7 @@ class MonitoringConfig(_Section):
     max_runtime_seconds: int = Field(3600, ge=60)
     image_uri: str | None = None
     framework_version: str = "1.2-1"
+    quality: QualityConfig = QualityConfig()
 
 
 class ReportingConfig(_Section):

@@ -21,7 +21,7 @@ TARGET_ENV = "MLOPS_TARGET"
 TARGETS: tuple[Target, ...] = ("local", "aws")
 
 OPERATORS = "mlops_airflow.operators"
-# SageMaker Processing: the evaluation job of mlops_train and both jobs of mlops_monitor.
+# SageMaker Processing: the evaluation job of mlops_train, both jobs of mlops_monitor, mlops_model_quality's job.
 PROCESSING_JOB = (
     f"{OPERATORS}.training_aws:AwsProcessingJobOperator",
     f"{OPERATORS}.training_local:LocalProcessingJobOperator",
@@ -112,6 +112,8 @@ STEPS: dict[str, tuple[str, str]] = {
         f"{OPERATORS}.monitoring_local:LocalCaptureSensor",
     ),
     "drift_job": PROCESSING_JOB,
+    # mlops_model_quality
+    "quality_job": PROCESSING_JOB,
 }
 
 # Not a step: what the UI plugin reads the lake, the registry and the endpoint with.

@@ -114,7 +114,7 @@ def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
     sensor = AwsCaptureSensor(
         task_id="wait", capture_uri=lake.capture("orders"), aws_conn_id=None, **window
     )
-    return {
+    return quality(config, lake, model, s3, sagemaker) | {
         "source": source,
         "baseline_created": baseline["created"],
         "cached_plan": cached,
@@ -125,6 +125,30 @@ def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
         ),
         "status": decision["status"],
     }
+
+
+def quality(config: Any, lake: Any, model: dict[str, Any], s3: Any, sagemaker: Any) -> dict[str, Any]:
+    """mlops_model_quality's worker-side steps: window, registry lookup, request, decision."""
+    import mlops_airflow.tasks.model_quality  # noqa: F401 - the task bodies' module and what it imports
+    from mlops.monitoring import quality_steps, steps
+
+    window = quality_steps.plan_window(config, lake, run_id="q1", end=RUN_AFTER, s3=s3)
+    try:
+        quality_steps.evaluated_map(model, sagemaker)
+        refused = False
+    except steps.MonitoringError:  # not in moto's registry: refused with the fix
+        refused = True
+    keys = steps.list_capture_keys(lake.capture("orders"), s3)
+    request = quality_steps.quality_request(
+        config, lake, run_id="q1", run_after=RUN_AFTER, model=model, window=window,
+        folders=steps.window_folders(keys, window["window_start"], window["window_end"]),
+        baseline_map=0.6, code_uri=steps.publish_code(lake, s3),
+    )  # fmt: skip
+    summary = {**window, "model_version": "3", "status": "evaluated", "labelled": 600, "predictions": 600,
+               "label_coverage": 1.0, "map": 0.4, "threshold": 0.55, "baseline_map": 0.6, "violated": True}  # fmt: skip
+    put_json(s3, request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"], "quality_summary.json", summary)
+    decision = quality_steps.evaluate(config, lake, run_id="q1", processing=request, s3=s3)
+    return {"quality_refused_unregistered": refused, "quality_fire": decision["fire"]}
 
 
 def main(heavy: set[str]) -> None:

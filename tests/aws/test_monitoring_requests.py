@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.aws.monitoring_requests import MAX_INPUTS, baseline_job_request, drift_job_request
+from mlops.aws.monitoring_requests import MAX_INPUTS, baseline_job_request, drift_job_request, quality_job_request
 from mlops.config import PipelineConfig
 from mlops.reporting.requests import query_request, send_message_batch_request, update_item_request
 from tests.aws.botocore_validation import assert_valid_request
@@ -76,6 +76,34 @@ def test_baseline_job_request_is_valid():
     args = request["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--comparison-threshold") + 1] == str(config.monitoring.comparison_threshold)
     assert request["ProcessingResources"]["ClusterConfig"]["InstanceType"] == config.monitoring.processing_instance_type
+
+
+@pytest.mark.parametrize("hours", [1, 24])
+def test_quality_job_request_is_valid(hours):
+    folders = [f"AllTraffic/2026/11/24/{h:02d}" for h in range(hours)]
+    request = quality_job_request(
+        PipelineConfig(),
+        name="mlops-quality-20261124170000-1a2b3c4d",
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/monitoring/code/0123456789abcdef/",
+        capture_root="s3://mlops-lake-dev/capture",
+        capture_folders=folders,
+        ground_truth_uri="s3://mlops-lake-dev/raw/dms/shop/orders",
+        output_uri="s3://mlops-lake-dev/monitoring/runs/mlops-orders/mlops-quality-20261124170000-1a2b3c4d",
+        window_start="2026-11-23T17:00:00+00:00",
+        window_end="2026-11-24T17:00:00+00:00",
+        model_version=3,
+        evaluated_map=0.61234567,
+        tags={"mlops:stage": "monitoring"},
+    )
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
+    assert inputs["ground_truth"] == "s3://mlops-lake-dev/raw/dms/shop/orders/"  # the folder, not a key prefix
+    assert len(inputs) <= MAX_INPUTS and (hours == 1) == ("capture-0" in inputs)
+    assert request["AppSpecification"]["ContainerEntrypoint"][-1] == "/opt/ml/processing/input/code/quality_job.py"
+    args = request["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--baseline-map") + 1] == "0.612346" and args[args.index("--max-map-drop") + 1] == "0.05"
 
 
 def test_drift_job_reads_the_baseline_folder_not_a_key_prefix():

@@ -1,6 +1,6 @@
 """The monitoring stage's worker side on the aws target imports nothing heavy.
 
-MWAA workers only orchestrate: the mlops_monitor task bodies and the ``mlops``
+MWAA workers only orchestrate: the mlops_monitor and mlops_model_quality task bodies and the ``mlops``
 modules they call on the aws path may use the standard library, Airflow, the provider, boto3,
 pydantic and yaml, never pandas, numpy, pyarrow, fsspec/s3fs, matplotlib, sklearn, duckdb,
 sqlalchemy, great_expectations or pyspark: training data and capture content are read by the
@@ -46,6 +46,7 @@ def test_worker_side_steps_on_aws_import_nothing_heavy(tmp_path, fake_aws_creden
     assert report["baseline_created"] is True and report["cached_plan"] is None
     assert report["folders"] == ["AllTraffic/2026/03/01/10"] and report["sensor_found"]
     assert report["status"] == "drifted"
+    assert report["quality_fire"] is True and report["quality_refused_unregistered"] is True  # mlops_model_quality
     assert [(row["pk"], row["minute"], row["predictions"]) for row in report["aggregates"]] == [
         ("orders#AllTraffic", "2026-03-01T10:10Z", 3.0)
     ]  # the window's real-time aggregates, queried from DynamoDB

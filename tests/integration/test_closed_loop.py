@@ -41,6 +41,12 @@ def test_closed_loop(home):
     drifted = [s for s in demo.stages if s.name.startswith("monitor: drifted window")]
     assert [("mlops_drift_detected" in s.figures["events"]) for s in drifted][-1] is True
     assert all("mlops_drift_detected" not in s.figures["events"] for s in drifted[:-1])
+    quality = next(s for s in demo.stages if s.name.startswith("model quality"))
+    # every scored order has its label (a small demo scores fewer distinct orders than min_labelled_rows: pending)
+    figures = quality.figures
+    assert figures["label_coverage"] == 1.0 and figures["labelled"] == figures["predictions"] > 0
+    assert figures["status"] in ("evaluated", "pending"), figures
+    assert 0 < figures["map"] <= 1 and figures["threshold"] < figures["baseline_map"]
     retrain = next(s for s in demo.stages if s.name.startswith("retrain: train"))
     if retrain.status == "ok":
         assert retrain.figures["version"] == 2 and retrain.figures["champion_version"] == 1

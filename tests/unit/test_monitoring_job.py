@@ -12,7 +12,7 @@ import pytest
 
 from mlops.lake import local_path
 from mlops.monitoring import baseline_steps, capture_keys, steps
-from mlops.monitoring.traffic import drift_rows, local_reporter, sample_rows, send_traffic
+from mlops.monitoring.traffic import drift_rows, load_rows, local_reporter, sample_rows, send_traffic
 from mlops.monitoring.violations import validate
 from mlops.reporting.store import read_window, sqlite_store
 from mlops.sagemaker_local import run_processing_job
@@ -216,6 +216,7 @@ def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
         batch_size=20,
         client=runtime,
         reporter=local_reporter(store),
+        id_column=None,  # no inference ids: rows are batched
     )
     assert result["rows"] == 45 and result["requests"] == 3 and result["failed_requests"] == 0
     assert [c["EndpointName"] for c in runtime.calls] == ["mlops-orders"] * 3
@@ -232,6 +233,18 @@ def test_send_traffic_sends_feature_rows_and_reports(env, tmp_path):
     assert set(json.loads(runtime.calls[-1]["Body"])["instances"][0]) == set(spec["numeric"] + spec["categorical"])
 
 
+def test_send_traffic_scores_each_order_with_its_order_id_as_inference_id(env):
+    _, _, uri, spec, _model, _held_out = env
+    runtime = FakeRuntime()
+    url = "http://127.0.0.1:18080/endpoints/mlops-orders/invocations"
+    result = send_traffic(url, 7, source=uri, feature_spec=spec, batch_size=20, client=runtime, seed=3)
+    sent_ids = [c["InferenceId"] for c in runtime.calls]
+    assert result["requests"] == 7 and result["inference_ids"] is True
+    assert all(len(json.loads(c["Body"])["instances"]) == 1 for c in runtime.calls)
+    source_ids = set(load_rows(uri)["order_id"].astype(str))
+    assert set(sent_ids) <= source_ids and "order_id" not in json.loads(runtime.calls[0]["Body"])["instances"][0]
+
+
 def test_a_window_without_capture_is_insufficient_not_an_error(env):
     config, lake, uri, _spec, model, _held_out = env
     baseline = _baseline(config, lake, model, training_uri=uri)
@@ -242,7 +255,7 @@ def test_a_window_without_capture_is_insufficient_not_an_error(env):
 
 
 def test_curated_source_follows_the_validated_pointer(env):
-    from mlops.monitoring.traffic import curated_source, load_rows
+    from mlops.monitoring.traffic import curated_source
     from mlops.training import lake_io
 
     _, lake, uri, _spec, _model, _held_out = env

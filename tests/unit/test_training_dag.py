@@ -11,12 +11,13 @@ from mlops.training import synthetic
 
 
 def test_dag_wiring():
-    from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
+    from mlops_airflow.assets import DRIFT_DETECTED, MODEL_QUALITY_DEGRADED, REGISTERED_MODEL, VALIDATED_FEATURES
     from mlops_tools.dag_runner import load_dag
 
     dag = load_dag("mlops_train")
     assert not dag.catchup and "training" in dag.tags and dag.default_args["retries"] >= 1
-    assert dag.timetable.asset_condition == VALIDATED_FEATURES | DRIFT_DETECTED  # new features, or drift
+    # new features, drift, or measured quality loss
+    assert dag.timetable.asset_condition == VALIDATED_FEATURES | DRIFT_DETECTED | MODEL_QUALITY_DEGRADED
     assert set(dag.params) == {"hyperparameters", "map_threshold", "force"}
     register = dag.get_task("register")
     assert REGISTERED_MODEL in register.outlets

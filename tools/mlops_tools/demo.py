@@ -7,7 +7,9 @@ From a clean local state it runs the same DAG files the scheduler runs, with ``d
 3. send traffic to the endpoint and evaluate a monitoring window (no drift);
 4. turn the drift knob on: new source orders with covariate and concept shift arrive, and
    drifted traffic reaches the endpoint;
-5. monitoring windows detect the drift and emit ``mlops_drift_detected``;
+5. monitoring windows detect the drift and emit ``mlops_drift_detected``; the model-quality window
+   joins the scored orders (inference id = order id) with their terminal status in the lake and
+   reports mAP against the registered model's (``mlops_model_quality_degraded`` when it dropped);
 6. retrain on the fresh data (CDC, features, train);
 7. register the new version and deploy it blue/green (canary), only if it passes the gate.
 
@@ -168,6 +170,23 @@ def monitor_stage(log_dir: Path, expect_drift: bool) -> Callable[[], dict[str, A
     return action
 
 
+def quality_stage(log_dir: Path) -> Callable[[], dict[str, Any]]:
+    """Join the scored orders with their labels: the window's status, mAP vs threshold, and whether it fired."""
+    run = dag_stage("mlops_model_quality", log_dir)
+
+    def action() -> dict[str, Any]:
+        figures = run()
+        decision = figures["xcoms"].get("evaluate_quality") or {}
+        extra = decision.get("extra") or {}
+        keys = ("map", "threshold", "baseline_map", "labelled", "predictions", "label_coverage", "report_uri",
+                "violations_uri")  # fmt: skip
+        figures.update({k: extra[k] for k in keys if k in extra})
+        figures.update(status=decision.get("status"), fired=bool(decision.get("fire")), reason=decision.get("reason"))
+        return figures
+
+    return action
+
+
 def run(size: int, seed: int) -> Demo:
     """Run the closed loop stage by stage; returns the demo with its stage results."""
     from mlops.local_stack import source_engine
@@ -216,6 +235,7 @@ def run(size: int, seed: int) -> Demo:
     for window in range(1, windows + 1):
         demo.run_stage(f"traffic: drifted requests ({window})", traffic_stage(live, drifted=True))
         demo.run_stage(f"monitor: drifted window {window}", monitor_stage(log_dir, expect_drift=window == windows))
+    demo.run_stage("model quality: scored orders joined with their labels", quality_stage(log_dir))
     demo.run_stage("retrain: DMS CDC of the fresh data", dag_stage("mlops_ingest", log_dir))
     demo.run_stage("retrain: features on fresh data", dag_stage("mlops_features", log_dir))
     demo.run_stage("retrain: train + gate (challenger vs champion)", dag_stage("mlops_train", log_dir, gate="gate"))

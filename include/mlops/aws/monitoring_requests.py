@@ -1,5 +1,6 @@
-"""CreateProcessingJob for the monitoring stage's two jobs: the baseline job
-(``mlops/monitoring/baseline_job.py``) and the drift job (``mlops/monitoring/drift_job.py``).
+"""CreateProcessingJob for the monitoring stage's jobs: the baseline job
+(``mlops/monitoring/baseline_job.py``), the drift job (``mlops/monitoring/drift_job.py``) and the
+model-quality job (``mlops/monitoring/quality_job.py``).
 
 Pure functions of the pipeline config and the run's values; tests validate them against
 botocore's service model and the local runner (:mod:`mlops.sagemaker_local`) executes the same
@@ -11,6 +12,8 @@ dicts. Both run the monitoring code bundle on the monitoring processing instance
   per variant and hour, or the endpoint's whole capture prefix when that would exceed
   SageMaker's 10 inputs; none when the window has no capture files) and, optionally, the
   real-time aggregates.
+- Model-quality job inputs: the code bundle, the raw DMS ``orders`` table (the delayed ground truth)
+  and the window's capture folders; output: Model Monitor's model-quality files.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from mlops.config import PipelineConfig
 
 DRIFT_ENTRY_POINT = "drift_job.py"
 BASELINE_ENTRY_POINT = "baseline_job.py"
+QUALITY_ENTRY_POINT = "quality_job.py"
 MAX_INPUTS = 10
 FAILURE_FILE = "/opt/ml/output/failure"
 
@@ -152,6 +156,8 @@ def drift_job_request(
         str(monitoring.drift_share_threshold),
         "--min-window-records",
         str(monitoring.min_window_records),
+        "--min-distinct-inference-ids",
+        str(monitoring.min_distinct_inference_ids),
         "--baseline",
         f"{PROCESSING}/input/baseline",
         "--capture",
@@ -172,6 +178,56 @@ def drift_job_request(
         max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
         entry_point=DRIFT_ENTRY_POINT,
+        arguments=arguments,
+        role_arn=role_arn,
+        tags=tags,
+    )
+
+
+def quality_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    image_uri: str,
+    role_arn: str,
+    code_uri: str,
+    capture_root: str,
+    capture_folders: list[str],
+    ground_truth_uri: str,
+    output_uri: str,
+    window_start: str,
+    window_end: str,
+    model_version: str | int,
+    evaluated_map: float,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob running the model-quality job: the window's captured predictions joined with
+    the raw ``orders`` table (``ground_truth_uri``, every order's CDC history) by inference id."""
+    monitoring, quality = config.monitoring, config.monitoring.quality
+    inputs = [
+        _input("code", code_uri, CODE_DIR),
+        _input("ground_truth", ground_truth_uri.rstrip("/") + "/", f"{PROCESSING}/input/ground_truth"),
+    ]
+    inputs += capture_inputs(capture_root, config.serving.endpoint_name, capture_folders, MAX_INPUTS - len(inputs))
+    arguments = [
+        *("--window-start", window_start, "--window-end", window_end),
+        *("--model-version", str(model_version), "--endpoint-name", config.serving.endpoint_name),
+        *("--baseline-map", f"{evaluated_map:.6f}", "--max-map-drop", str(quality.max_map_drop)),
+        *("--confidence-z", str(quality.confidence_z)),
+        *("--min-labelled-rows", str(quality.min_labelled_rows)),
+        *("--min-label-coverage", str(quality.min_label_coverage)),
+        *("--capture", f"{PROCESSING}/input/capture", "--ground-truth", f"{PROCESSING}/input/ground_truth"),
+        *("--output", f"{PROCESSING}/output", "--failure-file", FAILURE_FILE),
+    ]
+    return processing_job_request(
+        name=name,
+        inputs=inputs,
+        output=("quality", output_uri, f"{PROCESSING}/output"),
+        instance_type=monitoring.processing_instance_type,
+        volume_gb=monitoring.processing_volume_gb,
+        max_runtime_seconds=monitoring.max_runtime_seconds,
+        image_uri=image_uri,
+        entry_point=QUALITY_ENTRY_POINT,
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,

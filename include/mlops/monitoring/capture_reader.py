@@ -60,6 +60,7 @@ class CaptureWindow:
     quarantine: Quarantine = field(default_factory=Quarantine)
     variants: dict[str, int] = field(default_factory=dict)  # records per variant folder
     extra_columns_dropped: int = 0  # request fields beyond MAX_EXTRA_COLUMNS, not kept
+    inference_ids: set[str] = field(default_factory=set)  # distinct eventMetadata.inferenceId of the window
 
     @property
     def malformed(self) -> int:
@@ -352,6 +353,9 @@ class WindowReader:
         if not self.time_window.contains(record):
             self.window.skipped_records += 1
             return
+        inference_id = record["eventMetadata"].get("inferenceId")  # contains() checked eventMetadata is a dict
+        if type(inference_id) is str:
+            self.window.inference_ids.add(inference_id)
         data = record.get("captureData", {})
         if type(data) is not dict:
             raise Malformed("not a capture record", "captureData is not an object")

@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--completeness-tolerance", type=float, default=0.05)
     parser.add_argument("--drift-share-threshold", type=float, default=0.25)
     parser.add_argument("--min-window-records", type=int, default=100)
+    parser.add_argument("--min-distinct-inference-ids", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -66,6 +67,12 @@ def settings_of(args: argparse.Namespace) -> drift.DriftSettings:
         datatype_check_threshold=args.datatype_check_threshold,
         domain_content_threshold=args.domain_content_threshold,
     )
+
+
+def settings_summary(args: argparse.Namespace, settings: drift.DriftSettings) -> dict[str, Any]:
+    """The settings the window was judged with, for drift_summary.json."""
+    names = ("drift_share_threshold", "min_window_records", "min_distinct_inference_ids")
+    return {**settings.__dict__, **{name: getattr(args, name) for name in names}}
 
 
 def load_baseline(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -127,7 +134,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     results, found = drift.compare(frame, baseline_stats, constraints, settings)
     feature_count = len(baseline_stats["features"])
     share = drift.drift_share(results, feature_count)
-    insufficient = len(frame) < args.min_window_records
+    flooded = 0 < len(window.inference_ids) < args.min_distinct_inference_ids
+    insufficient = len(frame) < args.min_window_records or flooded
     window_stats = statistics.dataset_statistics(frame, numeric, categorical, {r.name: r.typed for r in results})
     doc = violations.validate(violations.document(found))
     labels = window.label_counts
@@ -144,6 +152,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "records_per_variant": dict(window.variants),
         "extra_columns_dropped": window.extra_columns_dropped,
         "insufficient": insufficient,
+        "distinct_inference_ids": len(window.inference_ids),
+        "too_few_inference_ids": flooded,
         "feature_count": feature_count,
         "drift_share": round(share, 6),
         "window_drifted": (not insufficient) and share >= args.drift_share_threshold,
@@ -153,11 +163,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "predicted_labels": window.predicted_labels,
         "predicted_label_shares": {k: round(v / sum(labels.values()), 6) for k, v in labels.items()},
         "features": drift.as_dicts(results),
-        "settings": {
-            **settings.__dict__,
-            "drift_share_threshold": args.drift_share_threshold,
-            "min_window_records": args.min_window_records,
-        },
+        "settings": settings_summary(args, settings),
         "metric": "L-inf (KS) per feature vs the baseline KLL sketch / category shares; PSI reported",
         "json_library": capture_lines.JSON_LIBRARY,
     }

@@ -12,7 +12,7 @@ Lake keys (``<monitoring>`` = ``lake.monitoring_prefix``)::
 
     <monitoring>/baselines/<group>/v<version>/  statistics.json constraints.json feature_spec.json baseline_info.json
     <staging>/monitoring/baselines/<group>/v<version>/<job name>/   the baseline job's output, before the swap
-    <monitoring>/code/<sha16>/                  the jobs' code bundle (baseline_job.py, drift_job.py)
+    <monitoring>/code/<sha16>/                  the jobs' code bundle (baseline_job.py, drift_job.py, quality_job.py)
     <monitoring>/runs/<endpoint>/<job name>/    statistics.json, constraint_violations.json,
                                                 drift_summary.json, report.html
     <monitoring>/runs/<endpoint>/<job name>-reporting/aggregates.json
@@ -37,7 +37,7 @@ from mlops.training import lake_io
 
 log = logging.getLogger(__name__)
 MONITORING_DIR = Path(__file__).resolve().parent
-ENTRY_POINTS = ("baseline_job.py", "drift_job.py")
+ENTRY_POINTS = ("baseline_job.py", "drift_job.py", "quality_job.py")
 BUNDLED_MODULES = (
     "__init__.py",
     "job_args.py",
@@ -51,7 +51,12 @@ BUNDLED_MODULES = (
     "violations.py",
     "report.py",
     "drift_job.py",
+    "ground_truth.py",
+    "predictions.py",
+    "quality.py",
+    "quality_job.py",
 )
+TRAINING_MODULES = ("__init__.py", "gate.py", "metrics.py")  # the evaluation's metric code (numpy only)
 
 
 class MonitoringError(RuntimeError):
@@ -97,11 +102,13 @@ def client_of(given: Any, service: str) -> Any:
 
 
 def code_files() -> dict[str, bytes]:
-    """The jobs' bundle: the entry points at the root and the modules they import (pandas, numpy and
-    pyarrow come with the processing image; nothing else is needed)."""
+    """The jobs' bundle: the entry points at the root and the modules they import, the training
+    evaluation's metrics included (pandas, numpy and pyarrow come with the processing image)."""
     files = {name: (MONITORING_DIR / name).read_bytes() for name in ENTRY_POINTS}
     files["mlops/__init__.py"] = (MONITORING_DIR.parent / "__init__.py").read_bytes()
     files.update({f"mlops/monitoring/{name}": (MONITORING_DIR / name).read_bytes() for name in BUNDLED_MODULES})
+    training = MONITORING_DIR.parent / "training"
+    files.update({f"mlops/training/{name}": (training / name).read_bytes() for name in TRAINING_MODULES})
     return files
 
 
@@ -302,6 +309,7 @@ def evaluate(
             lake_io.join(outputs["drift_summary_uri"].rsplit("/", 1)[0], quarantined.get("file") or ""),
         )
     extra = {
+        "trigger": "input_drift",
         "drift_share": record["drift_share"],
         "drifted_features": record["drifted_features"],
         "windows": decision.windows,

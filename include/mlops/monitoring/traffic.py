@@ -11,6 +11,12 @@ Requests go through boto3's ``sagemaker-runtime`` ``invoke_endpoint`` (the URL's
 the model's feature columns. The endpoint's data capture records them; ``reporter`` (optional)
 receives one prediction record per row for real-time reporting (:mod:`mlops.reporting`).
 
+Inference ids: when the source rows carry an ``order_id`` (the curated snapshot does), every order
+is scored in its own request with ``InferenceId=<order_id>``, as the shop scores an order when it
+is placed. Data capture records it as ``eventMetadata.inferenceId``, so the model-quality job
+(:mod:`mlops.monitoring.quality_job`) joins the captured prediction with the order's terminal
+status once it reaches the lake.
+
 Drift (deterministic for a seed): numeric features become ``x * (1 + s/2) + s/2 * std(x)`` (integral
 columns rounded, so types do not change) and, with probability ``0.6 s``, a categorical value
 becomes the source's rarest category (``s`` = ``strength``, default 1).
@@ -30,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 Reporter = Callable[[list[dict[str, Any]]], Any]
+ID_COLUMN = "order_id"
+JSON = "application/json"
 
 
 def load_rows(source: pd.DataFrame | str, split: str | None = "test") -> pd.DataFrame:
@@ -119,16 +127,22 @@ def send_traffic(
     seed: int = 0,
     client: Any = None,
     reporter: Reporter | None = None,
+    id_column: str | None = ID_COLUMN,
 ) -> dict[str, Any]:
     """Send ``n`` rows (normal or drifted) in requests of ``batch_size``; return what was sent and answered.
 
     The feature columns come from ``feature_spec`` (``{"numeric": [...], "categorical": [...]}``) or
-    the model package at ``model_data_url``. Raises RuntimeError when every request failed.
+    the model package at ``model_data_url``. When the source has ``id_column``, each row goes in its
+    own request with that value as the InferenceId. Raises RuntimeError when every request failed.
     """
     numeric, categorical = _feature_columns(feature_spec, model_data_url)
-    rows = sample_rows(load_rows(source), n, seed)[numeric + categorical]
+    sampled = sample_rows(load_rows(source), n, seed)
+    ids = sampled[id_column].astype(str).tolist() if id_column and id_column in sampled.columns else None
+    rows = sampled[numeric + categorical]
     if drifted:
         rows = drift_rows(rows, numeric, categorical, strength=strength, seed=seed)
+    if ids is not None:
+        batch_size = 1
     runtime, endpoint = _client_and_name(invocation_url, client)
     labels: Counter[str] = Counter()
     variants: Counter[str] = Counter()
@@ -138,10 +152,11 @@ def send_traffic(
         chunk = rows.iloc[first : first + batch_size]
         body = json.dumps({"instances": json.loads(chunk.to_json(orient="records"))})
         sent_at = time.monotonic()
+        request = {"EndpointName": endpoint, "Body": body, "ContentType": JSON, "Accept": JSON}
+        if ids is not None:
+            request["InferenceId"] = ids[first]
         try:
-            response = runtime.invoke_endpoint(
-                EndpointName=endpoint, Body=body, ContentType="application/json", Accept="application/json"
-            )
+            response = runtime.invoke_endpoint(**request)
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
             continue
@@ -162,6 +177,7 @@ def send_traffic(
         "failed_requests": len(errors),
         "errors": errors[:5],
         "drifted": drifted,
+        "inference_ids": ids is not None,
         "labels": dict(labels),
         "variants": dict(variants),
         "seconds": round(time.monotonic() - started, 3),

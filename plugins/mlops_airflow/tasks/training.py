@@ -18,6 +18,14 @@ def s3_client(conn_id: str | None) -> Any:
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
+def trigger_line(asset: str, extra: dict[str, Any]) -> str:
+    """What started this run, for the log: the asset, the trigger named in its event and the evidence."""
+    evidence = {
+        k: extra[k] for k in ("reason", "map", "threshold", "labelled", "drift_share", "model_version") if k in extra
+    }
+    return f"triggered by {asset} ({extra.get('trigger', 'new data')}): {evidence}"
+
+
 def plan_training(context: Context) -> dict[str, Any]:
     """Curated features from the triggering event (else config), code published, CreateTrainingJob built."""
     from mlops.aws.sagemaker_requests import resolve_image_uri
@@ -26,9 +34,10 @@ def plan_training(context: Context) -> dict[str, Any]:
 
     config, the_lake = pipeline_config(), lake()
     curated_uri = the_lake.curated("features")
-    for asset_events in (context.get("triggering_asset_events") or {}).values():
+    for asset, asset_events in (context.get("triggering_asset_events") or {}).items():
         for event in asset_events:
             curated_uri = (event.extra or {}).get("curated_uri", curated_uri)
+            print(trigger_line(getattr(asset, "name", str(asset)), dict(event.extra or {})), flush=True)
     return training_plan(
         config,
         the_lake,

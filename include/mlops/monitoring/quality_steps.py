@@ -1,0 +1,154 @@
+"""The model-quality stage's steps as plain functions (worker-side; the mlops_model_quality DAG calls them).
+
+They read and write only small objects: the quality state, the model's evaluated mAP from the
+registry, capture key names, and the job's ``quality_summary.json``. The captured predictions and
+the orders table are read by the processing job (:mod:`mlops.monitoring.quality_job`).
+
+Lake keys (``<monitoring>`` = ``lake.monitoring_prefix``)::
+
+    <monitoring>/runs/<endpoint>/<job name>/    statistics.json constraints.json constraint_violations.json
+                                                quality_summary.json report.html
+    <monitoring>/state/<endpoint>/quality.json  quality windows and firings (mlops.monitoring.quality_policy)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from mlops.config import PipelineConfig
+from mlops.lake import Lake
+from mlops.monitoring import quality_policy
+from mlops.monitoring.steps import MonitoringError, as_time, client_of, image_uri, job_name, role_arn
+from mlops.training import lake_io
+
+log = logging.getLogger(__name__)
+TRIGGER = "model_quality"
+OUTPUT_FILES = (
+    "statistics.json",
+    "constraints.json",
+    "constraint_violations.json",
+    "quality_summary.json",
+    "report.html",
+)
+
+
+def policy_of(config: PipelineConfig) -> quality_policy.QualityPolicy:
+    quality = config.monitoring.quality
+    return quality_policy.QualityPolicy(quality.window_hours, quality.max_label_wait_hours, quality.cooldown_hours)
+
+
+def state_uri(lake: Lake, endpoint: str) -> str:
+    return lake.monitoring("state", endpoint, "quality.json")
+
+
+def load_state(lake: Lake, endpoint: str, s3: Any = None) -> dict[str, Any]:
+    uri = state_uri(lake, endpoint)
+    return json.loads(lake_io.read_bytes(uri, s3)) if lake_io.exists(uri, s3) else quality_policy.empty_state()
+
+
+def plan_window(
+    config: PipelineConfig, lake: Lake, *, run_id: str, end: datetime | str, s3: Any = None
+) -> dict[str, str]:
+    """This run's quality window (see :func:`mlops.monitoring.quality_policy.next_window`) as ISO strings."""
+    endpoint = config.serving.endpoint_name
+    start, stop = quality_policy.next_window(
+        load_state(lake, endpoint, s3), run_id=run_id, end=as_time(end), policy=policy_of(config)
+    )
+    return {"window_start": start.isoformat(), "window_end": stop.isoformat(), "endpoint_name": endpoint}
+
+
+def evaluated_map(model: dict[str, Any], sagemaker: Any = None) -> float:
+    """The model version's mAP as evaluated at registration (the registry's ``map`` metadata).
+
+    The registry is SageMaker's when the model lives on S3 (``sagemaker``: a client or a factory of
+    one), else the local one. Raises MonitoringError with the fix when the version is not registered.
+    """
+    from mlops import registry
+
+    client = client_of(sagemaker, "sagemaker") if lake_io.is_s3(model["model_data_url"]) else None
+    group = model.get("model_package_group") or "manual"
+    for package in registry.list_packages(group, client):
+        if package["model_data_url"] == model["model_data_url"] or str(package["version"]) == str(model["version"]):
+            if package["map"] is not None:
+                return float(package["map"])
+    raise MonitoringError(
+        f"model v{model.get('version')} ({model['model_data_url']}) has no evaluated mAP in model package group "
+        f"{group}: register it with mlops_train, or trigger mlops_model_quality with the evaluated_map param"
+    )
+
+
+def quality_request(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    run_after: datetime | str,
+    model: dict[str, Any],
+    window: dict[str, str],
+    folders: list[str],
+    baseline_map: float,
+    code_uri: str,
+    image: str | None = None,
+) -> dict[str, Any]:
+    """The CreateProcessingJob request of this run's model-quality job."""
+    from mlops.aws.monitoring_requests import quality_job_request
+
+    name = job_name(config, run_id, run_after, step="quality")
+    return quality_job_request(
+        config,
+        name=name,
+        image_uri=image or image_uri(config),
+        role_arn=role_arn(config),
+        code_uri=code_uri,
+        capture_root=lake.capture(),
+        capture_folders=folders,
+        ground_truth_uri=lake.raw_table(config.source.schema_name, "orders"),
+        output_uri=lake.monitoring("runs", config.serving.endpoint_name, name),
+        window_start=window["window_start"],
+        window_end=window["window_end"],
+        model_version=model["version"],
+        evaluated_map=baseline_map,
+        tags={"mlops:run_id": run_id[:256], "mlops:stage": "monitoring", "mlops:model_version": str(model["version"])},
+    )
+
+
+def job_outputs(processing: dict[str, Any]) -> dict[str, str]:
+    """URIs of a finished quality job's outputs."""
+    output = processing["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    return {name.split(".")[0] + "_uri": lake_io.join(output, name) for name in OUTPUT_FILES}
+
+
+def evaluate(
+    config: PipelineConfig, lake: Lake, *, run_id: str, processing: dict[str, Any], s3: Any = None
+) -> dict[str, Any]:
+    """Record the window in the quality state and decide whether it triggers retraining.
+
+    Returns the decision with the event's ``extra`` (the trigger, its evidence and the files).
+    """
+    outputs = job_outputs(processing)
+    summary = json.loads(lake_io.read_bytes(outputs["quality_summary_uri"], s3))
+    keys = ("window_start", "window_end", "status", "labelled", "predictions", "label_coverage", "map")
+    record = {
+        "run_id": run_id,
+        **{k: summary[k] for k in keys},
+        "model_version": str(summary["model_version"]),
+        "threshold": summary["threshold"],
+        "baseline_map": summary["baseline_map"],
+        "violated": bool(summary["violated"]),
+        "violations_uri": outputs["constraint_violations_uri"],
+        "report_uri": outputs["report_uri"],
+    }
+    endpoint = config.serving.endpoint_name
+    state, fire, reason = quality_policy.apply(load_state(lake, endpoint, s3), record, policy_of(config))
+    lake_io.write_bytes(state_uri(lake, endpoint), json.dumps(state, indent=2).encode(), s3)
+    extra = {
+        "trigger": TRIGGER,
+        "reason": reason,
+        "endpoint_name": endpoint,
+        "per_class_ap": summary.get("per_class_ap", {}),
+        **{k: v for k, v in record.items() if k not in ("run_id", "status", "violated")},
+    }
+    return {"fire": fire, "reason": reason, "status": summary["status"], "extra": extra, **outputs}

@@ -1,0 +1,119 @@
+"""The model-quality job as a processing job (the local runner executes the same request as SageMaker,
+from the monitoring code bundle, in the SageMaker runtime), the evaluated mAP from the registry, the
+quality windows and the retraining decision. The job's metrics are tested in-process in
+tests/jobs/sagemaker/test_monitoring_quality.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlops import registry
+from mlops.aws.sagemaker_requests import model_package_request
+from mlops.lake import local_path
+from mlops.monitoring import quality_steps, steps
+from mlops.monitoring.steps import MonitoringError
+from mlops.sagemaker_local import run_processing_job
+from tests.jobs.sagemaker.monitoring_fixtures import curated_features, make_lake, model_archive
+from tests.jobs.sagemaker.quality_fixtures import (
+    concept_shifted_labels,
+    sample_labels,
+    scores,
+    write_capture,
+    write_orders,
+)
+
+T0 = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+EVALUATED_MAP = 0.66
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    config, lake = make_lake(tmp_path)
+    config = config.model_copy(update={"monitoring": config.monitoring.model_copy(
+        update={"quality": config.monitoring.quality.model_copy(update={"min_labelled_rows": 200})})})  # fmt: skip
+    model_url = lake.models("training", "job-1", "output", "model.tar.gz")
+    model_archive(local_path(model_url), {"numeric": [], "categorical": []})
+    client = registry.local_registry()
+    registry.ensure_group(client, "orders")
+    request = model_package_request(config, image_uri="local/sklearn", model_data_url=model_url,
+                                    evaluation_uri="file:///tmp/evaluation.json", description="test",
+                                    metadata={"map": f"{EVALUATED_MAP:.6f}"})  # fmt: skip
+    client.create_model_package(**{**request, "ModelPackageGroupName": "orders"})
+    model = {"version": "1", "model_data_url": model_url, "model_package_group": "orders"}
+    return config, lake, model
+
+
+def _traffic(config, lake, start, rows, *, shifted: bool, seed: int, matured: float = 1.0):
+    """Capture of ``rows`` single-order requests from ``start``; their orders' statuses in the raw table."""
+    inputs = curated_features(rows, seed=seed)
+    inputs["order_id"] += seed * 100_000  # distinct orders per batch
+    proba = scores(inputs)
+    labels = concept_shifted_labels(proba, seed) if shifted else sample_labels(proba, seed)
+    write_capture(local_path(lake.capture()), inputs, proba, start)
+    raw = local_path(lake.raw_table(config.source.schema_name, "orders")).parent
+    write_orders(raw, inputs["order_id"].to_numpy(), labels, matured=matured, name=f"{seed}")
+
+
+def _run(config, lake, model, run_id, end):
+    window = quality_steps.plan_window(config, lake, run_id=run_id, end=end)
+    keys = steps.list_capture_keys(lake.capture(config.serving.endpoint_name))
+    request = quality_steps.quality_request(
+        config, lake, run_id=run_id, run_after=end, model=model, window=window,
+        folders=steps.window_folders(keys, window["window_start"], window["window_end"]),
+        baseline_map=quality_steps.evaluated_map(model), code_uri=steps.publish_code(lake), image="local/sklearn",
+    )  # fmt: skip
+    described = run_processing_job(request)
+    assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
+    return request, quality_steps.evaluate(config, lake, run_id=run_id, processing=described)
+
+
+def test_quality_windows_wait_for_labels_then_fire_on_the_drop_once(env):
+    config, lake, model = env
+    _traffic(config, lake, T0 - timedelta(hours=20), 400, shifted=False, seed=1)
+    _request, clean = _run(config, lake, model, "run-1", T0)
+    assert clean["status"] == "evaluated" and not clean["fire"], clean["reason"]
+    assert clean["extra"]["baseline_map"] == EVALUATED_MAP and clean["extra"]["labelled"] == 400
+
+    _traffic(config, lake, T0 + timedelta(hours=2), 600, shifted=True, seed=2, matured=0.1)
+    _request, pending = _run(config, lake, model, "run-2", T0 + timedelta(days=1))
+    assert pending["status"] == "pending" and not pending["fire"] and "coverage 10%" in pending["reason"]
+
+    _traffic(config, lake, T0 + timedelta(hours=2), 600, shifted=True, seed=2)  # the labels arrived
+    _request, degraded = _run(config, lake, model, "run-3", T0 + timedelta(days=2))
+    extra = degraded["extra"]
+    assert extra["window_start"] == pending["extra"]["window_start"] == T0.isoformat()  # the pending window grew
+    assert degraded["fire"] and extra["trigger"] == "model_quality" and extra["labelled"] == 600
+    assert extra["map"] < extra["threshold"] == pytest.approx(EVALUATED_MAP - 0.05)
+    violations = json.loads(local_path(extra["violations_uri"]).read_text())["violations"]
+    assert violations[0]["metric_name"] == "mean_average_precision"
+    assert "VIOLATION" in local_path(extra["report_uri"]).read_text()
+
+    _request, again = _run(config, lake, model, "run-3", T0 + timedelta(days=2))  # a re-run fires again
+    assert again["fire"] and again["extra"]["window_end"] == extra["window_end"]
+
+
+def test_quality_request_reads_the_raw_orders_table_and_is_valid(env):
+    from tests.aws.botocore_validation import assert_valid_request
+
+    config, lake, model = env
+    window = quality_steps.plan_window(config, lake, run_id="r", end=T0)
+    request = quality_steps.quality_request(
+        config, lake, run_id="r", run_after=T0, model=model, window=window, folders=["AllTraffic/2026/11/24/16"],
+        baseline_map=0.6, code_uri=steps.publish_code(lake), image="local/sklearn",
+    )  # fmt: skip
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"]}
+    assert inputs["ground_truth"].endswith("/orders/") and set(inputs) == {"code", "ground_truth", "capture-0"}
+    arguments = request["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--baseline-map") + 1] == "0.600000"
+
+
+def test_a_model_without_an_evaluated_map_is_refused_with_the_fix(env):
+    _config, _lake, model = env
+    with pytest.raises(MonitoringError, match="evaluated_map param"):
+        quality_steps.evaluated_map({**model, "version": "9", "model_data_url": "file:///elsewhere/model.tar.gz",
+                                     "model_package_group": "other"})  # fmt: skip
