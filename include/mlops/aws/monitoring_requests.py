@@ -110,6 +110,40 @@ def capture_inputs(capture_root: str, endpoint: str, folders: list[str], room: i
     ]
 
 
+def drift_job_arguments(
+    config: PipelineConfig, window_start: str, window_end: str, model_version: str | int
+) -> list[str]:
+    """The drift job's command line: the window, the monitoring settings, its folders."""
+    monitoring = config.monitoring
+    settings = {
+        "--robust-alpha": monitoring.robust_alpha,
+        "--psi-threshold": monitoring.psi_threshold,
+        "--completeness-tolerance": monitoring.completeness_tolerance,
+        "--drift-share-threshold": monitoring.drift_share_threshold,
+        "--min-window-records": monitoring.min_window_records,
+        "--min-distinct-inference-ids": monitoring.min_distinct_inference_ids,
+    }
+    folders = {
+        "--baseline": f"{PROCESSING}/input/baseline",
+        "--capture": f"{PROCESSING}/input/capture",
+        "--reporting": f"{PROCESSING}/input/reporting",
+        "--output": f"{PROCESSING}/output",
+        "--failure-file": FAILURE_FILE,
+    }
+    window = {
+        "--window-start": window_start,
+        "--window-end": window_end,
+        "--model-version": str(model_version),
+        "--endpoint-name": config.serving.endpoint_name,
+    }
+    return [*_flags(window), *threshold_arguments(config), *_flags(settings), *_flags(folders)]
+
+
+def _flags(values: dict[str, Any]) -> list[str]:
+    """``{"--name": value}`` as ``["--name", "value", ...]``."""
+    return [part for name, value in values.items() for part in (name, str(value))]
+
+
 def drift_job_request(
     config: PipelineConfig,
     *,
@@ -136,39 +170,7 @@ def drift_job_request(
     if aggregates_uri:
         inputs.append(_input("reporting", aggregates_uri, f"{PROCESSING}/input/reporting"))
     inputs += capture_inputs(capture_root, endpoint, capture_folders, MAX_INPUTS - len(inputs))
-    arguments = [
-        "--window-start",
-        window_start,
-        "--window-end",
-        window_end,
-        "--model-version",
-        str(model_version),
-        "--endpoint-name",
-        endpoint,
-        *threshold_arguments(config),
-        "--robust-alpha",
-        str(monitoring.robust_alpha),
-        "--psi-threshold",
-        str(monitoring.psi_threshold),
-        "--completeness-tolerance",
-        str(monitoring.completeness_tolerance),
-        "--drift-share-threshold",
-        str(monitoring.drift_share_threshold),
-        "--min-window-records",
-        str(monitoring.min_window_records),
-        "--min-distinct-inference-ids",
-        str(monitoring.min_distinct_inference_ids),
-        "--baseline",
-        f"{PROCESSING}/input/baseline",
-        "--capture",
-        f"{PROCESSING}/input/capture",
-        "--reporting",
-        f"{PROCESSING}/input/reporting",
-        "--output",
-        f"{PROCESSING}/output",
-        "--failure-file",
-        FAILURE_FILE,
-    ]
+    arguments = drift_job_arguments(config, window_start, window_end, model_version)
     return processing_job_request(
         name=name,
         inputs=inputs,

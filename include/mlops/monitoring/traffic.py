@@ -114,6 +114,15 @@ def _client_and_name(invocation_url: str, client: Any) -> tuple[Any, str]:
     return client, parts[1]
 
 
+def _invoke_request(endpoint: str, chunk: pd.DataFrame, inference_id: str | None) -> dict[str, Any]:
+    """InvokeEndpoint for one chunk of rows, with its InferenceId when it is one order."""
+    body = json.dumps({"instances": json.loads(chunk.to_json(orient="records"))})
+    request = {"EndpointName": endpoint, "Body": body, "ContentType": JSON, "Accept": JSON}
+    if inference_id is not None:
+        request["InferenceId"] = inference_id
+    return request
+
+
 def send_traffic(
     invocation_url: str,
     n: int,
@@ -149,12 +158,8 @@ def send_traffic(
     errors: list[str] = []
     started = time.monotonic()
     for first in range(0, n, batch_size):
-        chunk = rows.iloc[first : first + batch_size]
-        body = json.dumps({"instances": json.loads(chunk.to_json(orient="records"))})
+        request = _invoke_request(endpoint, rows.iloc[first : first + batch_size], ids[first] if ids else None)
         sent_at = time.monotonic()
-        request = {"EndpointName": endpoint, "Body": body, "ContentType": JSON, "Accept": JSON}
-        if ids is not None:
-            request["InferenceId"] = ids[first]
         try:
             response = runtime.invoke_endpoint(**request)
         except Exception as exc:
@@ -170,18 +175,9 @@ def send_traffic(
     requests = -(-n // batch_size)
     if errors and len(errors) == requests:
         raise RuntimeError(f"every request to {invocation_url} failed; first error: {errors[0]}")
-    return {
-        "endpoint_name": endpoint,
-        "rows": n,
-        "requests": requests,
-        "failed_requests": len(errors),
-        "errors": errors[:5],
-        "drifted": drifted,
-        "inference_ids": ids is not None,
-        "labels": dict(labels),
-        "variants": dict(variants),
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    answered = {"labels": dict(labels), "variants": dict(variants), "seconds": round(time.monotonic() - started, 3)}
+    sent = {"endpoint_name": endpoint, "rows": n, "requests": requests, "failed_requests": len(errors)}
+    return {**sent, "errors": errors[:5], "drifted": drifted, "inference_ids": ids is not None, **answered}
 
 
 def _feature_columns(feature_spec: dict[str, Any] | None, model_data_url: str | None) -> tuple[list[str], list[str]]:
