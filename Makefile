@@ -94,7 +94,7 @@ test-deps: venv $(ENVS)/sdk/.installed
 test: test-deps lint ## Install everything, lint, and run the tests
 	@# Both cores (pytest-xdist, one file per worker at a time). The aws wiring tests and the IAM coverage
 	@# test that reads their calls run in mwaa-check, inside the MWAA environment built from the bundle.
-	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 \
 	  --ignore=tests/aws/test_wiring_moto.py --ignore=tests/aws/test_wiring_moto_iam.py $(PYTEST_ARGS)
 	@for runtime in $(RUNTIMES); do echo "==> tests/jobs/$$runtime in the $$runtime runtime"; \
 	  $(ENVS)/$$runtime/bin/python -m pytest --confcutdir=tests/jobs tests/jobs/$$runtime || exit 1; done
