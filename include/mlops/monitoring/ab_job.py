@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` packa
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
+from mlops.monitoring import job_args
 from mlops.monitoring.ab_stats import difference, variant_quality
 
 
@@ -171,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = summarize(args)
     except Exception as exc:  # the job's FailureReason says why
-        Path(args.failure_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.failure_file).write_text(f"A/B analysis failed: {type(exc).__name__}: {exc}"[:1024])
+        job_args.write_failure(args.failure_file, exc, prefix="A/B analysis failed: ")
         raise
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

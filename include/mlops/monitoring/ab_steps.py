@@ -34,6 +34,7 @@ BUNDLE = {
     "mlops/__init__.py": "__init__.py",
     "mlops/monitoring/__init__.py": "monitoring/__init__.py",
     "mlops/monitoring/ab_stats.py": "monitoring/ab_stats.py",
+    "mlops/monitoring/job_args.py": "monitoring/job_args.py",
     "mlops/training/__init__.py": "training/__init__.py",
     "mlops/training/metrics.py": "training/metrics.py",
     "mlops/training/gate.py": "training/gate.py",

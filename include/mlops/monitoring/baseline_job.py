@@ -113,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        failure = Path(args.failure_file)
-        failure.parent.mkdir(parents=True, exist_ok=True)
-        failure.write_text(reason[:1024])
-        print(reason, file=sys.stderr, flush=True)
+        job_args.write_failure(args.failure_file, exc)
         raise
     return 0
 

@@ -174,11 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         summary, stats, constraints, violations = measure(args)
         write_outputs(Path(args.output), summary, stats, constraints, violations)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        failure = Path(args.failure_file)
-        failure.parent.mkdir(parents=True, exist_ok=True)
-        failure.write_text(reason[:1024])
-        print(reason, file=sys.stderr, flush=True)
+        job_args.write_failure(args.failure_file, exc)
         raise
     print(
         f"window {summary['window_start']} .. {summary['window_end']}: {summary['status']}, {summary['labelled']}/"
