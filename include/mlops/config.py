@@ -209,8 +209,9 @@ class MonitoringConfig(_Section):
     drift_share_threshold: float = Field(0.25, gt=0, le=1)
     consecutive_windows: int = Field(2, ge=1, le=100)
     cooldown_hours: float = Field(6.0, ge=0)
-    sensor_timeout_minutes: int = Field(50, ge=1)
+    sensor_timeout_minutes: int = Field(30, ge=1, le=45)  # dag_defaults.SENSOR_TIMEOUT_BOUND
     sensor_poke_seconds: int = Field(60, ge=1)
+    capture_flush_lag_seconds: int = Field(5, ge=0, le=3600)
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     processing_volume_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(3600, ge=60)
