@@ -36,7 +36,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from mlops_airflow.assets import DRIFT_DETECTED, REGISTERED_MODEL, VALIDATED_FEATURES
-from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, PIPELINE_RUN_TIMEOUT, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
 # New validated features, or drift detected by mlops_monitor (retraining on fresh data).
@@ -50,6 +50,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "training", "sagemaker", "model-registry"],
