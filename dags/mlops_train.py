@@ -26,6 +26,11 @@ as Approved, `manual` as PendingManualApproval (approve with `mlops models appro
 UpdateModelPackage on aws). On success the `mlops_registered_model` Asset carries
 `model_package_group`, `version`, `map`, `approval_status`, `model_data_url`, `evaluation_uri`.
 
+**Events only when something changed.** A re-run on unchanged data reuses the step-cached job,
+whose model is already registered: `register` then ends *skipped* ("already registered as vN"),
+which emits no `mlops_registered_model` event, so `mlops_deploy` does not redeploy the same model.
+Its XCom still holds the version. `force=true` retrains and registers a new version.
+
 Params: `hyperparameters` (LightGBM overrides, e.g. `{"n_estimators": 500}`),
 `map_threshold` (empty = config), `force` (bypass the step cache).
 """
