@@ -28,7 +28,7 @@ from airflow.providers.amazon.aws.sensors.dms import DmsTaskBaseSensor
 before = loaded()
 
 from mlops_airflow import targets
-for step in ("dms_sync", "replication_check"):
+for step in ("dms_sync", "check_replication"):
     targets.step_operator(step)
 from mlops.aws import dms_requests
 from mlops.replication import checks, content, fresh_objects

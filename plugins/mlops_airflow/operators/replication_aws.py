@@ -87,7 +87,7 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from mlops.aws import dms_requests
-        from mlops.replication.fresh_objects import count_fresh_s3_objects
+        from mlops.replication.fresh_objects import fresh_s3_objects_by_table
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
@@ -108,7 +108,7 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
             "tasks": tasks,
             "table_stats": stats,
             "cdc_lag_seconds": lag,
-            "fresh_objects": count_fresh_s3_objects(s3, raw_root, since),
+            "fresh_objects": fresh_s3_objects_by_table(s3, raw_root, since),
             "quarantine": None,  # DMS logs records it cannot apply (DataErrorPolicy LOG_ERROR); validation fails them
             "content": self._content(config, s3) if config.replication.content_checks else [],
         }
