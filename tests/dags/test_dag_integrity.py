@@ -97,8 +97,9 @@ def test_dag_rules(dagbag):
 
 
 def test_sensors_do_not_hog_runs(dagbag):
-    """Issue 12.3: every sensor reschedules or defers, with a finite timeout within SENSOR_TIMEOUT_BOUND, and
-    every DAG has a dagrun_timeout (the hourly ones shorter than their hour), so runs never pile up."""
+    """Issue 12.3: every sensor reschedules or defers, with a finite timeout within SENSOR_TIMEOUT_BOUND, every
+    provider operator that waits for a job (Glue, Athena, SageMaker) defers, and every DAG has a dagrun_timeout
+    (the hourly ones shorter than their hour), so runs never pile up."""
     from airflow.sdk import BaseSensorOperator
 
     from mlops_airflow.dag_defaults import SENSOR_TIMEOUT_BOUND
@@ -116,6 +117,9 @@ def test_sensors_do_not_hog_runs(dagbag):
         if hourly and dag.max_active_runs != 1:
             problems.append(f"{dag_id}: an hourly DAG needs max_active_runs=1")
         for task in dag.tasks:
+            waits = getattr(task, "wait_for_completion", True)  # a provider operator that waits for its job
+            if getattr(task, "deferrable", None) is False and waits and not isinstance(task, BaseSensorOperator):
+                problems.append(f"{dag_id}.{task.task_id}: waits for its job without deferring (deferrable=False)")
             if not isinstance(task, BaseSensorOperator):
                 continue
             sensors += 1

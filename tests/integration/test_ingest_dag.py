@@ -104,7 +104,7 @@ def test_changes_stuck_in_the_source_fail_naming_the_table(local_pipeline, tmp_p
     log = tmp_path / "ingest.log"
     assert run_dag("mlops_ingest", log_path=log).succeeded
     with local_pipeline.begin() as conn:
-        before = conn.execute(text("SELECT max(capture_id) FROM dms_change_log")).scalar_one()
+        before = conn.execute(text("SELECT coalesce(max(capture_id), 0) FROM dms_change_log")).scalar_one()
         conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE order_id IN (3, 4, 5)"))
         conn.execute(  # committed an hour ago
             text("UPDATE dms_change_log SET commit_ts = datetime(commit_ts, '-1 hour') WHERE capture_id > :b"),
