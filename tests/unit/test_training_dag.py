@@ -50,7 +50,7 @@ def _sync_deploy_dag() -> None:
 
     from mlops_tools.dag_runner import DAGS_FOLDER
 
-    sync_bag_to_db(DagBag(dag_folder=str(DAGS_FOLDER / "mlops_deploy.py"), include_examples=False), "dags-folder", None)
+    sync_bag_to_db(DagBag(dag_folder=str(DAGS_FOLDER / "mlops_deploy.py")), "dags-folder", None)
     with create_session() as session:
         session.execute(update(DagModel).where(DagModel.dag_id == "mlops_deploy").values(is_paused=False))
 
