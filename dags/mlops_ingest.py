@@ -90,8 +90,8 @@ with DAG(
     dms_sync = step_operator("dms_sync")(
         task_id="dms_sync",
         replication_task_arn="{{ dms_task_arn() }}",
-        poke_interval=60,
-        timeout=60 * 30,
+        poke_interval=60,  # aws: aws.dms_poll_interval_seconds, read at run time
+        timeout=60 * 30,  # aws: dms_poll_interval_seconds x dms_max_attempts (at most 45 min), read at run time
         reload_tables="{{ params.reload_tables }}",
     )
     check_replication = step_operator("check_replication")(

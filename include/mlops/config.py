@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
@@ -108,8 +108,18 @@ class AwsConfig(_Section):
     lake_bucket: str = Field("mlops-lake-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     artifacts_bucket: str = Field("mlops-artifacts-dev", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     dms_replication_task_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:dms:")
-    dms_poll_interval_seconds: int = Field(60, ge=1)
-    dms_max_attempts: int = Field(30, ge=1)
+    dms_poll_interval_seconds: int = Field(60, ge=1)  # dms_sync pokes this often (reschedule mode)
+    dms_max_attempts: int = Field(30, ge=1)  # and gives up after this many pokes (at most 45 min in all)
+
+    @model_validator(mode="after")
+    def _dms_wait_bounded(self) -> AwsConfig:
+        wait = self.dms_poll_interval_seconds * self.dms_max_attempts
+        if wait > 45 * 60:
+            raise ValueError(
+                f"dms_poll_interval_seconds x dms_max_attempts = {wait}s; dms_sync may wait at most 2700s "
+                "(dag_defaults.SENSOR_TIMEOUT_BOUND): lower one of them"
+            )
+        return self
 
 
 class MetricDefinition(_Section):
