@@ -36,9 +36,9 @@ from typing import Any
 
 from mlops.aws.glue_requests import DMS_COLUMN_TYPES, RAW_COLUMNS, create_table_request, raw_table_input, stack_names
 from mlops.config import PipelineConfig
-from mlops.etl.build_features import RAW_TABLES
 from mlops.lake import Lake
 from mlops.replication.checks import CheckResult, reload_fix
+from mlops.schema.curated import RAW_TABLES
 
 SQL_DIR = Path(__file__).parent / "sql"
 SCHEMA_QUERY = "schema"
