@@ -23,7 +23,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, task
 
-from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, PIPELINE_RUN_TIMEOUT, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
 with DAG(
@@ -34,6 +34,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "serving", "ab-test", "sagemaker"],

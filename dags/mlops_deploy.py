@@ -30,7 +30,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from mlops_airflow.assets import REGISTERED_MODEL
-from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, PIPELINE_RUN_TIMEOUT, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
 with DAG(
@@ -41,6 +41,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "serving", "sagemaker"],

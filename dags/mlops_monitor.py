@@ -28,7 +28,15 @@ policy state) through the provider hooks' boto3 clients.
 **No traffic.** `wait_for_capture` waits up to `monitoring.sensor_timeout_minutes` (poking every
 `sensor_poke_seconds`, in reschedule mode or deferred, so it holds no worker slot) and then,
 with `soft_fail=True`, *skips* the rest of the run instead of failing it: a quiet endpoint is
-not an error. The `force` Param evaluates the window without waiting.
+not an error. The `force` Param evaluates the window without waiting. One run at a time
+(`max_active_runs=1`), and a run times out after 55 minutes (`dagrun_timeout`), so hourly runs
+never pile up behind a waiting one.
+
+**Capture flush lag.** A window ends `monitoring.capture_flush_lag_seconds` before its run's time
+(the scheduled interval's end, or the trigger time): the endpoint writes capture files about a
+second after the requests (SageMaker: within minutes), so requests still being flushed belong to
+the next window instead of to none. The local capture writer also publishes a watermark
+(`_capture_watermark.json`), which `make demo` waits for before it triggers a window.
 
 **Outputs** under `monitoring/runs/<endpoint>/<job>/`: `statistics.json`,
 `constraint_violations.json` (Model Monitor's violation types), `drift_summary.json` (per-feature
@@ -51,7 +59,7 @@ import pendulum
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlops_airflow.assets import DRIFT_DETECTED, ENDPOINT_LIVE
-from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, HOURLY_RUN_TIMEOUT, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
 with DAG(
@@ -62,6 +70,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=HOURLY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "monitoring", "drift", "sagemaker"],

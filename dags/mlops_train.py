@@ -27,6 +27,11 @@ as Approved, `manual` as PendingManualApproval (approve with `mlops models appro
 UpdateModelPackage on aws). On success the `mlops_registered_model` Asset carries
 `model_package_group`, `version`, `map`, `approval_status`, `model_data_url`, `evaluation_uri`.
 
+**Events only when something changed.** A re-run on unchanged data reuses the step-cached job,
+whose model is already registered: `register` then ends *skipped* ("already registered as vN"),
+which emits no `mlops_registered_model` event, so `mlops_deploy` does not redeploy the same model.
+Its XCom still holds the version. `force=true` retrains and registers a new version.
+
 Params: `hyperparameters` (LightGBM overrides, e.g. `{"n_estimators": 500}`),
 `map_threshold` (empty = config), `force` (bypass the step cache).
 """
@@ -37,7 +42,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from mlops_airflow.assets import DRIFT_DETECTED, MODEL_QUALITY_DEGRADED, REGISTERED_MODEL, VALIDATED_FEATURES
-from mlops_airflow.dag_defaults import DEFAULT_ARGS, USER_DEFINED_MACROS
+from mlops_airflow.dag_defaults import DEFAULT_ARGS, PIPELINE_RUN_TIMEOUT, USER_DEFINED_MACROS
 from mlops_airflow.targets import step_operator
 
 # New validated features, drift detected by mlops_monitor, or measured quality loss found by
@@ -52,6 +57,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=PIPELINE_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["mlops", "training", "sagemaker", "model-registry"],

@@ -112,8 +112,18 @@ class AwsConfig(_Section):
     alerts_topic_arn: str | None = Field(
         None, pattern=r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$"
     )
-    dms_poll_interval_seconds: int = Field(60, ge=1)
-    dms_max_attempts: int = Field(30, ge=1)
+    dms_poll_interval_seconds: int = Field(60, ge=1)  # dms_sync pokes this often (reschedule mode)
+    dms_max_attempts: int = Field(30, ge=1)  # and gives up after this many pokes (at most 45 min in all)
+
+    @model_validator(mode="after")
+    def _dms_wait_bounded(self) -> AwsConfig:
+        wait = self.dms_poll_interval_seconds * self.dms_max_attempts
+        if wait > 45 * 60:
+            raise ValueError(
+                f"dms_poll_interval_seconds x dms_max_attempts = {wait}s; dms_sync may wait at most 2700s "
+                "(dag_defaults.SENSOR_TIMEOUT_BOUND): lower one of them"
+            )
+        return self
 
 
 class MetricDefinition(_Section):
@@ -287,8 +297,9 @@ class MonitoringConfig(_Section):
     drift_share_threshold: float = Field(0.25, gt=0, le=1)
     consecutive_windows: int = Field(2, ge=1, le=100)
     cooldown_hours: float = Field(6.0, ge=0)
-    sensor_timeout_minutes: int = Field(50, ge=1)
+    sensor_timeout_minutes: int = Field(30, ge=1, le=45)  # dag_defaults.SENSOR_TIMEOUT_BOUND
     sensor_poke_seconds: int = Field(60, ge=1)
+    capture_flush_lag_seconds: int = Field(5, ge=0, le=3600)
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     processing_volume_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(3600, ge=60)

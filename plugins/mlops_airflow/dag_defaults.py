@@ -18,6 +18,12 @@ DEFAULT_ARGS: dict[str, Any] = {
     # after the last try: logged, and on aws published to the alerts topic (mlops_airflow.callbacks)
     "on_failure_callback": task_failure_alert,
 }
+# dagrun_timeout of the hourly DAGs: a run ends (failed) before the next one is due, so runs never pile up.
+HOURLY_RUN_TIMEOUT = timedelta(minutes=55)
+# dagrun_timeout of the Asset-triggered DAGs: their jobs (Glue, training, blue/green) plus retries fit in it.
+PIPELINE_RUN_TIMEOUT = timedelta(hours=3)
+# The longest a sensor may wait (tests/dags holds every sensor to it; monitoring.sensor_timeout_minutes <= 45).
+SENSOR_TIMEOUT_BOUND = timedelta(minutes=45)
 
 
 def pipeline_setting(path: str) -> Any:

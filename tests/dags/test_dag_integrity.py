@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,44 @@ def test_dag_rules(dagbag):
                 problems.append(f"{where}: retries={task.retries}, need >= 2")
             if task.execution_timeout is None:
                 problems.append(f"{where}: no execution_timeout")
+    assert not problems, "\n".join(problems)
+
+
+def test_sensors_do_not_hog_runs(dagbag):
+    """Issue 12.3: every sensor reschedules or defers, with a finite timeout within SENSOR_TIMEOUT_BOUND, every
+    provider operator that waits for a job (Glue, Athena, SageMaker) defers, and every DAG has a dagrun_timeout
+    (the hourly ones shorter than their hour), so runs never pile up."""
+    from airflow.sdk import BaseSensorOperator
+
+    from mlops_airflow.dag_defaults import SENSOR_TIMEOUT_BOUND
+    from mlops_airflow.operators.monitoring import UNSET
+    from mlops_airflow.targets import pipeline_config
+
+    configured = 60 * pipeline_config().monitoring.sensor_timeout_minutes  # what an UNSET timeout becomes at run time
+    problems, sensors = [], 0
+    for dag_id, dag in dagbag.dags.items():
+        hourly = getattr(dag, "schedule", None) == "@hourly"
+        if dag.dagrun_timeout is None:
+            problems.append(f"{dag_id}: no dagrun_timeout")
+        elif hourly and dag.dagrun_timeout >= timedelta(hours=1):
+            problems.append(f"{dag_id}: dagrun_timeout {dag.dagrun_timeout} is not shorter than its hourly schedule")
+        if hourly and dag.max_active_runs != 1:
+            problems.append(f"{dag_id}: an hourly DAG needs max_active_runs=1")
+        for task in dag.tasks:
+            waits = getattr(task, "wait_for_completion", True)  # a provider operator that waits for its job
+            if getattr(task, "deferrable", None) is False and waits and not isinstance(task, BaseSensorOperator):
+                problems.append(f"{dag_id}.{task.task_id}: waits for its job without deferring (deferrable=False)")
+            if not isinstance(task, BaseSensorOperator):
+                continue
+            sensors += 1
+            where = f"{dag_id}.{task.task_id} ({type(task).__name__})"
+            if task.mode != "reschedule" and not getattr(task, "deferrable", False):
+                problems.append(f"{where}: mode={task.mode!r} and not deferrable: it holds a worker slot")
+            timeout = configured if task.timeout == UNSET else task.timeout
+            if not 0 < timeout <= SENSOR_TIMEOUT_BOUND.total_seconds():
+                problems.append(f"{where}: timeout {timeout}s, need a finite one <= {SENSOR_TIMEOUT_BOUND}")
+    assert sensors >= 1, "wait_for_capture (and dms_sync on aws) are sensors; the test must see them"
+    assert sum(getattr(dag, "schedule", None) == "@hourly" for dag in dagbag.dags.values()) == 2
     assert not problems, "\n".join(problems)
 
 

@@ -1,9 +1,10 @@
 """mlops_ingest end to end on the local target, through dag.test().
 
 Fresh data: the full load then a CDC batch pass every check and emit the raw-data Asset with
-counts that match the source and every table validated. Broken replication (a table missing from
-the lake, a value changed behind DMS's back, a run with nothing new) fails the run with a message
-naming the table and the metric. The check itself never opens the source DB: the DMS stand-in's
+counts that match the source and every table validated. An idle source passes run after run.
+Broken replication (a table missing from the lake, a value changed behind DMS's back, changes
+stuck in the source beyond the lag budget) fails the run with a message naming the table and the
+metric. The check itself never opens the source DB: the DMS stand-in's
 validation in ``dms_sync`` compared lake and source, and the check reads its verdict.
 
 Issue 13 and 15 at DAG level: a poison row is quarantined and named while dms_sync goes on; a
@@ -84,14 +85,40 @@ def test_value_changed_behind_dms_fails_naming_table_and_column(local_pipeline, 
     assert broken.asset_extras == {}
 
 
-def test_nothing_new_fails_unless_freshness_is_waived(local_pipeline, tmp_path):
+def test_an_idle_source_stays_green_hour_after_hour(local_pipeline, tmp_path):
+    """Issue 12.2: two hourly runs in a row with no source change both pass; nothing new is not a failure."""
     log = tmp_path / "ingest.log"
     assert run_dag("mlops_ingest", log_path=log).succeeded
-    stale = run_dag("mlops_ingest", log_path=log)
-    assert stale.state == "failed"
-    assert "fresh_objects" in (stale.error or ""), stale.error
-    waived = run_dag("mlops_ingest", conf={"require_fresh_objects": False}, log_path=log)
-    assert waived.succeeded, waived.error
+    for _ in range(2):
+        idle = run_dag("mlops_ingest", log_path=log)
+        assert idle.succeeded, idle.error
+        extra = idle.asset_extras["mlops_raw_data"]
+        assert extra["fresh_objects"] == 0 and extra["rows"] == table_counts(local_pipeline)
+    assert "the source was idle since the last check" in log.read_text()
+
+
+def test_changes_stuck_in_the_source_fail_naming_the_table(local_pipeline, tmp_path, monkeypatch):
+    """Issue 12.2: a real lag (changes made an hour ago that the task never applied) still fails, naming the table."""
+    from mlops.replication.replicator import LocalReplicator
+
+    log = tmp_path / "ingest.log"
+    assert run_dag("mlops_ingest", log_path=log).succeeded
+    with local_pipeline.begin() as conn:
+        before = conn.execute(text("SELECT coalesce(max(capture_id), 0) FROM dms_change_log")).scalar_one()
+        conn.execute(text("UPDATE orders SET status = 'cancelled' WHERE order_id IN (3, 4, 5)"))
+        conn.execute(  # committed an hour ago
+            text("UPDATE dms_change_log SET commit_ts = datetime(commit_ts, '-1 hour') WHERE capture_id > :b"),
+            {"b": before},
+        )
+    # The DMS task runs but reads nothing from the source's log (stalled capture).
+    monkeypatch.setattr(LocalReplicator, "_plan_batch", lambda self, state, limit: (None, None, False))
+    stalled = run_dag("mlops_ingest", log_path=log)
+    assert stalled.task_states == {"dms_sync": "success", "check_replication": "failed"}
+    error = stalled.error or ""
+    assert "source_changes_waiting [table orders]: ChangesWaiting=3" in error, error
+    assert "3 change(s) made in the source have not reached the lake (CDC lag 36" in error
+    assert "[table customers]: ChangesWaiting" not in error
+    assert stalled.asset_extras == {}
 
 
 def test_table_missing_from_lake_fails_naming_it(local_pipeline, tmp_path):

@@ -35,6 +35,8 @@ def test_env_override_is_typed():
         ({"MLOPS__AWS__DMS_REPLICATION_TASK_ARN": "task-1"}, "aws.dms_replication_task_arn"),
         ({"MLOPS__LAKE__RAW_PREFIX": "/abs/path"}, "lake.raw_prefix"),
         ({"MLOPS__NOSECTION__KEY": "1"}, "nosection: unknown key"),
+        ({"MLOPS__AWS__DMS_MAX_ATTEMPTS": "60"}, "dms_sync may wait at most 2700s"),  # sensors never hog runs
+        ({"MLOPS__MONITORING__SENSOR_TIMEOUT_MINUTES": "50"}, "monitoring.sensor_timeout_minutes"),
     ],
 )
 def test_bad_values_name_the_key(environ, named):

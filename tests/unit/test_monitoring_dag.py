@@ -191,3 +191,19 @@ def test_record_failed_window_runs_only_when_the_drift_job_failed():
     dag = load_dag("mlops_monitor")
     task = dag.get_task("record_failed_window")
     assert task.trigger_rule == "one_failed" and "drift_job" in task.upstream_task_ids
+
+
+def test_a_window_ends_the_capture_flush_lag_before_its_run():
+    """Issue 12.6: capture flushed after the trigger must fall into the next window, not into none."""
+    from types import SimpleNamespace
+
+    from mlops_airflow.tasks.monitoring import _run_end
+
+    triggered = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+    manual = {"params": {}, "dag_run": SimpleNamespace(run_type="manual", run_after=triggered)}
+    assert _run_end(manual, 5) == triggered - timedelta(seconds=5)
+    interval_end = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    scheduled = {**manual, "dag_run": SimpleNamespace(run_type="scheduled", run_after=triggered)}
+    assert _run_end({**scheduled, "data_interval_end": interval_end}, 300) == interval_end - timedelta(minutes=5)
+    chosen = {**manual, "params": {"window_end": "2026-03-01T11:00:00+00:00"}}
+    assert _run_end(chosen, 5) == "2026-03-01T11:00:00+00:00", "a window end a person chose is kept as given"

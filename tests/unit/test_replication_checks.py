@@ -28,9 +28,10 @@ from mlops.replication.checks import (
     replicated_rows,
     validation_pending_since,
 )
-from mlops.replication.lake_io import count_fresh_objects, list_fresh_objects
+from mlops.replication.lake_io import count_fresh_objects, fresh_objects_by_table, list_fresh_objects
 from mlops.replication.reconcile import latest_state
 from mlops.replication.replicator import LocalReplicator
+from mlops.replication.source_changes import applied_changes, check_source_changes
 from mlops.source.db import create_schema, make_engine
 from mlops.source.schema import customers
 
@@ -68,7 +69,8 @@ def healthy_evidence() -> dict[str, Any]:
     stats = {
         "TableStatistics": [
             {"SchemaName": "shop", "TableName": t, "TableState": "Table completed", "FullLoadErrorRows": 0,
-             "FullLoadRows": 10, "AppliedInserts": 3, "AppliedDeletes": 1, **VALIDATED_STATS}
+             "FullLoadRows": 10, "Inserts": 3, "Deletes": 1, "AppliedInserts": 3, "AppliedDeletes": 1,
+             **VALIDATED_STATS}
             for t in TABLES
         ]
     }
@@ -78,8 +80,9 @@ def healthy_evidence() -> dict[str, Any]:
 def run_checks(
     evidence: dict[str, Any],
     lag: float | None = 5.0,
-    fresh: int | None = 3,
+    fresh: dict[str, int] | None = None,
     pending_since: dict[str, datetime] | None = None,
+    previous_applied: dict[str, int] | None = None,
 ) -> list[CheckResult]:
     return check_replication(
         tasks_response=evidence["tasks"],
@@ -87,11 +90,13 @@ def run_checks(
         expected_tables=TABLES,
         max_cdc_lag_seconds=900,
         cdc_lag_seconds=lag,
-        fresh_objects=fresh,
+        fresh_objects=dict.fromkeys(TABLES, 1) if fresh is None else fresh,
         require_fresh_objects=True,
         max_validation_pending_seconds=BUDGET,
         pending_since=pending_since or {},
         now=NOW,
+        previous_applied=previous_applied,
+        since=NOW - timedelta(hours=1),
     )
 
 
@@ -119,7 +124,8 @@ def test_healthy_replication_passes_every_check() -> None:
         "validation_failed_records",
         "validation_suspended_records",
         "cdc_lag",
-        "fresh_objects",
+        "source_changes_waiting",
+        "changes_arrived",
         "quarantine",
     }
     raise_on_failures(results)
@@ -168,14 +174,60 @@ def test_unmeasured_lag_fails_while_running() -> None:
     assert "cdc_lag: CDCLatencySource=None" in message
 
 
-def test_no_fresh_objects_fails_only_when_required() -> None:
-    message = failure_message(run_checks(healthy_evidence(), fresh=0))
-    assert "fresh_objects: FreshObjects=0" in message and "require_fresh_objects=false" in message
+def test_applied_changes_without_new_lake_objects_fail_only_when_required() -> None:
+    message = failure_message(run_checks(healthy_evidence(), fresh={}))
+    assert "changes_arrived [table orders]: FreshObjects=0" in message and "require_fresh_objects=false" in message
+    assert "DMS applied 4 change(s) since the last check but no new lake object" in message
     relaxed = check_replication(
-        healthy_evidence()["tasks"], healthy_evidence()["stats"], TABLES, 900, 1.0, 0, require_fresh_objects=False,
+        healthy_evidence()["tasks"], healthy_evidence()["stats"], TABLES, 900, 1.0, {}, require_fresh_objects=False,
         max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
     )  # fmt: skip
     assert all(r.passed for r in relaxed)
+
+
+def test_an_idle_source_passes_twice_in_a_row() -> None:
+    """Issue 12.2: nothing changed in the source since the last check, no new lake object: healthy."""
+    evidence = healthy_evidence()
+    applied = applied_changes(evidence["stats"]["TableStatistics"], TABLES)
+    assert applied == dict.fromkeys(TABLES, 4)
+    for _ in range(2):
+        results = run_checks(evidence, lag=0.0, fresh={}, previous_applied=applied)
+        assert all(r.passed for r in results), format_results(results)
+    idle = [r.message for r in results if r.name == "changes_arrived"]
+    assert idle and all("the source was idle since the last check" in m for m in idle)
+
+
+def test_changes_waiting_beyond_the_lag_budget_fail_naming_the_table() -> None:
+    evidence = healthy_evidence()
+    validation_of(evidence, "orders").update(Inserts=8, Updates=2)  # 5 + 2 captured, not applied
+    applied = applied_changes(evidence["stats"]["TableStatistics"], TABLES)
+    within = run_checks(evidence, lag=30.0, fresh={}, previous_applied=applied)
+    assert all(r.passed for r in within), "changes on their way within the budget are fine"
+    message = failure_message(run_checks(evidence, lag=1200.0, fresh={}, previous_applied=applied))
+    assert "source_changes_waiting [table orders]: ChangesWaiting=7" in message
+    assert "7 change(s) made in the source have not reached the lake (CDC lag 1200s, budget 900s)" in message
+    assert "[table customers]: ChangesWaiting" not in message, "only tables with waiting changes are named"
+
+
+def test_without_a_latency_datapoint_a_table_not_updated_within_the_budget_is_late() -> None:
+    row = {"TableName": "orders", "Inserts": 5, "AppliedInserts": 2, "LastUpdateTime": NOW - timedelta(hours=2)}
+    kwargs = dict(previous_applied={"orders": 2}, fresh_objects={}, cdc_lag_seconds=None, max_cdc_lag_seconds=900,
+                  require_fresh_objects=True, since=NOW - timedelta(hours=1), now=NOW)  # fmt: skip
+    (waiting, arrived) = check_source_changes([row], ["orders"], **kwargs)
+    assert not waiting.passed and "no statistics update for 7200s" in waiting.message
+    assert arrived.passed, "nothing was applied since the last check"
+    fresh = check_source_changes([{**row, "LastUpdateTime": NOW - timedelta(seconds=60)}], ["orders"], **kwargs)
+    assert all(r.passed for r in fresh)
+
+
+def test_a_reload_since_the_last_check_needs_new_objects_even_with_reset_counters() -> None:
+    row = {"TableName": "orders", "Inserts": 0, "AppliedInserts": 0, "FullLoadEndTime": NOW - timedelta(minutes=5)}
+    kwargs = dict(previous_applied={"orders": 40}, cdc_lag_seconds=0.0, max_cdc_lag_seconds=900,
+                  require_fresh_objects=True, since=NOW - timedelta(hours=1), now=NOW)  # fmt: skip
+    (_, arrived) = check_source_changes([row], ["orders"], fresh_objects={}, **kwargs)
+    assert not arrived.passed and arrived.value == 0
+    (_, arrived) = check_source_changes([row], ["orders"], fresh_objects={"orders": 1}, **kwargs)
+    assert arrived.passed
 
 
 def test_failed_task_reports_reason_and_failure_message() -> None:
@@ -203,7 +255,7 @@ def test_no_task_in_response_fails() -> None:
 def test_schema_qualified_expected_tables() -> None:
     evidence = healthy_evidence()
     results = check_replication(
-        evidence["tasks"], evidence["stats"], ["shop.orders", "other.orders"], 900, 1.0, 1, True,
+        evidence["tasks"], evidence["stats"], ["shop.orders", "other.orders"], 900, 1.0, {"orders": 1}, True,
         max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW,
     )  # fmt: skip
     assert [(r.table, r.name) for r in results if r.name.startswith("validation")] == [
@@ -257,7 +309,7 @@ def local_checks(
     since = validation_pending_since(status["table_statistics"]["TableStatistics"], TABLES, previous or {}, now)
     return check_replication(
         status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
-        count_fresh_objects(raw, now - timedelta(minutes=5)), True,
+        fresh_objects_by_table(raw, now - timedelta(minutes=5)), True,
         max_validation_pending_seconds=BUDGET, pending_since=since, now=now,
     )  # fmt: skip
 
@@ -362,7 +414,8 @@ def test_unfit_value_in_the_full_load_is_quarantined_and_the_checks_name_it(sqli
     ]
     message = failure_message(
         check_replication(
-            status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True,
+            status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
+            dict.fromkeys(TABLES, 1), True,
             max_validation_pending_seconds=BUDGET, pending_since={}, now=NOW, quarantine=status["quarantine"],
         )
     )  # fmt: skip

@@ -77,7 +77,8 @@ def check_message(replicator: LocalReplicator) -> str:
     """The replication checks over the stand-in's status, as the check operator runs them."""
     status = replicator.status()
     results = check_replication(
-        status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"], 1, True,
+        status["tasks"], status["table_statistics"], TABLES, 900, status["cdc_lag_seconds"],
+        dict.fromkeys(TABLES, 1), True,
         max_validation_pending_seconds=3600, pending_since={}, now=datetime.now(UTC),
     )  # fmt: skip
     with pytest.raises(ReplicationCheckError) as error:

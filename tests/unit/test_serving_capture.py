@@ -7,7 +7,14 @@ import json
 from datetime import UTC, datetime
 
 from mlops.serving.app import Outcome, Request
-from mlops.serving.capture import CaptureSettings, CaptureWriter, capture_key, capture_record, read_capture
+from mlops.serving.capture import (
+    CaptureSettings,
+    CaptureWriter,
+    capture_key,
+    capture_record,
+    read_capture,
+    read_watermark,
+)
 
 WHEN = datetime(2026, 11, 24, 9, 5, 7, 123000, tzinfo=UTC)
 
@@ -83,4 +90,22 @@ def test_writer_samples_and_writes_files_in_the_layout(tmp_path):
     records = read_capture(tmp_path.as_uri(), "ep")
     assert 150 < len(records) < 250  # ~50 % of 400
     assert all(json.loads(r["captureData"]["endpointInput"]["data"]) == {"a": 1} for r in records)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_watermark_passes_a_record_only_once_its_file_is_written(tmp_path):
+    """Issue 12.6: a reader waiting for the watermark past its last request finds every record in files."""
+    writer = CaptureWriter("ep", _settings(tmp_path), flush_seconds=3600, seed=1)
+    request = Request(b'{"a": 1}', "application/json", "", None, None, None)
+    outcome = Outcome(200, b'{"predictions": []}', "application/json", "B")
+    assert read_watermark(tmp_path.as_uri(), "ep") is None, "nothing flushed yet"
+    writer.record(request, outcome, WHEN.timestamp())
+    recorded = datetime.now(UTC)
+    writer.flush()
+    first = read_watermark(tmp_path.as_uri(), "ep")
+    assert first is not None and first >= recorded
+    assert len(read_capture(tmp_path.as_uri(), "ep")) == 1
+    writer.close()  # an empty flush still advances the watermark: an idle endpoint has nothing unwritten
+    second = read_watermark(tmp_path.as_uri(), "ep")
+    assert second is not None and second >= first
     assert not list(tmp_path.rglob("*.tmp"))

@@ -41,6 +41,43 @@ def dag_env(tmp_path_factory):
         pipeline_config.cache_clear()
 
 
+def _sync_deploy_dag() -> None:
+    """Put mlops_deploy, unpaused, into the metadata DB, so a registered-model event queues a run of it as under
+    the scheduler."""
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    from mlops_tools.dag_runner import DAGS_FOLDER
+
+    sync_bag_to_db(DagBag(dag_folder=str(DAGS_FOLDER / "mlops_deploy.py")), "dags-folder", None)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == "mlops_deploy").values(is_paused=False))
+
+
+def _deploy_queued() -> bool:
+    """Whether an Asset event waits to trigger mlops_deploy (the scheduler's AssetDagRunQueue)."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        query = (
+            select(func.count()).select_from(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "mlops_deploy")
+        )
+        return bool(session.scalar(query))
+
+
+def _clear_deploy_queue() -> None:
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "mlops_deploy"))
+
+
 def _run(conf: dict, home):
     from mlops_tools.dag_runner import run_dag
 
@@ -50,6 +87,11 @@ def _run(conf: dict, home):
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_train_register_then_cache_hit_then_gate_rejects(dag_env):
+    from mlops_tools.dag_runner import ensure_airflow_db
+
+    ensure_airflow_db()
+    _sync_deploy_dag()
+    _clear_deploy_queue()
     hyperparameters = {"hyperparameters": {"n_estimators": 30, "num_leaves": 15}}
     first = _run(hyperparameters, dag_env)
     assert first.succeeded, f"{first.task_states} {first.error} (log: {first.log_path})"
@@ -58,11 +100,19 @@ def test_train_register_then_cache_hit_then_gate_rejects(dag_env):
     assert extra["model_data_url"].endswith("/output/model.tar.gz") and local_path(extra["model_data_url"]).exists()
     assert first.xcoms["train"]["CacheHit"] is False
 
+    assert _deploy_queued(), (
+        "the harness queues mlops_deploy on a registered-model event (else the check below is moot)"
+    )
+    _clear_deploy_queue()
+
     second = _run(hyperparameters, dag_env)
     assert second.succeeded, f"{second.task_states} {second.error}"
     assert second.xcoms["train"]["CacheHit"] is True  # same snapshot, code and hyperparameters: no retraining
-    again = second.asset_extras["mlops_registered_model"]
+    # Issue 12.5: the same model again is nothing new: register skips, so no event and no redeploy
+    assert second.task_states["register"] == "skipped" and "mlops_registered_model" not in second.asset_extras
+    again = second.xcoms["register"]
     assert again["version"] == 1 and again["champion_version"] == 1 and not again["created"]
+    assert not _deploy_queued(), "a reused model version must not schedule mlops_deploy"
 
     rejected = _run({**hyperparameters, "map_threshold": 0.99}, dag_env)
     assert rejected.task_states["register"] == "failed" and "mlops_registered_model" not in rejected.asset_extras

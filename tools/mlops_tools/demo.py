@@ -145,9 +145,35 @@ def traffic_stage(live: dict[str, Any], drifted: bool) -> Callable[[], dict[str,
             raise RuntimeError(
                 f"{result['failed_requests']} of {result['requests']} requests failed: {result['errors']}"
             )
-        return {k: result[k] for k in ("rows", "requests", "failed_requests", "drifted", "labels", "variants")}
+        flushed = wait_for_capture_flush(result["endpoint_name"], datetime.now(UTC))
+        figures = {k: result[k] for k in ("rows", "requests", "failed_requests", "drifted", "labels", "variants")}
+        return {**figures, "capture_flushed_through": flushed.isoformat()}
 
     return action
+
+
+def wait_for_capture_flush(endpoint: str, last_request: datetime, deadline_seconds: float = 60.0) -> datetime:
+    """Wait until the endpoint's capture watermark passes ``last_request`` plus the window's flush lag.
+
+    Then every request sent so far is in a capture file, and a monitoring window triggered now (it ends
+    ``monitoring.capture_flush_lag_seconds`` before its trigger time) holds all of them.
+    """
+    from datetime import timedelta
+
+    from mlops.local_stack import local_lake
+    from mlops.serving.capture import read_watermark
+
+    target = last_request + timedelta(seconds=load_config().monitoring.capture_flush_lag_seconds)
+    root = local_lake().capture()
+    give_up = time.monotonic() + deadline_seconds
+    while (flushed := read_watermark(root, endpoint)) is None or flushed <= target:
+        if time.monotonic() > give_up:
+            raise RuntimeError(
+                f"the capture writer of {endpoint} has not flushed past {target.isoformat()} within "
+                f"{deadline_seconds:g}s (watermark: {flushed}); is the endpoint's router running? see `mlops status`"
+            )
+        time.sleep(0.2)  # polls the writer's published watermark
+    return flushed
 
 
 def monitor_stage(log_dir: Path, expect_drift: bool) -> Callable[[], dict[str, Any]]:

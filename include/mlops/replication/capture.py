@@ -307,6 +307,21 @@ def pending_summary(conn: Connection, checkpoint: int) -> tuple[int, datetime | 
     return int(row.n), row.oldest
 
 
+def pending_by_table(conn: Connection, checkpoint: int) -> dict[str, dict[str, int]]:
+    """Captured changes not yet applied after ``checkpoint``, counted per table and op (``I``/``U``/``D``)."""
+    rows = conn.execute(
+        text(
+            f"SELECT table_name, op, count(*) AS n FROM {CHANGES_VIEW} "
+            "WHERE change_seq > :c OR change_seq IS NULL GROUP BY table_name, op"
+        ),
+        {"c": checkpoint},
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for table, op, n in rows:
+        counts.setdefault(table, {})[str(op).strip()] = int(n)
+    return counts
+
+
 def pending_keys(conn: Connection, table: str, checkpoint: int) -> list[str]:
     """Primary keys (as text) of ``table`` with captured changes not yet applied after ``checkpoint``."""
     rows = conn.execute(

@@ -124,6 +124,7 @@ def commit_batch(
             table_state.inserts += ops["I"]
             table_state.updates += ops["U"]
             table_state.deletes += ops["D"]
+        table_state.waiting = {}  # what still waits is counted again when the task publishes its status
         table_state.quarantined += len({r.change_seq for r in batch.rejected})
         table_state.quarantine_open, table_state.quarantine_overflow = add_open(
             table_state.quarantine_open, table_state.quarantine_overflow, batch.rejected, keys[name]

@@ -107,23 +107,29 @@ def check_replication(
     expected_tables: list[str],
     max_cdc_lag_seconds: float,
     cdc_lag_seconds: float | None,
-    fresh_objects: int | None,
+    fresh_objects: Mapping[str, int] | None,
     require_fresh_objects: bool,
     *,
     max_validation_pending_seconds: float,
     pending_since: Mapping[str, datetime],
     now: datetime,
+    previous_applied: Mapping[str, int] | None = None,
+    since: datetime | None = None,
     quarantine: Mapping[str, Mapping[str, Any]] | None = None,
     content: Sequence[CheckResult] = (),
 ) -> list[CheckResult]:
-    """Every replication check: task status, full load, tables, data validation, CDC lag, fresh objects,
-    the quarantine and the lake's content.
+    """Every replication check: task status, full load, tables, data validation, CDC lag, the source's
+    changes against what arrived (:mod:`mlops.replication.source_changes`), the quarantine and the lake's content.
 
+    ``fresh_objects`` counts the lake objects per table written since ``since`` (the last successful
+    check, whose applied-change counters are ``previous_applied``; None and {} on the first check).
     ``pending_since`` comes from :func:`validation_pending_since` (when each table awaiting
     validation was first seen awaiting); ``now`` is the time of this check. ``quarantine`` is the
     stand-in's report per table (None where DMS reports none: aws); ``content`` holds the lake
     content checks' results (:mod:`mlops.replication.content`).
     """
+    from mlops.replication.source_changes import check_source_changes
+
     tasks = tasks_response.get("ReplicationTasks") or []
     if len(tasks) != 1:
         results = [
@@ -142,7 +148,11 @@ def check_replication(
     results += check_tables(rows, expected_tables)
     results += check_validation(rows, expected_tables, max_validation_pending_seconds, pending_since, now)
     results.append(check_cdc_lag(cdc_lag_seconds, max_cdc_lag_seconds, status))
-    results.append(check_fresh_objects(fresh_objects, require_fresh_objects))
+    results += check_source_changes(
+        rows, expected_tables, previous_applied=previous_applied or {}, fresh_objects=fresh_objects,
+        cdc_lag_seconds=cdc_lag_seconds, max_cdc_lag_seconds=max_cdc_lag_seconds,
+        require_fresh_objects=require_fresh_objects, since=since, now=now,
+    )  # fmt: skip
     results += check_quarantine(quarantine, expected_tables)
     return results + list(content)
 
@@ -182,7 +192,7 @@ def check_full_load(stats: dict[str, Any]) -> list[CheckResult]:
     ]  # fmt: skip
 
 
-def _find_table(rows: Sequence[dict[str, Any]], expected: str) -> dict[str, Any] | None:
+def find_table(rows: Sequence[dict[str, Any]], expected: str) -> dict[str, Any] | None:
     schema, _, table = expected.rpartition(".")
     for row in rows:
         if row.get("TableName") == table and (not schema or row.get("SchemaName") == schema):
@@ -194,7 +204,7 @@ def check_tables(rows: Sequence[dict[str, Any]], expected_tables: Sequence[str])
     """Each expected table (``table`` or ``schema.table``) is listed, completed and without error rows."""
     results = []
     for expected in expected_tables:
-        row = _find_table(rows, expected)
+        row = find_table(rows, expected)
         if row is None:
             results.append(
                 CheckResult(
@@ -236,7 +246,7 @@ def check_validation(
     """
     results: list[CheckResult] = []
     for expected in expected_tables:
-        row = _find_table(rows, expected)
+        row = find_table(rows, expected)
         if row is None:
             continue
         details = row.get("ValidationStateDetails") or ""
@@ -304,7 +314,7 @@ def validation_pending_since(
     """
     since: dict[str, datetime] = {}
     for expected in expected_tables:
-        row = _find_table(rows, expected)
+        row = find_table(rows, expected)
         if row is not None and row.get("ValidationState") in AWAITING_VALIDATION:
             earlier = previous.get(expected)
             since[expected] = min(datetime.fromisoformat(earlier), now) if earlier else now
@@ -315,7 +325,7 @@ def replicated_rows(rows: Sequence[dict[str, Any]], expected_tables: Sequence[st
     """Rows per expected table in the lake by DMS's counters: FullLoadRows + AppliedInserts - AppliedDeletes."""
     counts: dict[str, int] = {}
     for expected in expected_tables:
-        row = _find_table(rows, expected)
+        row = find_table(rows, expected)
         if row is not None:
             loaded = int(row.get("FullLoadRows") or 0)
             counts[expected] = loaded + int(row.get("AppliedInserts") or 0) - int(row.get("AppliedDeletes") or 0)
@@ -342,23 +352,6 @@ def check_cdc_lag(lag_seconds: float | None, max_lag_seconds: float, task_status
         "(or raise replication.max_cdc_lag_seconds)"
     )
     return CheckResult("cdc_lag", None, "CDCLatencySource", round(lag_seconds, 3), max_lag_seconds, ok, message)
-
-
-def check_fresh_objects(fresh_objects: int | None, required: bool) -> CheckResult:
-    """New lake objects arrived since the last check (only enforced when ``required``)."""
-    ok = not required or bool(fresh_objects)
-    if fresh_objects is None:
-        message = "fresh objects were not counted" + ("; pass the count of new lake objects" if required else "")
-    elif fresh_objects:
-        message = f"{fresh_objects} new lake object(s) since the last check"
-    else:
-        message = "no new lake objects since the last check" + (
-            ": the source had no changes or the task stopped writing; check source activity and the task, "
-            "or set replication.require_fresh_objects=false"
-            if required
-            else ""
-        )
-    return CheckResult("fresh_objects", None, "FreshObjects", fresh_objects, ">= 1" if required else "any", ok, message)
 
 
 def check_quarantine(
@@ -429,7 +422,7 @@ def reload_progress(rows: Sequence[dict[str, Any]], tables: Sequence[str]) -> tu
     """(tables still loading, tables errored) among ``tables`` in DescribeTableStatistics rows."""
     loading, errored = [], []
     for table in tables:
-        row = _find_table(rows, table)
+        row = find_table(rows, table)
         state = (row or {}).get("TableState")
         if state == "Table error":
             errored.append(table)

@@ -1,8 +1,10 @@
 """Lake objects that arrived since the last check: the fresh-objects evidence of the replication check.
 
-One rule (:func:`is_fresh`), two listers: :func:`count_fresh_s3_objects` pages ListObjectsV2 with
+One rule (:func:`is_fresh`), two listers: :func:`fresh_s3_objects_by_table` pages ListObjectsV2 with
 the boto3 client it is given (the aws worker: standard library and boto3 only) and
-:func:`mlops.replication.lake_io.list_fresh_objects` walks any lake through pyarrow (local).
+:func:`mlops.replication.lake_io.fresh_objects_by_table` walks any lake through pyarrow (local).
+The replication check compares them per table with the changes DMS applied
+(:mod:`mlops.replication.source_changes`).
 
 On S3 the listing stays small however long DMS has been writing: CDC files sit in date folders
 (``<table>/YYYY/MM/DD/``), which sort chronologically and before the ``LOAD`` files, so each
@@ -56,20 +58,32 @@ def _count(s3_client: Any, request: dict[str, Any], since: datetime | None) -> i
     )
 
 
-def count_fresh_s3_objects(s3_client: Any, uri: str, since: datetime | None) -> int:
-    """How many objects under ``s3://bucket/prefix`` (the raw schema folder) are fresh, listed with boto3."""
+def fresh_s3_objects_by_table(s3_client: Any, uri: str, since: datetime | None) -> dict[str, int]:
+    """Fresh objects per table folder under ``s3://bucket/prefix`` (the raw schema folder), listed with boto3."""
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI; the aws lake root is s3://<aws.lake_bucket>")
     bucket, root = parsed.netloc, parsed.path.strip("/")
     cutoff = as_utc(since)
-    if cutoff is None:
-        return _count(s3_client, list_objects_request(bucket, root), None)
-    first_day = (cutoff - timedelta(days=1)).strftime(DATE_PARTITION_FORMAT)
+    first_day = (cutoff - timedelta(days=1)).strftime(DATE_PARTITION_FORMAT) if cutoff else None
     tables = [
         folder["Prefix"]
         for page in _pages(s3_client, list_objects_request(bucket, root, folders_only=True))
         for folder in page.get("CommonPrefixes", [])
     ]
-    requests = [list_objects_request(bucket, table, start_after=first_day) for table in tables]
-    return sum(_count(s3_client, request, cutoff) for request in requests)
+    return {
+        table.rstrip("/").rsplit("/", 1)[-1]: _count(
+            s3_client, list_objects_request(bucket, table, start_after=first_day), cutoff
+        )
+        for table in tables
+    }
+
+
+def count_fresh_s3_objects(s3_client: Any, uri: str, since: datetime | None) -> int:
+    """How many objects under ``s3://bucket/prefix`` (the raw schema folder) are fresh, listed with boto3."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI; the aws lake root is s3://<aws.lake_bucket>")
+    if as_utc(since) is None:
+        return _count(s3_client, list_objects_request(parsed.netloc, parsed.path.strip("/")), None)
+    return sum(fresh_s3_objects_by_table(s3_client, uri, since).values())

@@ -340,3 +340,14 @@ def list_fresh_objects(uri: str, since: datetime | None) -> list[str]:
 def count_fresh_objects(uri: str, since: datetime | None) -> int:
     """How many objects under ``uri`` are newer than ``since`` (see :func:`list_fresh_objects`)."""
     return len(list_fresh_objects(uri, since))
+
+
+def fresh_objects_by_table(uri: str, since: datetime | None) -> dict[str, int]:
+    """Fresh objects under ``uri`` (the raw schema folder) per table folder (the first folder below ``uri``)."""
+    root = uri.rstrip("/") + "/"
+    counts: dict[str, int] = {}
+    for fresh in list_fresh_objects(uri, since):
+        table, _, rest = fresh.removeprefix(root).partition("/")
+        if rest:
+            counts[table] = counts.get(table, 0) + 1
+    return counts

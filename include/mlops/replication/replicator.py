@@ -47,6 +47,7 @@ from mlops.replication.capture import (
     high_water,
     install_capture,
     missing_capture,
+    pending_by_table,
     pending_summary,
     purge_applied,
     read_changes,
@@ -541,13 +542,27 @@ class LocalReplicator:
         return lag
 
     def publish_cdc_latency(self) -> float | None:
-        """Record the current CDC lag in the status, as DMS publishes CDCLatencySource to CloudWatch."""
+        """Record the current CDC lag and each table's captured changes not yet applied in the status, as DMS
+        publishes CDCLatencySource to CloudWatch and counts captured changes (Inserts/Updates/Deletes) apart
+        from applied ones (Applied*) in its table statistics."""
         with self.store.locked():
             state = self._load_state()
             lag, _ = self._lag_and_pending(state)
+            waiting = self._waiting_by_table(state)
+            for name, table in state.tables.items():
+                table.waiting = waiting.get(name, {})
             state.mark(cdc_latency_seconds=lag, cdc_latency_at=utc_now())
             self.store.save(state)
         return lag
+
+    def _waiting_by_table(self, state: TaskState) -> dict[str, dict[str, int]]:
+        """Changes in the source's change log not yet applied, per table and op ({} before the full load)."""
+        if not state.full_load_done or state.checkpoint is None:
+            return {}
+        with self.engine.connect() as conn:
+            if missing_capture(conn, self.table_names):
+                return {}
+            return pending_by_table(conn, state.checkpoint)
 
     def _lag_and_pending(self, state: TaskState) -> tuple[float | None, int | None]:
         if not state.full_load_done or state.checkpoint is None:

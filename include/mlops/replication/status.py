@@ -52,6 +52,7 @@ class TableState:
     inserts: int = 0
     updates: int = 0
     deletes: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)  # captured, not yet applied, per op (I/U/D)
     full_load_start: str | None = None
     full_load_end: str | None = None
     reloaded: bool = False
@@ -291,15 +292,19 @@ def describe_replication_tasks(state: TaskState, *, schema: str, now: datetime) 
 
 
 def describe_table_statistics(state: TaskState, *, schema: str) -> dict[str, Any]:
-    """The state as a boto3 ``describe_table_statistics`` response."""
+    """The state as a boto3 ``describe_table_statistics`` response.
+
+    ``Inserts``/``Updates``/``Deletes`` count the changes captured from the source (applied, plus those
+    waiting in its change log when the status was last published), ``Applied*`` those in the lake.
+    """
     rows = []
     for name, t in state.tables.items():
         row: dict[str, Any] = {
             "SchemaName": schema,
             "TableName": name,
-            "Inserts": t.inserts,
-            "Deletes": t.deletes,
-            "Updates": t.updates,
+            "Inserts": t.inserts + t.waiting.get("I", 0),
+            "Deletes": t.deletes + t.waiting.get("D", 0),
+            "Updates": t.updates + t.waiting.get("U", 0),
             "Ddls": t.ddls,
             "AppliedInserts": t.inserts,
             "AppliedDeletes": t.deletes,

@@ -12,6 +12,13 @@ Each sampled invocation becomes one JSON line::
 Files land under ``<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl``.
 Like SageMaker, captured records are buffered and written as whole new objects (about once a
 second here); each file appears atomically, so a reader never sees half a line.
+
+After every flush (also an empty one) the writer publishes its watermark,
+``<DestinationS3Uri>/<endpoint>/_capture_watermark.json`` = ``{"flushed_through": "<ISO time>"}``:
+every invocation that completed before that moment is in a capture file. A reader that must not
+miss records (``make demo`` before it closes a monitoring window) waits for the watermark to pass
+its last request (:func:`read_watermark`). SageMaker publishes no such marker; on aws the
+monitoring window's ``monitoring.capture_flush_lag_seconds`` alone covers the delivery delay.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from mlops.lake import local_path
 
 DEFAULT_CSV_TYPES = ("text/csv",)
 DEFAULT_JSON_TYPES = ("application/json",)
+WATERMARK_NAME = "_capture_watermark.json"
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,7 @@ class CaptureWriter:
     seed: int | None = None
     _buffer: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _flush_lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -163,20 +172,33 @@ class CaptureWriter:
             self._buffer[(outcome.variant, capture_key(self.endpoint_name, outcome.variant, when))].append(line)
 
     def flush(self) -> list[Path]:
-        """Write everything buffered as new files; returns their paths."""
-        with self._lock:
-            pending, self._buffer = self._buffer, defaultdict(list)
-        written = []
-        now = datetime.now(UTC)
-        for (_variant, key), lines in pending.items():
-            folder = self._root / key
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / capture_file_name(now)
-            tmp = folder / f".{target.name}.tmp"
-            tmp.write_text("\n".join(lines) + "\n")
-            tmp.replace(target)
-            written.append(target)
+        """Write everything buffered as new files, then the watermark; returns the capture files' paths.
+
+        Flushes are serialised, so a watermark is published only once every earlier record is written.
+        """
+        with self._flush_lock:
+            with self._lock:
+                pending, self._buffer = self._buffer, defaultdict(list)
+                flushed_through = datetime.now(UTC)  # every record() that finished before this is in ``pending``
+            written = []
+            for (_variant, key), lines in pending.items():
+                folder = self._root / key
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / capture_file_name(flushed_through)
+                tmp = folder / f".{target.name}.tmp"
+                tmp.write_text("\n".join(lines) + "\n")
+                tmp.replace(target)
+                written.append(target)
+            self._publish_watermark(flushed_through)
         return written
+
+    def _publish_watermark(self, flushed_through: datetime) -> None:
+        """Replace the endpoint's watermark file atomically."""
+        folder = self._root / self.endpoint_name
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{WATERMARK_NAME}.tmp"
+        tmp.write_text(json.dumps({"flushed_through": flushed_through.isoformat()}))
+        tmp.replace(folder / WATERMARK_NAME)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
@@ -185,6 +207,16 @@ class CaptureWriter:
     def close(self) -> None:
         self._stop.set()
         self.flush()
+
+
+def read_watermark(root_uri: str, endpoint: str) -> datetime | None:
+    """When the endpoint's capture writer last flushed (every invocation finished before it is written); None
+    when it never published one."""
+    path = local_path(root_uri) / endpoint / WATERMARK_NAME
+    try:
+        return datetime.fromisoformat(json.loads(path.read_text())["flushed_through"])
+    except FileNotFoundError:
+        return None
 
 
 def read_capture(root_uri: str, endpoint: str, variant: str | None = None) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
+from mlops_airflow.dag_defaults import SENSOR_TIMEOUT_BOUND
 from mlops_airflow.operators.base import StepOperator
 from mlops_airflow.rendered import as_bool
 
@@ -43,7 +44,7 @@ class CaptureSensorStep(StepOperator, BaseSensorOperator):
     ) -> None:
         super().__init__(
             poke_interval=poke_interval if poke_interval != UNSET else 60,
-            timeout=timeout if timeout != UNSET else 3000,
+            timeout=timeout if timeout != UNSET else SENSOR_TIMEOUT_BOUND.total_seconds(),
             mode=mode,
             **kwargs,
         )

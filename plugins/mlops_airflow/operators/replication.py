@@ -67,8 +67,8 @@ class ReplicationCheckOperator(BaseOperator):
     def previous_check(self, context: Context, raw_uri: str) -> dict[str, Any]:
         """The XCom of the last successful check of this lake ({} on the first run).
 
-        It says when the lake was last listed (``checked_at``) and since when tables await
-        validation (``validation_pending_since``).
+        It says when the lake was last listed (``checked_at``), the changes DMS had applied per table
+        (``applied_changes``) and since when tables await validation (``validation_pending_since``).
         """
         previous = context["ti"].xcom_pull(task_ids=self.task_id, include_prior_dates=True)
         candidates = previous if isinstance(previous, list) else [previous]
@@ -80,7 +80,7 @@ class ReplicationCheckOperator(BaseOperator):
         return max(checks, key=lambda item: datetime.fromisoformat(item["checked_at"]), default={})
 
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
-        """Return tasks, table_stats (DMS response shapes), cdc_lag_seconds and fresh_objects."""
+        """Return tasks, table_stats (DMS response shapes), cdc_lag_seconds and fresh_objects (per table)."""
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -122,11 +122,15 @@ class ReplicationCheckOperator(BaseOperator):
             max_validation_pending_seconds=max_pending,
             pending_since=pending_since,
             now=checked_at,
+            previous_applied=previous.get("applied_changes") or {},
+            since=since,
             quarantine=evidence.get("quarantine"),
             content=evidence.get("content", ()),
         )
         self.log.info(
-            "replication checks (fresh objects since %s):\n%s", since or "the beginning", format_results(results)
+            "replication checks (changes and lake objects since %s):\n%s",
+            since or "the beginning",
+            format_results(results),
         )
         raise_on_failures(results)
         extra = _asset_extra(statistics, tables, evidence, raw_uri)
@@ -139,10 +143,12 @@ class ReplicationCheckOperator(BaseOperator):
 def _asset_extra(
     statistics: list[dict[str, Any]], tables: list[str], evidence: dict[str, Any], raw_uri: str
 ) -> dict[str, Any]:
-    """Row counts (DMS's counters) and validation state per table, lag, fresh objects and task status."""
+    """Row counts (DMS's counters) and validation state per table, lag, applied changes, fresh objects, task status."""
     from mlops.replication.checks import replicated_rows
+    from mlops.replication.source_changes import applied_changes
 
     rows = replicated_rows(statistics, tables)
+    fresh = evidence["fresh_objects"] or {}
     validation = {
         row["TableName"]: {
             "state": row.get("ValidationState"),
@@ -158,7 +164,9 @@ def _asset_extra(
         "total_rows": sum(rows.values()),
         "validation": validation,
         "cdc_lag_seconds": evidence["cdc_lag_seconds"],
-        "fresh_objects": evidence["fresh_objects"],
+        "applied_changes": applied_changes(statistics, tables),
+        "fresh_objects": sum(fresh.values()),
+        "fresh_objects_by_table": dict(fresh),
         "task_status": evidence["tasks"]["ReplicationTasks"][0]["Status"],
     }
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class DmsReplicationReadySensor(StepOperator, DmsTaskBaseSensor):
     """aws ``dms_sync``: wait (rescheduling) until the DMS task is running CDC or its full load stopped.
 
+    It pokes every ``aws.dms_poll_interval_seconds`` and gives up after ``aws.dms_max_attempts`` pokes.
+
     With ``reload_tables`` (the DAG Param) its first poke calls DMS ReloadTables for them, and it
     waits until those tables are loaded again.
     """
@@ -44,7 +46,17 @@ class DmsReplicationReadySensor(StepOperator, DmsTaskBaseSensor):
 
         return reload_tables_param(self.reload_tables, pipeline_config().replication.tables)
 
+    def apply_timing(self) -> None:
+        """Poke interval and timeout from ``aws.dms_poll_interval_seconds`` x ``aws.dms_max_attempts`` (read at run
+        time; the DAG's values are parse-time placeholders)."""
+        from mlops_airflow.targets import pipeline_config
+
+        aws = pipeline_config().aws
+        self.poke_interval = aws.dms_poll_interval_seconds
+        self.timeout = aws.dms_poll_interval_seconds * aws.dms_max_attempts
+
     def execute(self, context: Context) -> Any:
+        self.apply_timing()
         tables = self._reloading()
         if tables and context["ti"].get_first_reschedule_date(context) is None:
             from mlops.aws.dms_requests import reload_tables_request
@@ -87,7 +99,7 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from mlops.aws import dms_requests
-        from mlops.replication.fresh_objects import count_fresh_s3_objects
+        from mlops.replication.fresh_objects import fresh_s3_objects_by_table
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
@@ -108,7 +120,7 @@ class AwsReplicationCheckOperator(ReplicationCheckOperator):
             "tasks": tasks,
             "table_stats": stats,
             "cdc_lag_seconds": lag,
-            "fresh_objects": count_fresh_s3_objects(s3, raw_root, since),
+            "fresh_objects": fresh_s3_objects_by_table(s3, raw_root, since),
             "quarantine": None,  # DMS logs records it cannot apply (DataErrorPolicy LOG_ERROR); validation fails them
             "content": self._content(config, s3) if config.replication.content_checks else [],
         }

@@ -83,7 +83,7 @@ class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
     def collect_evidence(self, since: datetime | None) -> dict[str, Any]:
         from mlops.local_stack import local_dms_status
         from mlops.replication.content_local import run_locally
-        from mlops.replication.lake_io import count_fresh_objects
+        from mlops.replication.lake_io import fresh_objects_by_table
         from mlops_airflow.targets import lake, pipeline_config
 
         config = pipeline_config()
@@ -93,7 +93,7 @@ class LocalReplicationCheckOperator(ReplicationCheckOperator, LocalStandIn):
             "tasks": status["tasks"],
             "table_stats": status["table_statistics"],
             "cdc_lag_seconds": status["cdc_lag_seconds"],
-            "fresh_objects": count_fresh_objects(raw_root, since),
+            "fresh_objects": fresh_objects_by_table(raw_root, since),
             "quarantine": status["quarantine"],
             "content": run_locally(lake(config), config) if config.replication.content_checks else [],
         }

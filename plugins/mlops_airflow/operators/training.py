@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from mlops_airflow.assets import REGISTERED_MODEL
 from mlops_airflow.operators.base import StepOperator
@@ -137,7 +137,10 @@ class FindChampionStep(RegistryStep):
 class RegisterModelStep(RegistryStep):
     """``register``: the gate (threshold + champion/challenger on the same test split), then CreateModelPackage.
 
-    Emits the registered-model Asset with the version and mAP in its extra.
+    Emits the registered-model Asset with the version and mAP in its extra, only for a new version:
+    when the model is already registered (a re-run on unchanged data reused the step-cached job) the
+    task ends *skipped*, which emits no Asset event (Airflow emits outlets' events on success only),
+    so nothing downstream (mlops_deploy) runs again. Its result is still pushed as the XCom.
     """
 
     template_fields: Sequence[str] = (
@@ -186,6 +189,13 @@ class RegisterModelStep(RegistryStep):
             )
         except GateRejected as exc:
             raise AirflowFailException(str(exc)) from None
+        if not result["created"]:
+            context["ti"].xcom_push(key="return_value", value=result)
+            raise AirflowSkipException(
+                f"model {result['model_data_url']} is already registered as {result['model_package_group']} "
+                f"v{result['version']}: nothing new, so no {REGISTERED_MODEL.name} event and no redeploy "
+                "(trigger with force=true to retrain)"
+            )
         context["outlet_events"][REGISTERED_MODEL].extra = {k: v for k, v in result.items() if k != "comparison"}
         self.log.info(
             "registered %s v%s (%s), mAP %.4f",

@@ -32,19 +32,28 @@ def _clients(config: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
-def _run_end(context: Context) -> Any:
+def _run_end(context: Context, flush_lag_seconds: float) -> Any:
+    """Where this run's window ends: the ``window_end`` Param as given; else the scheduled data interval's end
+    or the trigger time, less ``monitoring.capture_flush_lag_seconds``, so requests whose capture is still
+    being flushed fall into the next window instead of none."""
+    from datetime import timedelta
+
+    from mlops.monitoring.steps import as_time
+
     params = context["params"]
     if params.get("window_end"):
         return params["window_end"]
     dag_run = context["dag_run"]
     if getattr(dag_run, "run_type", None) == "scheduled" and context.get("data_interval_end"):
-        return context["data_interval_end"]
-    return dag_run.run_after
+        end = context["data_interval_end"]
+    else:
+        end = dag_run.run_after
+    return as_time(end) - timedelta(seconds=flush_lag_seconds)
 
 
 def plan_window(context: Context) -> dict[str, str]:
     """This run's window: scheduled runs end at the data interval's end, manual runs at ``window_end``
-    (Param) or when they were triggered; a window starts where the previous one ended."""
+    (Param) or when they were triggered, less the capture flush lag; a window starts where the previous one ended."""
     from mlops.monitoring import steps
     from mlops_airflow.targets import lake, pipeline_config
 
@@ -55,7 +64,7 @@ def plan_window(context: Context) -> dict[str, str]:
         the_lake,
         endpoint,
         run_id=context["run_id"],
-        end=_run_end(context),
+        end=_run_end(context, config.monitoring.capture_flush_lag_seconds),
         window_minutes=int(minutes),
         s3=_clients(config)["s3"],
     )
