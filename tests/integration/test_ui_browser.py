@@ -86,7 +86,10 @@ class Api:
                     raw = response.read()
                     return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
             except (TimeoutError, ConnectionError, urllib.error.URLError) as exc:
-                if isinstance(exc, urllib.error.HTTPError) or method != "GET" or attempt == 4:
+                # GET and PATCH are idempotent here: retry them when the server is busy (standalone's
+                # SQLite answers 500 "database is locked" while the scheduler writes)
+                server_busy = not isinstance(exc, urllib.error.HTTPError) or exc.code >= 500
+                if not server_busy or method not in ("GET", "PATCH") or attempt == 4:
                     raise
                 time.sleep(3)
         raise AssertionError("unreachable")

@@ -65,8 +65,16 @@ class AirflowApi:
         answer = self._call("GET", "/api/v2/dags?limit=100")
         return {dag["dag_id"]: dag["is_paused"] for dag in answer["dags"]}
 
-    def unpause(self, dag_id: str) -> None:
-        self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    def unpause(self, dag_id: str, attempts: int = 5) -> None:
+        """Unpause ``dag_id``; a 5xx (standalone's SQLite busy while the scheduler writes) is retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == attempts:
+                    raise
+                time.sleep(2)
 
 
 def project_dag_ids(folder: Path = DAGS_FOLDER) -> list[str]:
