@@ -197,13 +197,14 @@ def test_a_window_ends_the_capture_flush_lag_before_its_run():
     """Issue 12.6: capture flushed after the trigger must fall into the next window, not into none."""
     from types import SimpleNamespace
 
-    from mlops_airflow.tasks.monitoring import _run_end
+    from mlops_airflow.tasks.monitoring import window_end_of_run
 
     triggered = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
     manual = {"params": {}, "dag_run": SimpleNamespace(run_type="manual", run_after=triggered)}
-    assert _run_end(manual, 5) == triggered - timedelta(seconds=5)
+    assert window_end_of_run(manual, 5) == triggered - timedelta(seconds=5)
     interval_end = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     scheduled = {**manual, "dag_run": SimpleNamespace(run_type="scheduled", run_after=triggered)}
-    assert _run_end({**scheduled, "data_interval_end": interval_end}, 300) == interval_end - timedelta(minutes=5)
+    at_interval_end = {**scheduled, "data_interval_end": interval_end}
+    assert window_end_of_run(at_interval_end, 300) == interval_end - timedelta(minutes=5)
     chosen = {**manual, "params": {"window_end": "2026-03-01T11:00:00+00:00"}}
-    assert _run_end(chosen, 5) == "2026-03-01T11:00:00+00:00", "a window end a person chose is kept as given"
+    assert window_end_of_run(chosen, 5) == "2026-03-01T11:00:00+00:00", "a window end a person chose is kept as given"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_airflow.tasks.monitoring import _clients, _run_end
+from mlops_airflow.tasks.monitoring import aws_clients, window_end_of_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,9 +21,9 @@ def plan_quality_window(context: Context) -> dict[str, str]:
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    window = quality_steps.plan_window(
-        config, the_lake, run_id=context["run_id"], end=_run_end(context), s3=_clients(config)["s3"]
-    )
+    end = window_end_of_run(context, config.monitoring.capture_flush_lag_seconds)
+    s3 = aws_clients(config)["s3"]
+    window = quality_steps.plan_window(config, the_lake, run_id=context["run_id"], end=end, s3=s3)
     return {**window, "capture_uri": the_lake.capture(config.serving.endpoint_name)}
 
 
@@ -35,7 +35,7 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    clients = _clients(config)
+    clients = aws_clients(config)
     try:
         given = context["params"].get("evaluated_map")
         baseline_map = float(given) if given is not None else quality_steps.evaluated_map(model, clients["sagemaker"])
@@ -63,7 +63,7 @@ def evaluate_quality(job: dict[str, Any], context: Context) -> dict[str, Any]:
 
     config = pipeline_config()
     decision = evaluate(
-        config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=_clients(config)["s3"]
+        config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=aws_clients(config)["s3"]
     )
     print(
         f"quality: {decision['status']}; {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"

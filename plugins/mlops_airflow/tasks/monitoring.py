@@ -23,7 +23,7 @@ def _hook_client(service: str, conn_id: str | None) -> Any:
     return AwsBaseHook(aws_conn_id=conn_id, client_type=service).get_conn()
 
 
-def _clients(config: Any) -> dict[str, Callable[[], Any]]:
+def aws_clients(config: Any) -> dict[str, Callable[[], Any]]:
     """Factories of the s3 / sagemaker / dynamodb clients, each built once and only when a step touches AWS."""
     conn_id = config.aws.conn_id
     return {
@@ -32,7 +32,7 @@ def _clients(config: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
-def _run_end(context: Context, flush_lag_seconds: float) -> Any:
+def window_end_of_run(context: Context, flush_lag_seconds: float) -> Any:
     """Where this run's window ends: the ``window_end`` Param as given; else the scheduled data interval's end
     or the trigger time, less ``monitoring.capture_flush_lag_seconds``, so requests whose capture is still
     being flushed fall into the next window instead of none."""
@@ -64,9 +64,9 @@ def plan_window(context: Context) -> dict[str, str]:
         the_lake,
         endpoint,
         run_id=context["run_id"],
-        end=_run_end(context, config.monitoring.capture_flush_lag_seconds),
+        end=window_end_of_run(context, config.monitoring.capture_flush_lag_seconds),
         window_minutes=int(minutes),
-        s3=_clients(config)["s3"],
+        s3=aws_clients(config)["s3"],
     )
     return {**window, "endpoint_name": endpoint, "capture_uri": the_lake.capture(endpoint)}
 
@@ -107,7 +107,7 @@ def plan_baseline(model: dict[str, Any], context: Context) -> dict[str, Any] | N
     from mlops_airflow.targets import lake, pipeline_config
 
     config = pipeline_config()
-    clients = _clients(config)
+    clients = aws_clients(config)
     try:
         return baseline_steps.plan_baseline(
             config,
@@ -131,7 +131,7 @@ def ensure_baseline(model: dict[str, Any], job: dict[str, Any] | None, context: 
 
     processing = (job or {}).get("Processing")
     try:
-        return finish_baseline(lake(), model, processing, s3=_clients(pipeline_config())["s3"])
+        return finish_baseline(lake(), model, processing, s3=aws_clients(pipeline_config())["s3"])
     except MonitoringError as exc:
         raise _baseline_failure(model, exc) from None
 
@@ -144,7 +144,7 @@ def build_request(
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    clients = _clients(config)
+    clients = aws_clients(config)
     keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
     folders = steps.window_folders(keys, window["window_start"], window["window_end"])
     name = steps.job_name(config, context["run_id"], context["dag_run"].run_after)
@@ -172,7 +172,7 @@ def evaluate_policy(job: dict[str, Any], context: Context) -> dict[str, Any]:
 
     config = pipeline_config()
     decision = evaluate(
-        config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=_clients(config)["s3"]
+        config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=aws_clients(config)["s3"]
     )
     print(
         f"policy: {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
@@ -188,7 +188,7 @@ def record_failed_window(window: dict[str, str], model: dict[str, Any], context:
     from mlops_airflow.targets import lake, pipeline_config
 
     config = pipeline_config()
-    clients = _clients(config)
+    clients = aws_clients(config)
     failed = record(
         config,
         lake(),
