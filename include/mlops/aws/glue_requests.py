@@ -74,7 +74,9 @@ RAW_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("unit_price", "decimal(10,2)"), ("discount_pct", "decimal(5,2)"), ("updated_at", "timestamp"),
     ],
 }  # fmt: skip
-DMS_COLUMN_TYPES = [("Op", "string"), ("dms_commit_ts", "timestamp"), ("dms_change_seq", "string")]
+#: The columns DMS adds. It writes the ``TimestampColumnName`` column as a STRING
+#: (``yyyy-MM-dd HH:mm:ss.SSSSSS``, S3 target endpoint settings), so readers cast it to a timestamp.
+DMS_COLUMN_TYPES = [("Op", "string"), ("dms_commit_ts", "string"), ("dms_change_seq", "string")]
 PARQUET_SERDE = {
     "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
     "Parameters": {"serialization.format": "1"},

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Boolean, Connection, DateTime, Numeric, Table, text
 
-from mlops.replication.lake_io import CHANGE_SEQ_WIDTH
+from mlops.replication.lake_io import CHANGE_SEQ_WIDTH, commit_ts_text
 from mlops.replication.values import Rejected, decode_images
 
 CHANGE_LOG = "dms_change_log"
@@ -400,5 +400,5 @@ def changes_table(changes: pa.Table, schema: pa.Schema, table: str, key: str) ->
     decoded = decode_images(changes["image"], source, table, key=key, ops=changes["op"], seqs=changes["seq"])
     kept = changes.take(pa.array(decoded.kept, type=pa.int64())) if decoded.rejected else changes
     seq = pc.utf8_lpad(kept["seq"].cast(pa.string()), width=CHANGE_SEQ_WIDTH, padding="0")
-    arrays = [kept["op"], kept["commit_ts"].cast(schema.field(1).type), seq, *decoded.rows.columns]
+    arrays = [kept["op"], commit_ts_text(kept["commit_ts"]), seq, *decoded.rows.columns]
     return pa.Table.from_arrays(arrays, schema=schema), decoded.rejected
