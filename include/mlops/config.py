@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
@@ -102,6 +102,11 @@ class ReplicationConfig(_Section):
         return tables
 
 
+SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
+GlueConnectionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/@+=,-]{1,255}$")]
+
+
 class AwsConfig(_Section):
     region: str = Field("eu-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     conn_id: str = "aws_default"
@@ -114,6 +119,22 @@ class AwsConfig(_Section):
     )
     dms_poll_interval_seconds: int = Field(60, ge=1)  # dms_sync pokes this often (reschedule mode)
     dms_max_attempts: int = Field(30, ge=1)  # and gives up after this many pokes (at most 45 min in all)
+    # The private network of the SageMaker jobs (the network stack's PrivateSubnetIds and
+    # SageMakerJobsSecurityGroupId); empty = the jobs run outside any VPC. Set both or neither.
+    subnet_ids: list[SubnetId] = Field(default_factory=list, max_length=16)
+    security_group_ids: list[SecurityGroupId] = Field(default_factory=list, max_length=5)
+    # The Glue NETWORK connection (one) the Glue jobs run through, in those subnets; empty = no VPC.
+    glue_connections: list[GlueConnectionName] = Field(default_factory=list, max_length=1)
+
+    @model_validator(mode="after")
+    def _network_complete(self) -> AwsConfig:
+        if bool(self.subnet_ids) != bool(self.security_group_ids):
+            raise ValueError(
+                "aws.subnet_ids and aws.security_group_ids go together (SageMaker VpcConfig needs both): "
+                "set both from the network stack's PrivateSubnetIds and SageMakerJobsSecurityGroupId exports, "
+                "or leave both empty to run the jobs outside a VPC"
+            )
+        return self
 
     @model_validator(mode="after")
     def _dms_wait_bounded(self) -> AwsConfig:

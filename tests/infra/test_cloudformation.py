@@ -36,6 +36,11 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "dms:DescribeReplicationTasks",
     "sagemaker:ListModelPackages",
     "ec2:DescribeNetworkInterfaces",
+    # SageMaker jobs in VPC mode (EC2 Describe* calls take no resource ARN)
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
 }
 
 
@@ -483,3 +488,19 @@ def test_names_match_what_the_request_builders_use():
     bucket = sub(lake["BucketName"]).replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "eu-west-1")
     config = load_config(ROOT / "include" / "pipeline.yaml", environ={"MLOPS__AWS__LAKE_BUCKET": bucket})
     assert glue_requests.stack_names(config) == names
+
+
+def test_sagemaker_execution_role_can_run_jobs_in_vpc_mode():
+    """The network-interface permissions SageMaker documents for jobs with a VpcConfig; creating and
+    deleting interfaces stays in this account and region."""
+    (role,) = [p for _, lid, p in resources("AWS::IAM::Role") if lid == "SageMakerExecutionRole"]
+    statements = [s for policy in role["Policies"] for s in statements_of(policy["PolicyDocument"])]
+    granted = {a for s in statements for a in as_list(s["Action"]) if a.startswith("ec2:")}
+    assert granted == {
+        "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+        "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+    }  # fmt: skip
+    for statement in statements:
+        if any(a.startswith(("ec2:Create", "ec2:Delete")) for a in as_list(statement["Action"])):
+            assert all("${AWS::Region}:${AWS::AccountId}:" in str(r) for r in as_list(statement["Resource"]))

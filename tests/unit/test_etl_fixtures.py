@@ -173,7 +173,7 @@ def _dms_table(table: str, ops: list[str], rows: list[list], commit: datetime, s
     seqs = ["0" * 20 if seq_start == 0 else f"{seq_start + i:020d}" for i in range(len(rows))]
     head = {
         "Op": pa.array(ops, pa.string()),
-        "dms_commit_ts": pa.array([commit] * len(rows), pa.timestamp("us", tz="UTC")),
+        "dms_commit_ts": pa.array([commit.strftime("%Y-%m-%d %H:%M:%S.%f")] * len(rows), pa.string()),
         "dms_change_seq": pa.array(seqs, pa.string()),
     }
     body = {name: pa.array(columns[name], schema.field(name).type) for name in schema.names}

@@ -10,6 +10,7 @@ nothing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -209,7 +210,8 @@ def test_cdc_files_have_the_dms_columns_and_before_images(engine: Engine, lake: 
     (path,) = [f for f in replicator.cdc_batch().files if "/orders/" in f]
     table = pq.read_table(local_path(path))
     assert table.column_names[:3] == ["Op", "dms_commit_ts", "dms_change_seq"]
-    assert table.schema.field("dms_commit_ts").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("dms_commit_ts").type == pa.string()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", table["dms_commit_ts"][0].as_py())
     assert table.schema.field("shipping_fee").type == pa.decimal128(8, 2)
     rows = table.to_pylist()
     assert [r["Op"] for r in rows] == ["I", "U", "D"]

@@ -145,7 +145,7 @@ def test_athena_answers_are_read_the_same_way() -> None:
     """Athena spells types its own way (varchar, timestamp(3)); its failures carry the object's s3 URI."""
     athena_schema = [
         {"table_name": "raw_products", "column_name": c, "data_type": t}
-        for c, t in [("op", "varchar"), ("dms_commit_ts", "timestamp(3)"), ("dms_change_seq", "varchar"),
+        for c, t in [("op", "varchar"), ("dms_commit_ts", "varchar"), ("dms_change_seq", "varchar"),
                      ("product_id", "bigint"), ("sku", "varchar"), ("category", "varchar"),
                      ("unit_price", "decimal(10,2)"), ("weight_kg", "decimal(8,3)"), ("is_fragile", "boolean"),
                      ("updated_at", "timestamp(3)")]

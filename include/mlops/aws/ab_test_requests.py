@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops.aws.monitoring_requests import FAILURE_FILE, MAX_INPUTS, capture_inputs
-from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, processing_job_request
+from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, network_config, processing_job_request
 from mlops.aws.sagemaker_requests import processing_input as _input
 from mlops.config import PipelineConfig
 
@@ -70,6 +70,7 @@ def ab_job_request(
         arguments=[item for pair in options.items() for item in pair],
         role_arn=role_arn,
         tags=tags,
+        network=network_config(config.aws),
     )
 
 

@@ -74,7 +74,9 @@ RAW_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("unit_price", "decimal(10,2)"), ("discount_pct", "decimal(5,2)"), ("updated_at", "timestamp"),
     ],
 }  # fmt: skip
-DMS_COLUMN_TYPES = [("Op", "string"), ("dms_commit_ts", "timestamp"), ("dms_change_seq", "string")]
+#: The columns DMS adds. It writes the ``TimestampColumnName`` column as a STRING
+#: (``yyyy-MM-dd HH:mm:ss.SSSSSS``, S3 target endpoint settings), so readers cast it to a timestamp.
+DMS_COLUMN_TYPES = [("Op", "string"), ("dms_commit_ts", "string"), ("dms_change_seq", "string")]
 PARQUET_SERDE = {
     "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
     "Parameters": {"serialization.format": "1"},
@@ -166,6 +168,15 @@ def start_job_run_request(
     return {"JobName": name, "Arguments": arguments, "Timeout": 60}
 
 
+def job_connections(config: PipelineConfig) -> dict[str, Any]:
+    """``{"Connections": ...}`` of a Glue job that runs in the private network (``aws.glue_connections``), or ``{}``.
+
+    A NETWORK connection puts the job's workers in its subnet and security group.
+    """
+    names = config.aws.glue_connections
+    return {"Connections": {"Connections": list(names)}} if names else {}
+
+
 def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) -> dict[str, Any]:
     """Glue CreateJob equal to the CloudFormation job (for accounts without the stack, and for parity tests)."""
     names = stack_names(config)
@@ -186,6 +197,7 @@ def create_job_request(config: PipelineConfig, role_arn: str, workers: int = 2) 
             "--enable-glue-datacatalog": "true",
             "--job-bookmark-option": "job-bookmark-disable",
         },
+        **job_connections(config),
     }
 
 
@@ -275,6 +287,7 @@ def create_validation_job_request(config: PipelineConfig, role_arn: str, workers
             "--job-bookmark-option": "job-bookmark-disable",
             "--additional-python-modules": GX_MODULE,
         },
+        **job_connections(config),
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, processing_job_request
+from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, network_config, processing_job_request
 from mlops.aws.sagemaker_requests import processing_input as _input
 from mlops.config import PipelineConfig
 
@@ -93,6 +93,7 @@ def baseline_job_request(
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
+        network=network_config(config.aws),
     )
 
 
@@ -183,6 +184,7 @@ def drift_job_request(
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
+        network=network_config(config.aws),
     )
 
 
@@ -233,4 +235,5 @@ def quality_job_request(
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
+        network=network_config(config.aws),
     )

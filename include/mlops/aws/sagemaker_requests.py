@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from mlops.config import PipelineConfig, TrainingConfig
+from mlops.config import AwsConfig, PipelineConfig, TrainingConfig
 
 PROCESSING = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING}/input/code"
@@ -59,6 +59,19 @@ def _s3_channel(name: str, uri: str) -> dict[str, Any]:
     }
 
 
+def vpc_config(aws: AwsConfig) -> dict[str, Any]:
+    """``{"VpcConfig": ...}`` of a training job in the configured private subnets, or ``{}`` (no VPC)."""
+    if not aws.subnet_ids:
+        return {}
+    return {"VpcConfig": {"SecurityGroupIds": list(aws.security_group_ids), "Subnets": list(aws.subnet_ids)}}
+
+
+def network_config(aws: AwsConfig) -> dict[str, Any]:
+    """``{"NetworkConfig": {"VpcConfig": ...}}`` of a processing job in the configured subnets, or ``{}``."""
+    vpc = vpc_config(aws)
+    return {"NetworkConfig": vpc} if vpc else {}
+
+
 def training_job_request(
     config: PipelineConfig,
     *,
@@ -99,6 +112,7 @@ def training_job_request(
             "VolumeSizeInGB": training.volume_size_gb,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
+        **vpc_config(config.aws),
         "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
     }
 
@@ -161,6 +175,7 @@ def evaluation_job_request(
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
+        network=network_config(config.aws),
     )
 
 
@@ -177,11 +192,12 @@ def processing_job_request(
     arguments: list[str],
     role_arn: str,
     tags: dict[str, str] | None = None,
+    network: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob running ``<code input>/<entry_point>`` with ``python3`` on one instance.
 
     ``output`` is ``(name, s3_uri, local_path)``: what the script writes under ``local_path`` is
-    uploaded to ``s3_uri`` when the job ends.
+    uploaded to ``s3_uri`` when the job ends. ``network`` is :func:`network_config` of the config.
     """
     output_name, output_uri, output_local = output
     return {
@@ -206,6 +222,7 @@ def processing_job_request(
         },
         "Environment": {"PYTHONUNBUFFERED": "1"},
         "RoleArn": role_arn,
+        **(network or {}),
         "Tags": [{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
     }
 

@@ -58,7 +58,7 @@ def view_sql(database: str, table_input: dict[str, Any]) -> list[str]:
             f"CREATE OR REPLACE VIEW {latest} AS "  # nosec B608  # identifiers from the project's own schema constants, values bound as parameters
             f"SELECT * EXCLUDE (Op, dms_commit_ts, dms_change_seq, _rn) FROM ("
             f"SELECT *, row_number() OVER (PARTITION BY {_quote(key)} "
-            f"ORDER BY dms_change_seq DESC, dms_commit_ts DESC) AS _rn FROM {qualified}) "
+            f"ORDER BY dms_change_seq DESC, CAST(dms_commit_ts AS TIMESTAMP) DESC) AS _rn FROM {qualified}) "
             f"WHERE _rn = 1 AND Op <> 'D'"
         )
     return statements

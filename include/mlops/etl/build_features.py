@@ -87,7 +87,8 @@ def latest_state(frame: Any, key: str) -> Any:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    order = Window.partitionBy(key).orderBy(F.col("dms_change_seq").desc(), F.col("dms_commit_ts").desc())
+    commit_ts = F.col("dms_commit_ts").cast("timestamp")  # DMS writes it as 'yyyy-MM-dd HH:mm:ss.SSSSSS' text
+    order = Window.partitionBy(key).orderBy(F.col("dms_change_seq").desc(), commit_ts.desc())
     return (
         frame.withColumn("_rn", F.row_number().over(order))
         .filter((F.col("_rn") == 1) & (F.col("Op") != "D"))

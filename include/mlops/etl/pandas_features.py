@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 
 from mlops.schema.curated import (
     CURATED_COLUMNS,
+    DMS_COMMIT_TS_FORMAT,
     INT_COLUMNS,
     LABEL_CLASSES,
     RAW_TABLES,
@@ -29,9 +30,10 @@ def read_latest(raw_dir: Path, table: str, key: str) -> pd.DataFrame:
     """Latest state of one raw table folder (date folders included): last change per key, deletes removed."""
     files = sorted(str(p) for p in (raw_dir / table).rglob("*.parquet"))
     frame = ds.dataset(files, format="parquet").to_table().to_pandas()
-    frame = frame.sort_values(["dms_change_seq", "dms_commit_ts"], kind="stable")
+    frame["_commit_ts"] = pd.to_datetime(frame["dms_commit_ts"], format=DMS_COMMIT_TS_FORMAT, utc=True)
+    frame = frame.sort_values(["dms_change_seq", "_commit_ts"], kind="stable")
     frame = frame.drop_duplicates(key, keep="last")
-    return frame[frame["Op"] != "D"].drop(columns=["Op", "dms_commit_ts", "dms_change_seq"])
+    return frame[frame["Op"] != "D"].drop(columns=["Op", "dms_commit_ts", "dms_change_seq", "_commit_ts"])
 
 
 def _micros(series: pd.Series) -> pd.Series:

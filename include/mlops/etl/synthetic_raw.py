@@ -4,7 +4,7 @@ It writes exactly the layout the DMS S3 target (and the local replicator) produc
 ``<raw_dir>/<table>/``: ``LOAD0000000N.parquet`` full-load files with ``Op='I'`` and
 sequence ``"0" * 20``, then ``YYYY/MM/DD/YYYYMMDD-HHMMSSfff.parquet`` CDC files (date folders,
 as DMS's ``DatePartitionEnabled`` writes them) with inserts, updates and deletes. Columns:
-``Op``, ``dms_commit_ts`` (UTC), ``dms_change_seq``, then the table's columns in schema order
+``Op``, ``dms_commit_ts`` (UTC text, as DMS writes it), ``dms_change_seq``, then the table's columns in schema order
 with the DMS Parquet types. Vectorised numpy, so 5M orders take seconds, not minutes; it does
 not replace the source-DB generator, which models behaviour.
 """
@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops.schema.curated import DMS_COMMIT_TS_FORMAT
 from mlops.source.vocabulary import CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS, SEGMENTS, SHIPPING_METHODS
 
 START = np.datetime64("2025-01-01T00:00:00", "us")
@@ -38,7 +39,7 @@ def _with_dms(table: pa.Table, ops: list[str] | str, commit: datetime, seq_start
     n = table.num_rows
     op = pa.array([ops] * n if isinstance(ops, str) else ops, pa.string())
     seq = pa.array(["0" * 20] * n if seq_start == 0 else [f"{seq_start + i:020d}" for i in range(n)], pa.string())
-    ts = pa.array([commit] * n, pa.timestamp("us", tz="UTC"))
+    ts = pa.array([commit.strftime(DMS_COMMIT_TS_FORMAT)] * n, pa.string())  # DMS's text timestamp column
     return pa.table(
         {
             "Op": op,

@@ -37,6 +37,9 @@ def read_orders(folder: Path) -> pd.DataFrame:
 
 def terminal_labels(changes: pd.DataFrame, classes: Sequence[str] = TERMINAL) -> pd.Series:
     """Label (terminal status) per order id as text, from the latest state of each order."""
+    changes = changes.copy()
+    if "dms_commit_ts" in changes.columns:  # DMS writes it as 'yyyy-MM-dd HH:mm:ss.SSSSSS' text
+        changes["dms_commit_ts"] = pd.to_datetime(changes["dms_commit_ts"], format="ISO8601", utc=True)
     order = [c for c in ("dms_change_seq", "dms_commit_ts") if c in changes.columns]
     latest = changes.sort_values(order, kind="stable") if order else changes
     latest = latest.drop_duplicates(KEY, keep="last")

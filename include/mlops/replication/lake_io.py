@@ -1,7 +1,8 @@
 """The DMS S3-target layout on any lake: Arrow schemas, object names and atomic Parquet writes.
 
 Every file of a replicated table has the columns ``Op`` (I/U/D), the commit timestamp column
-(DMS ``TimestampColumnName``), ``dms_change_seq`` (DMS ``$AR_H_CHANGE_SEQ``, zero-padded so
+(DMS ``TimestampColumnName``: a STRING ``yyyy-MM-dd HH:mm:ss.SSSSSS`` in UTC, as DMS documents it
+for .csv and .parquet targets; readers cast it), ``dms_change_seq`` (DMS ``$AR_H_CHANGE_SEQ``, zero-padded so
 string order is change order) and then the source columns in schema order. Full-load files are
 ``<table>/LOAD00000001.parquet``…; CDC files are ``<table>/YYYY/MM/DD/YYYYMMDD-HHMMSSfff.parquet``
 (batch commit time, UTC), in the date folders the endpoint's ``DatePartitionEnabled`` setting
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Integer, Numeric, SmallInteger, String, Table
@@ -32,7 +34,10 @@ CHANGE_SEQ_COLUMN = "dms_change_seq"
 CHANGE_SEQ_WIDTH = 20
 FULL_LOAD_CHANGE_SEQ = "0" * CHANGE_SEQ_WIDTH
 PARQUET_SUFFIX = ".parquet"
-COMMIT_TS_TYPE = pa.timestamp("us", tz="UTC")
+#: DMS writes the ``TimestampColumnName`` column as text, whatever ``ParquetTimestampInMillisecond`` says.
+COMMIT_TS_TYPE = pa.string()
+#: Its documented format ``yyyy-MM-dd HH:mm:ss.SSSSSS``; Arrow's ``%S`` prints microseconds of a ``us`` timestamp.
+COMMIT_TS_ARROW_FORMAT = "%Y-%m-%d %H:%M:%S"
 CDC_NAME_FORMAT = "%Y%m%d-%H%M%S"
 
 
@@ -85,6 +90,15 @@ def dms_schema(table: Table, timestamp_column: str) -> pa.Schema:
         pa.field(CHANGE_SEQ_COLUMN, pa.string(), nullable=False),
     ]
     return pa.schema(meta + list(source_schema(table)))
+
+
+def commit_ts_text(stamps: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Commit timestamps as DMS writes its timestamp column: ``2026-01-02 03:04:05.123456`` (UTC) text.
+
+    Naive timestamps are taken as UTC; string order equals time order.
+    """
+    utc = stamps.cast(pa.timestamp("us")) if stamps.type.tz is None else stamps.cast(pa.timestamp("us", tz="UTC"))
+    return pc.strftime(utc, format=COMMIT_TS_ARROW_FORMAT)
 
 
 def change_seq_string(seq: int) -> str:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from mlops.replication.capture import begin_snapshot
-from mlops.replication.lake_io import COMMIT_TS_TYPE, FULL_LOAD_CHANGE_SEQ
+from mlops.replication.lake_io import FULL_LOAD_CHANGE_SEQ, commit_ts_text
 from mlops.replication.values import Rejected, driver_arrays
 
 
@@ -43,10 +43,10 @@ def full_load_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``table`` in primary-key order as record batches of the DMS file ``schema``.
 
-    Rows carry Op 'I', the load time as commit timestamp and the all-zero change sequence. Rows
+    Rows carry Op 'I', the load time as commit timestamp (DMS's text form) and the all-zero change sequence. Rows
     with a value the lake's column cannot carry are left out and appended to ``rejected``.
     """
-    load_scalar = pa.scalar(load_ts, type=COMMIT_TS_TYPE)
+    load_scalar = commit_ts_text(pa.array([load_ts], pa.timestamp("us", tz="UTC")))[0]
     for columns in stream_columns(conn, table, pa.schema(list(schema)[3:]), chunk_rows, rejected=rejected):
         n = len(columns[0])
         meta = [pa.repeat("I", n), pa.repeat(load_scalar, n), pa.repeat(FULL_LOAD_CHANGE_SEQ, n)]

@@ -72,6 +72,8 @@ RAW_TABLES = {
     "order_items": "order_item_id",
 }
 DMS_COLUMNS = ("Op", "dms_commit_ts", "dms_change_seq")
+#: DMS writes its ``TimestampColumnName`` column as text in this (strptime) format, UTC; readers cast it.
+DMS_COMMIT_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 ID_COLUMNS = ("order_id", "customer_id", "order_ts")
 CATEGORICAL_FEATURES = (

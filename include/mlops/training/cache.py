@@ -25,6 +25,8 @@ PER_RUN_FIELDS = (
     "ProcessingOutputConfig",
     "Tags",
     "RoleArn",
+    "VpcConfig",  # where the job runs, not what it computes
+    "NetworkConfig",
 )
 
 

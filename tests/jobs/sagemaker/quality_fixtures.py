@@ -84,12 +84,12 @@ def write_orders(
     folder = root / "orders"
     folder.mkdir(parents=True, exist_ok=True)
     n = len(order_ids)
-    load = pd.DataFrame({"Op": "I", "dms_change_seq": "0" * 20, "dms_commit_ts": pd.Timestamp("2026-01-01"),
+    load = pd.DataFrame({"Op": "I", "dms_change_seq": "0" * 20, "dms_commit_ts": "2026-01-01 00:00:00.000000",
                          "order_id": order_ids, "status": "placed"})  # fmt: skip
     load.to_parquet(folder / f"LOAD{int(name):08d}.parquet", index=False)
     done = round(n * matured)
     cdc = pd.DataFrame({"Op": "U", "dms_change_seq": [f"{name}{i + 1:019d}" for i in range(done)],
-                        "dms_commit_ts": pd.Timestamp("2026-01-05"), "order_id": order_ids[:done],
+                        "dms_commit_ts": "2026-01-05 00:00:00.000000", "order_id": order_ids[:done],
                         "status": labels[:done]})  # fmt: skip
     cdc.to_parquet(folder / f"20260105-{name}-{done}.parquet", index=False)
     return folder
