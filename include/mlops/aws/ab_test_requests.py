@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.aws.monitoring_requests import FAILURE_FILE, MAX_INPUTS, capture_inputs
-from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING, network_config, processing_job_request
+from mlops.aws.monitoring_requests import FAILURE_FILE, MAX_INPUTS, capture_inputs, monitoring_job_request
+from mlops.aws.sagemaker_requests import CODE_DIR, PROCESSING
 from mlops.aws.sagemaker_requests import processing_input as _input
 from mlops.config import PipelineConfig
 
@@ -37,7 +37,7 @@ def ab_job_request(
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob of the A/B analysis over one window (labels: the curated snapshot, when there is one)."""
-    serving, monitoring, rule = config.serving, config.monitoring, config.serving.ab_test
+    serving, rule = config.serving, config.serving.ab_test
     champion, challenger = serving.ab_roles()
     inputs = [_input("code", code_uri, CODE_DIR)]
     if labels_uri:
@@ -58,19 +58,16 @@ def ab_job_request(
         "--seed": str(rule.seed),
         "--failure-file": FAILURE_FILE,
     }
-    return processing_job_request(
+    return monitoring_job_request(
+        config,
         name=name,
         inputs=inputs,
         output=("ab-test", output_uri, f"{PROCESSING}/output"),
-        instance_type=monitoring.processing_instance_type,
-        volume_gb=monitoring.processing_volume_gb,
-        max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
         entry_point=AB_ENTRY_POINT,
         arguments=[item for pair in options.items() for item in pair],
         role_arn=role_arn,
         tags=tags,
-        network=network_config(config.aws),
     )
 
 

@@ -62,7 +62,6 @@ def baseline_job_request(
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob computing a model version's baseline from its training data ("suggest baseline")."""
-    monitoring = config.monitoring
     inputs = [
         _input("code", code_uri, CODE_DIR),
         _input("model", model_data_url, f"{PROCESSING}/input/model"),
@@ -81,19 +80,16 @@ def baseline_job_request(
         "--failure-file",
         FAILURE_FILE,
     ]
-    return processing_job_request(
+    return monitoring_job_request(
+        config,
         name=name,
         inputs=inputs,
         output=("baseline", output_uri, f"{PROCESSING}/output"),
-        instance_type=monitoring.processing_instance_type,
-        volume_gb=monitoring.processing_volume_gb,
-        max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
         entry_point=BASELINE_ENTRY_POINT,
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
-        network=network_config(config.aws),
     )
 
 
@@ -163,7 +159,6 @@ def drift_job_request(
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob running the drift job on one window of captured traffic."""
-    monitoring = config.monitoring
     endpoint = config.serving.endpoint_name
     # The baseline as a folder ("v3/", not "v3"): an S3Prefix "v3" would also take "v30/..." objects.
     baseline_folder = baseline_uri.rstrip("/") + "/"
@@ -172,19 +167,16 @@ def drift_job_request(
         inputs.append(_input("reporting", aggregates_uri, f"{PROCESSING}/input/reporting"))
     inputs += capture_inputs(capture_root, endpoint, capture_folders, MAX_INPUTS - len(inputs))
     arguments = drift_job_arguments(config, window_start, window_end, model_version)
-    return processing_job_request(
+    return monitoring_job_request(
+        config,
         name=name,
         inputs=inputs,
         output=("monitoring", output_uri, f"{PROCESSING}/output"),
-        instance_type=monitoring.processing_instance_type,
-        volume_gb=monitoring.processing_volume_gb,
-        max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
         entry_point=DRIFT_ENTRY_POINT,
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
-        network=network_config(config.aws),
     )
 
 
@@ -207,7 +199,7 @@ def quality_job_request(
 ) -> dict[str, Any]:
     """CreateProcessingJob running the model-quality job: the window's captured predictions joined with
     the raw ``orders`` table (``ground_truth_uri``, every order's CDC history) by inference id."""
-    monitoring, quality = config.monitoring, config.monitoring.quality
+    quality = config.monitoring.quality
     inputs = [
         _input("code", code_uri, CODE_DIR),
         _input("ground_truth", ground_truth_uri.rstrip("/") + "/", f"{PROCESSING}/input/ground_truth"),
@@ -223,15 +215,42 @@ def quality_job_request(
         *("--capture", f"{PROCESSING}/input/capture", "--ground-truth", f"{PROCESSING}/input/ground_truth"),
         *("--output", f"{PROCESSING}/output", "--failure-file", FAILURE_FILE),
     ]
-    return processing_job_request(
+    return monitoring_job_request(
+        config,
         name=name,
         inputs=inputs,
         output=("quality", output_uri, f"{PROCESSING}/output"),
+        image_uri=image_uri,
+        entry_point=QUALITY_ENTRY_POINT,
+        arguments=arguments,
+        role_arn=role_arn,
+        tags=tags,
+    )
+
+
+def monitoring_job_request(
+    config: PipelineConfig,
+    *,
+    name: str,
+    inputs: list[dict[str, Any]],
+    output: tuple[str, str, str],
+    image_uri: str,
+    entry_point: str,
+    arguments: list[str],
+    role_arn: str,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """CreateProcessingJob for one of the monitoring jobs: sized by ``monitoring``, in the jobs' network."""
+    monitoring = config.monitoring
+    return processing_job_request(
+        name=name,
+        inputs=inputs,
+        output=output,
         instance_type=monitoring.processing_instance_type,
         volume_gb=monitoring.processing_volume_gb,
         max_runtime_seconds=monitoring.max_runtime_seconds,
         image_uri=image_uri,
-        entry_point=QUALITY_ENTRY_POINT,
+        entry_point=entry_point,
         arguments=arguments,
         role_arn=role_arn,
         tags=tags,
