@@ -33,6 +33,13 @@ _DATABASE_NUMBERS = itertools.count(1)
 collect_ignore = ["jobs"]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end tests first: under ``pytest -n`` the long ones start at once and the short ones fill
+    in around them, instead of the longest test starting last and running alone."""
+    items.sort(key=lambda item: 0 if "/integration/" in f"/{item.nodeid}" else 1)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server on 127.0.0.1, started once per session; fails (never skips) when it cannot start."""
