@@ -110,6 +110,8 @@ def start(timeout: float = 240.0) -> int:
         "AIRFLOW__API__HOST": "127.0.0.1",
         # task processes reach the Task Execution API on this server, whatever its port
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # every component shares one SQLite file: wait for its lock instead of dying on "database is locked"
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "mlops_tools.airflow_sqlite.CONNECT_ARGS",
     }
     record = processes.start(NAME, [sys.executable, "-m", "airflow", "standalone"], env=env)
     print(f"==> airflow standalone starting (process group {record.pgid}); log: {record.log_path}", flush=True)
