@@ -41,6 +41,9 @@ CHROMIUM_ARGS = [
 ]
 RUN_ID = "ui_browser_test"
 CHAIN = ("mlops_features", "mlops_train", "mlops_deploy")
+# an <img> loads after the page: its width once it has loaded or failed (0 when it failed)
+IMAGE_WIDTH_ONCE_LOADED = """i => i.complete ? i.naturalWidth : new Promise(done => {
+    i.addEventListener("load", () => done(i.naturalWidth)); i.addEventListener("error", () => done(0)); })"""
 CHAIN_TIMEOUT = 1500.0  # the whole chain: about 4 min on an idle 2-core machine, much more on a busy one
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.timeout(2700)]
 
@@ -306,7 +309,8 @@ def test_trigger_from_the_form_then_reports_and_registry_in_the_ui(airflow, brow
     evaluation = frame.locator("body").inner_text()
     assert "challenger" in evaluation and "champion (same split)" in evaluation
     assert f"{v1['map']:.4f}" in evaluation
-    assert frame.locator("img").count() >= 1 and frame.locator("img").first.evaluate("i => i.naturalWidth") > 0
+    assert frame.locator("img").count() >= 1
+    assert frame.locator("img").first.evaluate(IMAGE_WIDTH_ONCE_LOADED) > 0
 
     # -- the features run: the EDA report and the Data Docs; the deploy run: endpoint, variant, traffic
     run_path = {d: f"/dags/{d}/runs/{urllib.parse.quote(r['dag_run_id'], safe='')}" for d, r in runs.items()}

@@ -25,6 +25,8 @@ from mlops import processes
 
 NAME = "airflow-standalone"
 COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+STATUS_CONFIRMATIONS, STATUS_CONFIRM_PAUSE_S = 3, 3.0  # `status` re-asks before it reports an outage
+API_TIMEOUT_S = 15  # the API server answers slowly while the scheduler holds SQLite's write lock
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -43,7 +45,7 @@ class AirflowApi:
             self.base + path, data=json.dumps(body).encode() if body is not None else None, headers=headers,
             method=method,
         )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=API_TIMEOUT_S) as response:  # noqa: S310 - loopback only
             return json.loads(response.read() or b"null")
 
     def token(self) -> str:
@@ -138,7 +140,13 @@ def status() -> int:
     if record is None or not processes.is_alive(record.pgid):
         print("airflow is not running; start it with `make airflow`", file=sys.stderr)
         return 1
-    health = AirflowApi(os.environ.get("AIRFLOW__API__PORT", "8080")).health()
+    api = AirflowApi(os.environ.get("AIRFLOW__API__PORT", "8080"))
+    health = api.health()
+    for _ in range(STATUS_CONFIRMATIONS):  # one late heartbeat or a slow answer under load is not an outage
+        if all(state == "healthy" for state in health.values()):
+            break
+        time.sleep(STATUS_CONFIRM_PAUSE_S)
+        health = api.health()
     print(describe(health))
     down = [component for component, state in health.items() if state != "healthy"]
     if down:
