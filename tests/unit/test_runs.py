@@ -163,3 +163,20 @@ def test_apply_starts_exactly_what_changed(tmp_path):
     assert pl.changed(pl.load_pipelines(tmp_path, schemas), applied) == []
     (tmp_path / "a.yaml").write_text("dag_id: mlops_train\nconf: {map_threshold: 0.55}\n")
     assert [p.name for p in pl.changed(pl.load_pipelines(tmp_path, schemas), applied)] == ["a"]
+
+
+def test_an_airflow_that_does_not_answer_is_named_with_the_command_to_check_it():
+    """A local Airflow that is down (or too busy to answer) is a clear error with exit 2, not a traceback."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = CliRunner().invoke(app, ["runs", "status", "mlops_train", "r1", "--airflow-url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 2, result.output
+    assert f"local Airflow at http://127.0.0.1:{port} did not answer" in result.output
+    assert "make airflow-status" in result.output

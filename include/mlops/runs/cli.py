@@ -16,6 +16,7 @@ import typer
 
 from mlops.runs.requests import RunRequestError
 from mlops.runs.service import AirflowApiError, RunsService
+from mlops.runs.transport import AirflowUnreachable
 
 runs = typer.Typer(
     help="Start pipeline runs by API call or from config files (pipelines/*.yaml).", no_args_is_help=True
@@ -60,7 +61,7 @@ def start(
     """Validate CONF against DAG_ID's Params and start a run; prints its run id."""
     try:
         run = _service(airflow_url, mwaa_environment).start(dag_id, _conf(conf), note)
-    except (RunRequestError, AirflowApiError) as exc:
+    except (RunRequestError, AirflowApiError, AirflowUnreachable) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(run))
 
@@ -72,7 +73,7 @@ def status(
     """The state of one run."""
     try:
         typer.echo(json.dumps(_service(airflow_url, mwaa_environment).status(dag_id, run_id), default=str))
-    except (RunRequestError, AirflowApiError) as exc:
+    except (RunRequestError, AirflowApiError, AirflowUnreachable) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -99,5 +100,5 @@ def apply(
             run = service.start(pipeline.dag_id, pipeline.conf, note=f"pipelines/{pipeline.path.name}")
             store.write(pl.record(applied, pipeline, run))  # after each run: a failure later keeps this one
             typer.echo(f"started {pipeline.dag_id} run {run['run_id']} for {pipeline.name}")
-    except (pl.PipelineFileError, RunRequestError, AirflowApiError) as exc:
+    except (pl.PipelineFileError, RunRequestError, AirflowApiError, AirflowUnreachable) as exc:
         raise _fail(str(exc)) from None

@@ -14,6 +14,18 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+LOCAL_TIMEOUT_S = 30  # a local Airflow on SQLite answers slowly while its scheduler writes
+
+
+class AirflowUnreachable(ConnectionError):
+    """The local Airflow did not answer (not running, or too busy to answer in time)."""
+
+    def __init__(self, base_url: str, exc: OSError) -> None:
+        reason = getattr(exc, "reason", None) or exc
+        super().__init__(
+            f"local Airflow at {base_url} did not answer ({reason}); check it with `make airflow-status`, "
+            "start it with `make airflow`, and retry"
+        )
 
 
 class Transport(Protocol):
@@ -57,7 +69,7 @@ class LocalAirflowTransport:
             headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(http, timeout=30) as response:  # noqa: S310  # nosec B310  # an http:// URL on 127.0.0.1 built here, never a user-given scheme
+            with urllib.request.urlopen(http, timeout=LOCAL_TIMEOUT_S) as response:  # noqa: S310  # nosec B310  # an http:// URL on 127.0.0.1 built here, never a user-given scheme
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             body = exc.read()
@@ -65,6 +77,8 @@ class LocalAirflowTransport:
                 return exc.code, json.loads(body or b"null")
             except ValueError:
                 return exc.code, body.decode(errors="replace")
+        except OSError as exc:  # refused, reset or timed out (URLError is an OSError)
+            raise AirflowUnreachable(self.base_url, exc) from exc
 
 
 def local_token(base_url: str, username: str | None = None, password: str | None = None) -> Callable[[], str]:
@@ -78,8 +92,13 @@ def local_token(base_url: str, username: str | None = None, password: str | None
                 f"{base_url.rstrip('/')}/auth/token", data=body, method="POST" if body else "GET",
                 headers={"Content-Type": "application/json"},
             )  # fmt: skip
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310  # an http:// URL on 127.0.0.1 built here, never a user-given scheme
-                cache["token"] = json.loads(response.read())["access_token"]
+            try:
+                with urllib.request.urlopen(request, timeout=LOCAL_TIMEOUT_S) as response:  # noqa: S310  # nosec B310  # an http:// URL on 127.0.0.1 built here, never a user-given scheme
+                    cache["token"] = json.loads(response.read())["access_token"]
+            except urllib.error.HTTPError:
+                raise
+            except OSError as exc:
+                raise AirflowUnreachable(base_url, exc) from exc
         return cache["token"]
 
     return token
