@@ -34,6 +34,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
+from process_tree import tree_rss  # noqa: E402  (bench/ is on the path: the script's folder)
+
 from mlops.etl import build_features  # noqa: E402
 from mlops.etl.synthetic_raw import write_raw  # noqa: E402
 from mlops.runtimes import runtime_python  # noqa: E402
@@ -54,20 +56,6 @@ class Measurement:
     load: float = 0.0  # mean 1-minute load average while it ran (other processes share the CPUs)
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def measure(command: list[str], env: dict[str, str], max_rss_gib: float, timeout_s: float) -> Measurement:
     """Run ``command``; sample the process tree's RSS; kill it past the memory or time budget."""
     started = time.monotonic()
@@ -78,7 +66,7 @@ def measure(command: list[str], env: dict[str, str], max_rss_gib: float, timeout
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(ps))
+        peak = max(peak, tree_rss(ps))
         loads.append(os.getloadavg()[0])
         if peak > max_rss_gib * 2**30:
             outcome = f"out of memory (killed above {max_rss_gib:g} GiB)"
