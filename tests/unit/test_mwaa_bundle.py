@@ -164,6 +164,8 @@ def test_offline_plugins_zip_is_a_wheelhouse_with_mwaas_constraints_and_no_modul
          f"{mb.WHEELHOUSE}/{constraints.name}"]
     )  # fmt: skip
     assert archive.read(f"{mb.WHEELHOUSE}/{constraints.name}") == constraints.read_bytes(), "MWAA's file, verbatim"
+    with pytest.raises(mb.BundleError, match=r"would carry \['wheels/statistics.py'\]"):
+        mb.plugins_zip({"statistics.py": b"ANSWER = 42\n"}, b"cfg: 1\n", constraints)
     monkeypatch.setattr(mb, "PLUGINS_ZIP_LIMIT", len(content) - 1)
     with pytest.raises(mb.BundleError, match=r"over the .* MWAA recommends"):
         mb.plugins_zip({"b-1-py3-none-any.whl": b"b", "a-1-py3-none-any.whl": b"a"}, b"cfg: 1\n", constraints)

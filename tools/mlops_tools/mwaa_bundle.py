@@ -209,6 +209,9 @@ def plugins_zip(wheels: dict[str, bytes], pipeline_yaml: bytes, constraints: Pat
     if constraints is not None:
         entries[f"{WHEELHOUSE}/{constraints.name}"] = constraints.read_bytes()
     entries["pipeline.yaml"] = pipeline_yaml
+    modules = sorted(name for name in entries if name.endswith(".py"))
+    if modules:
+        raise BundleError(f"plugins.zip would carry {modules}: Airflow imports every .py there as a top-level module")
     content = deterministic_zip(entries)
     if len(content) > PLUGINS_ZIP_LIMIT:
         raise BundleError(f"plugins.zip is {len(content)} bytes, over the {PLUGINS_ZIP_LIMIT} MWAA recommends; "
