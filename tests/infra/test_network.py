@@ -203,27 +203,35 @@ def test_the_glue_network_connection_sits_in_one_private_subnet_and_its_own_az()
     }
 
 
-def test_every_glue_job_runs_through_the_network_connection():
+def test_glue_jobs_run_through_the_network_connection_unless_they_pip_install_at_start():
+    """A job with --additional-python-modules needs PyPI at start, which the connection's subnet cannot reach."""
     resources = load_template("data.yaml")["Resources"]
     jobs = of_type(resources, "AWS::Glue::Job")
     assert set(jobs) == {"CurateFeaturesJob", "ValidateFeaturesJob"}
     for name, job in jobs.items():
-        assert job["Connections"] == {"Connections": [{"Ref": "GlueNetworkConnection"}]}, name
+        if "--additional-python-modules" in job["DefaultArguments"]:
+            assert "Connections" not in job, f"{name} pip-installs at start: no route to PyPI in the private subnet"
+        else:
+            assert job["Connections"] == {"Connections": [{"Ref": "GlueNetworkConnection"}]}, name
+    assert "Connections" in jobs["CurateFeaturesJob"]
     exported = load_template("data.yaml")["Outputs"]["GlueConnectionName"]
     assert exported["Value"] == {"Ref": "GlueNetworkConnection"}
 
 
-def test_glue_job_roles_may_use_the_connection_and_manage_only_their_own_network_interfaces():
+def test_the_curate_job_role_may_use_the_connection_and_manage_only_its_own_network_interfaces():
     resources = load_template("iam.yaml")["Resources"]
+    sids = {}
     for role in ("GlueJobRole", "GlueValidationJobRole"):
         (policy,) = resources[role]["Properties"]["Policies"]
-        statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-        connection = statements["NetworkConnection"]
-        assert connection["Action"] == "glue:GetConnection"
-        assert connection["Resource"][1]["Fn::Sub"].endswith(":connection/${ProjectName}-${Environment}-private")
-        interfaces = statements["VpcNetworkInterfaces"]
-        assert interfaces["Action"] == ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"]
-        assert all("${AWS::Region}:${AWS::AccountId}:" in r["Fn::Sub"] for r in interfaces["Resource"]), role
-        tags = statements["VpcGlueServiceTags"]
-        assert tags["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": "aws-glue-service-resource"}}
-        assert all(a.startswith("ec2:Describe") for a in statements["VpcDescribeNoResourceLevelPermissions"]["Action"])
+        sids[role] = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert not {"NetworkConnection", "VpcNetworkInterfaces"} & set(sids["GlueValidationJobRole"]), "not in the VPC"
+    statements = sids["GlueJobRole"]
+    connection = statements["NetworkConnection"]
+    assert connection["Action"] == "glue:GetConnection"
+    assert connection["Resource"][1]["Fn::Sub"].endswith(":connection/${ProjectName}-${Environment}-private")
+    interfaces = statements["VpcNetworkInterfaces"]
+    assert interfaces["Action"] == ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"]
+    assert all("${AWS::Region}:${AWS::AccountId}:" in r["Fn::Sub"] for r in interfaces["Resource"])
+    tags = statements["VpcGlueServiceTags"]
+    assert tags["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": "aws-glue-service-resource"}}
+    assert all(a.startswith("ec2:Describe") for a in statements["VpcDescribeNoResourceLevelPermissions"]["Action"])
