@@ -6,6 +6,9 @@ INFRA_BIN      := $(ENVS)/infra/bin
 INFRA_TEMPLATES = $(wildcard infra/cfn/*.yaml)
 MWAA_OUT       ?= dist/mwaa
 MWAA_UPLOAD    ?=
+# Empty (default): the offline bundle for network.yaml's private subnets without NAT (wheels and
+# constraints in plugins.zip, requirements.txt with --no-index). MWAA_ONLINE=1: requirements from PyPI.
+MWAA_ONLINE    ?=
 # checkov: no calls home (guideline download, version check); CloudFormation templates only.
 CHECKOV_ARGS   ?= --directory infra --framework cloudformation --skip-download --compact --quiet
 
@@ -21,14 +24,14 @@ lint-infra: infra-venv ## cfn-lint + checkov on infra/ (zero failed checks)
 MWAA_BUNDLE    ?= $(STATE)/mwaa
 
 .PHONY: mwaa-bundle
-mwaa-bundle: venv $(ENVS)/sdk/.installed ## Build the MWAA bundle in .mlops/mwaa (MWAA_UPLOAD=s3://bucket/prefix also uploads)
+mwaa-bundle: venv $(ENVS)/sdk/.installed ## Build the MWAA bundle in .mlops/mwaa, offline unless MWAA_ONLINE=1 (MWAA_UPLOAD=s3://bucket/prefix also uploads)
 	$(PY) -m mlops_tools.mwaa_bundle --out $(MWAA_BUNDLE) --uv $(UV) --sdk-python $(ENVS)/sdk/bin/python \
-	  $(if $(MWAA_UPLOAD),--upload $(MWAA_UPLOAD))
+	  $(if $(MWAA_ONLINE),--online) $(if $(MWAA_UPLOAD),--upload $(MWAA_UPLOAD))
 
 .PHONY: lambdas
 lambdas: venv ## Build the Lambda packages (run API, reporting) into .mlops/lambda for Python 3.12 on arm64
 	$(PY) -m mlops_tools.lambda_zips --out $(STATE)/lambda --uv $(UV)
 
 .PHONY: mwaa-check
-mwaa-check: mwaa-bundle ## Build the bundle, resolve it for MWAA (Python 3.12), install it fresh, load its plugins, parse the DAGs on aws
+mwaa-check: mwaa-bundle ## Build the bundle, resolve it for MWAA (Python 3.12; offline from plugins.zip's wheels), install it fresh, load its plugins, parse the DAGs on aws
 	$(PY) -m mlops_tools.mwaa_check --bundle $(MWAA_BUNDLE) --work $(STATE)/mwaa-check --uv $(UV)

@@ -41,6 +41,10 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    # Glue jobs on a NETWORK connection
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeVpcAttribute",
 }
 
 

@@ -156,5 +156,82 @@ def test_imported_network_values_are_exported_by_network_yaml():
         for name in ("VpcId", "PrivateSubnetIds", "EndpointSecurityGroupId", "S3PrefixListId", "VpcCidr"):
             if f'${{Environment}}-{name}"' in text:
                 assert name in exported, f"{template} imports {name}, which network.yaml does not export"
-    assert {"VpcId", "PrivateSubnetIds", "EndpointSecurityGroupId", "S3PrefixListId",
-            "SageMakerJobsSecurityGroupId"} <= exported  # fmt: skip
+    assert {"VpcId", "PrivateSubnetIds", "EndpointSecurityGroupId", "S3PrefixListId", "SageMakerJobsSecurityGroupId",
+            "GlueSubnetId", "GlueSubnetAvailabilityZone", "GlueJobsSecurityGroupId"} <= exported  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- Glue in the VPC
+ALL_TCP = {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535}
+GLUE_GROUP = {"Ref": "GlueJobsSecurityGroup"}
+
+
+def test_glue_jobs_group_has_glues_self_referencing_all_tcp_rule_and_otherwise_only_https_out():
+    resources = network()
+    group = resources["GlueJobsSecurityGroup"]["Properties"]
+    assert group["VpcId"] == {"Ref": "Vpc"} and "SecurityGroupIngress" not in group
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("DestinationSecurityGroupId"),
+             r.get("DestinationPrefixListId")) for r in group["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443, {"Ref": "EndpointSecurityGroup"}, None),
+        ("tcp", 443, 443, None, {"Ref": "S3PrefixListId"}),
+    ]  # fmt: skip
+    ingress = [p for p in of_type(resources, "AWS::EC2::SecurityGroupIngress").values() if p["GroupId"] == GLUE_GROUP]
+    egress = [p for p in of_type(resources, "AWS::EC2::SecurityGroupEgress").values() if p["GroupId"] == GLUE_GROUP]
+    assert [{k: r[k] for k in ALL_TCP} | {"from": r["SourceSecurityGroupId"]} for r in ingress] == [
+        {**ALL_TCP, "from": GLUE_GROUP}
+    ], "Glue documents one self-referencing inbound rule for all TCP ports, from the group itself only"
+    assert [{k: r[k] for k in ALL_TCP} | {"to": r["DestinationSecurityGroupId"]} for r in egress] == [
+        {**ALL_TCP, "to": GLUE_GROUP}
+    ]
+    endpoints = resources["EndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"][0]
+    assert endpoints["CidrIp"] == {"Ref": "VpcCidr"}, "the endpoints admit the Glue workers' HTTPS"
+
+
+def test_the_glue_network_connection_sits_in_one_private_subnet_and_its_own_az():
+    outputs = load_template("network.yaml")["Outputs"]
+    assert outputs["GlueSubnetId"]["Value"] == {"Ref": "PrivateSubnetA"}
+    assert outputs["GlueSubnetAvailabilityZone"]["Value"] == {"Fn::GetAtt": ["PrivateSubnetA", "AvailabilityZone"]}
+    assert outputs["GlueJobsSecurityGroupId"]["Value"] == {"Fn::GetAtt": ["GlueJobsSecurityGroup", "GroupId"]}
+    connection = load_template("data.yaml")["Resources"]["GlueNetworkConnection"]
+    assert connection["Type"] == "AWS::Glue::Connection"
+    spec = connection["Properties"]["ConnectionInput"]
+    assert spec["ConnectionType"] == "NETWORK"
+    assert spec["Name"] == {"Fn::Sub": "${ProjectName}-${Environment}-private"}
+    assert spec["PhysicalConnectionRequirements"] == {
+        "SubnetId": import_of("GlueSubnetId"),
+        "AvailabilityZone": import_of("GlueSubnetAvailabilityZone"),
+        "SecurityGroupIdList": [import_of("GlueJobsSecurityGroupId")],
+    }
+
+
+def test_glue_jobs_run_through_the_network_connection_unless_they_pip_install_at_start():
+    """A job with --additional-python-modules needs PyPI at start, which the connection's subnet cannot reach."""
+    resources = load_template("data.yaml")["Resources"]
+    jobs = of_type(resources, "AWS::Glue::Job")
+    assert set(jobs) == {"CurateFeaturesJob", "ValidateFeaturesJob"}
+    for name, job in jobs.items():
+        if "--additional-python-modules" in job["DefaultArguments"]:
+            assert "Connections" not in job, f"{name} pip-installs at start: no route to PyPI in the private subnet"
+        else:
+            assert job["Connections"] == {"Connections": [{"Ref": "GlueNetworkConnection"}]}, name
+    assert "Connections" in jobs["CurateFeaturesJob"]
+    exported = load_template("data.yaml")["Outputs"]["GlueConnectionName"]
+    assert exported["Value"] == {"Ref": "GlueNetworkConnection"}
+
+
+def test_the_curate_job_role_may_use_the_connection_and_manage_only_its_own_network_interfaces():
+    resources = load_template("iam.yaml")["Resources"]
+    sids = {}
+    for role in ("GlueJobRole", "GlueValidationJobRole"):
+        (policy,) = resources[role]["Properties"]["Policies"]
+        sids[role] = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert not {"NetworkConnection", "VpcNetworkInterfaces"} & set(sids["GlueValidationJobRole"]), "not in the VPC"
+    statements = sids["GlueJobRole"]
+    connection = statements["NetworkConnection"]
+    assert connection["Action"] == "glue:GetConnection"
+    assert connection["Resource"][1]["Fn::Sub"].endswith(":connection/${ProjectName}-${Environment}-private")
+    interfaces = statements["VpcNetworkInterfaces"]
+    assert interfaces["Action"] == ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"]
+    assert all("${AWS::Region}:${AWS::AccountId}:" in r["Fn::Sub"] for r in interfaces["Resource"])
+    tags = statements["VpcGlueServiceTags"]
+    assert tags["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": "aws-glue-service-resource"}}
+    assert all(a.startswith("ec2:Describe") for a in statements["VpcDescribeNoResourceLevelPermissions"]["Action"])

@@ -2,18 +2,25 @@
 
     python -m mlops_tools.mwaa_bundle --out .mlops/mwaa            # make mwaa-bundle
     python -m mlops_tools.mwaa_bundle --out .mlops/mwaa --upload s3://<artifacts-bucket>/mwaa
+    python -m mlops_tools.mwaa_bundle --out .mlops/mwaa --online   # MWAA with internet: pip from PyPI
 
 The project reaches MWAA the way MWAA documents for custom packages: as a wheel.
 
-- ``plugins.zip`` holds the project's wheel (``mlops`` and ``mlops_airflow``, built from
-  ``pyproject.toml``) and ``pipeline.yaml``, nothing else: no ``.py`` file, so Airflow's plugin
-  manager (which imports every ``.py`` of the plugins folder as a top-level module named by
-  its file stem) has nothing to shadow other modules with. MWAA unpacks it into
-  ``/usr/local/airflow/plugins``.
-- ``requirements.txt`` names MWAA's constraints, ``--find-links /usr/local/airflow/plugins``
-  (where pip finds the wheel), the wheel, and what the worker-side code imports: the
-  ``dependencies`` of ``pyproject.toml``, each pinned exactly to MWAA's pin. Nothing heavy:
-  reading tables, datasets and capture windows happens in Glue and SageMaker jobs.
+- ``plugins.zip`` holds ``pipeline.yaml`` and a wheelhouse folder, ``wheels/``: the project's
+  wheel (``mlops`` and ``mlops_airflow``, built from ``pyproject.toml``) and, in the offline
+  variant (the default), the wheels for CPython 3.12 / manylinux x86_64 of every package the
+  requirements need beyond Airflow's own closure (which MWAA's image holds), plus MWAA's
+  constraints file. No ``.py`` file anywhere, so Airflow's plugin manager (which imports every
+  ``.py`` of the plugins folder as a top-level module named by its file stem) has nothing to
+  shadow other modules with. MWAA unpacks it into ``/usr/local/airflow/plugins``.
+- ``requirements.txt`` names the project wheel and what the worker-side code imports: the
+  ``dependencies`` of ``pyproject.toml``, each pinned exactly to MWAA's pin. Offline (default;
+  ``infra/cfn/network.yaml`` has no NAT, so MWAA's start-up pip cannot reach PyPI) it installs
+  from the wheelhouse only: ``--constraint`` names the shipped constraints file,
+  ``--find-links /usr/local/airflow/plugins/wheels`` and ``--no-index`` (MWAA's documented way
+  for private environments). ``--online`` builds the PyPI variant instead (constraints URL,
+  only the project wheel shipped) for a network with a route to the internet.
+  Nothing heavy: reading tables, datasets and capture windows happens in Glue and SageMaker jobs.
 - ``startup.sh`` (``infra/mwaa/startup.sh``) maps the environment's ``mlops.*`` options to the
   project's ``MLOPS__SECTION__KEY`` overrides and points ``MLOPS_CONFIG`` at the bundled
   ``pipeline.yaml``.
@@ -21,7 +28,8 @@ The project reaches MWAA the way MWAA documents for custom packages: as a wheel.
 
 The framework image table the requests read (``mlops/aws/framework_images.json``, inside the
 wheel) is checked against sagemaker-core (``envs/sdk``) before anything is written, so image
-URIs are resolved when the bundle is built, never on a worker.
+URIs are resolved when the bundle is built, never on a worker. Wheels are fetched when the
+bundle is built (``uv pip compile`` to resolve, ``pip download`` to fetch), never at run time.
 """
 
 from __future__ import annotations
@@ -42,9 +50,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_tools.mwaa_constraints import MWAA_DIR, PROJECT_ROOT, MwaaVersions, canonical, mwaa_pins, read_versions
+from mlops_tools.mwaa_constraints import (
+    MWAA_DIR,
+    PROJECT_ROOT,
+    MwaaVersions,
+    canonical,
+    mwaa_pins,
+    parse_pins,
+    read_versions,
+)
 
 MWAA_PLUGINS_DIR = "/usr/local/airflow/plugins"
+WHEELHOUSE = "wheels"  # folder inside plugins.zip: /usr/local/airflow/plugins/wheels on MWAA
+MWAA_PLATFORM = "x86_64-manylinux_2_28"  # uv's --python-platform for MWAA's Fargate containers (x86_64)
+PIP_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
+#: MWAA documents no hard limit but recommends a plugins.zip under 1 GB: its containers must unpack it
+#: and install the requirements within ten minutes of starting.
+PLUGINS_ZIP_LIMIT = 1_000_000_000
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: reproducible wheel timestamps
 UPLOADED = ("plugins.zip", "requirements.txt", "startup.sh")
@@ -85,23 +107,116 @@ def worker_requirements(dependencies: Sequence[str], pins: dict[str, str]) -> li
     return sorted(lines)
 
 
-def requirements_txt(versions: MwaaVersions, wheel: str, dependencies: list[str], find_links: str) -> str:
-    """MWAA's requirements.txt for the bundle."""
+def requirements_txt(
+    versions: MwaaVersions, wheel: str, dependencies: list[str], wheelhouse: str, offline: bool
+) -> str:
+    """MWAA's requirements.txt: from the wheelhouse alone (``offline``) or from PyPI plus the project wheel."""
     name, version = wheel.split("-")[:2]
+    if offline:
+        sources = [f"--constraint {wheelhouse}/{versions.constraints_file.name}", f"--find-links {wheelhouse}",
+                   "--no-index"]  # fmt: skip
+        how = "installed offline from the wheels in plugins.zip (network.yaml has no NAT)"
+    else:
+        sources = [f'--constraint "{versions.constraints_url}"', f"--find-links {wheelhouse}"]
+        how = "fetched from PyPI (needs a route to the internet)"
     return (
         "\n".join(
             [
                 f"# Amazon MWAA {versions.airflow} (Python {versions.python}); generated by `make mwaa-bundle`.",
                 "# The project is the wheel in plugins.zip; the rest is what its worker-side code imports,",
-                "# pinned to MWAA's constraints (tools/mlops_tools/mwaa_bundle.py).",
-                f'--constraint "{versions.constraints_url}"',
-                f"--find-links {find_links}",
+                f"# pinned to MWAA's constraints and {how}.",
+                "# Built by tools/mlops_tools/mwaa_bundle.py.",
+                *sources,
                 f"{canonical(name)}=={version}",
                 *dependencies,
             ]
         )
         + "\n"
     )
+
+
+def resolve_pins(uv: str, requirements: Sequence[str], work: Path, versions: MwaaVersions) -> dict[str, str]:
+    """Resolve ``requirements`` for MWAA's Python on x86_64 Linux under MWAA's constraint files (build time)."""
+    source, resolved = work / "resolve.in", work / "resolve.txt"
+    source.write_text("\n".join(requirements) + "\n")
+    result = subprocess.run(
+        [uv, "pip", "compile", "--quiet", "--python-version", versions.python, "--python-platform", MWAA_PLATFORM,
+         "-c", str(versions.constraints_file), "-c", str(versions.essential_file), "--no-header", "--no-annotate",
+         "-o", str(resolved), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise BundleError(f"resolving {', '.join(requirements)} for MWAA failed:\n{result.stderr.strip()}")
+    return parse_pins(resolved.read_text())
+
+
+def wheels_to_ship(resolved: dict[str, str], base_image: dict[str, str]) -> dict[str, str]:
+    """What the requirements resolve to beyond MWAA's image (Airflow's closure); a changed base pin raises."""
+    moved = sorted(f"{n}=={v} (image: {base_image[n]})" for n, v in resolved.items() if base_image.get(n, v) != v)
+    if moved:
+        raise BundleError(f"the requirements would change packages of MWAA's image: {', '.join(moved)}")
+    return {name: version for name, version in sorted(resolved.items()) if name not in base_image}
+
+
+def wheel_pin(filename: str) -> tuple[str, str]:
+    """``(canonical name, version)`` from a wheel's file name (PEP 427)."""
+    name, version = filename.split("-")[:2]
+    return canonical(name), version
+
+
+def download_wheels(uv: str, pins: dict[str, str], dest: Path, versions: MwaaVersions) -> dict[str, bytes]:
+    """Fetch one CPython-3.12 manylinux-x86_64 (or pure) wheel per pin with ``pip download`` (build time only)."""
+    platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
+    abi = "cp" + versions.python.replace(".", "")
+    result = subprocess.run(
+        [uv, "tool", "run", "--quiet", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+         "--only-binary=:all:", "--python-version", versions.python, "--implementation", "cp", "--abi", abi,
+         *platforms, "-d", str(dest), *(f"{n}=={v}" for n, v in pins.items())],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise BundleError(f"downloading the wheels for MWAA failed (a package without a cp312 x86_64 wheel?):\n"
+                          f"{result.stderr.strip()[-3000:]}")  # fmt: skip
+    wheels = {path.name: path.read_bytes() for path in sorted(dest.glob("*.whl"))}
+    check_wheelhouse(pins, list(wheels))
+    return wheels
+
+
+def check_wheelhouse(pins: dict[str, str], filenames: Sequence[str]) -> None:
+    """Exactly one wheel per pin, at the pinned version; anything else raises naming it."""
+    found = [wheel_pin(name) for name in filenames]
+    missing = sorted(f"{n}=={v}" for n, v in pins.items() if (n, v) not in found)
+    extra = sorted(name for name, pin in zip(filenames, found, strict=True) if pins.get(pin[0]) != pin[1])
+    if missing or extra or len(found) != len(set(found)):
+        raise BundleError(f"the wheelhouse does not match the pins: missing {missing}, unexpected {extra}; "
+                          "rerun `make mwaa-bundle`")  # fmt: skip
+
+
+def dependency_wheels(uv: str, dependencies: list[str], versions: MwaaVersions) -> dict[str, bytes]:
+    """The wheels MWAA's image lacks for ``dependencies``: resolve with and without them, fetch the difference."""
+    with tempfile.TemporaryDirectory(prefix="mlops-wheelhouse-") as tmp:
+        work = Path(tmp)
+        airflow = f"apache-airflow=={versions.airflow}"
+        base_image = resolve_pins(uv, [airflow], work, versions)
+        needed = wheels_to_ship(resolve_pins(uv, [airflow, *dependencies], work, versions), base_image)
+        (work / "wheels").mkdir()
+        return download_wheels(uv, needed, work / "wheels", versions) if needed else {}
+
+
+def plugins_zip(wheels: dict[str, bytes], pipeline_yaml: bytes, constraints: Path | None) -> bytes:
+    """``plugins.zip``: ``pipeline.yaml`` and ``wheels/`` (the wheels and, offline, MWAA's constraints file)."""
+    entries = {f"{WHEELHOUSE}/{name}": content for name, content in wheels.items()}
+    if constraints is not None:
+        entries[f"{WHEELHOUSE}/{constraints.name}"] = constraints.read_bytes()
+    entries["pipeline.yaml"] = pipeline_yaml
+    modules = sorted(name for name in entries if name.endswith(".py"))
+    if modules:
+        raise BundleError(f"plugins.zip would carry {modules}: Airflow imports every .py there as a top-level module")
+    content = deterministic_zip(entries)
+    if len(content) > PLUGINS_ZIP_LIMIT:
+        raise BundleError(f"plugins.zip is {len(content)} bytes, over the {PLUGINS_ZIP_LIMIT} MWAA recommends; "
+                          "move dependencies into jobs")  # fmt: skip
+    return content
 
 
 def build_wheel(root: Path = PROJECT_ROOT, uv: str = "uv") -> tuple[str, bytes]:
@@ -177,28 +292,33 @@ def dag_files(dags_dir: Path) -> list[BundleFile]:
     return files
 
 
-def build_bundle(root: Path = PROJECT_ROOT, uv: str = "uv", sdk_python: str | None = None) -> list[BundleFile]:
+def build_bundle(
+    root: Path = PROJECT_ROOT, uv: str = "uv", sdk_python: str | None = None, offline: bool = True
+) -> list[BundleFile]:
     """Every file of the bundle, in memory, in a stable order (manifest.json last)."""
     versions = read_versions()
     image_table = check_image_table(sdk_python)
     project = project_metadata(root)
     wheel_name, wheel = build_wheel(root, uv)
     check_wheel(wheel_name, wheel)
-    pins = mwaa_pins(versions)
-    dependencies = worker_requirements(project.get("dependencies", []), pins)
+    dependencies = worker_requirements(project.get("dependencies", []), mwaa_pins(versions))
+    wheels = {wheel_name: wheel, **(dependency_wheels(uv, dependencies, versions) if offline else {})}
+    wheelhouse = f"{MWAA_PLUGINS_DIR}/{WHEELHOUSE}"
+    pipeline_yaml = (root / "include" / "pipeline.yaml").read_bytes()
     files = [
         *dag_files(root / "dags"),
+        BundleFile("plugins.zip", plugins_zip(wheels, pipeline_yaml, versions.constraints_file if offline else None)),
         BundleFile(
-            "plugins.zip",
-            deterministic_zip({wheel_name: wheel, "pipeline.yaml": (root / "include" / "pipeline.yaml").read_bytes()}),
+            "requirements.txt", requirements_txt(versions, wheel_name, dependencies, wheelhouse, offline).encode()
         ),
-        BundleFile("requirements.txt", requirements_txt(versions, wheel_name, dependencies, MWAA_PLUGINS_DIR).encode()),
         BundleFile("startup.sh", (MWAA_DIR / "startup.sh").read_bytes()),
     ]
     manifest = {
         "mwaa_airflow_version": versions.airflow,
         "mwaa_python_version": versions.python,
         "wheel": wheel_name,
+        "offline": offline,
+        "wheelhouse": sorted(wheels),
         "worker_requirements": dependencies,
         "framework_image_table": image_table,
         "files": {f.name: {"sha256": f.sha256, "bytes": len(f.content)} for f in files},
@@ -257,9 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--environment-name", default="<mwaa-environment>", help="for the printed update command")
     parser.add_argument("--uv", default=os.environ.get("UV", "uv"), help="the uv executable that builds the wheel")
     parser.add_argument("--sdk-python", help="envs/sdk's Python, to check the framework image table")
+    online = "MWAA with internet: requirements from PyPI, only the project wheel in plugins.zip"
+    parser.add_argument("--online", action="store_true", help=online)
     args = parser.parse_args(argv)
     try:
-        files = build_bundle(uv=args.uv, sdk_python=args.sdk_python)
+        files = build_bundle(uv=args.uv, sdk_python=args.sdk_python, offline=not args.online)
         write_bundle(files, args.out)
         for bundle_file in files:
             print(f"  {bundle_file.name:<40} {len(bundle_file.content):>10} bytes  sha256 {bundle_file.sha256[:12]}")

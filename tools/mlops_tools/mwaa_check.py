@@ -6,19 +6,28 @@
    on x86_64 Linux against MWAA's constraints and essential constraints (``uv pip compile
    --python-version 3.12 --python-platform x86_64-manylinux_2_28``), and every resolved package
    MWAA pins is at MWAA's pin.
-2. **Install fresh, as MWAA would.** ``plugins.zip`` is unpacked into a plugins folder; a new
+2. **Resolve offline, as MWAA's start-up pip must** (offline bundles, ``--no-index`` in
+   requirements.txt): the requirements resolve for Python 3.12 / x86_64 with ``--no-index``
+   against only the wheels in ``plugins.zip``, under the constraints file it ships, plus
+   metadata-only stand-ins for the packages of MWAA's image (Airflow's own closure under MWAA's
+   constraints). A wheel missing from the zip fails here, naming the package; so does a
+   ``--constraint`` or ``--find-links`` that points outside the unpacked plugins folder, and a
+   ``plugins.zip`` over the size MWAA recommends.
+3. **Install fresh, as MWAA would.** ``plugins.zip`` is unpacked into a plugins folder; a new
    Python 3.11 environment gets Airflow and the bundle's requirements from there
    (``--find-links``), under MWAA's pins with only the Python 3.11 overrides; the tools the
    aws wiring tests need are added under the same constraints, and every bundle pin is
    verified installed at its version afterwards.
-3. **Load and parse, as MWAA does** (:func:`inside`, run with that environment's Python and the
+4. **Load and parse, as MWAA does** (:func:`inside`, run with that environment's Python and the
    project's sources off ``sys.path``): Airflow's plugin manager loads the plugins folder and
    the entry-point plugins; ``requests``, ``statistics`` and ``schema`` are still the real
    modules; no module comes from the plugins folder; every bundled DAG parses with
    ``MLOPS_TARGET=aws``.
-4. **Wire.** The aws-target wiring tests against a moto server pass in that environment.
+5. **Wire.** The aws-target wiring tests against a moto server pass in that environment.
 
-What this cannot show: MWAA's own pip run at environment start, and a Python 3.12 interpreter.
+What this cannot show: MWAA's own pip run at environment start (step 2 is the same resolution,
+by uv instead of pip), the exact package set of MWAA's image beyond Airflow's closure, and a
+Python 3.12 interpreter.
 """
 
 from __future__ import annotations
@@ -33,6 +42,16 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops_tools.mwaa_bundle import (
+    MWAA_PLATFORM,
+    MWAA_PLUGINS_DIR,
+    PLUGINS_ZIP_LIMIT,
+    WHEELHOUSE,
+    BundleError,
+    deterministic_zip,
+    project_metadata,
+    resolve_pins,
+)
 from mlops_tools.mwaa_constraints import (
     PROJECT_ROOT,
     canonical,
@@ -77,7 +96,7 @@ def local_requirements(bundle: Path, work: Path) -> Path:
     lines = [
         line
         for line in (bundle / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith(("#", "--constraint", "--find-links"))
+        if line.strip() and not line.startswith(("#", "--constraint", "--find-links", "--no-index"))
     ]
     path = work / "requirements.local.txt"
     path.write_text("\n".join(lines) + "\n")
@@ -93,6 +112,86 @@ def unpack_plugins(bundle: Path, work: Path) -> Path:
     return plugins
 
 
+def requirement_options(bundle: Path) -> dict[str, str]:
+    """The pip options of the bundle's requirements.txt (``--constraint``, ``--find-links``, ``--no-index``)."""
+    options = {}
+    for line in (bundle / "requirements.txt").read_text().splitlines():
+        if line.startswith("--"):
+            key, _, value = line.partition(" ")
+            options[key] = value.strip().strip('"')
+    return options
+
+
+def in_plugins(path: str, plugins: Path, option: str) -> Path:
+    """Where an MWAA plugins-folder path of requirements.txt lies in the unpacked ``plugins``; raise if outside."""
+    if not path.startswith(f"{MWAA_PLUGINS_DIR}/"):
+        raise CheckFailed(f"requirements.txt's {option} {path} is not in {MWAA_PLUGINS_DIR}: unreachable offline")
+    local = plugins / path.removeprefix(f"{MWAA_PLUGINS_DIR}/")
+    if not local.exists():
+        raise CheckFailed(f"requirements.txt's {option} {path} is not in plugins.zip; rebuild with `make mwaa-bundle`")
+    return local
+
+
+def stub_wheel(name: str, version: str) -> tuple[str, bytes]:
+    """A metadata-only wheel standing for a package MWAA's image already holds (no files, no dependencies)."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {
+        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{dist}.dist-info/RECORD"] = "".join(f"{n},,\n" for n in [*files, f"{dist}.dist-info/RECORD"]).encode()
+    return f"{dist}-py3-none-any.whl", deterministic_zip(files)
+
+
+def write_base_image(pins: dict[str, str], folder: Path) -> Path:
+    """``folder`` filled with one stand-in wheel per package of MWAA's image."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, version in pins.items():
+        filename, content = stub_wheel(name, version)
+        (folder / filename).write_bytes(content)
+    return folder
+
+
+def resolve_offline(uv: str, requirements: Path, wheelhouse: Path, constraints: Path, base_image: Path) -> str:
+    """``uv pip compile --no-index`` for MWAA's Python/platform from the wheelhouse and the image's stand-ins."""
+    result = subprocess.run(
+        [uv, "pip", "compile", "--quiet", "--no-cache", "--no-index", "--find-links", str(wheelhouse),
+         "--find-links", str(base_image), "--python-version", read_versions().python,
+         "--python-platform", MWAA_PLATFORM, "-c", str(constraints), "--no-header", "--no-annotate",
+         str(requirements)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise CheckFailed(
+            "requirements.txt does not resolve offline from the wheels in plugins.zip (MWAA's start-up pip would "
+            f"fail the same way); rebuild with `make mwaa-bundle`:\n{result.stderr.strip()[-3000:]}"
+        )
+    return result.stdout
+
+
+def prove_offline(uv: str, work: Path, bundle: Path, plugins: Path, requirements: Path) -> dict[str, int]:
+    """Resolve the offline requirements from plugins.zip alone; return the figures (raise on any gap)."""
+    options = requirement_options(bundle)
+    if "--no-index" not in options:
+        raise CheckFailed("requirements.txt lacks --no-index: MWAA would reach for PyPI, which network.yaml cannot")
+    wheelhouse = in_plugins(options.get("--find-links", ""), plugins, "--find-links")
+    constraints = in_plugins(options.get("--constraint", ""), plugins, "--constraint")
+    versions = read_versions()
+    try:
+        image = resolve_pins(uv, [f"apache-airflow=={versions.airflow}"], work, versions)
+    except BundleError as exc:
+        raise CheckFailed(str(exc)) from None
+    resolved = parse_pins(resolve_offline(uv, requirements, wheelhouse, constraints,
+                                          write_base_image(image, work / "base-image")))  # fmt: skip
+    size = (bundle / "plugins.zip").stat().st_size
+    if size > PLUGINS_ZIP_LIMIT:
+        raise CheckFailed(f"plugins.zip is {size} bytes, over the {PLUGINS_ZIP_LIMIT} bytes MWAA recommends")
+    from_wheels = sum(1 for name in resolved if name not in image)
+    return {"resolved": len(resolved), "from_wheels": from_wheels, "from_image": len(resolved) - from_wheels,
+            "wheels": len(list(wheelhouse.glob("*.whl"))), "zip_bytes": size}  # fmt: skip
+
+
 def resolve_for_mwaa(uv: str, work: Path, requirements: Path, plugins: Path) -> dict[str, str]:
     """Resolve for MWAA's Python and platform; return the pins; raise on conflicts or drifted pins."""
     versions = read_versions()
@@ -101,7 +200,7 @@ def resolve_for_mwaa(uv: str, work: Path, requirements: Path, plugins: Path) -> 
     airflow.write_text(f"apache-airflow=={versions.airflow}\n")
     run([uv, "pip", "compile", "--quiet", "--python-version", versions.python,
          "--python-platform", "x86_64-manylinux_2_28", "-c", str(versions.constraints_file),
-         "-c", str(versions.essential_file), "--find-links", str(plugins), "--no-header", "--no-annotate",
+         "-c", str(versions.essential_file), "--find-links", str(plugins / WHEELHOUSE), "--no-header", "--no-annotate",
          "-o", str(resolved), str(airflow), str(requirements)])  # fmt: skip
     pins = parse_pins(resolved.read_text())
     mwaa = mwaa_pins(versions)
@@ -122,9 +221,9 @@ def install_environment(uv: str, work: Path, requirements: Path, plugins: Path) 
     shutil.rmtree(venv, ignore_errors=True)
     run([uv, "venv", "--quiet", "-p", "3.11", str(venv)])
     python = str(venv / "bin" / "python")
-    wheel = next(plugins.glob("*.whl"))  # the project: always this build, never one uv cached earlier
-    project = canonical(wheel.name.split("-")[0])
-    run([uv, "pip", "install", "--quiet", "-p", python, "-c", str(constraints), "--find-links", str(plugins),
+    wheelhouse = plugins / WHEELHOUSE
+    project = canonical(project_metadata()["name"])  # the project: always this build, never one uv cached earlier
+    run([uv, "pip", "install", "--quiet", "-p", python, "-c", str(constraints), "--find-links", str(wheelhouse),
          "--refresh-package", project, "--reinstall-package", project,
          f"apache-airflow=={versions.airflow}", "-r", str(requirements), *WIRING_TEST_TOOLS])  # fmt: skip
     installed = parse_pins(run([uv, "pip", "freeze", "-p", python]).stdout)
@@ -215,6 +314,16 @@ def check(bundle: Path, work: Path, uv: str, wiring: bool = True) -> None:
     )
     pins = resolve_for_mwaa(uv, work, requirements, plugins)
     print(f"    {len(pins)} packages resolved; every one MWAA pins is at MWAA's pin")
+    if "--no-index" in requirement_options(bundle):
+        step("resolving requirements.txt offline: --no-index, only plugins.zip's wheels and MWAA's image")
+        figures = prove_offline(uv, work, bundle, plugins, requirements)
+        print(
+            f"    {figures['resolved']} packages resolved offline: {figures['from_wheels']} from the "
+            f"{figures['wheels']} wheels in plugins.zip, {figures['from_image']} already in MWAA's image; "
+            f"plugins.zip {figures['zip_bytes'] / 1e6:.1f} MB (MWAA recommends < {PLUGINS_ZIP_LIMIT / 1e9:.0f} GB)"
+        )
+    else:
+        print("    online bundle (--online): MWAA's start-up pip needs a route to PyPI")
     step("installing a fresh Python 3.11 environment from the bundle (MWAA's pins, 3.11 overrides only)")
     python = install_environment(uv, work, requirements, plugins)
     step("loading the plugins folder and parsing the DAGs with MLOPS_TARGET=aws")
