@@ -300,6 +300,14 @@ class QualityConfig(_Section):
     cooldown_hours: float = Field(24.0, ge=0)
 
 
+class RetrainOnNewLabelsConfig(_Section):
+    """Retrain on enough new labelled data: orders labelled after the live model's training data cut-off
+    (counted by the model-quality job; DAG mlops_model_quality)."""
+
+    enabled: bool = True
+    min_new_labelled_orders: int = Field(5000, ge=1)
+
+
 class MonitoringConfig(_Section):
     """Drift monitoring: windows, Model-Monitor-style thresholds, the retraining policy, the processing job."""
 
@@ -327,6 +335,7 @@ class MonitoringConfig(_Section):
     image_uri: str | None = None
     framework_version: str = "1.2-1"
     quality: QualityConfig = QualityConfig()
+    retrain_on_new_labels: RetrainOnNewLabelsConfig = RetrainOnNewLabelsConfig()
 
 
 class ReportingConfig(_Section):

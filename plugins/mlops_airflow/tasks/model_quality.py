@@ -36,13 +36,15 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
 
     config, the_lake = pipeline_config(), lake()
     clients = aws_clients(config)
+    package = quality_steps.registered_package(model, clients["sagemaker"])
     try:
         given = context["params"].get("evaluated_map")
-        baseline_map = float(given) if given is not None else quality_steps.evaluated_map(model, clients["sagemaker"])
+        baseline_map = float(given) if given is not None else quality_steps.evaluated_map(model, package=package)
     except steps.MonitoringError as exc:
         raise AirflowFailException(str(exc)) from None  # a retry cannot register the model
     keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
-    print(f"model v{model['version']}: evaluated mAP {baseline_map:.4f}", flush=True)
+    cutoff = quality_steps.training_cutoff(package)
+    print(f"model v{model['version']}: evaluated mAP {baseline_map:.4f}; training data cut-off {cutoff or '?'}")
     return quality_steps.quality_request(
         config,
         the_lake,
@@ -53,6 +55,7 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
         folders=steps.window_folders(keys, window["window_start"], window["window_end"]),
         baseline_map=baseline_map,
         code_uri=steps.publish_code(the_lake, clients["s3"]),
+        labels_after=cutoff,
     )
 
 
@@ -65,8 +68,9 @@ def evaluate_quality(job: dict[str, Any], context: Context) -> dict[str, Any]:
     decision = evaluate(
         config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=aws_clients(config)["s3"]
     )
+    verdict = f"FIRE {decision['extra']['trigger']}" if decision["fire"] else "no trigger"
     print(
-        f"quality: {decision['status']}; {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
+        f"quality: {decision['status']}; {verdict}: {decision['reason']}\n"
         f"violations: {decision['constraint_violations_uri']}\nreport: {decision['report_uri']}",
         flush=True,
     )
