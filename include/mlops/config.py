@@ -314,7 +314,8 @@ class MonitoringConfig(_Section):
     schedule: str = "@hourly"
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     min_window_records: int = Field(100, ge=1)
-    min_distinct_inference_ids: int = Field(0, ge=0)
+    min_distinct_sources: int = Field(20, ge=0)
+    max_source_share: float = Field(0.5, gt=0, le=1)
     comparison_method: Literal["Simple", "Robust"] = "Robust"
     comparison_threshold: float = Field(0.1, gt=0, le=1)
     categorical_comparison_threshold: float = Field(0.1, gt=0, le=1)

@@ -118,7 +118,8 @@ def drift_job_arguments(
         "--completeness-tolerance": monitoring.completeness_tolerance,
         "--drift-share-threshold": monitoring.drift_share_threshold,
         "--min-window-records": monitoring.min_window_records,
-        "--min-distinct-inference-ids": monitoring.min_distinct_inference_ids,
+        "--min-distinct-sources": monitoring.min_distinct_sources,
+        "--max-source-share": monitoring.max_source_share,
     }
     folders = {
         "--baseline": f"{PROCESSING}/input/baseline",

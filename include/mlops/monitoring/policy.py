@@ -94,7 +94,9 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     if record["status"] == FAILED:
         return state, Decision(False, f"window is failed (the drift job failed: {record.get('reason', 'unknown')})")
     if record["status"] != DRIFTED:
-        return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
+        flooded = f"; flood guard: {record['flooded']}" if record.get("flooded") else ""
+        share = record["drift_share"]
+        return state, Decision(False, f"window is {record['status']} (drift share {share:.2f}){flooded}")
     streak = _drifted_streak(state["windows"], record)
     episode = f"v{record['model_version']}@{streak[0]['window_end']}"
     record["episode"] = episode

@@ -294,6 +294,7 @@ def evaluate(
         "drift_share": float(summary["drift_share"]),
         "rows": summary["rows"],
         "drifted_features": summary["drifted_features"],
+        "flooded": summary.get("flooded"),
         "violations_uri": outputs["constraint_violations_uri"],
         "report_uri": outputs["report_uri"],
     }
