@@ -30,7 +30,13 @@ label coverage, mAP, threshold) and `report.html`.
 **Pending.** Until `min_labelled_rows` predictions of the window have a label and at least
 `min_label_coverage` of them do, the window is `pending`: its coverage is reported, no verdict.
 
-The `mlops_model_quality_degraded` event's `extra`: `trigger` (`model_quality`), `reason`, `map`,
+**New labelled data.** The job also counts the orders labelled after the model's training data
+cut-off (registry metadata `training_data_cutoff`); at `monitoring.retrain_on_new_labels.min_new_labelled_orders`
+(and again after that many more, not within `cooldown_hours`) the same event fires with trigger
+`new_labelled_data`.
+
+The `mlops_model_quality_degraded` event's `extra`: `trigger` (`model_quality` or `new_labelled_data`),
+`triggers`, `new_labelled`, `new_labelled_threshold`, `labels_after`, `reason`, `map`,
 `threshold`, `baseline_map`, `labelled`, `predictions`, `label_coverage`, `per_class_ap`,
 `model_version`, `window_start`, `window_end`, `violations_uri`, `report_uri`, `endpoint_name`.
 """

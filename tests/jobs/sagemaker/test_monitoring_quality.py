@@ -156,6 +156,7 @@ def test_one_clients_flood_is_insufficient_for_drift_not_a_drifted_window(tmp_pa
     assert summary["distinct_sources"] == 1 and summary["distinct_inference_ids"] == (1 if ids else 0)
     assert summary["flooded"].startswith("1 distinct request source(s) < --min-distinct-sources 20")
     assert summary["insufficient"] and not summary["window_drifted"] and summary["drift_share"] > 0.25
+    assert "flood guard: 1 distinct request source(s)" in (tmp_path / "flood" / "drift" / "report.html").read_text()
     off = ("--min-distinct-sources", "0", "--max-source-share", "1")
     unguarded = _drift(tmp_path / "unguarded", reference, flood, *off, ids=ids)
     assert unguarded["window_drifted"] and unguarded["flooded"] is None
@@ -172,6 +173,24 @@ def test_a_flood_mixed_into_genuine_traffic_is_insufficient(tmp_path, reference)
     summary = _drift(tmp_path, reference, mixed, ids=False)  # 101 distinct sources, but one sent 75%
     assert summary["distinct_sources"] == 101 and summary["top_source_share"] == 0.75
     assert summary["insufficient"] and "75% of the records > --max-source-share" in summary["flooded"]
+
+
+def test_the_drift_job_checks_data_quality_of_captured_inputs_against_the_baseline(tmp_path, reference):
+    """Missing values, wrong types and unseen categories in captured requests: Model Monitor's data-quality
+    violations in constraint_violations.json, counted in drift_summary.json and shown in the report."""
+    window = curated_features(600, seed=17)
+    window["channel"] = np.where(np.arange(600) % 3 == 0, "tiktok", window["channel"])  # unseen category
+    window["basket_units"] = window["basket_units"] + 0.5  # Integral in the baseline
+    window["prior_orders"] = window["prior_orders"].astype(object).where(np.arange(600) % 4 != 0, None)  # missing
+    summary = _drift(tmp_path, reference, window)
+    found = json.loads((tmp_path / "drift" / "constraint_violations.json").read_text())["violations"]
+    checks = {(v["feature_name"], v["constraint_check_type"]) for v in found}
+    assert {("channel", "categorical_values_check"), ("basket_units", "data_type_check"),
+            ("prior_orders", "completeness_check")} <= checks  # fmt: skip
+    assert {"categorical_values_check", "data_type_check", "completeness_check"} <= set(summary["violation_counts"])
+    report = (tmp_path / "drift" / "report.html").read_text()
+    assert "data quality (vs constraints.json)" in report and "1 completeness_check" in report
+    assert "600 distinct (600 inference ids)" in report
 
 
 WINDOWS = 200
