@@ -124,3 +124,11 @@ def test_the_training_data_cutoff_comes_from_the_snapshot_manifest(tmp_path):
     assert training_data_cutoff({"InputDataConfig": [channel]}) == "2026-01-03T00:00:00.000000+00:00"
     (snapshot / "_manifest.json").unlink()
     assert training_data_cutoff({"InputDataConfig": [channel]}) == ""  # an older snapshot: no cut-off known
+
+
+def test_record_failed_window_runs_only_when_the_quality_job_failed():
+    from mlops_tools.dag_runner import load_dag
+
+    dag = load_dag("mlops_model_quality")
+    task = dag.get_task("record_failed_window")
+    assert task.trigger_rule == "one_failed" and "quality_job" in task.upstream_task_ids

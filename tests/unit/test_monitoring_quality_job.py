@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from mlops import registry
@@ -167,3 +168,41 @@ def test_the_new_label_verdict_needs_a_cutoff_and_can_be_turned_off():
     fire, reason = new_labels_verdict([], {**record, "labels_after": CUTOFF}, QualityPolicy())
     assert not fire and "off" in reason
     assert new_labels_verdict([], {**record, "labels_after": CUTOFF}, QualityPolicy(min_new_labelled_orders=10))[0]
+
+
+def test_a_failed_quality_job_and_a_killed_run_are_recorded_as_failed_windows(env):
+    """Issue 16: the quality job failing (the orders table has no status) is recorded with its reason; a
+    run killed before it recorded anything is recorded failed by the next run. Neither fires."""
+    from mlops.monitoring.policy import UNFINISHED_REASON
+
+    config, lake, model = env
+    raw = local_path(lake.raw_table(config.source.schema_name, "orders"))
+    raw.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"order_id": [1], "state": ["x"]}).to_parquet(raw / "LOAD00000001.parquet")
+    _traffic_capture_only(lake, T0 - timedelta(hours=20))
+    window = quality_steps.plan_window(config, lake, run_id="broken", end=T0)
+    name = steps.job_name(config, "broken", T0, step="quality")
+    quality_steps.record_window(config, lake, run_id="broken", window=window, model=model, name=name)
+    keys = steps.list_capture_keys(lake.capture(config.serving.endpoint_name))
+    request = quality_steps.quality_request(
+        config, lake, run_id="broken", run_after=T0, model=model, window=window, baseline_map=EVALUATED_MAP,
+        folders=steps.window_folders(keys, window["window_start"], window["window_end"]),
+        code_uri=steps.publish_code(lake), image="local/sklearn",
+    )  # fmt: skip
+    assert run_processing_job(request)["ProcessingJobStatus"] == "Failed"
+    failed = quality_steps.record_failed_window(config, lake, run_id="broken", run_after=T0, window=window, model=model)
+    assert failed["status"] == "failed" and "quality job" in failed["reason"] and "status" in failed["reason"]
+
+    killed = quality_steps.plan_window(config, lake, run_id="killed", end=T0 + timedelta(days=1))
+    quality_steps.record_window(config, lake, run_id="killed", window=killed, model=model, name="job-k")
+    later = quality_steps.plan_window(config, lake, run_id="later", end=T0 + timedelta(days=1, hours=12))
+    assert later["window_start"] == (T0 + timedelta(hours=12)).isoformat()  # failed windows do not move the start
+    state = quality_steps.load_state(lake, config.serving.endpoint_name)
+    records = {w["run_id"]: w for w in state["windows"]}
+    assert records["killed"]["status"] == "failed" and records["killed"]["reason"] == UNFINISHED_REASON
+    assert records["broken"]["status"] == "failed" and not any(w["fired"] for w in state["windows"])
+
+
+def _traffic_capture_only(lake, start):
+    inputs = curated_features(50, seed=31)
+    write_capture(local_path(lake.capture()), inputs, scores(inputs), start)

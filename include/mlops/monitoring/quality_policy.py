@@ -15,6 +15,12 @@ Decision (:func:`apply`): fire when the window is evaluated and violates the mAP
 already requires ``min_labelled_rows`` labelled rows), unless the trigger fired for the same model
 version within ``cooldown_hours`` (window-end times). A re-run of the run that fired fires again.
 
+Failed windows: a window is ``started`` when its job is requested (:func:`mark`); a failed job records
+it ``failed`` with the reason, and a run that finds an earlier run's window still ``started`` (killed,
+e.g. by its ``dagrun_timeout``) records that one ``failed`` (:func:`fail_unfinished`). Neither fires,
+and neither moves the next window's start (only evaluated windows do): their predictions are judged
+again by the next run.
+
 New labelled data (:func:`new_labels_verdict`, ``monitoring.retrain_on_new_labels``): the job counts the
 orders labelled after the model's training data cut-off (``new_labelled``, ``labels_after``); the
 trigger fires when that count reaches ``min_new_labelled_orders``, and for the same model version and
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-EVALUATED, PENDING = "evaluated", "pending"
+EVALUATED, PENDING, STARTED, FAILED = "evaluated", "pending", "started", "failed"
 MODEL_QUALITY, NEW_LABELLED_DATA = "model_quality", "new_labelled_data"
 
 
@@ -157,3 +163,22 @@ def apply(
     stored = {**record, "fired": fire, "new_data_fired": new_fire}
     state["windows"] = sorted([*windows, stored], key=lambda w: (w["window_end"], w["run_id"]))
     return state, triggers, f"{reason}; new labelled data: {new_reason}"
+
+
+def mark(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``state`` with ``record`` (run_id, window, model_version, status started/failed, ...) in
+    place of any earlier record of its run; it fires nothing."""
+    state = copy.deepcopy(state)
+    windows = [w for w in state["windows"] if w["run_id"] != record["run_id"]]
+    stored = {**record, "fired": False, "new_data_fired": False}
+    state["windows"] = sorted([*windows, stored], key=lambda w: (w["window_end"], w["run_id"]))
+    return state
+
+
+def fail_unfinished(state: dict[str, Any], run_id: str, reason: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A copy of ``state`` where windows other runs left ``started`` are ``failed`` with ``reason``; and those."""
+    state = copy.deepcopy(state)
+    failed = [w for w in state["windows"] if w["status"] == STARTED and w["run_id"] != run_id]
+    for record in failed:
+        record.update(status=FAILED, reason=reason)
+    return state, failed

@@ -21,7 +21,16 @@ from typing import Any
 from mlops.config import PipelineConfig
 from mlops.lake import Lake
 from mlops.monitoring import quality_policy
-from mlops.monitoring.steps import MonitoringError, as_time, client_of, image_uri, job_name, role_arn
+from mlops.monitoring.policy import UNFINISHED_REASON
+from mlops.monitoring.steps import (
+    MonitoringError,
+    as_time,
+    client_of,
+    image_uri,
+    job_failure_reason,
+    job_name,
+    role_arn,
+)
 from mlops.training import lake_io
 
 log = logging.getLogger(__name__)
@@ -54,15 +63,72 @@ def load_state(lake: Lake, endpoint: str, s3: Any = None) -> dict[str, Any]:
     return json.loads(lake_io.read_bytes(uri, s3)) if lake_io.exists(uri, s3) else quality_policy.empty_state()
 
 
+def save_state(lake: Lake, endpoint: str, state: dict[str, Any], s3: Any = None) -> str:
+    return lake_io.write_bytes(state_uri(lake, endpoint), json.dumps(state, indent=2).encode(), s3)
+
+
 def plan_window(
     config: PipelineConfig, lake: Lake, *, run_id: str, end: datetime | str, s3: Any = None
 ) -> dict[str, str]:
     """This run's quality window (see :func:`mlops.monitoring.quality_policy.next_window`) as ISO strings."""
     endpoint = config.serving.endpoint_name
-    start, stop = quality_policy.next_window(
-        load_state(lake, endpoint, s3), run_id=run_id, end=as_time(end), policy=policy_of(config)
-    )
+    state, failed = quality_policy.fail_unfinished(load_state(lake, endpoint, s3), run_id, UNFINISHED_REASON)
+    if failed:
+        save_state(lake, endpoint, state, s3)
+        for record in failed:
+            log.error("quality window %s .. %s of run %s recorded as failed: %s", record["window_start"],
+                      record["window_end"], record["run_id"], record["reason"])  # fmt: skip
+    start, stop = quality_policy.next_window(state, run_id=run_id, end=as_time(end), policy=policy_of(config))
     return {"window_start": start.isoformat(), "window_end": stop.isoformat(), "endpoint_name": endpoint}
+
+
+def record_window(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    window: dict[str, str],
+    model: dict[str, Any],
+    name: str,
+    status: str = quality_policy.STARTED,
+    reason: str = "",
+    s3: Any = None,
+) -> dict[str, Any]:
+    """Record this run's window as ``started`` (before its job is requested) or ``failed`` (with ``reason``)."""
+    record = {
+        "run_id": run_id,
+        "window_start": window["window_start"],
+        "window_end": window["window_end"],
+        "model_version": str(model.get("version")),
+        "status": status,
+        "job_name": name,
+        **({"reason": reason[:1024]} if reason else {}),
+    }
+    endpoint = config.serving.endpoint_name
+    save_state(lake, endpoint, quality_policy.mark(load_state(lake, endpoint, s3), record), s3)
+    return record
+
+
+def record_failed_window(
+    config: PipelineConfig,
+    lake: Lake,
+    *,
+    run_id: str,
+    run_after: datetime | str,
+    window: dict[str, str],
+    model: dict[str, Any],
+    s3: Any = None,
+    sagemaker: Any = None,
+) -> dict[str, Any]:
+    """Record this run's window as ``failed``, with the quality job's failure reason; returns the record."""
+    name = job_name(config, run_id, run_after, step="quality")
+    reason = job_failure_reason(lake, name, sagemaker, kind="quality")
+    record = record_window(
+        config, lake, run_id=run_id, window=window, model=model, name=name, status=quality_policy.FAILED,
+        reason=reason, s3=s3,
+    )  # fmt: skip
+    log.error("quality window %s .. %s recorded as failed: %s", record["window_start"], record["window_end"], reason)
+    return record
 
 
 def registered_package(model: dict[str, Any], sagemaker: Any = None) -> dict[str, Any] | None:
@@ -159,7 +225,7 @@ def evaluate(
     record = window_record(summary, run_id, outputs)
     endpoint = config.serving.endpoint_name
     state, triggers, reason = quality_policy.apply(load_state(lake, endpoint, s3), record, policy_of(config))
-    lake_io.write_bytes(state_uri(lake, endpoint), json.dumps(state, indent=2).encode(), s3)
+    save_state(lake, endpoint, state, s3)
     extra = {
         "trigger": triggers[0] if triggers else TRIGGER,
         "triggers": triggers,

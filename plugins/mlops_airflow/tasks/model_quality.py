@@ -45,6 +45,10 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
     keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
     cutoff = quality_steps.training_cutoff(package)
     print(f"model v{model['version']}: evaluated mAP {baseline_map:.4f}; training data cut-off {cutoff or '?'}")
+    quality_steps.record_window(
+        config, the_lake, run_id=context["run_id"], window=window, model=model, s3=clients["s3"],
+        name=steps.job_name(config, context["run_id"], context["dag_run"].run_after, step="quality"),
+    )  # fmt: skip
     return quality_steps.quality_request(
         config,
         the_lake,
@@ -75,6 +79,27 @@ def evaluate_quality(job: dict[str, Any], context: Context) -> dict[str, Any]:
         flush=True,
     )
     return decision
+
+
+def record_failed_window(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
+    """The quality job failed after its retries: record the window as failed, with the job's failure reason."""
+    from mlops.monitoring.quality_steps import record_failed_window as record
+    from mlops_airflow.targets import lake, pipeline_config
+
+    config = pipeline_config()
+    clients = aws_clients(config)
+    failed = record(
+        config,
+        lake(),
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+        window=window,
+        model=model,
+        s3=clients["s3"],
+        sagemaker=clients["sagemaker"],
+    )
+    print(f"quality window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
+    return failed
 
 
 def emit_quality_degraded(decision: dict[str, Any], context: Context) -> dict[str, Any]:
