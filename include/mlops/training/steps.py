@@ -220,9 +220,7 @@ def register(
             model_data_url=model_data_url,
             evaluation_uri=docs["evaluation_uri"],
             description=f"LightGBM order-outcome classifier (ONNX); test mAP {decision.challenger_map:.4f}",
-            metadata=package_metadata(
-                decision, docs, training, run_id, threshold, training_data_cutoff(training, s3)
-            ),
+            metadata=package_metadata(decision, docs, training, run_id, threshold, training_data_cutoff(training, s3)),
             training_job_arn=training.get("TrainingJobArn"),
         )
         arn = client.create_model_package(**request)["ModelPackageArn"]
