@@ -16,6 +16,7 @@ model's evaluated mAP (the registry's), it emits `mlops_model_quality_degraded`,
 | `build_quality_request` | the model's evaluated mAP (`evaluated_map` Param, else the model package's `map` in the SageMaker Model Registry; fails at once when the version is not registered), the window's capture keys (names only), the code bundle; CreateProcessingJob for `quality_job.py` with the raw DMS `orders` table as ground truth | same; SQLite registry |
 | `quality_job` | `SageMakerProcessingOperator` (deferrable) | the local processing runner (same script) |
 | `evaluate_quality` | records the window (`monitoring/state/<endpoint>/quality.json`); fires on a violation unless the trigger fired for the same model version within `cooldown_hours` | same |
+| `record_failed_window` | only when `quality_job` failed (after its retries): records the window as `failed` with the job's FailureReason; the run still fails. A run killed by its timeout leaves its window `started` (recorded by `build_quality_request`); the next `plan_quality_window` records it `failed` | same; the local job's describe.json |
 | `emit_quality_degraded` | emits `mlops_model_quality_degraded` **only when the policy fired**, else skipped | same |
 
 **The worker only orchestrates**: captured predictions and the orders table are read by the
@@ -30,7 +31,13 @@ label coverage, mAP, threshold) and `report.html`.
 **Pending.** Until `min_labelled_rows` predictions of the window have a label and at least
 `min_label_coverage` of them do, the window is `pending`: its coverage is reported, no verdict.
 
-The `mlops_model_quality_degraded` event's `extra`: `trigger` (`model_quality`), `reason`, `map`,
+**New labelled data.** The job also counts the orders labelled after the model's training data
+cut-off (registry metadata `training_data_cutoff`); at `monitoring.retrain_on_new_labels.min_new_labelled_orders`
+(and again after that many more, not within `cooldown_hours`) the same event fires with trigger
+`new_labelled_data`.
+
+The `mlops_model_quality_degraded` event's `extra`: `trigger` (`model_quality` or `new_labelled_data`),
+`triggers`, `new_labelled`, `new_labelled_threshold`, `labels_after`, `reason`, `map`,
 `threshold`, `baseline_map`, `labelled`, `predictions`, `label_coverage`, `per_class_ap`,
 `model_version`, `window_start`, `window_end`, `violations_uri`, `report_uri`, `endpoint_name`.
 """
@@ -38,7 +45,7 @@ The `mlops_model_quality_degraded` event's `extra`: `trigger` (`model_quality`),
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlops_airflow.assets import ENDPOINT_LIVE, MODEL_QUALITY_DEGRADED
 from mlops_airflow.dag_defaults import DEFAULT_ARGS, PIPELINE_RUN_TIMEOUT, USER_DEFINED_MACROS
@@ -106,6 +113,13 @@ with DAG(
 
         return bodies.evaluate_quality(job, context)
 
+    @task(trigger_rule=TriggerRule.ONE_FAILED)
+    def record_failed_window(window: dict, model: dict, **context) -> dict:
+        """The quality job failed: record the window as failed (with the reason), so the next run knows."""
+        from mlops_airflow.tasks import model_quality as bodies
+
+        return bodies.record_failed_window(window, model, context)
+
     @task(outlets=[MODEL_QUALITY_DEGRADED])
     def emit_quality_degraded(decision: dict, **context) -> dict:
         """Emit mlops_model_quality_degraded with the evidence when the policy fired; otherwise skip."""
@@ -113,7 +127,9 @@ with DAG(
 
         return bodies.emit_quality_degraded(decision, context)
 
-    request = build_quality_request(plan_quality_window(), find_monitored_model())
+    window = plan_quality_window()
+    model = find_monitored_model()
+    request = build_quality_request(window, model)
     quality_job = step_operator("quality_job")(
         task_id="quality_job",
         config=request,
@@ -121,3 +137,4 @@ with DAG(
         deferrable=True,
     )
     emit_quality_degraded(evaluate_quality(quality_job.output))
+    quality_job >> record_failed_window(window, model)

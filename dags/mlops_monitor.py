@@ -18,7 +18,7 @@ policy fires it emits `mlops_drift_detected`, which schedules `mlops_train`.
 | `drift_job` | `SageMakerProcessingOperator` (deferrable) | the local processing runner (same script, `/opt/ml/processing` layout) |
 | `evaluate_policy` | records the window; consecutive drifted windows, cooldown, one trigger per drift episode | same |
 | `emit_drift_detected` | emits `mlops_drift_detected` **only when the policy fired**, else skipped (no event) | same |
-| `record_failed_window` | only when `drift_job` failed (after its retries): records the window as `failed` with the job's FailureReason, so the next run starts after it; the run still fails | same; the local job's describe.json |
+| `record_failed_window` | only when `drift_job` failed (after its retries): records the window as `failed` with the job's FailureReason, so the next run starts after it; the run still fails. A run killed by its `dagrun_timeout` cannot: `build_request` records its window `started`, and the next `plan_window` records a window left `started` as `failed` | same; the local job's describe.json |
 
 **The worker only orchestrates.** Training data and captured traffic are read by the two
 processing jobs (one code bundle, `monitoring/code/<sha>/`); the tasks list keys, check that

@@ -300,13 +300,22 @@ class QualityConfig(_Section):
     cooldown_hours: float = Field(24.0, ge=0)
 
 
+class RetrainOnNewLabelsConfig(_Section):
+    """Retrain on enough new labelled data: orders labelled after the live model's training data cut-off
+    (counted by the model-quality job; DAG mlops_model_quality)."""
+
+    enabled: bool = True
+    min_new_labelled_orders: int = Field(5000, ge=1)
+
+
 class MonitoringConfig(_Section):
     """Drift monitoring: windows, Model-Monitor-style thresholds, the retraining policy, the processing job."""
 
     schedule: str = "@hourly"
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     min_window_records: int = Field(100, ge=1)
-    min_distinct_inference_ids: int = Field(0, ge=0)
+    min_distinct_sources: int = Field(20, ge=0)
+    max_source_share: float = Field(0.5, gt=0, le=1)
     comparison_method: Literal["Simple", "Robust"] = "Robust"
     comparison_threshold: float = Field(0.1, gt=0, le=1)
     categorical_comparison_threshold: float = Field(0.1, gt=0, le=1)
@@ -327,6 +336,7 @@ class MonitoringConfig(_Section):
     image_uri: str | None = None
     framework_version: str = "1.2-1"
     quality: QualityConfig = QualityConfig()
+    retrain_on_new_labels: RetrainOnNewLabelsConfig = RetrainOnNewLabelsConfig()
 
 
 class ReportingConfig(_Section):

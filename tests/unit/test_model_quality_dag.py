@@ -100,3 +100,35 @@ def test_training_log_names_the_trigger_and_its_evidence():
     line = trigger_line("mlops_model_quality_degraded", {"trigger": "model_quality", "map": 0.41, "threshold": 0.6})
     assert line == "triggered by mlops_model_quality_degraded (model_quality): {'map': 0.41, 'threshold': 0.6}"
     assert "(new data)" in trigger_line("mlops_validated_features", {"rows": 10})
+
+
+def test_training_log_names_the_new_labelled_data_trigger():
+    from mlops_airflow.tasks.training import trigger_line
+
+    extra = {"trigger": "new_labelled_data", "new_labelled": 6000, "new_labelled_threshold": 5000,
+             "labels_after": "2026-01-03T00:00:00+00:00", "map": None}  # fmt: skip
+    line = trigger_line("mlops_model_quality_degraded", extra)
+    assert line.startswith("triggered by mlops_model_quality_degraded (new_labelled_data): ")
+    assert "'new_labelled': 6000, 'new_labelled_threshold': 5000" in line and "'map'" not in line
+
+
+def test_the_training_data_cutoff_comes_from_the_snapshot_manifest(tmp_path):
+    import json
+
+    from mlops.training.steps import training_data_cutoff
+
+    snapshot = tmp_path / "curated" / "features" / "snapshots" / "run-1"
+    (snapshot / "split=train").mkdir(parents=True)
+    (snapshot / "_manifest.json").write_text(json.dumps({"orders_through": "2026-01-03T00:00:00.000000+00:00"}))
+    channel = {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": f"file://{snapshot}/split=train"}}}
+    assert training_data_cutoff({"InputDataConfig": [channel]}) == "2026-01-03T00:00:00.000000+00:00"
+    (snapshot / "_manifest.json").unlink()
+    assert training_data_cutoff({"InputDataConfig": [channel]}) == ""  # an older snapshot: no cut-off known
+
+
+def test_record_failed_window_runs_only_when_the_quality_job_failed():
+    from mlops_tools.dag_runner import load_dag
+
+    dag = load_dag("mlops_model_quality")
+    task = dag.get_task("record_failed_window")
+    assert task.trigger_rule == "one_failed" and "quality_job" in task.upstream_task_ids

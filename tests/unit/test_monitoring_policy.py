@@ -95,3 +95,31 @@ def test_a_failed_window_is_recorded_and_neither_extends_nor_breaks_a_streak():
     assert start == T0 + timedelta(hours=3)  # after the failed window, not over it again
     state, decision = apply(state, window(3, DRIFTED), POLICY)
     assert decision.fire and [w["run_id"] for w in decision.windows] == ["run-1", "run-3"]
+
+
+def test_a_run_killed_before_recording_its_result_leaves_a_window_the_next_run_records_as_failed(tmp_path):
+    """Issue 16: a drift run killed by its dagrun_timeout ran no record_failed_window; its window, marked
+    started when its job was requested, is recorded as failed by the next run, which starts after it."""
+    from mlops.monitoring import steps
+    from mlops.monitoring.policy import STARTED, UNFINISHED_REASON
+    from tests.jobs.sagemaker.monitoring_fixtures import make_lake
+
+    _config, lake = make_lake(tmp_path)
+    first = steps.plan_window(lake, "ep", run_id="killed", end=T0 + timedelta(hours=1), window_minutes=60)
+    steps.record_started_window(lake, "ep", run_id="killed", window=first, model={"version": "3"}, name="job-1")
+    again = steps.plan_window(lake, "ep", run_id="killed", end=T0 + timedelta(hours=1), window_minutes=60)
+    assert again == first and steps.load_state(lake, "ep")["windows"][0]["status"] == STARTED  # its own re-run
+    after = steps.plan_window(lake, "ep", run_id="next", end=T0 + timedelta(hours=1, minutes=30), window_minutes=60)
+    assert after["window_start"] == first["window_end"]  # the killed run's span is accounted for
+    [failed] = steps.load_state(lake, "ep")["windows"]
+    assert (failed["run_id"], failed["status"], failed["reason"]) == ("killed", FAILED, UNFINISHED_REASON)
+    assert failed["job_name"] == "job-1" and failed["model_version"] == "3"
+
+
+def test_a_started_window_neither_extends_nor_breaks_a_streak():
+    from mlops.monitoring.policy import mark_started
+
+    state, _decisions = run([(0, DRIFTED)])
+    state = mark_started(state, {k: v for k, v in window(1, DRIFTED).items() if k != "status"})
+    state, decision = apply(state, window(2, DRIFTED), POLICY)
+    assert decision.fire and [w["status"] for w in state["windows"]] == [DRIFTED, "started", DRIFTED]

@@ -118,7 +118,8 @@ def drift_job_arguments(
         "--completeness-tolerance": monitoring.completeness_tolerance,
         "--drift-share-threshold": monitoring.drift_share_threshold,
         "--min-window-records": monitoring.min_window_records,
-        "--min-distinct-inference-ids": monitoring.min_distinct_inference_ids,
+        "--min-distinct-sources": monitoring.min_distinct_sources,
+        "--max-source-share": monitoring.max_source_share,
     }
     folders = {
         "--baseline": f"{PROCESSING}/input/baseline",
@@ -195,10 +196,12 @@ def quality_job_request(
     window_end: str,
     model_version: str | int,
     evaluated_map: float,
+    labels_after: str = "",
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """CreateProcessingJob running the model-quality job: the window's captured predictions joined with
-    the raw ``orders`` table (``ground_truth_uri``, every order's CDC history) by inference id."""
+    the raw ``orders`` table (``ground_truth_uri``, every order's CDC history) by inference id. With
+    ``labels_after`` (the model's training data cut-off) the job also counts the orders labelled since."""
     quality = config.monitoring.quality
     inputs = [
         _input("code", code_uri, CODE_DIR),
@@ -212,6 +215,7 @@ def quality_job_request(
         *("--confidence-z", str(quality.confidence_z)),
         *("--min-labelled-rows", str(quality.min_labelled_rows)),
         *("--min-label-coverage", str(quality.min_label_coverage)),
+        *(("--labels-after", labels_after) if labels_after else ()),
         *("--capture", f"{PROCESSING}/input/capture", "--ground-truth", f"{PROCESSING}/input/ground_truth"),
         *("--output", f"{PROCESSING}/output", "--failure-file", FAILURE_FILE),
     ]

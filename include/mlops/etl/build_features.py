@@ -102,6 +102,20 @@ def read_raw_table(spark: Any, raw_uri: str, table: str) -> Any:
     return reader.parquet(f"{raw_uri.rstrip('/')}/{table}")
 
 
+def orders_through(spark: Any, raw_uri: str) -> str | None:
+    """The newest DMS commit time of the raw ``orders`` table read (ISO 8601, UTC): the snapshot's cut-off.
+
+    Every order whose terminal status was committed after it is labelled data the snapshot (and so a
+    model trained on it) has not seen; the model-quality job counts those against
+    ``monitoring.retrain_on_new_labels``.
+    """
+    from pyspark.sql import functions as F
+
+    newest = F.max(F.col("dms_commit_ts").cast("timestamp"))  # formatted in the session's time zone, UTC
+    row = read_raw_table(spark, raw_uri, "orders").agg(F.date_format(newest, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")).first()
+    return None if row is None or row[0] is None else f"{row[0]}+00:00"
+
+
 def basket_features(items: Any, products: Any) -> Any:
     """Per-order basket aggregates from the latest order lines and products."""
     from pyspark.sql import functions as F
@@ -338,6 +352,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
         "raw_uri": args["raw_uri"],
         "curated_uri": args["curated_uri"],
         "sample_fraction": float(args.get("sample_fraction", "1.0")),
+        "orders_through": orders_through(spark, args["raw_uri"]),
     }
     pointer = swap_in(files, staged_uri, args["curated_uri"], run_key, manifest)
     print(f"MLOPS_FEATURES_RESULT {json.dumps(pointer, sort_keys=True)}", flush=True)

@@ -61,6 +61,14 @@ class CaptureWindow:
     variants: dict[str, int] = field(default_factory=dict)  # records per variant folder
     extra_columns_dropped: int = 0  # request fields beyond MAX_EXTRA_COLUMNS, not kept
     inference_ids: set[str] = field(default_factory=set)  # distinct eventMetadata.inferenceId of the window
+    # Records per request source: the inferenceId when the record has one, else the hash of its request
+    # payload (endpointInput.data), so identical requests without ids count as one source.
+    sources: Counter[str | int | None] = field(default_factory=Counter)
+
+    @property
+    def top_source_share(self) -> float:
+        """The share of the window's records sent by its most frequent source (0 for an empty window)."""
+        return max(self.sources.values()) / self.records if self.records and self.sources else 0.0
 
     @property
     def malformed(self) -> int:
@@ -353,16 +361,20 @@ class WindowReader:
         if not self.time_window.contains(record):
             self.window.skipped_records += 1
             return
-        inference_id = record["eventMetadata"].get("inferenceId")  # contains() checked eventMetadata is a dict
-        if type(inference_id) is str:
-            self.window.inference_ids.add(inference_id)
         data = record.get("captureData", {})
         if type(data) is not dict:
             raise Malformed("not a capture record", "captureData is not an object")
         request, response = data.get("endpointInput"), data.get("endpointOutput")
         rows = request_rows(request, self.columns) if request is not None else []
-        if response is not None:
-            self._labels += response_labels(response)
+        labels = response_labels(response) if response is not None else []
+        inference_id = record["eventMetadata"].get("inferenceId")  # contains() checked eventMetadata is a dict
+        if type(inference_id) is str:
+            self.window.inference_ids.add(inference_id)
+            self.window.sources[inference_id] += 1
+        else:
+            payload = request.get("data") if type(request) is dict else None
+            self.window.sources[hash(payload) if type(payload) is str else None] += 1
+        self._labels += labels
         self.builder.add(rows)
         self.window.records += 1
         if len(self._labels) >= BLOCK_ROWS:

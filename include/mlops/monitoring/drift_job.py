@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--completeness-tolerance", type=float, default=0.05)
     parser.add_argument("--drift-share-threshold", type=float, default=0.25)
     parser.add_argument("--min-window-records", type=int, default=100)
-    parser.add_argument("--min-distinct-inference-ids", type=int, default=0)
+    parser.add_argument("--min-distinct-sources", type=int, default=20)
+    parser.add_argument("--max-source-share", type=float, default=0.5)
     return parser.parse_args(argv)
 
 
@@ -71,8 +72,20 @@ def settings_of(args: argparse.Namespace) -> drift.DriftSettings:
 
 def settings_summary(args: argparse.Namespace, settings: drift.DriftSettings) -> dict[str, Any]:
     """The settings the window was judged with, for drift_summary.json."""
-    names = ("drift_share_threshold", "min_window_records", "min_distinct_inference_ids")
+    names = ("drift_share_threshold", "min_window_records", "min_distinct_sources", "max_source_share")
     return {**settings.__dict__, **{name: getattr(args, name) for name in names}}
+
+
+def flood_reason(window: capture_reader.CaptureWindow, args: argparse.Namespace) -> str | None:
+    """Why the window looks like one client's flood (too few distinct request sources, or one source
+    sending most of it), else None. A source is an inference id, or for a request without one its payload."""
+    if not window.records:
+        return None
+    if len(window.sources) < args.min_distinct_sources:
+        return f"{len(window.sources)} distinct request source(s) < --min-distinct-sources {args.min_distinct_sources}"
+    if window.top_source_share > args.max_source_share:
+        return f"one request source sent {window.top_source_share:.0%} of the records > --max-source-share"
+    return None
 
 
 def load_baseline(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -134,8 +147,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     results, found = drift.compare(frame, baseline_stats, constraints, settings)
     feature_count = len(baseline_stats["features"])
     share = drift.drift_share(results, feature_count)
-    flooded = 0 < len(window.inference_ids) < args.min_distinct_inference_ids
-    insufficient = len(frame) < args.min_window_records or flooded
+    flooded = flood_reason(window, args)
+    insufficient = len(frame) < args.min_window_records or bool(flooded)
     window_stats = statistics.dataset_statistics(frame, numeric, categorical, {r.name: r.typed for r in results})
     doc = violations.validate(violations.document(found))
     labels = window.label_counts
@@ -153,7 +166,9 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "extra_columns_dropped": window.extra_columns_dropped,
         "insufficient": insufficient,
         "distinct_inference_ids": len(window.inference_ids),
-        "too_few_inference_ids": flooded,
+        "distinct_sources": len(window.sources),
+        "top_source_share": round(window.top_source_share, 6),
+        "flooded": flooded,
         "feature_count": feature_count,
         "drift_share": round(share, 6),
         "window_drifted": (not insufficient) and share >= args.drift_share_threshold,

@@ -35,8 +35,8 @@ def read_orders(folder: Path) -> pd.DataFrame:
     return dataset.to_table(columns=wanted).to_pandas()
 
 
-def terminal_labels(changes: pd.DataFrame, classes: Sequence[str] = TERMINAL) -> pd.Series:
-    """Label (terminal status) per order id as text, from the latest state of each order."""
+def latest_terminal(changes: pd.DataFrame, classes: Sequence[str] = TERMINAL) -> pd.DataFrame:
+    """Each order's latest state (its last change; deletes removed) where that state is terminal."""
     changes = changes.copy()
     if "dms_commit_ts" in changes.columns:  # DMS writes it as 'yyyy-MM-dd HH:mm:ss.SSSSSS' text
         changes["dms_commit_ts"] = pd.to_datetime(changes["dms_commit_ts"], format="ISO8601", utc=True)
@@ -45,5 +45,21 @@ def terminal_labels(changes: pd.DataFrame, classes: Sequence[str] = TERMINAL) ->
     latest = latest.drop_duplicates(KEY, keep="last")
     if "Op" in latest.columns:
         latest = latest[latest["Op"] != "D"]
-    done = latest[latest[STATUS].isin(list(classes))]
+    return latest[latest[STATUS].isin(list(classes))]
+
+
+def terminal_labels(changes: pd.DataFrame, classes: Sequence[str] = TERMINAL) -> pd.Series:
+    """Label (terminal status) per order id as text, from the latest state of each order."""
+    done = latest_terminal(changes, classes)
     return pd.Series(done[STATUS].astype(str).to_numpy(), index=done[KEY].astype(str).to_numpy(), name="label")
+
+
+def labelled_after(changes: pd.DataFrame, cutoff: str) -> int | None:
+    """How many orders reached their terminal status (the commit of their latest change) after ``cutoff``
+    (ISO 8601): labelled data a model trained on data up to ``cutoff`` has not seen. None without commit times."""
+    if "dms_commit_ts" not in changes.columns:
+        return None
+    done = latest_terminal(changes)
+    after = pd.Timestamp(cutoff)
+    after = after.tz_localize("UTC") if after.tzinfo is None else after.tz_convert("UTC")
+    return int((done["dms_commit_ts"] > after).sum())

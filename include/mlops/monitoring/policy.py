@@ -12,7 +12,10 @@ Rules (:func:`apply`):
   ``insufficient`` when it had too few rows, and ``failed`` when its drift job failed (recorded with
   the job's failure reason by :func:`mlops.monitoring.steps.record_failed_window`, so the window is
   accounted for and the next run starts after it instead of retrying it forever); insufficient and
-  failed windows neither extend nor break a streak;
+  failed windows neither extend nor break a streak; a window is ``started`` from the moment its job is
+  requested until its result (or failure) is recorded, and a run that finds an *earlier* run's window
+  still ``started`` (that run was killed, e.g. by its ``dagrun_timeout``, before it could record
+  anything) records it as ``failed`` (:func:`fail_unfinished`);
 - the policy fires when the last ``consecutive_windows`` sufficient windows of the *current
   model version* are all drifted;
 - an **episode** is a run of drifted windows of one model version; its id is the model version
@@ -35,8 +38,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-DRIFTED, CLEAN, INSUFFICIENT, FAILED = "drifted", "clean", "insufficient", "failed"
-UNJUDGED = (INSUFFICIENT, FAILED)  # windows that neither extend nor break a streak
+DRIFTED, CLEAN, INSUFFICIENT, FAILED, STARTED = "drifted", "clean", "insufficient", "failed", "started"
+UNJUDGED = (INSUFFICIENT, FAILED, STARTED)  # windows that neither extend nor break a streak
+UNFINISHED_REASON = (
+    "the run ended without recording a result (killed by its dagrun_timeout, or its worker died): "
+    "a later run found the window still started"
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,9 @@ def apply(state: dict[str, Any], record: dict[str, Any], policy: Policy) -> tupl
     if record["status"] == FAILED:
         return state, Decision(False, f"window is failed (the drift job failed: {record.get('reason', 'unknown')})")
     if record["status"] != DRIFTED:
-        return state, Decision(False, f"window is {record['status']} (drift share {record['drift_share']:.2f})")
+        flooded = f"; flood guard: {record['flooded']}" if record.get("flooded") else ""
+        share = record["drift_share"]
+        return state, Decision(False, f"window is {record['status']} (drift share {share:.2f}){flooded}")
     streak = _drifted_streak(state["windows"], record)
     episode = f"v{record['model_version']}@{streak[0]['window_end']}"
     record["episode"] = episode
@@ -164,3 +173,25 @@ def _blocked(state: dict[str, Any], record: dict[str, Any], episode: str, policy
         until = last + timedelta(hours=policy.cooldown_hours)
         return f"cooldown: last trigger at {last.isoformat()}, next allowed from {until.isoformat()}"
     return None
+
+
+def mark_started(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``state`` with ``record`` (run_id, window, model_version, job_name) recorded as ``started``;
+    a result already recorded for the run (a re-run) is replaced."""
+    started = {**record, "status": STARTED, "drift_share": 0.0, "rows": 0, "drifted_features": []}
+    state, _record, _previous = _recorded(state, started)
+    return state
+
+
+def fail_unfinished(
+    state: dict[str, Any], run_id: str, reason: str = UNFINISHED_REASON
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A copy of ``state`` where the windows other runs left ``started`` are ``failed`` with ``reason``;
+    and those windows."""
+    state = copy.deepcopy(state)
+    failed = []
+    for record in state["windows"]:
+        if record["status"] == STARTED and record["run_id"] != run_id:
+            record.update(status=FAILED, reason=reason)
+            failed.append(record)
+    return state, failed

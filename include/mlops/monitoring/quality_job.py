@@ -11,7 +11,8 @@ Inputs: ``capture/`` capture ``*.jsonl`` files (records outside the window are s
 :mod:`mlops.monitoring.predictions` for which records join); ``ground_truth/`` the raw DMS
 ``orders`` table (:mod:`mlops.monitoring.ground_truth`). Outputs (``--output``): Model Monitor's
 model-quality ``statistics.json``, ``constraints.json`` and ``constraint_violations.json``,
-``quality_summary.json`` (status, coverage, mAP, threshold, verdict) and ``report.html``. A
+``quality_summary.json`` (status, coverage, mAP, threshold, verdict; with ``--labels-after`` the count
+of orders labelled after the model's training data cut-off, ``new_labelled_orders``) and ``report.html``. A
 violation needs ``mAP + confidence_z * (bootstrap std of mAP) < threshold``: the drop must exceed
 the window's sampling noise (see :func:`mlops.monitoring.quality.violations_document`). A window
 whose labels have not matured (fewer than ``--min-labelled-rows`` labelled, or coverage below
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--confidence-z", type=float, default=2.0, help="violation: mAP + z * bootstrap std < threshold"
     )
     parser.add_argument("--bootstrap-rounds", type=int, default=20)
+    parser.add_argument(
+        "--labels-after", default="", help="the model's training data cut-off: count the orders labelled after it"
+    )
     parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     return parser.parse_args(argv)
 
@@ -74,7 +78,9 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | 
     quarantine = capture_lines.Quarantine(Path(args.output) / QUARANTINE_FILE)
     found = predictions.read_predictions(Path(args.capture), start, end, quarantine)
     classes = _classes(found)
-    labels = ground_truth.terminal_labels(ground_truth.read_orders(Path(args.ground_truth)), classes)
+    orders = ground_truth.read_orders(Path(args.ground_truth))
+    labels = ground_truth.terminal_labels(orders, classes)
+    new_labels = ground_truth.labelled_after(orders, args.labels_after) if args.labels_after else None
     joined = quality.join(found.probabilities, labels, classes)
     status = quality.window_status(
         len(joined.ids),
@@ -107,6 +113,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | 
         "threshold": constraints["multiclass_classification_constraints"][quality.MAP]["threshold"],
         "violated": bool(violations["violations"]),
         "map_standard_deviation": (values.get(quality.MAP) or {}).get("standard_deviation"),
+        "new_labelled_orders": {"after": args.labels_after or None, "count": new_labels},
         "settings": {
             k: getattr(args, k)
             for k in ("max_map_drop", "min_labelled_rows", "min_label_coverage", "confidence_z", "bootstrap_rounds")
@@ -127,6 +134,9 @@ def render_report(summary: dict[str, Any], stats: dict[str, Any] | None, violati
         f"{summary['predictions']} predictions labelled (coverage {summary['label_coverage']:.1%}); mAP "
         f"{summary['map']} vs threshold {summary['threshold']} (evaluated {summary['baseline_map']}).</p>",
     ]
+    new = summary.get("new_labelled_orders") or {}
+    if new.get("count") is not None:
+        parts.append(f"<p>{new['count']} orders labelled after the training data cut-off {e(str(new['after']))}.</p>")
     parts += [f"<p><b>{e(v['metric_name'])}</b>: {e(v['description'])}</p>" for v in violations["violations"]]
     if stats:
         metrics = stats["multiclass_classification_metrics"]

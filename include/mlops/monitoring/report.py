@@ -88,9 +88,37 @@ def quarantine_section(quarantined: dict[str, Any]) -> str:
     return f"<p>{total} line(s) could not be read and were left out of the analysis; {where}.</p>{reasons}{examples}"
 
 
-def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list[dict[str, Any]] | None = None) -> str:
-    """The report HTML of one drift-job run."""
-    verdict = "DRIFTED" if summary["window_drifted"] else "insufficient data" if summary["insufficient"] else "no drift"
+DATA_QUALITY_CHECKS = (
+    "completeness_check",
+    "data_type_check",
+    "categorical_values_check",
+    "missing_column_check",
+    "extra_column_check",
+)
+
+
+def _sources_fact(summary: dict[str, Any]) -> str:
+    """Distinct request sources, the largest one's share, and the flood guard's verdict."""
+    if "distinct_sources" not in summary:
+        return "not counted"
+    text = (
+        f"{summary['distinct_sources']} distinct ({summary.get('distinct_inference_ids', 0)} inference ids); "
+        f"the largest sent {summary.get('top_source_share', 0):.0%}"
+    )
+    flooded = summary.get("flooded")
+    return _e(text) + (f' <span class="bad">flood guard: {_e(flooded)}</span>' if flooded else "")
+
+
+def _data_quality_fact(summary: dict[str, Any]) -> str:
+    """Data-quality violations (missing values, types, unseen categories, columns) by check type."""
+    counts = {k: v for k, v in (summary.get("violation_counts") or {}).items() if k in DATA_QUALITY_CHECKS}
+    if not counts:
+        return '<span class="ok">no violation</span>'
+    return '<span class="bad">' + _e(", ".join(f"{n} {check}" for check, n in sorted(counts.items()))) + "</span>"
+
+
+def _facts(summary: dict[str, Any]) -> list[list[str]]:
+    """The report's facts table of one window."""
     facts = [
         ["model version", _e(summary.get("model_version"))],
         ["endpoint", _e(summary.get("endpoint_name"))],
@@ -111,6 +139,15 @@ def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list
             ),
         ],
     ]
+    facts.insert(4, ["request sources", _sources_fact(summary)])
+    facts.insert(6, ["data quality (vs constraints.json)", _data_quality_fact(summary)])
+    return facts
+
+
+def render(summary: dict[str, Any], violations: dict[str, Any], aggregates: list[dict[str, Any]] | None = None) -> str:
+    """The report HTML of one drift-job run."""
+    verdict = "DRIFTED" if summary["window_drifted"] else "insufficient data" if summary["insufficient"] else "no drift"
+    facts = _facts(summary)
     feature_rows = [
         [
             _e(f["name"]),

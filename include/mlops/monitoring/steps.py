@@ -144,11 +144,31 @@ def as_time(value: datetime | str) -> datetime:
 def plan_window(
     lake: Lake, endpoint: str, *, run_id: str, end: datetime | str, window_minutes: int, s3: Any = None
 ) -> dict[str, str]:
-    """This run's window (see :func:`mlops.monitoring.policy.next_window`) as ISO strings."""
-    start, stop = drift_policy.next_window(
-        load_state(lake, endpoint, s3), run_id=run_id, end=as_time(end), window_minutes=window_minutes
-    )
+    """This run's window (see :func:`mlops.monitoring.policy.next_window`) as ISO strings. Windows that
+    earlier runs left ``started`` (killed before recording a result) are recorded as failed first."""
+    state, failed = drift_policy.fail_unfinished(load_state(lake, endpoint, s3), run_id)
+    if failed:
+        save_state(lake, endpoint, state, s3)
+        for record in failed:
+            log.error("window %s .. %s of run %s recorded as failed: %s", record["window_start"],
+                      record["window_end"], record["run_id"], record["reason"])  # fmt: skip
+    start, stop = drift_policy.next_window(state, run_id=run_id, end=as_time(end), window_minutes=window_minutes)
     return {"window_start": start.isoformat(), "window_end": stop.isoformat()}
+
+
+def record_started_window(
+    lake: Lake, endpoint: str, *, run_id: str, window: dict[str, str], model: dict[str, Any], name: str, s3: Any = None
+) -> None:
+    """Record this run's window as ``started`` before its drift job is requested, so a run killed before it
+    records a result (e.g. by its dagrun_timeout) leaves a trace the next run turns into a failed window."""
+    record = {
+        "run_id": run_id,
+        "window_start": window["window_start"],
+        "window_end": window["window_end"],
+        "model_version": str(model.get("version")),
+        "job_name": name,
+    }
+    save_state(lake, endpoint, drift_policy.mark_started(load_state(lake, endpoint, s3), record), s3)
 
 
 def list_capture_keys(capture_uri: str, s3: Any = None) -> list[str]:
@@ -294,6 +314,7 @@ def evaluate(
         "drift_share": float(summary["drift_share"]),
         "rows": summary["rows"],
         "drifted_features": summary["drifted_features"],
+        "flooded": summary.get("flooded"),
         "violations_uri": outputs["constraint_violations_uri"],
         "report_uri": outputs["report_uri"],
     }
@@ -333,8 +354,9 @@ def evaluate(
     }
 
 
-def drift_failure_reason(lake: Lake, name: str, sagemaker: Any = None) -> str:
-    """Why drift job ``name`` failed: DescribeProcessingJob's FailureReason (local: the job's describe.json)."""
+def job_failure_reason(lake: Lake, name: str, sagemaker: Any = None, kind: str = "drift") -> str:
+    """Why processing job ``name`` (the ``kind`` job: drift, quality) failed: DescribeProcessingJob's
+    FailureReason (local: the job's describe.json)."""
     if not lake_io.is_s3(lake.monitoring()):
         from mlops.sagemaker_local.layout import jobs_root
 
@@ -344,11 +366,11 @@ def drift_failure_reason(lake: Lake, name: str, sagemaker: Any = None) -> str:
         try:
             described = client_of(sagemaker, "sagemaker").describe_processing_job(ProcessingJobName=name)
         except Exception as exc:  # never started (an upstream task failed), or no permission
-            return f"drift job {name} cannot be described ({type(exc).__name__}: {exc})"
+            return f"{kind} job {name} cannot be described ({type(exc).__name__}: {exc})"
     if not described:
-        return f"drift job {name} did not run (an upstream task failed)"
+        return f"{kind} job {name} did not run (an upstream task failed)"
     reason = described.get("FailureReason") or "no reason given"
-    return f"drift job {name} {described.get('ProcessingJobStatus')}: {reason}"
+    return f"{kind} job {name} {described.get('ProcessingJobStatus')}: {reason}"
 
 
 def record_failed_window(
@@ -377,7 +399,7 @@ def record_failed_window(
         "drift_share": 0.0,
         "rows": 0,
         "drifted_features": [],
-        "reason": drift_failure_reason(lake, name, sagemaker)[:1024],
+        "reason": job_failure_reason(lake, name, sagemaker)[:1024],
         "job_name": name,
     }
     settings = config.monitoring

@@ -141,10 +141,31 @@ def decide(
     return decision, gate.comparison_table(decision, challenger, comparable) + note
 
 
+def training_data_cutoff(training: dict[str, Any], s3: Any = None) -> str:
+    """The cut-off of the training data: ``orders_through`` of the curated snapshot behind the job's
+    ``train`` channel (its ``_manifest.json``, written by the features ETL); "" when it is not known.
+
+    Labels committed after it are new to the model (``monitoring.retrain_on_new_labels``).
+    """
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training.get("InputDataConfig", [])}
+    train = channels.get("train", "").rstrip("/")
+    snapshot = train.rsplit("/", 1)[0] if train.rsplit("/", 1)[-1].startswith("split=") else train
+    manifest = lake_io.join(snapshot, "_manifest.json") if snapshot else ""
+    if not manifest or not lake_io.exists(manifest, s3):
+        return ""
+    return str(json.loads(lake_io.read_bytes(manifest, s3)).get("orders_through") or "")
+
+
 def package_metadata(
-    decision: gate.GateDecision, docs: dict[str, Any], training: dict[str, Any], run_id: str, threshold: float
+    decision: gate.GateDecision,
+    docs: dict[str, Any],
+    training: dict[str, Any],
+    run_id: str,
+    threshold: float,
+    cutoff: str = "",
 ) -> dict[str, str]:
-    """The version's CustomerMetadataProperties: the gate's numbers and the jobs they come from."""
+    """The version's CustomerMetadataProperties: the gate's numbers, the jobs they come from and the
+    training data's cut-off (``training_data_cutoff``; empty values are left out of the request)."""
     metrics_doc = docs["challenger"]["multiclass_classification_metrics"]
     return {
         "map": f"{decision.challenger_map:.6f}",
@@ -156,6 +177,7 @@ def package_metadata(
         "training_job": training["TrainingJobName"],
         "run_id": run_id[:256],
         "evaluation_report": docs["report_uri"][:256],
+        "training_data_cutoff": cutoff,
     }
 
 
@@ -198,7 +220,7 @@ def register(
             model_data_url=model_data_url,
             evaluation_uri=docs["evaluation_uri"],
             description=f"LightGBM order-outcome classifier (ONNX); test mAP {decision.challenger_map:.4f}",
-            metadata=package_metadata(decision, docs, training, run_id, threshold),
+            metadata=package_metadata(decision, docs, training, run_id, threshold, training_data_cutoff(training, s3)),
             training_job_arn=training.get("TrainingJobArn"),
         )
         arn = client.create_model_package(**request)["ModelPackageArn"]

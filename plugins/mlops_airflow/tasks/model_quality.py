@@ -36,13 +36,19 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
 
     config, the_lake = pipeline_config(), lake()
     clients = aws_clients(config)
+    package = quality_steps.registered_package(model, clients["sagemaker"])
     try:
         given = context["params"].get("evaluated_map")
-        baseline_map = float(given) if given is not None else quality_steps.evaluated_map(model, clients["sagemaker"])
+        baseline_map = float(given) if given is not None else quality_steps.evaluated_map(model, package=package)
     except steps.MonitoringError as exc:
         raise AirflowFailException(str(exc)) from None  # a retry cannot register the model
     keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
-    print(f"model v{model['version']}: evaluated mAP {baseline_map:.4f}", flush=True)
+    cutoff = quality_steps.training_cutoff(package)
+    print(f"model v{model['version']}: evaluated mAP {baseline_map:.4f}; training data cut-off {cutoff or '?'}")
+    quality_steps.record_window(
+        config, the_lake, run_id=context["run_id"], window=window, model=model, s3=clients["s3"],
+        name=steps.job_name(config, context["run_id"], context["dag_run"].run_after, step="quality"),
+    )  # fmt: skip
     return quality_steps.quality_request(
         config,
         the_lake,
@@ -53,6 +59,7 @@ def build_quality_request(window: dict[str, str], model: dict[str, Any], context
         folders=steps.window_folders(keys, window["window_start"], window["window_end"]),
         baseline_map=baseline_map,
         code_uri=steps.publish_code(the_lake, clients["s3"]),
+        labels_after=cutoff,
     )
 
 
@@ -65,12 +72,34 @@ def evaluate_quality(job: dict[str, Any], context: Context) -> dict[str, Any]:
     decision = evaluate(
         config, lake(), run_id=context["run_id"], processing=job.get("Processing", job), s3=aws_clients(config)["s3"]
     )
+    verdict = f"FIRE {decision['extra']['trigger']}" if decision["fire"] else "no trigger"
     print(
-        f"quality: {decision['status']}; {'FIRE' if decision['fire'] else 'no trigger'}: {decision['reason']}\n"
+        f"quality: {decision['status']}; {verdict}: {decision['reason']}\n"
         f"violations: {decision['constraint_violations_uri']}\nreport: {decision['report_uri']}",
         flush=True,
     )
     return decision
+
+
+def record_failed_window(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
+    """The quality job failed after its retries: record the window as failed, with the job's failure reason."""
+    from mlops.monitoring.quality_steps import record_failed_window as record
+    from mlops_airflow.targets import lake, pipeline_config
+
+    config = pipeline_config()
+    clients = aws_clients(config)
+    failed = record(
+        config,
+        lake(),
+        run_id=context["run_id"],
+        run_after=context["dag_run"].run_after,
+        window=window,
+        model=model,
+        s3=clients["s3"],
+        sagemaker=clients["sagemaker"],
+    )
+    print(f"quality window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
+    return failed
 
 
 def emit_quality_degraded(decision: dict[str, Any], context: Context) -> dict[str, Any]:

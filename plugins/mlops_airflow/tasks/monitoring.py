@@ -148,6 +148,10 @@ def build_request(
     keys = steps.list_capture_keys(window["capture_uri"], clients["s3"])
     folders = steps.window_folders(keys, window["window_start"], window["window_end"])
     name = steps.job_name(config, context["run_id"], context["dag_run"].run_after)
+    steps.record_started_window(
+        the_lake, config.serving.endpoint_name, run_id=context["run_id"], window=window, model=model, name=name,
+        s3=clients["s3"],
+    )  # fmt: skip
     return steps.drift_request(
         config,
         the_lake,

@@ -20,9 +20,9 @@ def s3_client(conn_id: str | None) -> Any:
 
 def trigger_line(asset: str, extra: dict[str, Any]) -> str:
     """What started this run, for the log: the asset, the trigger named in its event and the evidence."""
-    evidence = {
-        k: extra[k] for k in ("reason", "map", "threshold", "labelled", "drift_share", "model_version") if k in extra
-    }
+    keys = ("reason", "map", "threshold", "labelled", "drift_share", "model_version", "new_labelled",
+            "new_labelled_threshold", "labels_after")  # fmt: skip
+    evidence = {k: extra[k] for k in keys if extra.get(k) is not None}
     return f"triggered by {asset} ({extra.get('trigger', 'new data')}): {evidence}"
 
 

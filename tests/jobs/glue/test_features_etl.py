@@ -90,6 +90,9 @@ def test_hand_checked_features(spark, raw, tmp_path):
     assert list(out.reset_index().columns[:-1]) == [c for c in curated.CURATED_COLUMNS if c != "split"]
     assert pointer["rows"] == 7 and sum(pointer["splits"].values()) == 7
     assert pointer["labels"] == {"delivered": 4, "returned": 1, "cancelled": 2}
+    assert pointer["orders_through"] == "2025-04-01T02:00:00.000000+00:00", (
+        "the cut-off is the newest orders commit read (the second CDC file's), in UTC"
+    )
 
 
 def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_path):

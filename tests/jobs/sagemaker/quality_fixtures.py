@@ -77,10 +77,17 @@ def write_capture(
 
 
 def write_orders(
-    root: Path, order_ids: np.ndarray, labels: np.ndarray, *, matured: float = 1.0, name: str = "1"
+    root: Path,
+    order_ids: np.ndarray,
+    labels: np.ndarray,
+    *,
+    matured: float = 1.0,
+    name: str = "1",
+    committed: str = "2026-01-05 00:00:00.000000",
 ) -> Path:
-    """The raw orders table: a full load with every order ``placed``, then a CDC file moving the first
-    ``matured`` share of them to their terminal status (the rest have no label yet)."""
+    """The raw orders table: a full load with every order ``placed``, then a CDC file (commit time
+    ``committed``) moving the first ``matured`` share of them to their terminal status (the rest have no
+    label yet)."""
     folder = root / "orders"
     folder.mkdir(parents=True, exist_ok=True)
     n = len(order_ids)
@@ -89,7 +96,7 @@ def write_orders(
     load.to_parquet(folder / f"LOAD{int(name):08d}.parquet", index=False)
     done = round(n * matured)
     cdc = pd.DataFrame({"Op": "U", "dms_change_seq": [f"{name}{i + 1:019d}" for i in range(done)],
-                        "dms_commit_ts": "2026-01-05 00:00:00.000000", "order_id": order_ids[:done],
+                        "dms_commit_ts": committed, "order_id": order_ids[:done],
                         "status": labels[:done]})  # fmt: skip
     cdc.to_parquet(folder / f"20260105-{name}-{done}.parquet", index=False)
     return folder

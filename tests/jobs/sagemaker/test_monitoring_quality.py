@@ -136,9 +136,9 @@ def test_the_orders_table_must_have_ids_and_statuses(tmp_path):
         ground_truth.read_orders(tmp_path / "orders")
 
 
-def _drift(tmp_path: Path, reference, inputs: pd.DataFrame, *extra: str) -> dict:
+def _drift(tmp_path: Path, reference, inputs: pd.DataFrame, *extra: str, ids: bool = True) -> dict:
     stats, constraints, _evaluated = reference
-    write_capture(tmp_path / "capture", inputs, scores(inputs), START)
+    write_capture(tmp_path / "capture", inputs, scores(inputs), START, ids=ids)
     baseline = tmp_path / "baseline"
     baseline.mkdir()
     for name, doc in (("statistics", stats), ("constraints", constraints), ("feature_spec", feature_spec())):
@@ -149,17 +149,48 @@ def _drift(tmp_path: Path, reference, inputs: pd.DataFrame, *extra: str) -> dict
     return json.loads((tmp_path / "drift" / "drift_summary.json").read_text())
 
 
-def test_one_clients_flood_is_insufficient_for_drift_not_a_drifted_window(tmp_path, reference):
+@pytest.mark.parametrize("ids", [True, False], ids=["with-inference-ids", "without-inference-ids"])
+def test_one_clients_flood_is_insufficient_for_drift_not_a_drifted_window(tmp_path, reference, ids):
     flood = pd.concat([curated_features(1, seed=13)] * 600, ignore_index=True)  # one order's row, 600 times
-    summary = _drift(tmp_path / "flood", reference, flood, "--min-distinct-inference-ids", "20")
-    assert summary["distinct_inference_ids"] == 1 and summary["too_few_inference_ids"]
+    summary = _drift(tmp_path / "flood", reference, flood, ids=ids)  # the guard is on by default
+    assert summary["distinct_sources"] == 1 and summary["distinct_inference_ids"] == (1 if ids else 0)
+    assert summary["flooded"].startswith("1 distinct request source(s) < --min-distinct-sources 20")
     assert summary["insufficient"] and not summary["window_drifted"] and summary["drift_share"] > 0.25
-    unguarded = _drift(tmp_path / "unguarded", reference, flood)  # the guard is off by default
-    assert unguarded["window_drifted"]
+    assert "flood guard: 1 distinct request source(s)" in (tmp_path / "flood" / "drift" / "report.html").read_text()
+    off = ("--min-distinct-sources", "0", "--max-source-share", "1")
+    unguarded = _drift(tmp_path / "unguarded", reference, flood, *off, ids=ids)
+    assert unguarded["window_drifted"] and unguarded["flooded"] is None
     shifted = drift_rows(curated_features(600, seed=14), list(NUMERIC), list(CATEGORICAL), seed=14)
     shifted["order_id"] = np.arange(600)
-    many = _drift(tmp_path / "many", reference, shifted, "--min-distinct-inference-ids", "20")
-    assert many["distinct_inference_ids"] == 600 and many["window_drifted"]
+    many = _drift(tmp_path / "many", reference, shifted, ids=ids)  # genuine drift from many orders still drifts
+    assert many["distinct_sources"] == 600 and many["window_drifted"] and many["flooded"] is None
+
+
+def test_a_flood_mixed_into_genuine_traffic_is_insufficient(tmp_path, reference):
+    genuine = curated_features(100, seed=15)
+    flood = pd.concat([curated_features(1, seed=16)] * 300, ignore_index=True)
+    mixed = pd.concat([genuine, flood], ignore_index=True)
+    summary = _drift(tmp_path, reference, mixed, ids=False)  # 101 distinct sources, but one sent 75%
+    assert summary["distinct_sources"] == 101 and summary["top_source_share"] == 0.75
+    assert summary["insufficient"] and "75% of the records > --max-source-share" in summary["flooded"]
+
+
+def test_the_drift_job_checks_data_quality_of_captured_inputs_against_the_baseline(tmp_path, reference):
+    """Missing values, wrong types and unseen categories in captured requests: Model Monitor's data-quality
+    violations in constraint_violations.json, counted in drift_summary.json and shown in the report."""
+    window = curated_features(600, seed=17)
+    window["channel"] = np.where(np.arange(600) % 3 == 0, "tiktok", window["channel"])  # unseen category
+    window["basket_units"] = window["basket_units"] + 0.5  # Integral in the baseline
+    window["prior_orders"] = window["prior_orders"].astype(object).where(np.arange(600) % 4 != 0, None)  # missing
+    summary = _drift(tmp_path, reference, window)
+    found = json.loads((tmp_path / "drift" / "constraint_violations.json").read_text())["violations"]
+    checks = {(v["feature_name"], v["constraint_check_type"]) for v in found}
+    assert {("channel", "categorical_values_check"), ("basket_units", "data_type_check"),
+            ("prior_orders", "completeness_check")} <= checks  # fmt: skip
+    assert {"categorical_values_check", "data_type_check", "completeness_check"} <= set(summary["violation_counts"])
+    report = (tmp_path / "drift" / "report.html").read_text()
+    assert "data quality (vs constraints.json)" in report and "1 completeness_check" in report
+    assert "600 distinct (600 inference ids)" in report
 
 
 WINDOWS = 200
