@@ -249,8 +249,8 @@ def _basket_defect_posterior(
     query_t = orders["t"].to_numpy()[pairs["pos"].to_numpy()]
     llr = as_of_sums(entity, done_t, evidence[["llr"]].to_numpy(), query_t)[:, 0]
     prior = np.log(P_DEFECTIVE / (1 - P_DEFECTIVE))
-    p_clean = 1 - 1 / (1 + np.exp(-(llr + prior)))
-    clean = pd.Series(np.log(p_clean)).groupby(pairs["pos"].to_numpy()).sum()
+    log_clean = -np.logaddexp(0.0, llr + prior)  # log P(product not defective | its known outcomes)
+    clean = pd.Series(log_clean).groupby(pairs["pos"].to_numpy()).sum()
     return 1 - np.exp(clean.reindex(range(len(orders)), fill_value=0.0).to_numpy())
 
 
