@@ -46,6 +46,15 @@ def test_training_job_request_is_valid(config):
     assert {c["ChannelName"] for c in request["InputDataConfig"]} == {"train", "validation", "test"}
     names = [m["Name"] for m in request["AlgorithmSpecification"]["MetricDefinitions"]]
     assert "validation:mAP" in names and "test:onnx_max_abs_diff" in names
+    assert json.loads(hp["decision_objective"]) == "macro_f1" and "cost_matrix" not in hp
+
+
+def test_a_configured_cost_matrix_reaches_train_py_as_one_json_argument():
+    matrix = "{returned: {delivered: 5}, delivered: {returned: 1}}"
+    config = load_config(environ={"MLOPS__TRAINING__DECISION": f"{{objective: cost, cost_matrix: {matrix}}}"})
+    hp = _training(config)["HyperParameters"]
+    assert json.loads(hp["decision_objective"]) == "cost"
+    assert json.loads(json.loads(hp["cost_matrix"])) == {"delivered": {"returned": 1.0}, "returned": {"delivered": 5.0}}
 
 
 @pytest.mark.parametrize("champion", [None, "s3://mlops-lake-dev/models/training/old/output/model.tar.gz"])

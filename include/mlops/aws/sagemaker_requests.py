@@ -88,6 +88,9 @@ def training_job_request(
     training = config.training
     values: dict[str, Any] = {**training.hyperparameters, **(hyperparameters or {})}
     values["parity_tolerance"] = training.parity_tolerance
+    values["decision_objective"] = training.decision.objective
+    if training.decision.cost_matrix:
+        values["cost_matrix"] = json.dumps(training.decision.cost_matrix, sort_keys=True)  # one string argument
     encoded = encode_hyperparameters(values)
     encoded.update(
         sagemaker_program=json.dumps(ENTRY_POINT),

@@ -8,7 +8,8 @@ given, the champion on the very same rows, and writes to ``--output``:
 - ``evaluation.json``: ModelQuality statistics (mAP, per-class AP, accuracy, F1, ...,
   confusion matrix), the document CreateModelPackage's ModelMetrics points at;
 - ``champion_evaluation.json``: the same for the champion (when given);
-- ``pr_curves.png``, ``confusion_matrix.png`` and ``report.html``.
+- ``pr_curves.png``, ``confusion_matrix.png`` (argmax labels), ``confusion_matrix_thresholds.png``
+  (labels at the package's decision thresholds, when it has them) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -64,14 +65,39 @@ def _package(folder: Path, workdir: Path) -> Path | None:
 
 def score(package: Path, test_frame: Any, bootstrap_rounds: int) -> tuple[dict[str, Any], Any, Any]:
     """ModelQuality document, truth and probabilities of one model package on the test rows."""
-    from mlops.training import features, metrics, onnx_export
+    from mlops.training import decision, features, metrics, onnx_export
 
     spec = features.FeatureSpec.load(package / "feature_spec.json")
     x_test, y_test = features.model_inputs(test_frame, spec), features.labels(test_frame, spec)
     proba = onnx_export.onnx_probabilities((package / "model.onnx").read_bytes(), x_test, spec)
     document = metrics.model_quality(y_test, proba, spec.classes, bootstrap_rounds=bootstrap_rounds)
     document["model"] = {"classes": list(spec.classes), "features": list(spec.columns)}
+    if (package / decision.DECISION_FILE).exists():
+        chosen = json.loads((package / decision.DECISION_FILE).read_text())
+        document["decision"] = thresholded_metrics(chosen, y_test, proba, spec.classes)
     return document, y_test, proba
+
+
+def thresholded_metrics(chosen: dict[str, Any], y_test: Any, proba: Any, classes: Any) -> dict[str, Any]:
+    """The package's thresholds with the test confusion matrix and macro-F1 at them and at the argmax."""
+    import numpy as np
+
+    from mlops.training import decision
+
+    classes = list(classes)
+    truth = np.array([classes.index(v) for v in y_test])
+    thresholds = decision.thresholds_in_order(chosen, classes)
+    out: dict[str, Any] = {
+        "thresholds": dict(zip(classes, thresholds, strict=True)),
+        "objective": chosen.get("objective"),
+    }
+    for rule, weights in (("thresholds", thresholds), ("argmax", [1.0] * len(classes))):
+        matrix = decision.confusion_counts(truth, decision.apply_thresholds(proba, weights), len(classes))
+        out[f"confusion_matrix_{rule}"] = {
+            a: {p: int(matrix[i, j]) for j, p in enumerate(classes)} for i, a in enumerate(classes)
+        }
+        out[f"macro_f1_{rule}"] = round(decision.objective_value(matrix, "macro_f1"), 6)
+    return out
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,13 +127,18 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     report.plot_confusion(
         document["multiclass_classification_metrics"]["confusion_matrix"], classes, output / "confusion_matrix.png"
     )
+    images = ["pr_curves.png", "confusion_matrix.png"]
+    if "decision" in document:
+        matrix = document["decision"]["confusion_matrix_thresholds"]
+        report.plot_confusion(matrix, classes, output / "confusion_matrix_thresholds.png", "at the thresholds")
+        images.append("confusion_matrix_thresholds.png")
     comparable = champion_doc if champion_doc and "error" not in champion_doc else None
     report.write_html(
         output / "report.html",
         title="Model evaluation (test split)",
         challenger=document,
         champion=comparable,
-        images=["pr_curves.png", "confusion_matrix.png"],
+        images=images,
     )
     print(f"test:mAP={gate.gate_value(document):.6f};", flush=True)
     if comparable:
