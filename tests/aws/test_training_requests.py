@@ -78,6 +78,25 @@ def test_evaluation_job_request_is_valid(config, champion):
     )
 
 
+def test_evaluation_after_drift_is_told_the_trigger_and_the_drift_point(config):
+    request = sr.evaluation_job_request(
+        config,
+        name=sr.job_name("mlops", "eval", RUN_ID, "2026-11-24T10:00:00"),
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/models/code/0123456789abcdef/source/",
+        model_uri="s3://mlops-lake-dev/models/training/j/output/model.tar.gz",
+        test_uri=CHANNELS["test"],
+        output_uri="s3://mlops-lake-dev/models/evaluation/j",
+        recent={"trigger": "input_drift", "since": "2026-06-02T00:00:00"},
+    )
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    arguments = request["AppSpecification"]["ContainerArguments"]
+    pairs = dict(zip(arguments[::2], arguments[1::2], strict=False))
+    assert pairs["--trigger"] == "input_drift" and pairs["--recent-since"] == "2026-06-02T00:00:00"
+    assert pairs["--recent-days"] == str(config.training.recent_days)
+
+
 @pytest.mark.parametrize(("policy", "status"), [("auto", "Approved"), ("manual", "PendingManualApproval")])
 def test_model_package_requests_are_valid(policy, status):
     config = load_config(environ={"MLOPS__REGISTRY__APPROVAL_POLICY": policy})

@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", default=f"{PROCESSING}/evaluation")
     parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     parser.add_argument("--bootstrap-rounds", type=int, default=10)
+    parser.add_argument("--trigger", default="", help="what started the run (e.g. input_drift)")
+    parser.add_argument("--recent-since", default="", help="ISO time of the drift point: recent = orders from then")
+    parser.add_argument("--recent-days", type=int, default=30, help="else recent = the last N days of the split")
+    parser.add_argument("--min-recent-rows", type=int, default=200)
     return parser.parse_args(argv)
 
 
@@ -100,6 +104,35 @@ def thresholded_metrics(chosen: dict[str, Any], y_test: Any, proba: Any, classes
     return out
 
 
+def recent_rows(test_frame: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """Which test rows are recent: orders from the drift point when enough are, else the split's last days."""
+    import pandas as pd
+
+    times = pd.to_datetime(test_frame["order_ts"], utc=True) if "order_ts" in test_frame.columns else None
+    if times is None or times.isna().all():
+        return None, "no order_ts column"
+    if args.recent_since:
+        since = pd.Timestamp(args.recent_since)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since
+        mask = (times >= since).to_numpy()
+        if mask.sum() >= args.min_recent_rows:
+            return mask, f"orders from the drift point {since.isoformat()}"
+    since = times.max() - pd.Timedelta(days=args.recent_days)
+    return (times >= since).to_numpy(), f"orders of the last {args.recent_days} days (from {since.isoformat()})"
+
+
+def recent_block(mask: Any, rule: str, y_test: Any, proba: Any, classes: Any, args: argparse.Namespace) -> dict:
+    """mAP and per-class AP on the recent rows (``usable`` when there are enough of them with 2+ classes)."""
+    from mlops.training import metrics
+
+    rows = 0 if mask is None else int(mask.sum())
+    block: dict[str, Any] = {"trigger": args.trigger or None, "rule": rule, "rows": rows, "usable": False}
+    if rows >= args.min_recent_rows and len(set(y_test[mask])) >= 2:
+        values = metrics.scalar_metrics(y_test[mask], proba[mask], classes)
+        block.update({k: round(v, 6) for k, v in values.items() if "average_precision" in k}, usable=True)
+    return block
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from mlops.training import features, gate, report
 
@@ -112,11 +145,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         if challenger_dir is None:
             raise FileNotFoundError(f"no model.tar.gz under {args.model}; pass the training job's model artifact")
         document, y_test, proba = score(challenger_dir, test_frame, args.bootstrap_rounds)
+        mask, rule = recent_rows(test_frame, args)
+        document["recent"] = recent_block(mask, rule, y_test, proba, document["model"]["classes"], args)
         champion_doc = None
         champion_dir = _package(Path(args.champion), Path(tmp) / "champion")
         if champion_dir is not None:
             try:
-                champion_doc = score(champion_dir, test_frame, args.bootstrap_rounds)[0]
+                champion_doc, champion_y, champion_proba = score(champion_dir, test_frame, args.bootstrap_rounds)
+                classes = champion_doc["model"]["classes"]
+                champion_doc["recent"] = recent_block(mask, rule, champion_y, champion_proba, classes, args)
             except ValueError as exc:  # e.g. the champion reads columns the curated table no longer has
                 champion_doc = {"error": f"champion could not be scored on this test split: {exc}"}
             (output / "champion_evaluation.json").write_text(json.dumps(champion_doc, indent=2))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.training.gate import GATE_METRIC
+from mlops.training.gate import GATE_METRIC, PRESENT_TRIGGERS
 from mlops.training.metrics import precision_recall_curve
 
 
@@ -102,6 +102,24 @@ def decision_section(challenger: dict[str, Any]) -> str:
     )
 
 
+def recent_section(challenger: dict[str, Any], champion: dict[str, Any] | None) -> str:
+    """The mAP on the recent rows (after the drift point, or the split's last days) next to the whole split's."""
+    mine, theirs = challenger.get("recent") or {}, (champion or {}).get("recent") or {}
+    if not mine:
+        return ""
+    rows, rule = mine.get("rows", 0), html.escape(str(mine.get("rule")))
+    if not mine.get("usable"):
+        return f"<h2>Recent rows</h2><p>{rows} recent rows ({rule}): too few to compare.</p>"
+    other = f"{theirs[GATE_METRIC]:.4f}" if theirs.get("usable") else ""
+    decides = mine.get("trigger") in PRESENT_TRIGGERS and bool(other)
+    return (
+        f"<h2>Recent rows</h2><p>{rows} rows: {rule}. Trigger: {html.escape(str(mine.get('trigger')))}; "
+        f"the gate decides on {'these rows' if decides else 'the whole test split'}.</p>"
+        f"<table><tr><th>{GATE_METRIC}</th><th>challenger</th><th>champion</th></tr>"
+        f"<tr><td>recent rows</td><td>{mine[GATE_METRIC]:.4f}</td><td>{other}</td></tr></table>"
+    )
+
+
 def write_html(
     path: Path, *, title: str, challenger: dict[str, Any], champion: dict[str, Any] | None, images: Sequence[str]
 ) -> Path:
@@ -118,6 +136,7 @@ Gate metric: <b>{GATE_METRIC}</b> (macro over classes).</p>
 <table><tr><th>metric</th><th>challenger</th><th>bootstrap sd</th><th>champion (same split)</th></tr>
 {_metric_rows(challenger, champion)}
 </table>
+{recent_section(challenger, champion)}
 {decision_section(challenger)}
 {"".join(f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images)}
 </body></html>

@@ -75,11 +75,34 @@ def load_split(path: str, split: str) -> tuple[Any, tuple[str, ...]]:
     return select_split(frame, split), partitions
 
 
+def validation_summary(
+    pipeline: Any, train_xy: tuple[Any, Any], valid_xy: tuple[Any, Any], spec: Any, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train/validation loss and mAP, and the decision thresholds chosen on validation for the objective."""
+    from mlops.training import decision, metrics
+
+    (x_train, y_train), (x_valid, y_valid) = train_xy, valid_xy
+    sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
+    train_loss = metrics.log_loss(
+        y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes
+    )
+    valid_proba = pipeline.predict_proba(x_valid)
+    summary = {
+        "train:mlogloss": train_loss,
+        "validation:mlogloss": metrics.log_loss(y_valid, valid_proba, spec.classes),
+        "validation:mAP": metrics.mean_average_precision(y_valid, valid_proba, spec.classes),
+    }
+    chosen = decision.choose_thresholds(y_valid, valid_proba, spec.classes, args.decision_objective, args.cost_matrix)
+    summary[f"validation:{args.decision_objective}_thresholds"] = chosen["validation"]["objective_value"]
+    summary[f"validation:{args.decision_objective}_argmax"] = chosen["validation"]["argmax_objective_value"]
+    return summary, chosen
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on validation, export to ONNX, check parity on test, write the package."""
     import joblib
 
-    from mlops.training import decision, features, metrics, model, model_package, onnx_export
+    from mlops.training import decision, features, model, model_package, onnx_export
 
     started = time.monotonic()
     hyperparameters = model.coerce_hyperparameters(
@@ -99,19 +122,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.fit(pipeline, x_train, y_train, x_valid, y_valid, hyperparameters["early_stopping_rounds"])
     fit_seconds = time.monotonic() - started
 
-    sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
-    train_loss = metrics.log_loss(
-        y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes
-    )
-    valid_proba = pipeline.predict_proba(x_valid)
-    summary = {
-        "train:mlogloss": train_loss,
-        "validation:mlogloss": metrics.log_loss(y_valid, valid_proba, spec.classes),
-        "validation:mAP": metrics.mean_average_precision(y_valid, valid_proba, spec.classes),
-    }
-    chosen = decision.choose_thresholds(y_valid, valid_proba, spec.classes, args.decision_objective, args.cost_matrix)
-    summary[f"validation:{args.decision_objective}_thresholds"] = chosen["validation"]["objective_value"]
-    summary[f"validation:{args.decision_objective}_argmax"] = chosen["validation"]["argmax_objective_value"]
+    summary, chosen = validation_summary(pipeline, (x_train, y_train), (x_valid, y_valid), spec, args)
     for name, value in summary.items():
         emit(name, value)
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlops.training import decision, evaluate, features, model, model_package, onnx_export, report, synthetic
@@ -137,3 +138,25 @@ def test_evaluation_shows_the_confusion_matrix_at_the_thresholds_next_to_argmax(
     text = page.read_text()
     assert "argmax: macro-F1" in text and "thresholds: macro-F1" in text and "Decision thresholds" in text
     assert "decision" not in evaluate.score(dirs["argmax"], frame, bootstrap_rounds=2)[0]
+
+
+def test_evaluation_measures_the_recent_rows_for_both_models(package, tmp_path):
+    _, dirs, _, _ = package
+    frame = synthetic.curated_features(3000, seed=9)
+    frame["order_ts"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(len(frame)) * 3, unit="h")
+    synthetic.write_dataset(frame, tmp_path / "data")
+    since = frame["order_ts"].iloc[len(frame) // 2]
+    argv = ["--model", str(dirs["thresholds"]), "--test", str(tmp_path / "data" / "split=test")]
+    argv += ["--champion", str(dirs["argmax"]), "--output", str(tmp_path / "out"), "--bootstrap-rounds", "2"]
+    evaluate.evaluate(evaluate.parse_args([*argv, "--trigger", "input_drift", "--recent-since", since.isoformat()]))
+    mine = json.loads((tmp_path / "out" / "evaluation.json").read_text())["recent"]
+    theirs = json.loads((tmp_path / "out" / "champion_evaluation.json").read_text())["recent"]
+    test_rows = frame[frame.split == "test"]
+    assert mine["rows"] == theirs["rows"] == int((test_rows["order_ts"] >= since).sum()) >= 200
+    assert mine["usable"] and mine["trigger"] == "input_drift" and "drift point" in mine["rule"]
+    assert mine["mean_average_precision"] == pytest.approx(theirs["mean_average_precision"])  # same ONNX model
+    assert "Recent rows" in (tmp_path / "out" / "report.html").read_text()
+    # a drift point after every order: too few rows, so the split's last N days are the recent rows
+    late = evaluate.parse_args([*argv, "--recent-since", "2030-01-01", "--recent-days", "60"])
+    mask, rule = evaluate.recent_rows(test_rows, late)
+    assert "last 60 days" in rule and 0 < mask.sum() < len(test_rows)
