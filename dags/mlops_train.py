@@ -21,8 +21,11 @@ the job unless ONNX and native probabilities agree within 1e-4 on the test split
 reuse the earlier job's outputs (the task log says "Step cache HIT").
 
 **Gate.** `register` fails (no retry) unless test mAP >= `map_threshold` and >= the approved
-champion's mAP, re-measured on the same rows, minus `training.champion_tolerance`. The
-comparison table is in its log. Approval follows `registry.approval_policy`: `auto` registers
+champion's mAP, re-measured on the same rows, minus `training.champion_tolerance`. The evaluation
+also scores both models on the *recent* rows (orders after the drift point named by the
+`mlops_drift_detected` event, else the test split's last `training.recent_days`); when drift
+started the run, the gate decides on those rows (given `training.min_recent_rows` of them). The
+comparison table (both comparisons) is in its log. Approval follows `registry.approval_policy`: `auto` registers
 as Approved, `manual` as PendingManualApproval (approve with `mlops models approve <version>` locally,
 UpdateModelPackage on aws). On success the `mlops_registered_model` Asset carries
 `model_package_group`, `version`, `map`, `approval_status`, `model_data_url`, `evaluation_uri`.

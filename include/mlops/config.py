@@ -154,6 +154,31 @@ class MetricDefinition(_Section):
     Regex: str = Field(min_length=1, max_length=500)
 
 
+class DecisionConfig(_Section):
+    """How the model package's per-class decision thresholds are chosen on validation (``mlops.training.decision``)."""
+
+    objective: Literal["macro_f1", "cost"] = "macro_f1"
+    cost_matrix: dict[str, dict[str, float]] | None = None  # {actual: {predicted: cost}}; missing cells cost 0
+
+    @model_validator(mode="after")
+    def _cost_matrix_of_known_classes(self) -> DecisionConfig:
+        from mlops.schema.curated import LABEL_CLASSES
+
+        if self.objective == "cost" and not self.cost_matrix:
+            raise ValueError(
+                "objective 'cost' needs a cost_matrix {actual: {predicted: cost}}, e.g. {returned: {delivered: 5}}"
+            )
+        for actual, row in (self.cost_matrix or {}).items():
+            for name in (actual, *row):
+                if name not in LABEL_CLASSES:
+                    raise ValueError(
+                        f"cost_matrix names {name!r}, which is not a label class; classes: {list(LABEL_CLASSES)}"
+                    )
+            if any(cost < 0 or cost != cost for cost in row.values()):
+                raise ValueError(f"cost_matrix[{actual}] has a negative or NaN cost: {row}")
+        return self
+
+
 class TrainingConfig(_Section):
     job_name_prefix: str = Field("mlops", pattern=r"^[a-z][a-z0-9-]{0,19}$")
     role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
@@ -168,6 +193,9 @@ class TrainingConfig(_Section):
     map_threshold: float = Field(0.40, ge=0.0, le=1.0)
     champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)
     parity_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    recent_days: int = Field(30, ge=1, le=3650)
+    min_recent_rows: int = Field(200, ge=1)
     cache: bool = True
     metric_definitions: tuple[MetricDefinition, ...] = ()
 

@@ -46,6 +46,15 @@ def test_training_job_request_is_valid(config):
     assert {c["ChannelName"] for c in request["InputDataConfig"]} == {"train", "validation", "test"}
     names = [m["Name"] for m in request["AlgorithmSpecification"]["MetricDefinitions"]]
     assert "validation:mAP" in names and "test:onnx_max_abs_diff" in names
+    assert json.loads(hp["decision_objective"]) == "macro_f1" and "cost_matrix" not in hp
+
+
+def test_a_configured_cost_matrix_reaches_train_py_as_one_json_argument():
+    matrix = "{returned: {delivered: 5}, delivered: {returned: 1}}"
+    config = load_config(environ={"MLOPS__TRAINING__DECISION": f"{{objective: cost, cost_matrix: {matrix}}}"})
+    hp = _training(config)["HyperParameters"]
+    assert json.loads(hp["decision_objective"]) == "cost"
+    assert json.loads(json.loads(hp["cost_matrix"])) == {"delivered": {"returned": 1.0}, "returned": {"delivered": 5.0}}
 
 
 @pytest.mark.parametrize("champion", [None, "s3://mlops-lake-dev/models/training/old/output/model.tar.gz"])
@@ -67,6 +76,25 @@ def test_evaluation_job_request_is_valid(config, champion):
     assert all(
         t.startswith("/opt/ml/") or not t.startswith("/") for t in request["AppSpecification"]["ContainerArguments"]
     )
+
+
+def test_evaluation_after_drift_is_told_the_trigger_and_the_drift_point(config):
+    request = sr.evaluation_job_request(
+        config,
+        name=sr.job_name("mlops", "eval", RUN_ID, "2026-11-24T10:00:00"),
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        code_uri="s3://mlops-lake-dev/models/code/0123456789abcdef/source/",
+        model_uri="s3://mlops-lake-dev/models/training/j/output/model.tar.gz",
+        test_uri=CHANNELS["test"],
+        output_uri="s3://mlops-lake-dev/models/evaluation/j",
+        recent={"trigger": "input_drift", "since": "2026-06-02T00:00:00"},
+    )
+    assert_valid_request("sagemaker", "CreateProcessingJob", request)
+    arguments = request["AppSpecification"]["ContainerArguments"]
+    pairs = dict(zip(arguments[::2], arguments[1::2], strict=False))
+    assert pairs["--trigger"] == "input_drift" and pairs["--recent-since"] == "2026-06-02T00:00:00"
+    assert pairs["--recent-days"] == str(config.training.recent_days)
 
 
 @pytest.mark.parametrize(("policy", "status"), [("auto", "Approved"), ("manual", "PendingManualApproval")])

@@ -37,6 +37,10 @@ def test_env_override_is_typed():
         ({"MLOPS__NOSECTION__KEY": "1"}, "nosection: unknown key"),
         ({"MLOPS__AWS__DMS_MAX_ATTEMPTS": "60"}, "dms_sync may wait at most 2700s"),  # sensors never hog runs
         ({"MLOPS__MONITORING__SENSOR_TIMEOUT_MINUTES": "50"}, "monitoring.sensor_timeout_minutes"),
+        ({"MLOPS__TRAINING__DECISION": "{objective: cost}"}, "objective 'cost' needs a cost_matrix"),
+        ({"MLOPS__TRAINING__DECISION": "{objective: recall}"}, "training.decision.objective"),
+        ({"MLOPS__TRAINING__DECISION": "{cost_matrix: {lost: {delivered: 1}}}"}, "'lost', which is not a label class"),
+        ({"MLOPS__TRAINING__DECISION": "{cost_matrix: {returned: {delivered: -2}}}"}, "negative or NaN cost"),
     ],
 )
 def test_bad_values_name_the_key(environ, named):

@@ -59,3 +59,53 @@ def test_comparison_table_lists_both_models():
     assert "0.6512" in first_row and "0.6234" in first_row and "+0.0278" in first_row
     assert "confusion_matrix" not in table and "accuracy" in table
     assert "verdict: ACCEPTED" in table and "champion v1 mAP 0.6234" in table
+
+
+def _with_recent(document: dict, recent_map: float, trigger: str | None, rows: int = 900) -> dict:
+    """The document with the recent-rows block the evaluation job adds (orders after the drift point)."""
+    rule = "orders from the drift point 2026-06-01T00:00:00+00:00"
+    usable = rows >= 200
+    return {**document, "recent": {"trigger": trigger, "rule": rule, "rows": rows, "usable": usable,
+                                   gate.GATE_METRIC: recent_map}}  # fmt: skip
+
+
+def test_after_drift_the_gate_decides_on_the_recent_rows_and_shows_both_comparisons():
+    from mlops.training.steps import decide
+
+    # on the mixed test split the challenger looks worse (0.60 vs 0.63); on drifted traffic it is better
+    challenger = _with_recent(_document(0.60, 0.9), 0.58, "input_drift")
+    champion_doc = _with_recent(_document(0.63, 0.9), 0.52, "input_drift")
+    champion = {"version": 3, "map": 0.63}
+    decision, table = decide(challenger, champion_doc, champion, threshold=0.4, tolerance=0.01)
+    assert decision.accepted and decision.basis.startswith("900 recent rows")
+    assert decision.challenger_map == 0.58 and decision.champion_map == 0.52
+    assert "mAP, recent rows" in table and "+0.0600" in table and "-0.0300" in table  # both comparisons
+    assert "gate on the 900 recent rows" in table
+    # the same documents from a run not started by drift: the whole split decides, and rejects
+    plain = decide(
+        _with_recent(_document(0.60, 0.9), 0.58, None), champion_doc, champion, threshold=0.4, tolerance=0.01
+    )
+    assert not plain[0].accepted and plain[0].basis == "test split" and "mAP, recent rows" in plain[1]
+
+
+def test_too_few_recent_rows_fall_back_to_the_whole_split():
+    from mlops.training.steps import decide
+
+    challenger = _with_recent(_document(0.60, 0.9), 0.58, "input_drift", rows=40)
+    champion_doc = _with_recent(_document(0.63, 0.9), 0.52, "input_drift", rows=40)
+    decision, table = decide(challenger, champion_doc, {"version": 3}, threshold=0.4, tolerance=0.01)
+    assert decision.basis == "test split" and not decision.accepted
+    assert "too few to compare" in table and "(on " not in decision.reasons[0]
+
+
+def test_recent_window_takes_the_drift_point_of_the_streak_that_fired():
+    from mlops.training.steps import recent_window
+
+    extra = {
+        "trigger": "input_drift",
+        "window_start": "2026-06-03T00:00:00",
+        "windows": [{"window_start": "2026-06-02T00:00:00"}, {"window_start": "2026-06-03T00:00:00"}],
+    }
+    assert recent_window(extra) == {"trigger": "input_drift", "since": "2026-06-02T00:00:00"}
+    assert recent_window({"trigger": "model_quality_degraded"}) == {"trigger": "model_quality_degraded"}
+    assert recent_window({"curated_uri": "s3://x"}) is None  # new features: no trigger, nothing recent

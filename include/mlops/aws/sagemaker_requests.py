@@ -88,6 +88,9 @@ def training_job_request(
     training = config.training
     values: dict[str, Any] = {**training.hyperparameters, **(hyperparameters or {})}
     values["parity_tolerance"] = training.parity_tolerance
+    values["decision_objective"] = training.decision.objective
+    if training.decision.cost_matrix:
+        values["cost_matrix"] = json.dumps(training.decision.cost_matrix, sort_keys=True)  # one string argument
     encoded = encode_hyperparameters(values)
     encoded.update(
         sagemaker_program=json.dumps(ENTRY_POINT),
@@ -143,8 +146,12 @@ def evaluation_job_request(
     output_uri: str,
     champion_model_uri: str | None = None,
     tags: dict[str, str] | None = None,
+    recent: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CreateProcessingJob running ``evaluate.py`` on the test split (and the champion, when given)."""
+    """CreateProcessingJob running ``evaluate.py`` on the test split (and the champion, when given).
+
+    ``recent`` (``{"trigger", "since"}`` from the run's triggering event) tells the job which rows are
+    recent; it always measures them (orders from ``since``, else the split's last ``recent_days``)."""
     training = config.training
     inputs = [
         processing_input("code", code_uri, CODE_DIR),
@@ -162,6 +169,10 @@ def evaluation_job_request(
     if champion_model_uri:
         inputs.append(processing_input("champion", champion_model_uri, f"{PROCESSING}/champion"))
         arguments += ["--champion", f"{PROCESSING}/champion"]
+    arguments += ["--recent-days", str(training.recent_days), "--min-recent-rows", str(training.min_recent_rows)]
+    for flag, key in (("--trigger", "trigger"), ("--recent-since", "since")):
+        if (recent or {}).get(key):
+            arguments += [flag, str(recent[key])]
     arguments += ["--failure-file", "/opt/ml/output/failure"]
     return processing_job_request(
         name=name,

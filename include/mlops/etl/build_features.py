@@ -27,6 +27,9 @@ Steps
    ``t``: the order is terminal and its ``updated_at`` (the source updates an order row only
    when its status changes, so this is when the outcome became known) is ``< t``.
    Assumption: ``updated_at`` of a terminal order is the time it reached that status.
+   **Product history** follows the same rule per product: an order sees the outcomes of its
+   products' earlier orders that were terminal before ``t`` (smoothed rates, see
+   :mod:`mlops.schema.curated`), never its own or a later one's.
 4. **Label + split.** Only terminal orders are kept (non-terminal ones have no label yet).
    ``split`` comes from ``sha256(str(order_id))``: bucket = int(first 8 hex digits, 16) % 100;
    ``< 80`` train, ``< 90`` validation, else test. Athena/Trino can recompute it.
@@ -61,7 +64,11 @@ from mlops.schema.curated import (
     KEY,
     LABEL,
     LABEL_CLASSES,
+    PRODUCT_HISTORY_FEATURES,
+    PRODUCT_RATE_PRIOR,
+    PRODUCT_RATE_PRIOR_ORDERS,
     RAW_TABLES,
+    SHARE_CATEGORIES,
     SPLIT,
     SPLIT_BOUNDS,
     SPLITS,
@@ -72,6 +79,9 @@ from mlops.schema.snapshots import LakeFiles, run_key_safe, swap_in
 
 JOB_ARGS = ("JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key")
 JOB_DEFAULTS = {"sample_fraction": "1.0", "shuffle_partitions": "8"}
+ZERO_WITHOUT_LINES = (
+    "basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg", "max_discount_pct",
+)  # fmt: skip
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -142,7 +152,9 @@ def basket_features(items: Any, products: Any) -> Any:
         F.coalesce(F.col("category"), F.lit("unknown")).alias("category"),
         (qty * F.coalesce(F.col("weight_kg"), F.lit(0.0))).alias("weight"),
         F.when(F.col("is_fragile"), qty).otherwise(F.lit(0)).alias("fragile"),
+        F.coalesce(F.col("discount_pct").cast("double"), F.lit(0.0)).alias("discount"),
     )
+    shares = [F.avg((F.col("category") == F.lit(c)).cast("double")).alias(f"share_{c}") for c in SHARE_CATEGORIES]
     return lines.groupBy("order_id").agg(
         F.count(F.lit(1)).cast("int").alias("basket_lines"),
         F.sum("qty").cast("int").alias("basket_units"),
@@ -154,6 +166,8 @@ def basket_features(items: Any, products: Any) -> Any:
         F.sum("fragile").cast("int").alias("fragile_units"),
         F.sum("weight").alias("basket_weight_kg"),
         F.max(F.struct("value", "category")).getField("category").alias("top_category"),
+        F.max("discount").alias("max_discount_pct"),
+        *shares,
     )
 
 
@@ -204,6 +218,52 @@ def history_features(orders: Any) -> Any:
     )
 
 
+def product_history_features(orders: Any, items: Any) -> Any:
+    """Leak-free product history per order (``mlops.schema.curated``: smoothed rates of known outcomes)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    pairs = (
+        items.select("order_id", "product_id")
+        .distinct()
+        .join(orders.select("order_id", "order_ts", "updated_at", "status"), "order_id")
+    )
+    placed = pairs.select(
+        "product_id",
+        F.col("order_id").cast("long").alias("order_id"),
+        F.expr("unix_micros(cast(order_ts as timestamp))").alias("t"),
+        *(F.lit(0).alias(name) for name in ("term", "ret", "canc")),
+    )
+    outcomes = pairs.filter(F.col("status").isin(*LABEL_CLASSES)).select(
+        "product_id",
+        F.lit(None).cast("long").alias("order_id"),
+        F.expr("unix_micros(cast(updated_at as timestamp))").alias("t"),
+        F.lit(1).alias("term"),
+        (F.col("status") == "returned").cast("int").alias("ret"),
+        (F.col("status") == "cancelled").cast("int").alias("canc"),
+    )
+    before = Window.partitionBy("product_id").orderBy("t").rangeBetween(Window.unboundedPreceding, -1)
+    prior = {name: F.coalesce(F.sum(name).over(before), F.lit(0)) for name in ("term", "ret", "canc")}
+    k = PRODUCT_RATE_PRIOR_ORDERS
+    rate = lambda name, p: (prior[name] + k * p) / (prior["term"] + k)  # noqa: E731
+    per_product = placed.unionByName(outcomes).select(
+        "order_id",
+        prior["term"].alias("term"),
+        rate("ret", PRODUCT_RATE_PRIOR["returned"]).alias("ret_rate"),
+        rate("canc", PRODUCT_RATE_PRIOR["cancelled"]).alias("canc_rate"),
+    )
+    return (
+        per_product.filter(F.col("order_id").isNotNull())
+        .groupBy("order_id")
+        .agg(
+            F.max("ret_rate").alias("product_return_rate_max"),
+            F.avg("ret_rate").alias("product_return_rate_mean"),
+            F.avg("canc_rate").alias("product_cancel_rate_mean"),
+            F.min("term").cast("int").alias("product_prior_terminal_min"),
+        )
+    )
+
+
 def split_bucket(column: Any, first_hex: int = 1) -> Any:
     """int(sha256(str(key))[first_hex-1 : first_hex+7], 16) — identical in pandas and Trino."""
     from pyspark.sql import functions as F
@@ -229,8 +289,12 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
         tables["orders"]
         .join(baskets, "order_id", "left")
         .fillna(0, subset=["basket_lines", "basket_units", "distinct_categories", "fragile_units"])
-        .fillna(0.0, subset=["basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg"])
+        .fillna(0.0, subset=[*ZERO_WITHOUT_LINES, *(f"share_{c}" for c in SHARE_CATEGORIES)])
         .fillna("none", subset=["top_category"])
+        .join(product_history_features(tables["orders"], tables["order_items"]), "order_id", "left")
+        .fillna(PRODUCT_RATE_PRIOR["returned"], subset=["product_return_rate_max", "product_return_rate_mean"])
+        .fillna(PRODUCT_RATE_PRIOR["cancelled"], subset=["product_cancel_rate_mean"])
+        .fillna(0, subset=["product_prior_terminal_min"])
     )
     labelled = orders.filter(F.col("status").isin(*LABEL_CLASSES))
     if sample_fraction < 1.0:
@@ -268,6 +332,7 @@ def curated_columns() -> list[Any]:
         F.month(ts).alias("order_month"),
         (dow >= 6).cast("int").alias("is_weekend"),
         *HISTORY_FEATURES,
+        *PRODUCT_HISTORY_FEATURES,
         F.col("status").alias(LABEL),
         F.when(bucket < SPLIT_BOUNDS[0], "train")
         .when(bucket < SPLIT_BOUNDS[1], "validation")

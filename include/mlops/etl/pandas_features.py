@@ -19,7 +19,10 @@ from mlops.schema.curated import (
     DMS_COMMIT_TS_FORMAT,
     INT_COLUMNS,
     LABEL_CLASSES,
+    PRODUCT_RATE_PRIOR,
+    PRODUCT_RATE_PRIOR_ORDERS,
     RAW_TABLES,
+    SHARE_CATEGORIES,
     SPLIT_BOUNDS,
 )
 
@@ -66,8 +69,11 @@ def basket_features(items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame
             "category": lines["category"].fillna("unknown"),
             "weight": qty * lines["weight_kg"].astype("float64").fillna(0.0),
             "fragile": np.where(lines["is_fragile"].astype("boolean").fillna(False).to_numpy(bool), qty, 0),
+            "discount": disc,
         }
     )
+    for category in SHARE_CATEGORIES:
+        lines[f"share_{category}"] = (lines["category"] == category).astype("float64")
     grouped = lines.groupby("order_id")
     out = grouped.agg(
         basket_lines=("qty", "size"),
@@ -79,6 +85,8 @@ def basket_features(items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame
         distinct_categories=("category", "nunique"),
         fragile_units=("fragile", "sum"),
         basket_weight_kg=("weight", "sum"),
+        max_discount_pct=("discount", "max"),
+        **{f"share_{c}": (f"share_{c}", "mean") for c in SHARE_CATEGORIES},
     )
     top = lines.sort_values(["order_id", "value", "category"]).drop_duplicates("order_id", keep="last")
     out["top_category"] = top.set_index("order_id")["category"]
@@ -139,6 +147,52 @@ def history_features(orders: pd.DataFrame) -> pd.DataFrame:
     return out[out["is_order"] == 1].drop(columns="is_order")
 
 
+def _before_each_instant(events: pd.DataFrame, entity: str, sums: list[str]) -> pd.DataFrame:
+    """Per event row, the entity's totals of ``sums`` over events strictly before that row's time ``t``."""
+    events = events.sort_values([entity, "t"], kind="stable")
+    running = events.groupby(entity)[sums].cumsum()
+    tie_keys = [events[entity], events["t"]]
+    tie_end = running.groupby(tie_keys).transform("max")  # totals are non-decreasing within an entity
+    return events.assign(**(tie_end - events[sums].groupby(tie_keys).transform("sum")))
+
+
+def product_history_features(orders: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Leak-free product history per order: smoothed return/cancel rates of its products' known outcomes."""
+    pairs = (
+        items[["order_id", "product_id"]]
+        .drop_duplicates()
+        .merge(orders[["order_id", "order_ts", "updated_at", "status"]], on="order_id")
+    )
+    done = pairs[pairs["status"].isin(LABEL_CLASSES)]
+    events = pd.concat(
+        [
+            pd.DataFrame({"product_id": pairs["product_id"], "order_id": pairs["order_id"],
+                          "t": _micros(pairs["order_ts"]), "term": 0, "ret": 0, "canc": 0}),
+            pd.DataFrame({"product_id": done["product_id"], "order_id": -1, "t": _micros(done["updated_at"]),
+                          "term": 1, "ret": (done["status"] == "returned").astype(int),
+                          "canc": (done["status"] == "cancelled").astype(int)}),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    prior = _before_each_instant(events, "product_id", ["term", "ret", "canc"])
+    prior = prior[prior["order_id"] >= 0]
+    k = PRODUCT_RATE_PRIOR_ORDERS
+    prior = prior.assign(
+        ret_rate=(prior["ret"] + k * PRODUCT_RATE_PRIOR["returned"]) / (prior["term"] + k),
+        canc_rate=(prior["canc"] + k * PRODUCT_RATE_PRIOR["cancelled"]) / (prior["term"] + k),
+    )
+    return (
+        prior.groupby("order_id")
+        .agg(
+            product_return_rate_max=("ret_rate", "max"),
+            product_return_rate_mean=("ret_rate", "mean"),
+            product_cancel_rate_mean=("canc_rate", "mean"),
+            product_prior_terminal_min=("term", "min"),
+        )
+        .reset_index()
+    )
+
+
 def build_features(tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0) -> pd.DataFrame:
     """Latest-state raw frames -> the curated frame (same columns and rules as the Spark job)."""
     customers = tables["customers"].rename(columns={"country": "customer_country", "segment": "customer_segment"})
@@ -146,9 +200,19 @@ def build_features(tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0
     orders = tables["orders"].merge(baskets, on="order_id", how="left")
     for column in ("basket_lines", "basket_units", "distinct_categories", "fragile_units"):
         orders[column] = orders[column].fillna(0)
-    for column in ("basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg"):
+    zero_when_no_lines = ("basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg")
+    for column in (*zero_when_no_lines, "max_discount_pct", *(f"share_{c}" for c in SHARE_CATEGORIES)):
         orders[column] = orders[column].fillna(0.0)
     orders["top_category"] = orders["top_category"].fillna("none")
+    orders = orders.merge(product_history_features(orders, tables["order_items"]), on="order_id", how="left")
+    orders = orders.fillna(
+        {
+            "product_return_rate_max": PRODUCT_RATE_PRIOR["returned"],
+            "product_return_rate_mean": PRODUCT_RATE_PRIOR["returned"],
+            "product_cancel_rate_mean": PRODUCT_RATE_PRIOR["cancelled"],
+            "product_prior_terminal_min": 0,
+        }
+    )
     history = history_features(orders)
     labelled = orders[orders["status"].isin(LABEL_CLASSES)]
     if sample_fraction < 1.0:

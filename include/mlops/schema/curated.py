@@ -39,6 +39,9 @@ max_unit_price              double      max line unit price (0 with no lines)
 distinct_categories         int         distinct product categories
 fragile_units               int         units of fragile products
 basket_weight_kg            double      sum(quantity * weight_kg); unknown weights count 0
+max_discount_pct            double      largest line discount_pct (0 without discounts or lines)
+share_<category>            double      share of the order's lines in that product category, one
+                                        column per ``SHARE_CATEGORIES`` (0 with no lines)
 order_hour                  int         0..23
 order_dow                   int         ISO day of week, 1 = Monday .. 7 = Sunday
 order_month                 int         1..12
@@ -49,9 +52,24 @@ prior_terminal_orders       int         prior orders whose outcome was known bef
 prior_return_rate           double      returned / prior_terminal_orders (0 if none)
 prior_cancel_rate           double      cancelled / prior_terminal_orders (0 if none)
 days_since_prev_order       double      days since the previous order; NULL for a first order
+product_return_rate_max     double      over the order's products, the largest smoothed return rate
+                                        of the product's prior orders whose outcome was known before
+                                        this order (see ``smoothed rate`` below)
+product_return_rate_mean    double      the mean of the same over the order's lines
+product_cancel_rate_mean    double      mean over the lines of the product's smoothed cancel rate
+product_prior_terminal_min  int         fewest prior known outcomes of any of the order's products
+                                        (0 with no lines)
 label                       string      delivered | returned | cancelled
 split                       string      train | validation | test (partition column)
 ==========================  ==========  =====================================================
+
+Product history (an entity feature keyed by ``product_id`` with the order time as event time, as a
+Feature Store feature group would hold it): for each distinct product of an order placed at ``t``,
+the product's orders that were terminal with ``updated_at < t`` (each order counted once per
+product), with their returned and cancelled counts. The smoothed rate is
+``(count + PRODUCT_RATE_PRIOR_ORDERS * prior) / (terminal + PRODUCT_RATE_PRIOR_ORDERS)`` with the
+``PRODUCT_RATE_PRIOR`` of that outcome, so a product with few known outcomes sits near the prior
+instead of at 0 or 1 and does not dominate the max. An order with no lines gets the priors.
 
 Feature columns for a model: ``CATEGORICAL_FEATURES + NUMERIC_FEATURES`` below. The raw DMS tables
 the job reads are ``RAW_TABLES`` (table -> key), each with the ``DMS_COLUMNS`` DMS adds.
@@ -85,6 +103,8 @@ CATEGORICAL_FEATURES = (
     "customer_segment",
     "top_category",
 )
+SHARE_CATEGORIES = ("electronics", "apparel", "home", "beauty", "sports", "toys", "books", "grocery")
+SHARE_FEATURES = tuple(f"share_{category}" for category in SHARE_CATEGORIES)
 BASKET_FEATURES = (
     "basket_lines",
     "basket_units",
@@ -95,6 +115,16 @@ BASKET_FEATURES = (
     "distinct_categories",
     "fragile_units",
     "basket_weight_kg",
+    "max_discount_pct",
+    *SHARE_FEATURES,
+)
+PRODUCT_RATE_PRIOR_ORDERS = 10.0
+PRODUCT_RATE_PRIOR = {"returned": 0.10, "cancelled": 0.05}
+PRODUCT_HISTORY_FEATURES = (
+    "product_return_rate_max",
+    "product_return_rate_mean",
+    "product_cancel_rate_mean",
+    "product_prior_terminal_min",
 )
 HISTORY_FEATURES = (
     "prior_orders",
@@ -118,6 +148,7 @@ NUMERIC_FEATURES = (
     "order_month",
     "is_weekend",
     *HISTORY_FEATURES,
+    *PRODUCT_HISTORY_FEATURES,
 )
 INT_COLUMNS = (
     "promised_days",
@@ -134,6 +165,7 @@ INT_COLUMNS = (
     "is_weekend",
     "prior_orders",
     "prior_terminal_orders",
+    "product_prior_terminal_min",
 )
 NULLABLE_COLUMNS = ("customer_age", "days_since_prev_order")
 CURATED_COLUMNS = (*ID_COLUMNS, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES, LABEL, SPLIT)

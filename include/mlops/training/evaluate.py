@@ -8,7 +8,8 @@ given, the champion on the very same rows, and writes to ``--output``:
 - ``evaluation.json``: ModelQuality statistics (mAP, per-class AP, accuracy, F1, ...,
   confusion matrix), the document CreateModelPackage's ModelMetrics points at;
 - ``champion_evaluation.json``: the same for the champion (when given);
-- ``pr_curves.png``, ``confusion_matrix.png`` and ``report.html``.
+- ``pr_curves.png``, ``confusion_matrix.png`` (argmax labels), ``confusion_matrix_thresholds.png``
+  (labels at the package's decision thresholds, when it has them) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", default=f"{PROCESSING}/evaluation")
     parser.add_argument("--failure-file", default="/opt/ml/output/failure")
     parser.add_argument("--bootstrap-rounds", type=int, default=10)
+    parser.add_argument("--trigger", default="", help="what started the run (e.g. input_drift)")
+    parser.add_argument("--recent-since", default="", help="ISO time of the drift point: recent = orders from then")
+    parser.add_argument("--recent-days", type=int, default=30, help="else recent = the last N days of the split")
+    parser.add_argument("--min-recent-rows", type=int, default=200)
     return parser.parse_args(argv)
 
 
@@ -64,14 +69,68 @@ def _package(folder: Path, workdir: Path) -> Path | None:
 
 def score(package: Path, test_frame: Any, bootstrap_rounds: int) -> tuple[dict[str, Any], Any, Any]:
     """ModelQuality document, truth and probabilities of one model package on the test rows."""
-    from mlops.training import features, metrics, onnx_export
+    from mlops.training import decision, features, metrics, onnx_export
 
     spec = features.FeatureSpec.load(package / "feature_spec.json")
     x_test, y_test = features.model_inputs(test_frame, spec), features.labels(test_frame, spec)
     proba = onnx_export.onnx_probabilities((package / "model.onnx").read_bytes(), x_test, spec)
     document = metrics.model_quality(y_test, proba, spec.classes, bootstrap_rounds=bootstrap_rounds)
     document["model"] = {"classes": list(spec.classes), "features": list(spec.columns)}
+    if (package / decision.DECISION_FILE).exists():
+        chosen = json.loads((package / decision.DECISION_FILE).read_text())
+        document["decision"] = thresholded_metrics(chosen, y_test, proba, spec.classes)
     return document, y_test, proba
+
+
+def thresholded_metrics(chosen: dict[str, Any], y_test: Any, proba: Any, classes: Any) -> dict[str, Any]:
+    """The package's thresholds with the test confusion matrix and macro-F1 at them and at the argmax."""
+    import numpy as np
+
+    from mlops.training import decision
+
+    classes = list(classes)
+    truth = np.array([classes.index(v) for v in y_test])
+    thresholds = decision.thresholds_in_order(chosen, classes)
+    out: dict[str, Any] = {
+        "thresholds": dict(zip(classes, thresholds, strict=True)),
+        "objective": chosen.get("objective"),
+    }
+    for rule, weights in (("thresholds", thresholds), ("argmax", [1.0] * len(classes))):
+        matrix = decision.confusion_counts(truth, decision.apply_thresholds(proba, weights), len(classes))
+        out[f"confusion_matrix_{rule}"] = {
+            a: {p: int(matrix[i, j]) for j, p in enumerate(classes)} for i, a in enumerate(classes)
+        }
+        out[f"macro_f1_{rule}"] = round(decision.objective_value(matrix, "macro_f1"), 6)
+    return out
+
+
+def recent_rows(test_frame: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """Which test rows are recent: orders from the drift point when enough are, else the split's last days."""
+    import pandas as pd
+
+    times = pd.to_datetime(test_frame["order_ts"], utc=True) if "order_ts" in test_frame.columns else None
+    if times is None or times.isna().all():
+        return None, "no order_ts column"
+    if args.recent_since:
+        since = pd.Timestamp(args.recent_since)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since
+        mask = (times >= since).to_numpy()
+        if mask.sum() >= args.min_recent_rows:
+            return mask, f"orders from the drift point {since.isoformat()}"
+    since = times.max() - pd.Timedelta(days=args.recent_days)
+    return (times >= since).to_numpy(), f"orders of the last {args.recent_days} days (from {since.isoformat()})"
+
+
+def recent_block(mask: Any, rule: str, y_test: Any, proba: Any, classes: Any, args: argparse.Namespace) -> dict:
+    """mAP and per-class AP on the recent rows (``usable`` when there are enough of them with 2+ classes)."""
+    from mlops.training import metrics
+
+    rows = 0 if mask is None else int(mask.sum())
+    block: dict[str, Any] = {"trigger": args.trigger or None, "rule": rule, "rows": rows, "usable": False}
+    if rows >= args.min_recent_rows and len(set(y_test[mask])) >= 2:
+        values = metrics.scalar_metrics(y_test[mask], proba[mask], classes)
+        block.update({k: round(v, 6) for k, v in values.items() if "average_precision" in k}, usable=True)
+    return block
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,11 +145,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         if challenger_dir is None:
             raise FileNotFoundError(f"no model.tar.gz under {args.model}; pass the training job's model artifact")
         document, y_test, proba = score(challenger_dir, test_frame, args.bootstrap_rounds)
+        mask, rule = recent_rows(test_frame, args)
+        document["recent"] = recent_block(mask, rule, y_test, proba, document["model"]["classes"], args)
         champion_doc = None
         champion_dir = _package(Path(args.champion), Path(tmp) / "champion")
         if champion_dir is not None:
             try:
-                champion_doc = score(champion_dir, test_frame, args.bootstrap_rounds)[0]
+                champion_doc, champion_y, champion_proba = score(champion_dir, test_frame, args.bootstrap_rounds)
+                classes = champion_doc["model"]["classes"]
+                champion_doc["recent"] = recent_block(mask, rule, champion_y, champion_proba, classes, args)
             except ValueError as exc:  # e.g. the champion reads columns the curated table no longer has
                 champion_doc = {"error": f"champion could not be scored on this test split: {exc}"}
             (output / "champion_evaluation.json").write_text(json.dumps(champion_doc, indent=2))
@@ -101,13 +164,18 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     report.plot_confusion(
         document["multiclass_classification_metrics"]["confusion_matrix"], classes, output / "confusion_matrix.png"
     )
+    images = ["pr_curves.png", "confusion_matrix.png"]
+    if "decision" in document:
+        matrix = document["decision"]["confusion_matrix_thresholds"]
+        report.plot_confusion(matrix, classes, output / "confusion_matrix_thresholds.png", "at the thresholds")
+        images.append("confusion_matrix_thresholds.png")
     comparable = champion_doc if champion_doc and "error" not in champion_doc else None
     report.write_html(
         output / "report.html",
         title="Model evaluation (test split)",
         challenger=document,
         champion=comparable,
-        images=["pr_curves.png", "confusion_matrix.png"],
+        images=images,
     )
     print(f"test:mAP={gate.gate_value(document):.6f};", flush=True)
     if comparable:

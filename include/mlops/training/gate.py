@@ -1,5 +1,10 @@
 """The registration gate: an absolute mAP threshold plus champion/challenger on the same test split.
 
+After drift (the run's trigger is in ``PRESENT_TRIGGERS``) the gate decides on the *recent* rows the
+evaluation measured (orders after the drift point, or the last days of the test split; the
+documents' ``recent`` block), since that is the traffic the model will serve; the table shows both
+comparisons.
+
 Runs on the worker: it reads the ``evaluation.json`` documents the evaluation job wrote (their
 ``multiclass_classification_metrics``), so it needs nothing but the standard library.
 """
@@ -10,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 GATE_METRIC = "mean_average_precision"
+#: triggers after which the present differs from the past: the gate then compares on recent rows
+PRESENT_TRIGGERS = ("input_drift",)
 
 
 class GateRejected(RuntimeError):
@@ -25,6 +32,7 @@ class GateDecision:
     tolerance: float
     champion_version: int | None
     reasons: tuple[str, ...]
+    basis: str = "test split"  # the rows both mAPs were measured on
 
     @property
     def required_map(self) -> float:
@@ -48,8 +56,9 @@ def decide(
     champion_map: float | None = None,
     tolerance: float = 0.0,
     champion_version: int | None = None,
+    basis: str = "test split",
 ) -> GateDecision:
-    """Accept iff mAP >= threshold and (no champion, or mAP >= champion mAP - tolerance)."""
+    """Accept iff mAP >= threshold and (no champion, or mAP >= champion mAP - tolerance), both on ``basis``."""
     reasons = []
     if not challenger_map >= threshold:
         reasons.append(f"mAP {challenger_map:.4f} is below the threshold {threshold:.4f}")
@@ -58,9 +67,35 @@ def decide(
             f"mAP {challenger_map:.4f} is below the approved champion (v{champion_version}) "
             f"{champion_map:.4f} minus tolerance {tolerance:.4f} = {champion_map - tolerance:.4f}"
         )
+    if basis != "test split":
+        reasons = [f"{reason} (on {basis})" for reason in reasons]
     return GateDecision(
-        not reasons, challenger_map, threshold, champion_map, tolerance, champion_version, tuple(reasons)
+        not reasons, challenger_map, threshold, champion_map, tolerance, champion_version, tuple(reasons), basis
     )
+
+
+def recent_maps(challenger: dict[str, Any], champion: dict[str, Any] | None) -> tuple[float, float, str] | None:
+    """Challenger and champion mAP on the recent rows and their description, when the gate must decide on
+    them: the run was started by a present-changing trigger and both documents measured those rows."""
+    mine, theirs = challenger.get("recent") or {}, (champion or {}).get("recent") or {}
+    if mine.get("trigger") not in PRESENT_TRIGGERS or not mine.get("usable") or not theirs.get("usable"):
+        return None
+    return float(mine[GATE_METRIC]), float(theirs[GATE_METRIC]), f"{mine['rows']} recent rows ({mine['rule']})"
+
+
+def recent_lines(challenger: dict[str, Any], champion: dict[str, Any] | None) -> list[str]:
+    """The recent-rows comparison for the gate's table (empty when the evaluation measured none)."""
+    mine, theirs = challenger.get("recent") or {}, (champion or {}).get("recent") or {}
+    if not mine:
+        return []
+    if not mine.get("usable"):
+        return [f"recent rows: {mine.get('rows', 0)} ({mine.get('rule')}): too few to compare; gate on the test split"]
+    other = f"{theirs[GATE_METRIC]:.4f}" if theirs.get("usable") else "n/a"
+    delta = f"{mine[GATE_METRIC] - theirs[GATE_METRIC]:+.4f}" if theirs.get("usable") else ""
+    return [
+        f"{'mAP, recent rows':<34}{mine[GATE_METRIC]:>12.4f}{other:>12}{delta:>10}",
+        f"  (recent rows: {mine['rows']}, {mine['rule']})",
+    ]
 
 
 def comparison_table(decision: GateDecision, challenger: dict[str, Any], champion: dict[str, Any] | None) -> str:
@@ -75,13 +110,17 @@ def comparison_table(decision: GateDecision, challenger: dict[str, Any], champio
         other = theirs.get(name, {}).get("value")
         delta = f"{mine - other:+.4f}" if other is not None else ""
         lines.append(f"{name:<34}{mine:>12.4f}{'' if other is None else f'{other:.4f}':>12}{delta:>10}")
+    lines += recent_lines(challenger, champion)
     lines.append("-" * len(header))
     champion_note = (
         f"champion v{decision.champion_version} mAP {decision.champion_map:.4f} - tolerance {decision.tolerance:.4f}"
         if decision.champion_map is not None
         else "no approved champion"
     )
-    lines.append(f"gate: threshold {decision.threshold:.4f}; {champion_note}; required mAP {decision.required_map:.4f}")
+    lines.append(
+        f"gate on the {decision.basis}: threshold {decision.threshold:.4f}; {champion_note}; "
+        f"required mAP {decision.required_map:.4f}"
+    )
     lines.append("verdict: " + ("ACCEPTED" if decision.accepted else "REJECTED (" + "; ".join(decision.reasons) + ")"))
     return "\n".join(lines)
 

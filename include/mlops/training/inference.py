@@ -6,14 +6,17 @@ installs ``code/requirements.txt`` and imports this file, nothing else from the 
 Contract
 --------
 ``model_fn(model_dir)``
-    loads ``model.onnx`` and ``feature_spec.json`` from the unpacked model.tar.gz.
+    loads ``model.onnx``, ``feature_spec.json`` and, when the package has one, ``decision.json``
+    (per-class decision thresholds chosen on the validation split, :mod:`mlops.training.decision`).
 ``input_fn(body, content_type)``
     ``application/json``: ``{"instances": [{feature: value, ...}, ...]}``, a bare list of such
     objects, one object, or rows as lists in ``feature_spec.json`` column order.
     ``text/csv``: one row per line in column order, no key or label; a header line equal to
     the column names is allowed. Missing values: JSON ``null`` / empty CSV field.
 ``predict_fn(data, model)``
-    ``{"classes": [...], "labels": [...], "probabilities": [[...], ...]}``.
+    ``{"classes": [...], "labels": [...], "probabilities": [[...], ...]}``. A label is the class with
+    the largest probability / threshold when the package has thresholds, else the most probable
+    class; the probabilities are the model's either way.
 ``output_fn(prediction, accept)``
     ``application/json``: ``{"predictions": [{"label": "delivered",
     "probabilities": {"cancelled": 0.01, "delivered": 0.95, "returned": 0.04}}, ...]}``.
@@ -86,7 +89,25 @@ def model_fn(model_dir: str) -> dict[str, Any]:
     session = ort.InferenceSession(
         os.path.join(model_dir, "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
     )
-    return {"session": session, "spec": spec, "columns": [*spec["numeric"], *spec["categorical"]]}
+    return {
+        "session": session,
+        "spec": spec,
+        "columns": [*spec["numeric"], *spec["categorical"]],
+        "thresholds": _thresholds(model_dir, list(spec["classes"])),
+    }
+
+
+def _thresholds(model_dir: str, classes: list[str]) -> Any:
+    """The package's per-class thresholds in class order (None without ``decision.json``: argmax labels)."""
+    path = os.path.join(model_dir, "decision.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        thresholds = json.load(handle).get("thresholds", {})
+    missing = [c for c in classes if c not in thresholds]
+    if missing or not all(float(thresholds[c]) > 0 for c in classes):
+        raise ValueError(f"{path}: need a positive threshold for every class {classes}; missing {missing}")
+    return np.array([float(thresholds[c]) for c in classes], dtype=np.float64)
 
 
 class _NotANumber:
@@ -257,10 +278,14 @@ def predict_fn(input_data: Any, model: dict[str, Any]) -> Any:
     if feed is None:
         return {"classes": classes, "labels": [], "probabilities": []}
     labels, probabilities = model["session"].run(None, feed)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    thresholds = model.get("thresholds")
+    if thresholds is not None:
+        labels = np.asarray(classes, dtype=object)[np.argmax(probabilities / thresholds, axis=1)]
     return {
         "classes": classes,
         "labels": [str(v) for v in np.asarray(labels).ravel()],
-        "probabilities": np.asarray(probabilities, dtype=np.float64).round(7).tolist(),
+        "probabilities": probabilities.round(7).tolist(),
     }
 
 

@@ -13,6 +13,7 @@ Model package (``model.tar.gz``, what SageMaker tars from ``SM_MODEL_DIR``)::
     code/inference.py                model_fn / input_fn / predict_fn / output_fn
     code/requirements.txt            onnxruntime + numpy for the serving container
     input_example.json               a request body (two test rows) for smoke tests
+    decision.json                    per-class decision thresholds (``mlops.training.decision``)
 
 The bundle is byte-for-byte deterministic (sorted members, zero mtimes), so its SHA-256
 identifies the code in the step-cache key and in its lake key.
@@ -72,7 +73,9 @@ def source_bundle() -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def write_model_dir(model_dir: Path, onnx_model: bytes, spec: FeatureSpec, example: dict | None = None) -> list[str]:
+def write_model_dir(
+    model_dir: Path, onnx_model: bytes, spec: FeatureSpec, example: dict | None = None, decision: dict | None = None
+) -> list[str]:
     """Lay out the model package in ``model_dir``; return the relative paths written."""
     import json
 
@@ -86,6 +89,9 @@ def write_model_dir(model_dir: Path, onnx_model: bytes, spec: FeatureSpec, examp
     if example is not None:
         (model_dir / "input_example.json").write_text(json.dumps(example, indent=2))
         written.append("input_example.json")
+    if decision is not None:
+        (model_dir / "decision.json").write_text(json.dumps(decision, indent=2))
+        written.append("decision.json")
     return written
 
 

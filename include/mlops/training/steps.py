@@ -95,7 +95,18 @@ def evaluation_request(
         output_uri=lake.models("evaluation", name),
         champion_model_uri=(champion or {}).get("model_data_url"),
         tags={"mlops:run_id": run_id[:256], "mlops:stage": "evaluation"},
+        recent=plan.get("recent"),
     )
+
+
+def recent_window(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """What a triggering event says about the present: its trigger and, for drift, the drift point
+    (the start of the first drifted window of the streak that fired, else of the event's window)."""
+    if not extra.get("trigger"):
+        return None
+    starts = [w["window_start"] for w in extra.get("windows") or [] if isinstance(w, dict) and w.get("window_start")]
+    since = min(starts) if starts else extra.get("window_start")
+    return {"trigger": str(extra["trigger"]), **({"since": str(since)} if since else {})}
 
 
 def evaluation_outputs(processing: dict[str, Any], s3: Any = None) -> dict[str, Any]:
@@ -130,14 +141,19 @@ def decide(
             champion_map = champion.get("map")
             reason = (champion_doc or {}).get("error", "no document")
             note = f"\nnote: champion not re-scored on this split ({reason}); using its registered mAP"
+    comparable = champion_doc if champion_doc and "error" not in champion_doc else None
+    challenger_map, basis = gate.gate_value(challenger), "test split"
+    recent = gate.recent_maps(challenger, comparable) if champion else None
+    if recent:  # after drift: decide on the rows that look like today's traffic
+        challenger_map, champion_map, basis = recent
     decision = gate.decide(
-        gate.gate_value(challenger),
+        challenger_map,
         threshold=threshold,
         champion_map=champion_map,
         tolerance=tolerance,
         champion_version=(champion or {}).get("version"),
+        basis=basis,
     )
-    comparable = champion_doc if champion_doc and "error" not in champion_doc else None
     return decision, gate.comparison_table(decision, challenger, comparable) + note
 
 
@@ -168,7 +184,8 @@ def package_metadata(
     training data's cut-off (``training_data_cutoff``; empty values are left out of the request)."""
     metrics_doc = docs["challenger"]["multiclass_classification_metrics"]
     return {
-        "map": f"{decision.challenger_map:.6f}",
+        "map": f"{gate.gate_value(docs['challenger']):.6f}",  # the whole test split's, whatever the gate's basis
+        "gate_basis": "test_split" if decision.basis == "test split" else "recent_rows",
         "map_threshold": f"{threshold:.4f}",
         "champion_map": "" if decision.champion_map is None else f"{decision.champion_map:.6f}",
         "champion_version": str(decision.champion_version or ""),
@@ -219,7 +236,7 @@ def register(
             image_uri=image_uri,
             model_data_url=model_data_url,
             evaluation_uri=docs["evaluation_uri"],
-            description=f"LightGBM order-outcome classifier (ONNX); test mAP {decision.challenger_map:.4f}",
+            description=f"LightGBM order-outcome classifier (ONNX); test mAP {gate.gate_value(docs['challenger']):.4f}",
             metadata=package_metadata(decision, docs, training, run_id, threshold, training_data_cutoff(training, s3)),
             training_job_arn=training.get("TrainingJobArn"),
         )
@@ -230,9 +247,10 @@ def register(
         "model_package_arn": package["arn"],
         "version": package["version"],
         "approval_status": package["approval_status"],
-        "map": round(decision.challenger_map, 6),
+        "map": round(gate.gate_value(docs["challenger"]), 6),
         "champion_version": decision.champion_version,
         "champion_map": decision.champion_map,
+        "gate_basis": decision.basis,
         "model_data_url": model_data_url,
         "image_uri": image_uri,
         "evaluation_uri": docs["evaluation_uri"],

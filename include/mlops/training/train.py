@@ -4,7 +4,8 @@ Run by SageMaker (or :mod:`mlops.sagemaker_local`) as ``python train.py --n_esti
 Argument defaults come from the ``SM_*`` variables; the channels are ``train``, ``validation``
 and ``test`` (Parquet, hive-partitioned or not; a ``split`` column is filtered when present).
 Writes the model package (see :mod:`mlops.training.model_package`) to ``SM_MODEL_DIR`` — only after
-the ONNX export matched the native model on the test split — and ``training_summary.json``
+the ONNX export matched the native model on the test split, with the per-class decision thresholds
+chosen on validation for ``--decision_objective`` (:mod:`mlops.training.decision`) — and ``training_summary.json``
 plus the native model to ``SM_OUTPUT_DATA_DIR``. Metrics go to stdout as ``name=value`` lines
 for the job's MetricDefinitions; a failure's reason goes to ``/opt/ml/output/failure``.
 """
@@ -37,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation", default=env("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
     parser.add_argument("--test", default=env("SM_CHANNEL_TEST", "/opt/ml/input/data/test"))
     parser.add_argument("--parity_tolerance", "--parity-tolerance", type=float, default=1e-4)
+    parser.add_argument("--decision_objective", "--decision-objective", default="macro_f1")
+    parser.add_argument("--cost_matrix", "--cost-matrix", default="", help="JSON {actual: {predicted: cost}}")
     for name in HYPERPARAMETER_TYPES:
         parser.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, default=None)
     return parser.parse_args(argv)
@@ -72,11 +75,34 @@ def load_split(path: str, split: str) -> tuple[Any, tuple[str, ...]]:
     return select_split(frame, split), partitions
 
 
+def validation_summary(
+    pipeline: Any, train_xy: tuple[Any, Any], valid_xy: tuple[Any, Any], spec: Any, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train/validation loss and mAP, and the decision thresholds chosen on validation for the objective."""
+    from mlops.training import decision, metrics
+
+    (x_train, y_train), (x_valid, y_valid) = train_xy, valid_xy
+    sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
+    train_loss = metrics.log_loss(
+        y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes
+    )
+    valid_proba = pipeline.predict_proba(x_valid)
+    summary = {
+        "train:mlogloss": train_loss,
+        "validation:mlogloss": metrics.log_loss(y_valid, valid_proba, spec.classes),
+        "validation:mAP": metrics.mean_average_precision(y_valid, valid_proba, spec.classes),
+    }
+    chosen = decision.choose_thresholds(y_valid, valid_proba, spec.classes, args.decision_objective, args.cost_matrix)
+    summary[f"validation:{args.decision_objective}_thresholds"] = chosen["validation"]["objective_value"]
+    summary[f"validation:{args.decision_objective}_argmax"] = chosen["validation"]["argmax_objective_value"]
+    return summary, chosen
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on validation, export to ONNX, check parity on test, write the package."""
     import joblib
 
-    from mlops.training import features, metrics, model, model_package, onnx_export
+    from mlops.training import decision, features, model, model_package, onnx_export
 
     started = time.monotonic()
     hyperparameters = model.coerce_hyperparameters(
@@ -96,16 +122,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.fit(pipeline, x_train, y_train, x_valid, y_valid, hyperparameters["early_stopping_rounds"])
     fit_seconds = time.monotonic() - started
 
-    sample = x_train.sample(n=min(len(x_train), 50_000), random_state=0)
-    train_loss = metrics.log_loss(
-        y_train[x_train.index.get_indexer(sample.index)], pipeline.predict_proba(sample), spec.classes
-    )
-    valid_proba = pipeline.predict_proba(x_valid)
-    summary = {
-        "train:mlogloss": train_loss,
-        "validation:mlogloss": metrics.log_loss(y_valid, valid_proba, spec.classes),
-        "validation:mAP": metrics.mean_average_precision(y_valid, valid_proba, spec.classes),
-    }
+    summary, chosen = validation_summary(pipeline, (x_train, y_train), (x_valid, y_valid), spec, args)
     for name, value in summary.items():
         emit(name, value)
 
@@ -116,7 +133,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     model_dir, data_dir = Path(args.model_dir), Path(args.output_data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    written = model_package.write_model_dir(model_dir, onnx_model, spec, example=input_example(test_frame, spec))
+    written = model_package.write_model_dir(
+        model_dir, onnx_model, spec, example=input_example(test_frame, spec),
+        decision=decision.decision_document(chosen, spec.classes),
+    )  # fmt: skip
     joblib.dump(pipeline, data_dir / "native_model.joblib")
     best_iteration = getattr(pipeline.named_steps["classifier"], "best_iteration_", None)
     result = {
@@ -125,6 +145,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "best_iteration": int(best_iteration) if best_iteration else None,
         "rows": {"train": len(train_frame), "validation": len(valid_frame), "test": len(test_frame)},
         "feature_spec": json.loads(spec.to_json()),
+        "decision": chosen,
         "model_files": written,
         "fit_seconds": round(fit_seconds, 3),
         "total_seconds": round(time.monotonic() - started, 3),

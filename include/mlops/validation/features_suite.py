@@ -19,6 +19,7 @@ from mlops.schema.curated import (
     LABEL,
     LABEL_CLASSES,
     NULLABLE_COLUMNS,
+    SHARE_FEATURES,
     SPLIT,
     SPLITS,
     curated_types,
@@ -74,6 +75,12 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "prior_return_rate": (0, 1),
     "prior_cancel_rate": (0, 1),
     "days_since_prev_order": (0, None),
+    "max_discount_pct": (0, 100),
+    **dict.fromkeys(SHARE_FEATURES, (0, 1)),
+    "product_return_rate_max": (0, 1),
+    "product_return_rate_mean": (0, 1),
+    "product_cancel_rate_mean": (0, 1),
+    "product_prior_terminal_min": (0, None),
 }
 
 

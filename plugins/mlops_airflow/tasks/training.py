@@ -29,16 +29,17 @@ def trigger_line(asset: str, extra: dict[str, Any]) -> str:
 def plan_training(context: Context) -> dict[str, Any]:
     """Curated features from the triggering event (else config), code published, CreateTrainingJob built."""
     from mlops.aws.sagemaker_requests import resolve_image_uri
-    from mlops.training.steps import training_plan
+    from mlops.training.steps import recent_window, training_plan
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    curated_uri = the_lake.curated("features")
+    curated_uri, recent = the_lake.curated("features"), None
     for asset, asset_events in (context.get("triggering_asset_events") or {}).items():
         for event in asset_events:
             curated_uri = (event.extra or {}).get("curated_uri", curated_uri)
+            recent = recent_window(dict(event.extra or {})) or recent
             print(trigger_line(getattr(asset, "name", str(asset)), dict(event.extra or {})), flush=True)
-    return training_plan(
+    plan = training_plan(
         config,
         the_lake,
         run_id=context["run_id"],
@@ -48,6 +49,7 @@ def plan_training(context: Context) -> dict[str, Any]:
         hyperparameters=as_dict(context["params"].get("hyperparameters")),
         s3=functools.cache(functools.partial(s3_client, config.aws.conn_id)),  # built once, only if on S3
     )
+    return {**plan, "recent": recent} if recent else plan
 
 
 def plan_evaluation(

@@ -94,3 +94,21 @@ SELECT 'days_since_prev_order',
        round(approx_percentile(CAST(days_since_prev_order AS DOUBLE), 0.5), 4) AS p50, round(approx_percentile(CAST(days_since_prev_order AS DOUBLE), 0.95), 4) AS p95,
        round(max(CAST(days_since_prev_order AS DOUBLE)), 4) AS max_value, round(avg(CAST(days_since_prev_order AS DOUBLE)), 4) AS mean, round(stddev_samp(CAST(days_since_prev_order AS DOUBLE)), 4) AS stddev
 FROM ${features}
+UNION ALL
+SELECT 'max_discount_pct',
+       count(max_discount_pct) AS non_null, round(min(CAST(max_discount_pct AS DOUBLE)), 4) AS min_value, round(approx_percentile(CAST(max_discount_pct AS DOUBLE), 0.05), 4) AS p05,
+       round(approx_percentile(CAST(max_discount_pct AS DOUBLE), 0.5), 4) AS p50, round(approx_percentile(CAST(max_discount_pct AS DOUBLE), 0.95), 4) AS p95,
+       round(max(CAST(max_discount_pct AS DOUBLE)), 4) AS max_value, round(avg(CAST(max_discount_pct AS DOUBLE)), 4) AS mean, round(stddev_samp(CAST(max_discount_pct AS DOUBLE)), 4) AS stddev
+FROM ${features}
+UNION ALL
+SELECT 'product_return_rate_max',
+       count(product_return_rate_max) AS non_null, round(min(CAST(product_return_rate_max AS DOUBLE)), 4) AS min_value, round(approx_percentile(CAST(product_return_rate_max AS DOUBLE), 0.05), 4) AS p05,
+       round(approx_percentile(CAST(product_return_rate_max AS DOUBLE), 0.5), 4) AS p50, round(approx_percentile(CAST(product_return_rate_max AS DOUBLE), 0.95), 4) AS p95,
+       round(max(CAST(product_return_rate_max AS DOUBLE)), 4) AS max_value, round(avg(CAST(product_return_rate_max AS DOUBLE)), 4) AS mean, round(stddev_samp(CAST(product_return_rate_max AS DOUBLE)), 4) AS stddev
+FROM ${features}
+UNION ALL
+SELECT 'product_return_rate_mean',
+       count(product_return_rate_mean) AS non_null, round(min(CAST(product_return_rate_mean AS DOUBLE)), 4) AS min_value, round(approx_percentile(CAST(product_return_rate_mean AS DOUBLE), 0.05), 4) AS p05,
+       round(approx_percentile(CAST(product_return_rate_mean AS DOUBLE), 0.5), 4) AS p50, round(approx_percentile(CAST(product_return_rate_mean AS DOUBLE), 0.95), 4) AS p95,
+       round(max(CAST(product_return_rate_mean AS DOUBLE)), 4) AS max_value, round(avg(CAST(product_return_rate_mean AS DOUBLE)), 4) AS mean, round(stddev_samp(CAST(product_return_rate_mean AS DOUBLE)), 4) AS stddev
+FROM ${features}
