@@ -92,13 +92,20 @@ test-deps: venv $(ENVS)/sdk/.installed
 
 .PHONY: test
 test: test-deps lint ## Install everything, lint, and run the tests
-	@# Both cores (pytest-xdist, one file per worker at a time). The aws wiring tests and the IAM coverage
-	@# test that reads their calls run in mwaa-check, inside the MWAA environment built from the bundle.
+	@# The Airflow environment's suite on both cores (pytest-xdist, one file per worker at a time). Beside it,
+	@# one background chain: the job runtimes' suites, then mwaa-check (whose MWAA environment runs the aws
+	@# wiring tests and the IAM coverage test that reads their calls); the suite's end-to-end tests mostly
+	@# wait on a scheduler, so the chain costs the suite little. Its log is printed when both are done.
+	@mkdir -p $(STATE); side=$(STATE)/test-side.log; \
+	echo "==> in the background: tests/jobs/{$(RUNTIMES)} in their runtimes, then mwaa-check (log: $$side)"; \
+	( for runtime in $(RUNTIMES); do echo "==> tests/jobs/$$runtime in the $$runtime runtime"; \
+	    $(ENVS)/$$runtime/bin/python -m pytest -p no:cacheprovider --confcutdir=tests/jobs tests/jobs/$$runtime \
+	    || exit 1; done; $(MAKE) --no-print-directory mwaa-check ) > $$side 2>&1 & chain=$$!; \
 	AIRFLOW_HOME=$(STATE)/airflow-test $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 \
-	  --ignore=tests/aws/test_wiring_moto.py --ignore=tests/aws/test_wiring_moto_iam.py $(PYTEST_ARGS)
-	@for runtime in $(RUNTIMES); do echo "==> tests/jobs/$$runtime in the $$runtime runtime"; \
-	  $(ENVS)/$$runtime/bin/python -m pytest --confcutdir=tests/jobs tests/jobs/$$runtime || exit 1; done
-	$(MAKE) --no-print-directory mwaa-check
+	  --ignore=tests/aws/test_wiring_moto.py --ignore=tests/aws/test_wiring_moto_iam.py $(PYTEST_ARGS); suite=$$?; \
+	wait $$chain; side_rc=$$?; echo "==> the background chain (exit $$side_rc):"; cat $$side; \
+	echo "==> Airflow environment suite: exit $$suite; job runtimes + mwaa-check: exit $$side_rc"; \
+	test $$suite -eq 0 && test $$side_rc -eq 0
 
 .PHONY: lint
 lint: venv ## ruff (including the AIR3 Airflow 3 rules) and bandit (every finding fixed or marked with its reason)
