@@ -27,6 +27,7 @@ SCHEMA_MODULES = (
     "__init__.py",
     "schema/__init__.py",
     "schema/curated.py",
+    "schema/feature_groups.py",
     "schema/job_args.py",
     "schema/snapshots.py",
 )
