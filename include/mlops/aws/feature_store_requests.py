@@ -59,7 +59,7 @@ def create_feature_group_request(
             "TableFormat": "Glue",
         },
         "RoleArn": role_arn,
-        "Description": f"{group.name}: records keyed by {group.record_identifier}, producing {', '.join(group.derives)}",
+        "Description": f"{group.name} records by {group.record_identifier}; derive {', '.join(group.derives)}"[:128],
     }
 
 
@@ -91,7 +91,7 @@ def batch_get_record_request(identifiers: Mapping[str, Sequence[Any]]) -> dict[s
     for group_name, ids in identifiers.items():
         unique = list(dict.fromkeys(str(i) for i in ids))
         if len(unique) > BATCH_GET_MAX_IDS:
-            raise ValueError(f"{group_name}: {len(unique)} identifiers; BatchGetRecord takes at most {BATCH_GET_MAX_IDS}")
+            raise ValueError(f"{group_name}: {len(unique)} ids; BatchGetRecord takes at most {BATCH_GET_MAX_IDS}")
         if unique:
             requested.append({"FeatureGroupName": group_name, "RecordIdentifiersValueAsString": unique})
     return {"Identifiers": requested}

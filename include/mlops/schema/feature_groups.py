@@ -26,7 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlops.schema.curated import HISTORY_FEATURES, PRODUCT_HISTORY_FEATURES, PRODUCT_RATE_PRIOR, PRODUCT_RATE_PRIOR_ORDERS
+from mlops.schema.curated import (
+    HISTORY_FEATURES,
+    PRODUCT_HISTORY_FEATURES,
+    PRODUCT_RATE_PRIOR,
+    PRODUCT_RATE_PRIOR_ORDERS,
+)
 
 #: SQL type of a record column -> SageMaker Feature Store FeatureType.
 FEATURE_TYPES = {"bigint": "Integral", "int": "Integral", "double": "Fractional", "string": "String"}
@@ -130,8 +135,12 @@ def product_history_values(records: Sequence[Mapping[str, Any] | None]) -> dict[
     """The curated product-history columns of an order from the latest record strictly before it of each of
     its distinct products (an order without lines gets the priors)."""
     if not records:
-        prior = {"returned": PRODUCT_RATE_PRIOR["returned"], "cancelled": PRODUCT_RATE_PRIOR["cancelled"]}
-        return dict(zip(PRODUCT_HISTORY_FEATURES, (prior["returned"], prior["returned"], prior["cancelled"], 0)))
+        return {
+            "product_return_rate_max": PRODUCT_RATE_PRIOR["returned"],
+            "product_return_rate_mean": PRODUCT_RATE_PRIOR["returned"],
+            "product_cancel_rate_mean": PRODUCT_RATE_PRIOR["cancelled"],
+            "product_prior_terminal_min": 0,
+        }
     rates = [product_rates(record) for record in records]
     return {
         "product_return_rate_max": max(r[1] for r in rates),
