@@ -26,7 +26,7 @@ def test_create_feature_group_is_valid_with_both_stores_encrypted(config, group)
     assert request["FeatureGroupName"] == f"mlops-dev-{group.name}"
     assert request["OnlineStoreConfig"]["SecurityConfig"]["KmsKeyId"] == KMS
     offline = request["OfflineStoreConfig"]
-    assert offline["S3StorageConfig"] == {"S3Uri": "s3://mlops-lake-dev/feature-store", "KmsKeyId": KMS}
+    assert offline["S3StorageConfig"] == {"S3Uri": "s3://mlops-lake-dev/curated/feature-store", "KmsKeyId": KMS}
     assert offline["DataCatalogConfig"]["Database"] == "mlops_dev"
     names = [d["FeatureName"] for d in request["FeatureDefinitions"]]
     assert names[:2] == [group.record_identifier, group.event_time] and len(set(names)) == len(names)

@@ -12,15 +12,13 @@ features job would PutRecord the latest record per entity, from Glue, never from
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops.aws.glue_requests import stack_names
+from mlops.aws.glue_requests import OFFLINE_STORE_DATASET, stack_names
 from mlops.config import PipelineConfig
-from mlops.schema.feature_groups import FeatureGroup
+from mlops.schema.feature_groups import FeatureGroup, put_record_request  # noqa: F401 - PutRecord lives with the groups (the Glue job builds it too)
 
-OFFLINE_STORE_PREFIX = "feature-store"  # under the lake bucket
 BATCH_GET_MAX_IDS = 100  # BatchGetRecord: at most 100 record identifiers per feature group
 
 
@@ -47,7 +45,7 @@ def create_feature_group_request(
         "OnlineStoreConfig": {"EnableOnlineStore": True, "SecurityConfig": {"KmsKeyId": kms_key_id}},
         "OfflineStoreConfig": {
             "S3StorageConfig": {
-                "S3Uri": f"s3://{config.aws.lake_bucket}/{OFFLINE_STORE_PREFIX}",
+                "S3Uri": f"s3://{config.aws.lake_bucket}/{config.lake.curated_prefix}/{OFFLINE_STORE_DATASET}",
                 "KmsKeyId": kms_key_id,
             },
             "DisableGlueTableCreation": False,
@@ -60,28 +58,6 @@ def create_feature_group_request(
         },
         "RoleArn": role_arn,
         "Description": f"{group.name} records by {group.record_identifier}; derive {', '.join(group.derives)}"[:128],
-    }
-
-
-def _value_text(value: Any) -> str | None:
-    """A record value as Feature Store's ``ValueAsString`` (None: the feature is left out of the record)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def put_record_request(group_name: str, group: FeatureGroup, record: Mapping[str, Any]) -> dict[str, Any]:
-    """PutRecord of one record (missing values left out, as Feature Store allows); ValueError without its
-    record identifier or event time."""
-    for required in (group.record_identifier, group.event_time):
-        if _value_text(record.get(required)) is None:
-            raise ValueError(f"{group.name} record needs {required!r}; got {dict(record)!r:.200}")
-    values = [(name, _value_text(record.get(name))) for name in group.feature_names()]
-    return {
-        "FeatureGroupName": group_name,
-        "Record": [{"FeatureName": name, "ValueAsString": text} for name, text in values if text is not None],
     }
 
 

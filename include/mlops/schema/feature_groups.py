@@ -148,3 +148,33 @@ def product_history_values(records: Sequence[Mapping[str, Any] | None]) -> dict[
         "product_cancel_rate_mean": math.fsum(r[2] for r in rates) / len(rates),
         "product_prior_terminal_min": min(r[0] for r in rates),
     }
+
+
+def _value_text(value: Any) -> str | None:
+    """A record value as Feature Store's ``ValueAsString`` (None: the feature is left out of the record)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def put_record_request(group_name: str, group: FeatureGroup, record: Mapping[str, Any]) -> dict[str, Any]:
+    """PutRecord of one record (missing values left out, as Feature Store allows); ValueError without its
+    record identifier or event time."""
+    for required in (group.record_identifier, group.event_time):
+        if _value_text(record.get(required)) is None:
+            raise ValueError(f"{group.name} record needs {required!r}; got {dict(record)!r:.200}")
+    values = [(name, _value_text(record.get(name))) for name in group.feature_names()]
+    return {
+        "FeatureGroupName": group_name,
+        "Record": [{"FeatureName": name, "ValueAsString": text} for name, text in values if text is not None],
+    }
+
+
+def record_values(group: FeatureGroup, record: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """A BatchGetRecord ``Record`` (FeatureName/ValueAsString pairs) as typed values (absent: None)."""
+    kinds = {group.record_identifier: "bigint", group.event_time: "double", **dict(group.columns)}
+    texts = {item["FeatureName"]: item["ValueAsString"] for item in record}
+    parse = {"bigint": lambda t: int(float(t)), "double": float, "string": str}
+    return {name: (parse[kind](texts[name]) if name in texts else None) for name, kind in kinds.items()}
