@@ -46,6 +46,16 @@ matplotlib>=3.7
 INFERENCE_REQUIREMENTS = "onnxruntime>=1.17\nnumpy>=1.24\n"
 
 
+RAW_ORDER_MODULES = (
+    "mlops/__init__.py",
+    "mlops/schema/__init__.py",
+    "mlops/schema/curated.py",
+    "mlops/schema/feature_groups.py",
+    "mlops/schema/online_store.py",
+    "mlops/schema/raw_order.py",
+)
+
+
 def source_files() -> dict[str, bytes]:
     """Relative path -> content of every file in the source bundle."""
     files = {name: (TRAINING_DIR / name).read_bytes() for name in ENTRY_POINTS}
@@ -53,6 +63,8 @@ def source_files() -> dict[str, bytes]:
     files["mlops/__init__.py"] = (TRAINING_DIR.parent / "__init__.py").read_bytes()
     for path in sorted(TRAINING_DIR.glob("*.py")):
         files[f"mlops/training/{path.name}"] = path.read_bytes()
+    for module in RAW_ORDER_MODULES:  # write_model_dir ships them beside inference.py
+        files[module] = (TRAINING_DIR.parent.parent / module).read_bytes()
     return files
 
 
@@ -84,6 +96,9 @@ def write_model_dir(
     (model_dir / "model.onnx").write_bytes(onnx_model)
     spec.save(model_dir / "feature_spec.json")
     shutil.copyfile(TRAINING_DIR / "inference.py", code / "inference.py")
+    for module in RAW_ORDER_MODULES:  # raw-order featurization and the online store lookup, beside inference.py
+        (code / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TRAINING_DIR.parent.parent / module, code / module)
     (code / "requirements.txt").write_text(INFERENCE_REQUIREMENTS)
     written = ["model.onnx", "feature_spec.json", "code/inference.py", "code/requirements.txt"]
     if example is not None:
