@@ -28,6 +28,7 @@ SCHEMA_MODULES = (
     "schema/__init__.py",
     "schema/curated.py",
     "schema/feature_groups.py",
+    "schema/online_store.py",
     "schema/job_args.py",
     "schema/snapshots.py",
 )

@@ -88,3 +88,22 @@ def test_a_feature_value_recorded_after_an_order_never_reaches_its_training_row(
     }
     row = job.build_features(tables, records=seen).filter(f"order_id = {order['order_id']}").first()
     assert row["prior_orders"] == 999, "a record one microsecond before the order is the one it sees"
+
+
+def test_the_job_fills_the_online_store_with_each_entitys_latest_record(spark, raw, tmp_path):
+    from mlops.schema.feature_groups import record_values
+    from mlops.schema.online_store import OnlineStore
+
+    store = tmp_path / "online.sqlite"
+    job.run_job(spark, {**_args(tmp_path, raw), "online_store_uri": store.as_uri()})
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))[CUSTOMER_HISTORY.name].toPandas()
+    latest = records.sort_values("event_time").drop_duplicates("customer_id", keep="last").set_index("customer_id")
+    ids = [str(i) for i in latest.index]
+    found = OnlineStore(str(store)).batch_get_record(
+        Identifiers=[{"FeatureGroupName": "mlops-local-customer-history", "RecordIdentifiersValueAsString": ids}]
+    )["Records"]
+    assert len(found) == len(ids)
+    for item in found:
+        values = record_values(CUSTOMER_HISTORY, item["Record"])
+        expected = latest.loc[values["customer_id"]]
+        assert values["event_time"] == expected["event_time"] and values["orders"] == expected["orders"]
