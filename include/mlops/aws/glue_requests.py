@@ -42,7 +42,6 @@ ARGUMENT_ACCESS: dict[str, dict[str, str]] = {
         "--raw_uri": "read",
         "--curated_uri": "read+write",
         "--staging_uri": "read+write",
-        "--offline_store_uri": "read+write",
         "--extra-py-files": "code",
     },
     "validate-features": {
@@ -139,7 +138,8 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
         "--staging_uri": lake.staging(config.lake.curated_prefix, FEATURES_TABLE),
         "--run_key": run_key_safe(run_key),
         "--sample_fraction": f"{float(sample_fraction):g}",
-        "--offline_store_uri": lake.curated(OFFLINE_STORE_DATASET),
+        # no --offline_store_uri yet: SageMaker's hourly event-time partitions made the demo's features job
+        # 25x slower (40k folders for 20k orders); the job option stays, tested, until that is fixed
         "--feature_group_prefix": f"{stack_names(config).project}-{stack_names(config).environment}",
         "--region": config.aws.region,
     }
