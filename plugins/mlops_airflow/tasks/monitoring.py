@@ -189,6 +189,14 @@ def evaluate_policy(job: dict[str, Any], context: Context) -> dict[str, Any]:
 def record_failed_window(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
     """The drift job failed after its retries: record the window as failed, with the job's failure reason."""
     from mlops.monitoring.steps import record_failed_window as record
+
+    return record_failed(record, "drift", window, model, context)
+
+
+def record_failed(
+    record: Callable[..., dict[str, Any]], monitor: str, window: dict[str, str], model: dict[str, Any], context: Context
+) -> dict[str, Any]:
+    """Record this run's ``window`` as failed with ``record`` (the drift or quality monitor's bookkeeping)."""
     from mlops_airflow.targets import lake, pipeline_config
 
     config = pipeline_config()
@@ -203,7 +211,7 @@ def record_failed_window(window: dict[str, str], model: dict[str, Any], context:
         s3=clients["s3"],
         sagemaker=clients["sagemaker"],
     )
-    print(f"window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
+    print(f"{monitor} window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
     return failed
 
 
