@@ -198,6 +198,10 @@ class TrainingConfig(_Section):
     min_recent_rows: int = Field(200, ge=1)
     cache: bool = True
     metric_definitions: tuple[MetricDefinition, ...] = ()
+    # The wheels of the jobs' and the endpoint's dependencies, fetched at build time by `make sagemaker-wheels`
+    # (s3://<artifacts>/sagemaker/wheelhouse on aws): they ship in sourcedir.tar.gz and model.tar.gz and
+    # install offline. Required with aws.subnet_ids (no NAT); empty = the containers pip-install from PyPI.
+    wheelhouse_uri: str = Field("", pattern=r"^(|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*|file:///.+)$")
 
     @field_validator("hyperparameters", mode="before")
     @classmethod
