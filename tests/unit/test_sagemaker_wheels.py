@@ -173,3 +173,14 @@ def test_the_wheelhouse_uri_is_a_lake_style_uri():
     assert TrainingConfig(wheelhouse_uri="s3://mlops-artifacts-dev/sagemaker/wheelhouse").wheelhouse_uri
     with pytest.raises(ValueError, match="wheelhouse_uri"):
         TrainingConfig(wheelhouse_uri="sagemaker/wheelhouse")
+
+
+def test_the_local_server_reads_the_offline_requirements_as_package_names(wheelhouse, tmp_path):
+    from mlops.serving.handler import missing_requirements
+
+    out, _, _ = wheelhouse
+    offline = tmp_path / "requirements.txt"
+    offline.write_bytes(mp.inference_code_files(out)["code/requirements.txt"])
+    plain = tmp_path / "plain.txt"
+    plain.write_text(mp.INFERENCE_REQUIREMENTS)
+    assert missing_requirements(offline) == missing_requirements(plain)  # pip options are not packages
