@@ -198,6 +198,10 @@ class TrainingConfig(_Section):
     min_recent_rows: int = Field(200, ge=1)
     cache: bool = True
     metric_definitions: tuple[MetricDefinition, ...] = ()
+    # The wheels of the jobs' and the endpoint's dependencies, fetched at build time by `make sagemaker-wheels`
+    # (s3://<artifacts>/sagemaker/wheelhouse on aws): they ship in sourcedir.tar.gz and model.tar.gz and
+    # install offline. Required with aws.subnet_ids (no NAT); empty = the containers pip-install from PyPI.
+    wheelhouse_uri: str = Field("", pattern=r"^(|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*|file:///.+)$")
 
     @field_validator("hyperparameters", mode="before")
     @classmethod
@@ -261,7 +265,13 @@ class ServingConfig(_Section):
     termination_wait_seconds: int = Field(0, ge=0, le=3600)
     rollback_error_rate: float = Field(0.05, gt=0, le=1)
     rollback_alarms: tuple[str, ...] = ()
-    health_check_timeout_seconds: int = Field(60, ge=1, le=3600)
+    # ProductionVariant.ContainerStartupHealthCheckTimeoutInSeconds: SageMaker accepts 60-3600 s (API Reference).
+    # A start unpacks model.tar.gz, pip-installs code/requirements.txt from the wheels in code/wheels (offline,
+    # onnxruntime + sympy, ~30 MB) and imports onnxruntime: minutes on a small instance, not the 60 s minimum.
+    health_check_timeout_seconds: int = Field(600, ge=60, le=3600)
+    # ProductionVariant.ModelDataDownloadTimeoutInSeconds (60-3600 s): None leaves SageMaker's default, which a
+    # model.tar.gz of tens of MB stays far inside; set it for a much larger package.
+    model_download_timeout_seconds: int | None = Field(None, ge=60, le=3600)
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     instance_count: int = Field(2, ge=1)  # a canary holds at most half the fleet (endpoint_requests.check_deployment)
     execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
