@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
 ENV_PREFIX = "MLOPS__"
+# Capture delivery delay per target: the local capture writer publishes within about a second; SageMaker
+# buffers capture and delivers its files to S3 within minutes, so on aws a window ends five minutes early.
+FLUSH_LAG_DEFAULTS = {"local": 5, "aws": 300}
 
 
 class ConfigError(ValueError):
@@ -367,7 +370,7 @@ class MonitoringConfig(_Section):
     cooldown_hours: float = Field(6.0, ge=0)
     sensor_timeout_minutes: int = Field(30, ge=1, le=45)  # dag_defaults.SENSOR_TIMEOUT_BOUND
     sensor_poke_seconds: int = Field(60, ge=1)
-    capture_flush_lag_seconds: int = Field(5, ge=0, le=3600)
+    capture_flush_lag_seconds: int | None = Field(None, ge=0, le=3600)  # None: FLUSH_LAG_DEFAULTS[target]
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     processing_volume_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(3600, ge=60)
@@ -375,6 +378,13 @@ class MonitoringConfig(_Section):
     framework_version: str = "1.2-1"
     quality: QualityConfig = QualityConfig()
     retrain_on_new_labels: RetrainOnNewLabelsConfig = RetrainOnNewLabelsConfig()
+
+    def flush_lag_seconds(self, target: str) -> int:
+        """How long before its run's time a window ends: ``capture_flush_lag_seconds``, else the target's
+        default (:data:`FLUSH_LAG_DEFAULTS`), so capture still being delivered lands in the next window."""
+        if self.capture_flush_lag_seconds is not None:
+            return self.capture_flush_lag_seconds
+        return FLUSH_LAG_DEFAULTS[target]
 
 
 class ReportingConfig(_Section):

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 def plan_quality_window(context: Context) -> dict[str, str]:
     """This run's window: from where the last evaluated window ended (a pending one grows) to the run's end."""
     from mlops.monitoring import quality_steps
-    from mlops_airflow.targets import lake, pipeline_config
+    from mlops_airflow.targets import current_target, lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    end = window_end_of_run(context, config.monitoring.capture_flush_lag_seconds)
+    end = window_end_of_run(context, config.monitoring.flush_lag_seconds(current_target()))
     s3 = aws_clients(config)["s3"]
     window = quality_steps.plan_window(config, the_lake, run_id=context["run_id"], end=end, s3=s3)
     return {**window, "capture_uri": the_lake.capture(config.serving.endpoint_name)}

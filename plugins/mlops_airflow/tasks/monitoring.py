@@ -55,7 +55,7 @@ def plan_window(context: Context) -> dict[str, str]:
     """This run's window: scheduled runs end at the data interval's end, manual runs at ``window_end``
     (Param) or when they were triggered, less the capture flush lag; a window starts where the previous one ended."""
     from mlops.monitoring import steps
-    from mlops_airflow.targets import lake, pipeline_config
+    from mlops_airflow.targets import current_target, lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
     endpoint = config.serving.endpoint_name
@@ -64,7 +64,7 @@ def plan_window(context: Context) -> dict[str, str]:
         the_lake,
         endpoint,
         run_id=context["run_id"],
-        end=window_end_of_run(context, config.monitoring.capture_flush_lag_seconds),
+        end=window_end_of_run(context, config.monitoring.flush_lag_seconds(current_target())),
         window_minutes=int(minutes),
         s3=aws_clients(config)["s3"],
     )
