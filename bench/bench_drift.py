@@ -319,7 +319,8 @@ def render(results: list[dict], command: str, load: str) -> str:
 
 
 def replace_section(text: str, section: str) -> str:
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    # up to the next heading: the section's ### subsections (model quality, flood guard) are other benches'
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^##+ |\Z)", re.S | re.M)
     if pattern.search(text):
         return pattern.sub(section + "\n", text)
     return (text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n") + section + "\n"
