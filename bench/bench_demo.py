@@ -34,7 +34,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from process_tree import tree_rss  # noqa: E402  (bench/ is on the path: the script's folder)
+from benchmarks_md import write_section  # noqa: E402  (bench/ is on the path: the script's folder)
+from process_tree import tree_rss  # noqa: E402
 
 from mlops import processes  # noqa: E402
 
@@ -122,15 +123,13 @@ def table(runs: list[Run]) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str], command: str) -> None:
-    """Replace (or append) the section of BENCHMARKS.md with this run's table."""
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
+def section(lines: list[str], command: str) -> str:
+    """The "Whole loop" section of BENCHMARKS.md for this run's table."""
     machine = (
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
         f"Python {platform.python_version()}"
     )
-    body = "\n".join(
+    return "\n".join(
         [
             SECTION,
             "",
@@ -139,16 +138,8 @@ def write_section(lines: list[str], command: str) -> None:
             "first size, measured in the same run. One run per size: the whole loop is too long to repeat here.",
             "",
             *lines,
-            "",
         ]
     )
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[nxt + 1 :] if nxt != -1 else "")
-    path.write_text(text)
 
 
 def main() -> int:
@@ -172,7 +163,7 @@ def main() -> int:
     lines = table(runs)
     print("\n".join(lines))
     if args.write:
-        write_section(lines, "bench/bench_demo.py --sizes " + " ".join(map(str, args.sizes)))
+        write_section(section(lines, "bench/bench_demo.py --sizes " + " ".join(map(str, args.sizes))))
     return 0 if all(r.ok for r in runs) else 1
 
 

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
+
+from benchmarks_md import write_section  # noqa: E402  (bench/ is on the path: the script's folder)
 
 from mlops.config import PipelineConfig  # noqa: E402
 from mlops.lake import Lake, local_path  # noqa: E402
@@ -318,13 +319,6 @@ def render(results: list[dict], command: str, load: str) -> str:
     return "\n".join(lines)
 
 
-def replace_section(text: str, section: str) -> str:
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        return pattern.sub(section + "\n", text)
-    return (text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n") + section + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -343,8 +337,7 @@ def main() -> int:
     section = render(results, command, load)
     print(section)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(replace_section(path.read_text() if path.exists() else "", section))
+        write_section(section)
     return 0
 
 

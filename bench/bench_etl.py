@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
+from benchmarks_md import write_section  # noqa: E402  (bench/ is on the path: the script's folder)
 from process_tree import tree_rss  # noqa: E402  (bench/ is on the path: the script's folder)
 
 from mlops.etl import build_features  # noqa: E402
@@ -193,14 +193,6 @@ def _version(name: str, python: str = sys.executable) -> str:
     return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def update_benchmarks(section: str, path: Path) -> None:
-    """Replace (or append) only the "Features ETL" section of BENCHMARKS.md."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
@@ -215,7 +207,7 @@ def main() -> None:
     results = [run_size(n, args.work, args) for n in args.sizes]
     section = render(results, args)
     print(section)
-    update_benchmarks(section, args.output)
+    write_section(section, args.output)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
+
+from benchmarks_md import write_section  # noqa: E402  (bench/ is on the path: the script's folder)
 
 from mlops.config import load_config  # noqa: E402
 from mlops.etl import pandas_features  # noqa: E402
@@ -340,14 +341,6 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
     lines += ["", *report.get("notes", []), ""]
     return "\n".join(lines)
-
-
-def write_section(section: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace (or append) the section, leaving the others alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main() -> int:

@@ -25,7 +25,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins")]
+
+from benchmarks_md import write_section  # noqa: E402  (bench/ is on the path: the script's folder)
 
 from mlops.config import load_config  # noqa: E402
 from mlops.training import synthetic  # noqa: E402  (sets OMP_WAIT_POLICY before lightgbm loads)
@@ -166,14 +167,6 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += ["", *report.get("notes", []), ""]
     return "\n".join(lines)
-
-
-def write_section(section: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace (or append) the '## Training' section, leaving the other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Training\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main() -> int:

@@ -33,8 +33,9 @@ not an error. The `force` Param evaluates the window without waiting. One run at
 never pile up behind a waiting one.
 
 **Capture flush lag.** A window ends `monitoring.capture_flush_lag_seconds` before its run's time
-(the scheduled interval's end, or the trigger time): the endpoint writes capture files about a
-second after the requests (SageMaker: within minutes), so requests still being flushed belong to
+(the scheduled interval's end, or the trigger time; unset, 5 s locally and 300 s on aws): the local
+endpoint writes capture files about a second after the requests (SageMaker: within minutes), so
+requests still being flushed belong to
 the next window instead of to none. The local capture writer also publishes a watermark
 (`_capture_watermark.json`), which `make demo` waits for before it triggers a window.
 

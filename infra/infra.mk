@@ -28,6 +28,19 @@ mwaa-bundle: venv $(ENVS)/sdk/.installed ## Build the MWAA bundle in .mlops/mwaa
 	$(PY) -m mlops_tools.mwaa_bundle --out $(MWAA_BUNDLE) --uv $(UV) --sdk-python $(ENVS)/sdk/bin/python \
 	  $(if $(MWAA_ONLINE),--online) $(if $(MWAA_UPLOAD),--upload $(MWAA_UPLOAD))
 
+# The wheels of the SageMaker jobs' and the endpoint's dependencies (no NAT in network.yaml: nothing installs
+# from PyPI at a container's start). SAGEMAKER_WHEELS_UPLOAD=s3://<artifacts>/sagemaker/wheelhouse also uploads
+# (then set training.wheelhouse_uri to it); SAGEMAKER_TRAINING_PYTHON / SAGEMAKER_INFERENCE_PYTHON name the
+# Python of an image the tool's IMAGES table does not list.
+SAGEMAKER_WHEELS        ?= $(STATE)/sagemaker-wheels
+SAGEMAKER_WHEELS_UPLOAD ?=
+.PHONY: sagemaker-wheels
+sagemaker-wheels: venv ## Fetch the SageMaker containers' wheels into .mlops/sagemaker-wheels (SAGEMAKER_WHEELS_UPLOAD=s3://... also uploads)
+	$(PY) -m mlops_tools.sagemaker_wheels --out $(SAGEMAKER_WHEELS) --uv $(UV) \
+	  $(if $(SAGEMAKER_TRAINING_PYTHON),--training-python $(SAGEMAKER_TRAINING_PYTHON)) \
+	  $(if $(SAGEMAKER_INFERENCE_PYTHON),--inference-python $(SAGEMAKER_INFERENCE_PYTHON)) \
+	  $(if $(SAGEMAKER_WHEELS_UPLOAD),--upload $(SAGEMAKER_WHEELS_UPLOAD))
+
 .PHONY: lambdas
 lambdas: venv ## Build the Lambda packages (run API, reporting) into .mlops/lambda for Python 3.12 on arm64
 	$(PY) -m mlops_tools.lambda_zips --out $(STATE)/lambda --uv $(UV)

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "pipeline.yaml"
 ENV_PREFIX = "MLOPS__"
+# Capture delivery delay per target: the local capture writer publishes within about a second; SageMaker
+# buffers capture and delivers its files to S3 within minutes, so on aws a window ends five minutes early.
+FLUSH_LAG_DEFAULTS = {"local": 5, "aws": 300}
 
 
 class ConfigError(ValueError):
@@ -198,6 +201,10 @@ class TrainingConfig(_Section):
     min_recent_rows: int = Field(200, ge=1)
     cache: bool = True
     metric_definitions: tuple[MetricDefinition, ...] = ()
+    # The wheels of the jobs' and the endpoint's dependencies, fetched at build time by `make sagemaker-wheels`
+    # (s3://<artifacts>/sagemaker/wheelhouse on aws): they ship in sourcedir.tar.gz and model.tar.gz and
+    # install offline. Required with aws.subnet_ids (no NAT); empty = the containers pip-install from PyPI.
+    wheelhouse_uri: str = Field("", pattern=r"^(|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*|file:///.+)$")
 
     @field_validator("hyperparameters", mode="before")
     @classmethod
@@ -261,7 +268,13 @@ class ServingConfig(_Section):
     termination_wait_seconds: int = Field(0, ge=0, le=3600)
     rollback_error_rate: float = Field(0.05, gt=0, le=1)
     rollback_alarms: tuple[str, ...] = ()
-    health_check_timeout_seconds: int = Field(60, ge=1, le=3600)
+    # ProductionVariant.ContainerStartupHealthCheckTimeoutInSeconds: SageMaker accepts 60-3600 s (API Reference).
+    # A start unpacks model.tar.gz, pip-installs code/requirements.txt from the wheels in code/wheels (offline,
+    # onnxruntime + sympy, ~30 MB) and imports onnxruntime: minutes on a small instance, not the 60 s minimum.
+    health_check_timeout_seconds: int = Field(600, ge=60, le=3600)
+    # ProductionVariant.ModelDataDownloadTimeoutInSeconds (60-3600 s): None leaves SageMaker's default, which a
+    # model.tar.gz of tens of MB stays far inside; set it for a much larger package.
+    model_download_timeout_seconds: int | None = Field(None, ge=60, le=3600)
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     instance_count: int = Field(2, ge=1)  # a canary holds at most half the fleet (endpoint_requests.check_deployment)
     execution_role_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
@@ -357,7 +370,7 @@ class MonitoringConfig(_Section):
     cooldown_hours: float = Field(6.0, ge=0)
     sensor_timeout_minutes: int = Field(30, ge=1, le=45)  # dag_defaults.SENSOR_TIMEOUT_BOUND
     sensor_poke_seconds: int = Field(60, ge=1)
-    capture_flush_lag_seconds: int = Field(5, ge=0, le=3600)
+    capture_flush_lag_seconds: int | None = Field(None, ge=0, le=3600)  # None: FLUSH_LAG_DEFAULTS[target]
     processing_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.")
     processing_volume_gb: int = Field(30, ge=1)
     max_runtime_seconds: int = Field(3600, ge=60)
@@ -365,6 +378,13 @@ class MonitoringConfig(_Section):
     framework_version: str = "1.2-1"
     quality: QualityConfig = QualityConfig()
     retrain_on_new_labels: RetrainOnNewLabelsConfig = RetrainOnNewLabelsConfig()
+
+    def flush_lag_seconds(self, target: str) -> int:
+        """How long before its run's time a window ends: ``capture_flush_lag_seconds``, else the target's
+        default (:data:`FLUSH_LAG_DEFAULTS`), so capture still being delivered lands in the next window."""
+        if self.capture_flush_lag_seconds is not None:
+            return self.capture_flush_lag_seconds
+        return FLUSH_LAG_DEFAULTS[target]
 
 
 class ReportingConfig(_Section):

@@ -259,3 +259,39 @@ def test_config_refuses_ab_variants_on_a_multi_model_endpoint(tmp_path):
     path.write_text("serving:\n  mode: multimodel\n")
     with pytest.raises(ConfigError, match=r"serving\.mode"):
         load_config(path, environ={})
+
+
+# ---- start-up timeouts: the container's start includes the offline pip install from code/wheels ---------
+
+
+def test_startup_timeouts_reach_the_variant_and_are_valid():
+    requests = _requests(health_check_timeout_seconds=900, model_download_timeout_seconds=300)
+    variant = requests["endpoint_config"]["ProductionVariants"][0]
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 900
+    assert variant["ModelDataDownloadTimeoutInSeconds"] == 300
+    assert_valid_request("sagemaker", "CreateEndpointConfig", requests["endpoint_config"])
+
+
+def test_default_health_check_timeout_covers_a_start_and_download_timeout_is_left_to_sagemaker():
+    from mlops.config import load_config
+
+    serving = load_config(environ={}).serving
+    variant = _requests(**serving.model_dump(include={"health_check_timeout_seconds"}))["endpoint_config"]
+    variant = variant["ProductionVariants"][0]
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == serving.health_check_timeout_seconds >= 300
+    assert "ModelDataDownloadTimeoutInSeconds" not in variant
+
+
+def test_startup_timeouts_outside_sagemakers_range_are_refused_before_any_call():
+    with pytest.raises(ValueError, match="health_check_timeout_seconds"):
+        ServingConfig(health_check_timeout_seconds=59)
+    with pytest.raises(ValueError, match="model_download_timeout_seconds"):
+        ServingConfig(model_download_timeout_seconds=3601)
+    with pytest.raises(er.DeploymentConfigError, match="60 to 3600"):
+        er.production_variant(variant_name="A", model_name="m", weight=1, instance_type="ml.m5.large",
+                              instance_count=1, health_check_timeout_seconds=30)  # fmt: skip
+    request = {"EndpointConfigName": "c", "ProductionVariants": [
+        {"VariantName": "A", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
+         "ContainerStartupHealthCheckTimeoutInSeconds": 30}]}  # fmt: skip
+    with pytest.raises(AssertionError):  # botocore's service model agrees: its minimum is 60
+        assert_valid_request("sagemaker", "CreateEndpointConfig", request)

@@ -115,3 +115,15 @@ def test_a_bad_value_in_the_file_names_the_file(tmp_path):
 def test_typed_hyperparameters_are_coerced():
     config = load_config(environ={"MLOPS__TRAINING__HYPERPARAMETERS": "{n_estimators: '120', learning_rate: 0.1}"})
     assert config.training.hyperparameters == {"n_estimators": 120, "learning_rate": 0.1}
+
+
+def test_the_capture_flush_lag_defaults_per_target_and_a_set_value_wins():
+    """SageMaker delivers capture within minutes, the local writer within a second: unset, each target
+    gets its own lag; a value in the file or an MLOPS__ variable applies to both."""
+    monitoring = load_config(environ={}).monitoring
+    assert monitoring.capture_flush_lag_seconds is None
+    assert (monitoring.flush_lag_seconds("local"), monitoring.flush_lag_seconds("aws")) == (5, 300)
+    chosen = load_config(environ={"MLOPS__MONITORING__CAPTURE_FLUSH_LAG_SECONDS": "120"}).monitoring
+    assert (chosen.flush_lag_seconds("local"), chosen.flush_lag_seconds("aws")) == (120, 120)
+    with pytest.raises(ConfigError, match="capture_flush_lag_seconds"):
+        load_config(environ={"MLOPS__MONITORING__CAPTURE_FLUSH_LAG_SECONDS": "-1"})

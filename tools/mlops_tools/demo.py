@@ -163,7 +163,7 @@ def wait_for_capture_flush(endpoint: str, last_request: datetime, deadline_secon
     from mlops.local_stack import local_lake
     from mlops.serving.capture import read_watermark
 
-    target = last_request + timedelta(seconds=load_config().monitoring.capture_flush_lag_seconds)
+    target = last_request + timedelta(seconds=load_config().monitoring.flush_lag_seconds("local"))
     root = local_lake().capture()
     give_up = time.monotonic() + deadline_seconds
     while (flushed := read_watermark(root, endpoint)) is None or flushed <= target:

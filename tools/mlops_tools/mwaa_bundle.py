@@ -135,19 +135,27 @@ def requirements_txt(
     )
 
 
-def resolve_pins(uv: str, requirements: Sequence[str], work: Path, versions: MwaaVersions) -> dict[str, str]:
-    """Resolve ``requirements`` for MWAA's Python on x86_64 Linux under MWAA's constraint files (build time)."""
+def compile_pins(
+    uv: str, requirements: Sequence[str], work: Path, python: str, platform: str, constraints: Sequence[Path]
+) -> dict[str, str]:
+    """Resolve ``requirements`` for ``python`` on ``platform`` (uv's ``--python-platform``) under ``constraints``."""
     source, resolved = work / "resolve.in", work / "resolve.txt"
     source.write_text("\n".join(requirements) + "\n")
     result = subprocess.run(
-        [uv, "pip", "compile", "--quiet", "--python-version", versions.python, "--python-platform", MWAA_PLATFORM,
-         "-c", str(versions.constraints_file), "-c", str(versions.essential_file), "--no-header", "--no-annotate",
+        [uv, "pip", "compile", "--quiet", "--python-version", python, "--python-platform", platform,
+         *(arg for c in constraints for arg in ("-c", str(c))), "--no-header", "--no-annotate",
          "-o", str(resolved), str(source)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        raise BundleError(f"resolving {', '.join(requirements)} for MWAA failed:\n{result.stderr.strip()}")
+        raise BundleError(f"resolving {', '.join(requirements)} for Python {python} failed:\n{result.stderr.strip()}")
     return parse_pins(resolved.read_text())
+
+
+def resolve_pins(uv: str, requirements: Sequence[str], work: Path, versions: MwaaVersions) -> dict[str, str]:
+    """Resolve ``requirements`` for MWAA's Python on x86_64 Linux under MWAA's constraint files (build time)."""
+    constraints = [versions.constraints_file, versions.essential_file]
+    return compile_pins(uv, requirements, work, versions.python, MWAA_PLATFORM, constraints)
 
 
 def wheels_to_ship(resolved: dict[str, str], base_image: dict[str, str]) -> dict[str, str]:
@@ -164,22 +172,27 @@ def wheel_pin(filename: str) -> tuple[str, str]:
     return canonical(name), version
 
 
-def download_wheels(uv: str, pins: dict[str, str], dest: Path, versions: MwaaVersions) -> dict[str, bytes]:
-    """Fetch one CPython-3.12 manylinux-x86_64 (or pure) wheel per pin with ``pip download`` (build time only)."""
+def fetch_wheels(uv: str, pins: dict[str, str], dest: Path, python: str) -> dict[str, bytes]:
+    """Fetch one CPython-``python`` manylinux-x86_64 (or pure) wheel per pin with ``pip download`` (build time only)."""
     platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
-    abi = "cp" + versions.python.replace(".", "")
+    abi = "cp" + python.replace(".", "")
     result = subprocess.run(
         [uv, "tool", "run", "--quiet", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--only-binary=:all:", "--python-version", versions.python, "--implementation", "cp", "--abi", abi,
+         "--only-binary=:all:", "--python-version", python, "--implementation", "cp", "--abi", abi,
          *platforms, "-d", str(dest), *(f"{n}=={v}" for n, v in pins.items())],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        raise BundleError(f"downloading the wheels for MWAA failed (a package without a cp312 x86_64 wheel?):\n"
+        raise BundleError(f"downloading the wheels failed (a package without a {abi} x86_64 wheel?):\n"
                           f"{result.stderr.strip()[-3000:]}")  # fmt: skip
     wheels = {path.name: path.read_bytes() for path in sorted(dest.glob("*.whl"))}
     check_wheelhouse(pins, list(wheels))
     return wheels
+
+
+def download_wheels(uv: str, pins: dict[str, str], dest: Path, versions: MwaaVersions) -> dict[str, bytes]:
+    """Fetch one wheel per pin for MWAA's CPython on manylinux x86_64 (build time only)."""
+    return fetch_wheels(uv, pins, dest, versions.python)
 
 
 def check_wheelhouse(pins: dict[str, str], filenames: Sequence[str]) -> None:

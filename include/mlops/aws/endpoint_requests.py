@@ -26,6 +26,8 @@ CONTENT_TYPES = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["applicat
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
 #: SageMaker blue/green: a canary may hold at most half of the fleet (and at least one instance).
 MAX_CANARY_SHARE = 0.5
+#: ProductionVariant's ContainerStartupHealthCheckTimeoutInSeconds / ModelDataDownloadTimeoutInSeconds (API Reference).
+STARTUP_TIMEOUT_RANGE = (60, 3600)
 
 
 class DeploymentConfigError(ValueError):
@@ -174,8 +176,15 @@ def production_variant(
     instance_type: str,
     instance_count: int,
     health_check_timeout_seconds: int,
+    model_download_timeout_seconds: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    """A ProductionVariant; the start-up timeouts bound the container's start (model download, offline
+    pip install of ``code/requirements.txt``, first ``/ping``), each 60-3600 s."""
+    for field, value in (("health_check_timeout_seconds", health_check_timeout_seconds),
+                         ("model_download_timeout_seconds", model_download_timeout_seconds)):  # fmt: skip
+        if value is not None and not STARTUP_TIMEOUT_RANGE[0] <= int(value) <= STARTUP_TIMEOUT_RANGE[1]:
+            raise DeploymentConfigError(f"serving.{field} is {value}; SageMaker accepts 60 to 3600 seconds")
+    variant = {
         "VariantName": variant_name,
         "ModelName": model_name,
         "InitialVariantWeight": float(weight),
@@ -183,6 +192,9 @@ def production_variant(
         "InstanceType": instance_type,
         "ContainerStartupHealthCheckTimeoutInSeconds": int(health_check_timeout_seconds),
     }
+    if model_download_timeout_seconds is not None:
+        variant["ModelDataDownloadTimeoutInSeconds"] = int(model_download_timeout_seconds)
+    return variant
 
 
 def data_capture_config(*, destination_uri: str, sampling_percentage: int) -> dict[str, Any]:
@@ -300,6 +312,7 @@ def _variants(serving: Any, names: dict[str, str]) -> list[dict[str, Any]]:
             instance_type=serving.instance_type,
             instance_count=serving.instance_count,
             health_check_timeout_seconds=serving.health_check_timeout_seconds,
+            model_download_timeout_seconds=serving.model_download_timeout_seconds,
         )
         for i, v in enumerate(serving.variants)
     ]

@@ -18,16 +18,41 @@ log = logging.getLogger(__name__)
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/mlops-local-sagemaker"
 
 
-def publish_source(lake: Lake, s3: Any = None) -> dict[str, str]:
-    """Upload the script-mode bundle under its content hash (once): tarball for training, files for processing."""
-    from mlops.training.model_package import source_bundle, source_files
+def wheelhouse_index(wheelhouse_uri: str, s3: Any = None) -> bytes:
+    """The index of the wheelhouse ``make sagemaker-wheels`` wrote at ``wheelhouse_uri``, checked against the code."""
+    from mlops.training.model_package import WHEELHOUSE_INDEX, check_wheelhouse_index
 
-    data, sha = source_bundle()
+    index_uri = lake_io.join(wheelhouse_uri, WHEELHOUSE_INDEX)
+    if not lake_io.exists(index_uri, s3):
+        raise ValueError(f"training.wheelhouse_uri has no {WHEELHOUSE_INDEX} ({index_uri}); build and upload it with "
+                         "`make sagemaker-wheels SAGEMAKER_WHEELS_UPLOAD=<that uri>`")  # fmt: skip
+    index = lake_io.read_bytes(index_uri, s3)
+    check_wheelhouse_index(json.loads(index))
+    return index
+
+
+def publish_source(lake: Lake, s3: Any = None, wheelhouse_uri: str = "", offline: bool = False) -> dict[str, str]:
+    """Upload the script-mode bundle under its content hash (once): tarball for training, files for processing.
+
+    With ``wheelhouse_uri`` the bundle carries the wheels the jobs and the endpoint install offline; its
+    hash covers the code and the wheelhouse index (each wheel's sha256), so the wheels are read only when
+    the bundle is new. ``offline`` (jobs in private subnets without NAT) refuses to publish without them.
+    """
+    from mlops.training.model_package import source_bundle, source_files, source_identity, wheelhouse_files
+
+    if offline and not wheelhouse_uri:
+        raise ValueError("the SageMaker jobs run in aws.subnet_ids, where nothing reaches PyPI: run `make "
+                         "sagemaker-wheels SAGEMAKER_WHEELS_UPLOAD=s3://<artifacts-bucket>/sagemaker/wheelhouse` "
+                         "and set training.wheelhouse_uri to that uri (infra/README.md)")  # fmt: skip
+    index = wheelhouse_index(wheelhouse_uri, s3) if wheelhouse_uri else None
+    sha = source_identity(index)
     prefix = lake.models("code", sha[:16])
     tarball = lake_io.join(prefix, "sourcedir.tar.gz")
     if not lake_io.exists(tarball, s3):
-        lake_io.upload_tree(source_files(), lake_io.join(prefix, "source"), s3)
-        lake_io.write_bytes(tarball, data, s3)
+        read = lambda name: lake_io.read_bytes(lake_io.join(wheelhouse_uri, name), s3)  # noqa: E731
+        wheelhouse = wheelhouse_files(index, read) if index is not None else None
+        lake_io.upload_tree(source_files(wheelhouse), lake_io.join(prefix, "source"), s3)
+        lake_io.write_bytes(tarball, source_bundle(wheelhouse)[0], s3)
     return {"source_uri": tarball, "code_uri": lake_io.join(prefix, "source") + "/", "code_sha256": sha}
 
 
@@ -50,7 +75,7 @@ def training_plan(
     """Everything the run's jobs need: channels, code location and the CreateTrainingJob request."""
     curated_uri = resolve_snapshot(curated_uri, s3)
     channels = split_channels(curated_uri, s3)
-    code = publish_source(lake, s3)
+    code = publish_source(lake, s3, config.training.wheelhouse_uri, offline=bool(config.aws.subnet_ids))
     name = requests.job_name(config.training.job_name_prefix, "train", run_id, run_after)
     request = requests.training_job_request(
         config,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_airflow.tasks.monitoring import aws_clients, window_end_of_run
+from mlops_airflow.tasks.monitoring import aws_clients, record_failed, window_end_of_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 def plan_quality_window(context: Context) -> dict[str, str]:
     """This run's window: from where the last evaluated window ended (a pending one grows) to the run's end."""
     from mlops.monitoring import quality_steps
-    from mlops_airflow.targets import lake, pipeline_config
+    from mlops_airflow.targets import current_target, lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
-    end = window_end_of_run(context, config.monitoring.capture_flush_lag_seconds)
+    end = window_end_of_run(context, config.monitoring.flush_lag_seconds(current_target()))
     s3 = aws_clients(config)["s3"]
     window = quality_steps.plan_window(config, the_lake, run_id=context["run_id"], end=end, s3=s3)
     return {**window, "capture_uri": the_lake.capture(config.serving.endpoint_name)}
@@ -84,22 +84,8 @@ def evaluate_quality(job: dict[str, Any], context: Context) -> dict[str, Any]:
 def record_failed_window(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
     """The quality job failed after its retries: record the window as failed, with the job's failure reason."""
     from mlops.monitoring.quality_steps import record_failed_window as record
-    from mlops_airflow.targets import lake, pipeline_config
 
-    config = pipeline_config()
-    clients = aws_clients(config)
-    failed = record(
-        config,
-        lake(),
-        run_id=context["run_id"],
-        run_after=context["dag_run"].run_after,
-        window=window,
-        model=model,
-        s3=clients["s3"],
-        sagemaker=clients["sagemaker"],
-    )
-    print(f"quality window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
-    return failed
+    return record_failed(record, "quality", window, model, context)
 
 
 def emit_quality_degraded(decision: dict[str, Any], context: Context) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def plan_window(context: Context) -> dict[str, str]:
     """This run's window: scheduled runs end at the data interval's end, manual runs at ``window_end``
     (Param) or when they were triggered, less the capture flush lag; a window starts where the previous one ended."""
     from mlops.monitoring import steps
-    from mlops_airflow.targets import lake, pipeline_config
+    from mlops_airflow.targets import current_target, lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
     endpoint = config.serving.endpoint_name
@@ -64,7 +64,7 @@ def plan_window(context: Context) -> dict[str, str]:
         the_lake,
         endpoint,
         run_id=context["run_id"],
-        end=window_end_of_run(context, config.monitoring.capture_flush_lag_seconds),
+        end=window_end_of_run(context, config.monitoring.flush_lag_seconds(current_target())),
         window_minutes=int(minutes),
         s3=aws_clients(config)["s3"],
     )
@@ -189,6 +189,14 @@ def evaluate_policy(job: dict[str, Any], context: Context) -> dict[str, Any]:
 def record_failed_window(window: dict[str, str], model: dict[str, Any], context: Context) -> dict[str, Any]:
     """The drift job failed after its retries: record the window as failed, with the job's failure reason."""
     from mlops.monitoring.steps import record_failed_window as record
+
+    return record_failed(record, "drift", window, model, context)
+
+
+def record_failed(
+    record: Callable[..., dict[str, Any]], monitor: str, window: dict[str, str], model: dict[str, Any], context: Context
+) -> dict[str, Any]:
+    """Record this run's ``window`` as failed with ``record`` (the drift or quality monitor's bookkeeping)."""
     from mlops_airflow.targets import lake, pipeline_config
 
     config = pipeline_config()
@@ -203,7 +211,7 @@ def record_failed_window(window: dict[str, str], model: dict[str, Any], context:
         s3=clients["s3"],
         sagemaker=clients["sagemaker"],
     )
-    print(f"window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
+    print(f"{monitor} window {failed['window_start']} .. {failed['window_end']} recorded as failed: {failed['reason']}")
     return failed
 
 
