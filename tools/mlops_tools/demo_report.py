@@ -85,6 +85,37 @@ def endpoint_summary(demo: Demo) -> dict[str, Any] | None:
         return {"invocation_url": f"unavailable: {exc}"}
 
 
+def raw_order_sample(endpoint_name: str) -> dict[str, Any]:
+    """A raw order as a checkout would send it now (the newest order's customer, lines and choices, read from
+    the local catalog's latest-state views) and the endpoint's answer: its features come from the online store."""
+    import duckdb
+
+    from mlops.aws.glue_requests import stack_names
+    from mlops.catalog.duckdb_catalog import local_catalog_path
+    from mlops.serving.runtime import invoke_endpoint
+
+    db = stack_names(load_config()).database
+    columns = ("order_id", "customer_id", "channel", "payment_method", "shipping_method", "ship_country",
+               "promised_days", "shipping_fee", "discount_code")  # fmt: skip
+    select = ", ".join(f"CAST({c} AS DOUBLE)" if c == "shipping_fee" else c for c in columns)
+    line_sql = (
+        "SELECT product_id, quantity, CAST(unit_price AS DOUBLE), CAST(discount_pct AS DOUBLE) "
+        f'FROM "{db}".order_items WHERE order_id = ? ORDER BY order_item_id'  # nosec B608  # project constants only
+    )
+    with duckdb.connect(str(local_catalog_path()), read_only=True) as con:
+        newest = f'SELECT {select} FROM "{db}".orders ORDER BY order_ts DESC, order_id DESC LIMIT 1'  # nosec B608  # project constants only
+        order = dict(zip(columns, con.execute(newest).fetchone(), strict=True))
+        lines = con.execute(line_sql, [order.pop("order_id")]).fetchall()
+    request = {
+        "instances": [
+            {**plain(order), "order_ts": datetime.now(UTC).isoformat(timespec="seconds"),
+             "lines": [dict(zip(("product_id", "quantity", "unit_price", "discount_pct"), line, strict=True))
+                       for line in lines]}
+        ]
+    }  # fmt: skip
+    return {"request": request, "response": invoke_endpoint(endpoint_name, request)["Body"]}
+
+
 def model_versions() -> list[dict[str, Any]]:
     """Every registered version, newest first."""
     from mlops.registry import list_packages
@@ -154,6 +185,12 @@ def report(demo: Demo, started_at: datetime) -> Path:
         console.print(f"[bold]endpoint[/bold] {endpoint['invocation_url']}")
         console.print(f"  sample request: {_text(endpoint.get('sample_request'))}")
         console.print(f"  its response:   {_text(endpoint.get('sample_response'))}")
+        try:
+            raw = raw_order_sample(endpoint["endpoint_name"])
+            console.print(f"  raw-order request (features from the online store): {_text(raw['request'])}")
+            console.print(f"  its response:   {_text(raw['response'])}")
+        except Exception as exc:  # the rest of the summary still prints
+            console.print(f"  raw-order request: unavailable: {exc}")
         for how, command in (endpoint.get("replay") or {}).items():
             console.print(f"  replay with {how}: {command}", soft_wrap=True)
     versions = model_versions()

@@ -47,7 +47,8 @@ def view_sql(database: str, table_input: dict[str, Any]) -> list[str]:
     folder = local_path(table_input["StorageDescriptor"]["Location"])
     qualified = f"{_quote(database)}.{_quote(name)}"
     if table_input.get("PartitionKeys"):
-        source = f"read_parquet({_literal(str(folder / '*' / '*.parquet'))}, hive_partitioning = true)"
+        levels = ["*"] * len(table_input["PartitionKeys"])
+        source = f"read_parquet({_literal(str(folder.joinpath(*levels, '*.parquet')))}, hive_partitioning = true)"
         return [f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM {source}"]  # nosec B608  # identifiers from the project's own schema constants, values bound as parameters
     source = f"read_parquet({_literal(str(folder / '**' / '*.parquet'))}, union_by_name = true)"  # + date folders
     statements = [f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM {source}"]  # nosec B608  # identifiers from the project's own schema constants, values bound as parameters
@@ -67,7 +68,7 @@ def view_sql(database: str, table_input: dict[str, Any]) -> list[str]:
 def _has_data(table_input: dict[str, Any]) -> bool:
     folder = local_path(table_input["StorageDescriptor"]["Location"])
     if table_input.get("PartitionKeys"):
-        return any(folder.glob("*/*.parquet"))
+        return any(folder.glob("/".join(["*"] * len(table_input["PartitionKeys"])) + "/*.parquet"))
     return any(folder.rglob("*.parquet"))
 
 

@@ -74,11 +74,31 @@ from mlops.schema.curated import (
     SPLITS,
     curated_types,
 )
+from mlops.schema.feature_groups import (
+    CUSTOMER_COUNTERS,
+    CUSTOMER_HISTORY,
+    EVENT_TIME,
+    FEATURE_GROUPS,
+    PRODUCT_COUNTERS,
+    PRODUCT_HISTORY,
+    FeatureGroup,
+    offline_table_uri,
+    put_record_request,
+)
 from mlops.schema.job_args import parse_job_args
 from mlops.schema.snapshots import LakeFiles, run_key_safe, swap_in
 
 JOB_ARGS = ("JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key")
-JOB_DEFAULTS = {"sample_fraction": "1.0", "shuffle_partitions": "8"}
+JOB_DEFAULTS = {
+    "sample_fraction": "1.0",
+    "shuffle_partitions": "8",
+    "offline_store_uri": "",  # empty: the entity records are joined in memory, no offline store written
+    "feature_group_prefix": "mlops-local",
+    "account": "",  # empty: the caller's account (STS) on S3, 000000000000 in a local lake
+    "region": "local",
+    "online_store_uri": "",  # file:// of the local online store (SQLite) to fill; empty: none
+}
+LOCAL_ACCOUNT = "000000000000"
 ZERO_WITHOUT_LINES = (
     "basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg", "max_discount_pct",
 )  # fmt: skip
@@ -171,89 +191,153 @@ def basket_features(items: Any, products: Any) -> Any:
     )
 
 
-def history_features(orders: Any) -> Any:
-    """Leak-free customer history per order (see the module docstring for the exact rule)."""
+def _micros(column: str) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.expr(f"unix_micros(cast({column} as timestamp))")
+
+
+def _running_records(events: Any, entity: str, sums: tuple[str, ...], maxes: tuple[str, ...] = ()) -> Any:
+    """One record per (entity, instant ``t``): the entity's totals of ``sums`` (and max of ``maxes``) through ``t``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    terminal = F.col("status").isin(*LABEL_CLASSES)
+    per_instant = events.groupBy(entity, "t").agg(
+        *(F.sum(c).alias(c) for c in sums), *(F.max(c).alias(c) for c in maxes)
+    )
+    through = Window.partitionBy(entity).orderBy("t").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return per_instant.select(
+        entity, "t", *(F.sum(c).over(through).alias(c) for c in sums), *(F.max(c).over(through).alias(c) for c in maxes)
+    )
+
+
+def _baseline(frame: Any, entity: str, zeros: tuple[str, ...]) -> Any:
+    """A zero-history record at the epoch for every entity of ``frame``: the online store knows each entity
+    (profile or attributes) before its first outcome; a point-in-time join reads it as "no history"."""
+    from pyspark.sql import functions as F
+
+    return frame.select(
+        F.col(entity), F.lit(0).cast("long").alias("t"), *(F.lit(0).cast("long").alias(c) for c in zeros)
+    )
+
+
+def customer_records(orders: Any, customers: Any) -> Any:
+    """Customer-history feature records (``mlops.schema.feature_groups.CUSTOMER_HISTORY``): per customer and
+    instant, the orders placed and the outcomes known through it, with the customer's profile."""
+    from pyspark.sql import functions as F
+
+    counts = ("orders", "terminal_orders", "returned_orders", "cancelled_orders")
     placed = orders.select(
-        "customer_id",
-        F.col("order_id"),
-        F.expr("unix_micros(cast(order_ts as timestamp))").alias("t"),
-        F.lit(1).alias("is_order"),
-        F.col("basket_value").alias("spend"),
-        F.lit(0).alias("term"),
-        F.lit(0).alias("ret"),
-        F.lit(0).alias("canc"),
-    )
-    outcomes = orders.filter(terminal).select(
-        "customer_id",
-        F.lit(None).cast("long").alias("order_id"),
-        F.expr("unix_micros(cast(updated_at as timestamp))").alias("t"),
-        F.lit(0).alias("is_order"),
-        F.lit(0.0).alias("spend"),
-        F.lit(1).alias("term"),
-        (F.col("status") == "returned").cast("int").alias("ret"),
-        (F.col("status") == "cancelled").cast("int").alias("canc"),
-    )
-    before = Window.partitionBy("customer_id").orderBy("t").rangeBetween(Window.unboundedPreceding, -1)
-    events = placed.unionByName(outcomes)
-    prior_terminal = F.coalesce(F.sum("term").over(before), F.lit(0))
-    prev_t = F.max(F.when(F.col("is_order") == 1, F.col("t"))).over(before)
-    rate = lambda col: F.when(prior_terminal > 0, F.sum(col).over(before) / prior_terminal).otherwise(0.0)  # noqa: E731
-    return (
-        events.select(
-            "order_id",
-            "is_order",
-            F.coalesce(F.sum("is_order").over(before), F.lit(0)).cast("int").alias("prior_orders"),
-            F.coalesce(F.sum("spend").over(before), F.lit(0.0)).alias("prior_spend"),
-            prior_terminal.cast("int").alias("prior_terminal_orders"),
-            rate("ret").cast("double").alias("prior_return_rate"),
-            rate("canc").cast("double").alias("prior_cancel_rate"),
-            ((F.col("t") - prev_t) / 86_400_000_000.0).alias("days_since_prev_order"),
-        )
-        .filter(F.col("is_order") == 1)
-        .drop("is_order")
-    )
+        "customer_id", _micros("order_ts").alias("t"), F.lit(1).alias("orders"), F.col("basket_value").alias("spend"),
+        *(F.lit(0).alias(c) for c in counts[1:]), _micros("order_ts").alias("last_order_micros"),
+    )  # fmt: skip
+    outcomes = orders.filter(F.col("status").isin(*LABEL_CLASSES)).select(
+        "customer_id", _micros("updated_at").alias("t"), F.lit(0).alias("orders"), F.lit(0.0).alias("spend"),
+        F.lit(1).alias("terminal_orders"), (F.col("status") == "returned").cast("int").alias("returned_orders"),
+        (F.col("status") == "cancelled").cast("int").alias("cancelled_orders"),
+        F.lit(None).cast("long").alias("last_order_micros"),
+    )  # fmt: skip
+    running = _running_records(placed.unionByName(outcomes), "customer_id", (*counts, "spend"), ("last_order_micros",))
+    base = _baseline(customers, "customer_id", counts).withColumn("spend", F.lit(0.0))
+    base = base.withColumn("last_order_micros", F.lit(None).cast("long"))
+    profile = customers.select(
+        "customer_id", "country", "segment", F.col("birth_year").cast("double").alias("birth_year"),
+        F.col("marketing_opt_in").cast("long").alias("marketing_opt_in"), _micros("signup_ts").alias("signup_micros"),
+    )  # fmt: skip
+    return _as_records(running.unionByName(base).join(profile, "customer_id", "left"), CUSTOMER_HISTORY)
 
 
-def product_history_features(orders: Any, items: Any) -> Any:
-    """Leak-free product history per order (``mlops.schema.curated``: smoothed rates of known outcomes)."""
-    from pyspark.sql import Window
+def product_records(orders: Any, items: Any, products: Any) -> Any:
+    """Product-history feature records (``PRODUCT_HISTORY``): per product and instant, the outcomes of its
+    orders known through it (each order once per product), with the product's attributes."""
     from pyspark.sql import functions as F
 
     pairs = (
         items.select("order_id", "product_id")
         .distinct()
-        .join(orders.select("order_id", "order_ts", "updated_at", "status"), "order_id")
-    )
-    placed = pairs.select(
-        "product_id",
-        F.col("order_id").cast("long").alias("order_id"),
-        F.expr("unix_micros(cast(order_ts as timestamp))").alias("t"),
-        *(F.lit(0).alias(name) for name in ("term", "ret", "canc")),
+        .join(orders.select("order_id", "updated_at", "status"), "order_id")
     )
     outcomes = pairs.filter(F.col("status").isin(*LABEL_CLASSES)).select(
-        "product_id",
-        F.lit(None).cast("long").alias("order_id"),
-        F.expr("unix_micros(cast(updated_at as timestamp))").alias("t"),
-        F.lit(1).alias("term"),
-        (F.col("status") == "returned").cast("int").alias("ret"),
-        (F.col("status") == "cancelled").cast("int").alias("canc"),
+        "product_id", _micros("updated_at").alias("t"), F.lit(1).alias("terminal_orders"),
+        (F.col("status") == "returned").cast("int").alias("returned_orders"),
+        (F.col("status") == "cancelled").cast("int").alias("cancelled_orders"),
+    )  # fmt: skip
+    running = _running_records(outcomes, "product_id", PRODUCT_COUNTERS)
+    attributes = products.select(
+        "product_id", "category", F.col("weight_kg").cast("double").alias("weight_kg"),
+        F.col("is_fragile").cast("long").alias("is_fragile"),
+    )  # fmt: skip
+    base = _baseline(products, "product_id", PRODUCT_COUNTERS)
+    return _as_records(running.unionByName(base).join(attributes, "product_id", "left"), PRODUCT_HISTORY)
+
+
+def _as_records(frame: Any, group: FeatureGroup) -> Any:
+    """The record columns of ``group`` in order, event time in seconds (Fractional), SQL types as defined."""
+    from pyspark.sql import functions as F
+
+    types = dict(group.columns)
+    return frame.select(
+        F.col(group.record_identifier).cast("long").alias(group.record_identifier),
+        (F.col("t") / 1_000_000.0).alias(group.event_time),
+        *(F.col(name).cast(types[name]).alias(name) for name, _ in group.columns),
     )
-    before = Window.partitionBy("product_id").orderBy("t").rangeBetween(Window.unboundedPreceding, -1)
-    prior = {name: F.coalesce(F.sum(name).over(before), F.lit(0)) for name in ("term", "ret", "canc")}
-    k = PRODUCT_RATE_PRIOR_ORDERS
-    rate = lambda name, p: (prior[name] + k * p) / (prior["term"] + k)  # noqa: E731
-    per_product = placed.unionByName(outcomes).select(
+
+
+def point_in_time(probes: Any, records: Any, group: FeatureGroup, columns: tuple[str, ...]) -> Any:
+    """``probes`` (the entity column and ``t``, micros) with ``columns`` of the entity's record with the latest
+    event time strictly before ``t`` (null without one): a record at the probe's instant is not seen."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    entity = group.record_identifier
+    recs = records.select(
+        entity, F.round(F.col(group.event_time) * 1_000_000.0).cast("long").alias("t"), F.lit(1).alias("_kind"),
+        F.struct(*columns).alias("_rec"),
+    )  # fmt: skip
+    probe_rows = probes.withColumn("_kind", F.lit(0)).withColumn("_rec", F.lit(None).cast(recs.schema["_rec"].dataType))
+    upto = Window.partitionBy(entity).orderBy("t", "_kind").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    seen = probe_rows.unionByName(recs, allowMissingColumns=True).withColumn("_seen", F.last("_rec", True).over(upto))
+    return seen.filter(F.col("_kind") == 0).select(*probes.columns, *(F.col(f"_seen.{c}").alias(c) for c in columns))
+
+
+def history_features(orders: Any, records: Any) -> Any:
+    """Customer history per order from the point-in-time customer records (``customer_history_values``)."""
+    from pyspark.sql import functions as F
+
+    probes = orders.select("order_id", "customer_id", _micros("order_ts").alias("t"))
+    seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
+    terminal = F.coalesce(F.col("terminal_orders"), F.lit(0))
+    rate = lambda col: F.when(terminal > 0, F.col(col) / terminal).otherwise(0.0)  # noqa: E731
+    return seen.select(
         "order_id",
-        prior["term"].alias("term"),
-        rate("ret", PRODUCT_RATE_PRIOR["returned"]).alias("ret_rate"),
-        rate("canc", PRODUCT_RATE_PRIOR["cancelled"]).alias("canc_rate"),
+        F.coalesce(F.col("orders"), F.lit(0)).cast("int").alias("prior_orders"),
+        F.coalesce(F.col("spend"), F.lit(0.0)).alias("prior_spend"),
+        terminal.cast("int").alias("prior_terminal_orders"),
+        rate("returned_orders").cast("double").alias("prior_return_rate"),
+        rate("cancelled_orders").cast("double").alias("prior_cancel_rate"),
+        ((F.col("t") - F.col("last_order_micros")) / 86_400_000_000.0).alias("days_since_prev_order"),
     )
+
+
+def product_history_features(orders: Any, items: Any, records: Any) -> Any:
+    """Product history per order from the point-in-time product records (``product_history_values``)."""
+    from pyspark.sql import functions as F
+
+    probes = (
+        items.select("order_id", "product_id").distinct()
+        .join(orders.select("order_id", _micros("order_ts").alias("t")), "order_id")
+    )  # fmt: skip
+    seen = point_in_time(probes, records, PRODUCT_HISTORY, PRODUCT_COUNTERS)
+    prior = {c: F.coalesce(F.col(c), F.lit(0)) for c in PRODUCT_COUNTERS}
+    k = PRODUCT_RATE_PRIOR_ORDERS
+    rate = lambda name, p: (prior[name] + k * p) / (prior["terminal_orders"] + k)  # noqa: E731
     return (
-        per_product.filter(F.col("order_id").isNotNull())
+        seen.select(
+            "order_id",
+            prior["terminal_orders"].alias("term"),
+            rate("returned_orders", PRODUCT_RATE_PRIOR["returned"]).alias("ret_rate"),
+            rate("cancelled_orders", PRODUCT_RATE_PRIOR["cancelled"]).alias("canc_rate"),
+        )
         .groupBy("order_id")
         .agg(
             F.max("ret_rate").alias("product_return_rate_max"),
@@ -272,11 +356,11 @@ def split_bucket(column: Any, first_hex: int = 1) -> Any:
     return F.conv(F.substring(digest, first_hex, 8), 16, 10).cast("long")
 
 
-def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
-    """The pure transform: latest-state raw DataFrames (by table name) -> curated DataFrame."""
+def customers_of(tables: dict[str, Any]) -> Any:
+    """The customer columns the curated table takes from the latest ``customers`` table."""
     from pyspark.sql import functions as F
 
-    customers = tables["customers"].select(
+    return tables["customers"].select(
         "customer_id",
         F.col("country").alias("customer_country"),
         F.col("segment").alias("customer_segment"),
@@ -284,14 +368,42 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
         F.col("marketing_opt_in").cast("int").alias("marketing_opt_in"),
         F.col("signup_ts"),
     )
+
+
+def orders_with_baskets(tables: dict[str, Any]) -> Any:
+    """Latest orders with their basket aggregates (zeros / ``none`` without lines)."""
     baskets = basket_features(tables["order_items"], tables["products"])
-    orders = (
+    return (
         tables["orders"]
         .join(baskets, "order_id", "left")
         .fillna(0, subset=["basket_lines", "basket_units", "distinct_categories", "fragile_units"])
         .fillna(0.0, subset=[*ZERO_WITHOUT_LINES, *(f"share_{c}" for c in SHARE_CATEGORIES)])
         .fillna("none", subset=["top_category"])
-        .join(product_history_features(tables["orders"], tables["order_items"]), "order_id", "left")
+    )
+
+
+def entity_records(tables: dict[str, Any]) -> dict[str, Any]:
+    """Every feature group's records (group name -> DataFrame) from the latest raw tables."""
+    orders = orders_with_baskets(tables)
+    return {
+        CUSTOMER_HISTORY.name: customer_records(orders, tables["customers"]),
+        PRODUCT_HISTORY.name: product_records(orders, tables["order_items"], tables["products"]),
+    }
+
+
+def build_features(tables: dict[str, Any], sample_fraction: float = 1.0, records: dict[str, Any] | None = None) -> Any:
+    """The pure transform: latest-state raw DataFrames (by table name) and the feature groups' records (read
+    from the offline store by the job; computed from ``tables`` when not given) -> curated DataFrame."""
+    from pyspark.sql import functions as F
+
+    records = records or entity_records(tables)
+    orders = (
+        orders_with_baskets(tables)
+        .join(
+            product_history_features(tables["orders"], tables["order_items"], records[PRODUCT_HISTORY.name]),
+            "order_id",
+            "left",
+        )
         .fillna(PRODUCT_RATE_PRIOR["returned"], subset=["product_return_rate_max", "product_return_rate_mean"])
         .fillna(PRODUCT_RATE_PRIOR["cancelled"], subset=["product_cancel_rate_mean"])
         .fillna(0, subset=["product_prior_terminal_min"])
@@ -299,8 +411,8 @@ def build_features(tables: dict[str, Any], sample_fraction: float = 1.0) -> Any:
     labelled = orders.filter(F.col("status").isin(*LABEL_CLASSES))
     if sample_fraction < 1.0:
         labelled = labelled.filter(split_bucket(F.col("order_id"), 9) % 10_000 < round(sample_fraction * 10_000))
-    history = history_features(orders)
-    frame = labelled.join(customers, "customer_id", "inner").join(history, "order_id", "left")
+    history = history_features(labelled, records[CUSTOMER_HISTORY.name])
+    frame = labelled.join(customers_of(tables), "customer_id", "inner").join(history, "order_id", "left")
     return frame.select(*curated_columns())
 
 
@@ -344,6 +456,93 @@ def curated_columns() -> list[Any]:
 def load_latest_tables(spark: Any, raw_uri: str) -> dict[str, Any]:
     """Latest state of every raw table the features need."""
     return {table: latest_state(read_raw_table(spark, raw_uri, table), key) for table, key in RAW_TABLES.items()}
+
+
+# ------------------------------------------------------------------------- the offline store
+
+
+def offline_group_uri(files: LakeFiles, args: dict[str, str], group: FeatureGroup) -> str:
+    """The group's offline-store data folder (SageMaker's layout); an existing ``<group>-<created>`` folder
+    is reused, else ``created`` is now (the feature group's creation time)."""
+    store = args["offline_store_uri"].rstrip("/")
+    name = f"{args['feature_group_prefix']}-{group.name}"
+    account = args["account"] or (_caller_account() if store.startswith("s3://") else LOCAL_ACCOUNT)
+    base = f"{store}/{account}/sagemaker/{args['region']}/offline-store"
+    existing = [n for n in files.list_children(base) if n.rsplit("-", 1)[0] == name and n.rsplit("-", 1)[1].isdigit()]
+    created = int(existing[0].rsplit("-", 1)[1]) if existing else int(time.time())
+    return offline_table_uri(store, account, args["region"], name, created)
+
+
+def _caller_account() -> str:
+    import boto3  # only on aws (Glue has it)
+
+    return str(boto3.client("sts").get_caller_identity()["Account"])
+
+
+def offline_rows(records: Any, written_at: float) -> Any:
+    """Records as the offline store holds them: the three columns it adds and the hourly event-time partitions."""
+    from pyspark.sql import functions as F
+
+    event = F.timestamp_micros(F.round(F.col(EVENT_TIME) * 1_000_000.0).cast("long"))
+    return records.select(
+        "*",
+        F.timestamp_micros(F.lit(int(written_at * 1_000_000))).alias("write_time"),
+        F.timestamp_micros(F.lit(int(written_at * 1_000_000))).alias("api_invocation_time"),
+        F.lit(False).alias("is_deleted"),
+        F.date_format(event, "yyyy").alias("year"),
+        F.date_format(event, "MM").alias("month"),
+        F.date_format(event, "dd").alias("day"),
+        F.date_format(event, "HH").alias("hour"),
+    )
+
+
+def write_offline_store(records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles) -> dict:
+    """Append every group's records to its offline store (staged, then moved in); group name -> data URI."""
+    uris, written_at = {}, time.time()
+    for group in FEATURE_GROUPS:
+        staged = f"{staging}/offline-store/{group.name}"
+        rows = offline_rows(records[group.name], written_at)
+        rows.write.mode("overwrite").partitionBy("year", "month", "day", "hour").parquet(staged)
+        uris[group.name] = offline_group_uri(files, args, group)
+        files.merge_tree(staged, uris[group.name])
+    return uris
+
+
+def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:
+    """Every group's records from its offline store: per record identifier and event time the latest write,
+    deleted records left out."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    out = {}
+    for group in FEATURE_GROUPS:
+        rows = spark.read.option("recursiveFileLookup", "true").parquet(uris[group.name])
+        latest = Window.partitionBy(group.record_identifier, group.event_time).orderBy(
+            F.col("write_time").desc(), F.col("api_invocation_time").desc()
+        )
+        ranked = rows.withColumn("_rn", F.row_number().over(latest))
+        out[group.name] = ranked.filter((F.col("_rn") == 1) & ~F.col("is_deleted")).select(*group.feature_names())
+    return out
+
+
+def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
+    """Put the latest record per entity of every group into the local online store (PutRecord dicts, one
+    transaction per group, older records never overwrite newer ones); returns how many were put."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from mlops.schema.online_store import OnlineStore
+
+    names = {group.name: f"{args['feature_group_prefix']}-{group.name}" for group in FEATURE_GROUPS}
+    identifiers = {names[g.name]: (g.record_identifier, g.event_time) for g in FEATURE_GROUPS}
+    store = OnlineStore(args["online_store_uri"].removeprefix("file://"), identifiers)
+    put = 0
+    for group in FEATURE_GROUPS:
+        newest = Window.partitionBy(group.record_identifier).orderBy(F.col(group.event_time).desc())
+        latest = records[group.name].withColumn("_rn", F.row_number().over(newest)).filter("_rn = 1").drop("_rn")
+        rows = (put_record_request(names[group.name], group, row.asDict()) for row in latest.toLocalIterator())
+        put += store.put_records(rows)
+    return put
 
 
 # --------------------------------------------------------------------------------- the job
@@ -404,11 +603,18 @@ def summarise(spark: Any, staged_uri: str) -> dict[str, Any]:
 
 def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) -> dict[str, Any]:
     """Read raw, transform, stage, swap in. Returns the new pointer (also printed as JSON)."""
-    files = files or LakeFiles()
+    files, args = files or LakeFiles(), {**JOB_DEFAULTS, **args}
     run_key = run_key_safe(args["run_key"])
     staged_uri = f"{args['staging_uri'].rstrip('/')}/{run_key}"
     started = time.monotonic()
-    frame = build_features(load_latest_tables(spark, args["raw_uri"]), float(args.get("sample_fraction", "1.0")))
+    tables = load_latest_tables(spark, args["raw_uri"])
+    records, offline = entity_records(tables), {}
+    if args.get("offline_store_uri"):
+        offline = write_offline_store(records, args, staged_uri, files)
+        records = read_offline_store(spark, offline)
+    if args.get("online_store_uri"):
+        print(f"online store: {fill_online_store(records, args)} records put", flush=True)
+    frame = build_features(tables, float(args.get("sample_fraction", "1.0")), records)
     write_staged(frame, staged_uri)
     manifest = {
         **summarise(spark, staged_uri),
@@ -418,6 +624,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
         "curated_uri": args["curated_uri"],
         "sample_fraction": float(args.get("sample_fraction", "1.0")),
         "orders_through": orders_through(spark, args["raw_uri"]),
+        "offline_store": offline,
     }
     pointer = swap_in(files, staged_uri, args["curated_uri"], run_key, manifest)
     print(f"MLOPS_FEATURES_RESULT {json.dumps(pointer, sort_keys=True)}", flush=True)

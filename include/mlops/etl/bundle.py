@@ -27,6 +27,8 @@ SCHEMA_MODULES = (
     "__init__.py",
     "schema/__init__.py",
     "schema/curated.py",
+    "schema/feature_groups.py",
+    "schema/online_store.py",
     "schema/job_args.py",
     "schema/snapshots.py",
 )

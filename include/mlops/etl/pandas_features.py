@@ -25,8 +25,14 @@ from mlops.schema.curated import (
     SHARE_CATEGORIES,
     SPLIT_BOUNDS,
 )
-
-MICROS_PER_DAY = 86_400_000_000
+from mlops.schema.feature_groups import (
+    CUSTOMER_COUNTERS,
+    CUSTOMER_HISTORY,
+    MICROS_PER_DAY,
+    PRODUCT_COUNTERS,
+    PRODUCT_HISTORY,
+    FeatureGroup,
+)
 
 
 def read_latest(raw_dir: Path, table: str, key: str) -> pd.DataFrame:
@@ -93,96 +99,131 @@ def basket_features(items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame
     return out.reset_index()
 
 
-def history_features(orders: pd.DataFrame) -> pd.DataFrame:
-    """Leak-free customer history: prior orders by order_ts, prior outcomes by when they were known."""
-    terminal = orders["status"].isin(LABEL_CLASSES)
-    placed = pd.DataFrame(
-        {
-            "customer_id": orders["customer_id"].to_numpy(),
-            "order_id": orders["order_id"].to_numpy(),
-            "t": _micros(orders["order_ts"]).to_numpy(),
-            "is_order": 1,
-            "spend": orders["basket_value"].to_numpy(),
-            "term": 0,
-            "ret": 0,
-            "canc": 0,
-        }
-    )
-    done = orders[terminal]
-    outcomes = pd.DataFrame(
-        {
-            "customer_id": done["customer_id"].to_numpy(),
-            "order_id": -1,
-            "t": _micros(done["updated_at"]).to_numpy(),
-            "is_order": 0,
-            "spend": 0.0,
-            "term": 1,
-            "ret": (done["status"] == "returned").astype(int).to_numpy(),
-            "canc": (done["status"] == "cancelled").astype(int).to_numpy(),
-        }
-    )
-    events = pd.concat([placed, outcomes], ignore_index=True).sort_values(["customer_id", "t"], kind="stable")
-    sums = ["is_order", "spend", "term", "ret", "canc"]
-    running = events.groupby("customer_id")[sums].cumsum()
-    tie_keys = [events["customer_id"], events["t"]]
-    tie_end = running.groupby(tie_keys).transform("max")  # totals are non-decreasing within a customer
-    prior = tie_end - events[sums].groupby(tie_keys).transform("sum")  # totals strictly before this instant
-    order_t = events["t"].where(events["is_order"] == 1).astype("float64")
-    last_order = order_t.groupby(events["customer_id"]).ffill()  # times ascend within a customer
-    before_tie = last_order.groupby(events["customer_id"]).shift(1)
-    prev_t = before_tie.groupby([events["customer_id"], events["t"]]).transform("first")
-    term = prior["term"]
-    out = pd.DataFrame(
-        {
-            "order_id": events["order_id"],
-            "is_order": events["is_order"],
-            "prior_orders": prior["is_order"].astype("int32"),
-            "prior_spend": prior["spend"],
-            "prior_terminal_orders": term.astype("int32"),
-            "prior_return_rate": np.where(term > 0, prior["ret"] / term.where(term > 0, 1), 0.0),
-            "prior_cancel_rate": np.where(term > 0, prior["canc"] / term.where(term > 0, 1), 0.0),
-            "days_since_prev_order": (events["t"] - prev_t) / MICROS_PER_DAY,
-        }
-    )
-    return out[out["is_order"] == 1].drop(columns="is_order")
+def _running_records(events: pd.DataFrame, entity: str, sums: list[str]) -> pd.DataFrame:
+    """One record per (entity, instant ``t``): the entity's totals of ``sums`` through ``t``."""
+    per_instant = events.groupby([entity, "t"], sort=True)[sums].sum().reset_index()
+    per_instant[sums] = per_instant.groupby(entity)[sums].cumsum()
+    return per_instant
 
 
-def _before_each_instant(events: pd.DataFrame, entity: str, sums: list[str]) -> pd.DataFrame:
-    """Per event row, the entity's totals of ``sums`` over events strictly before that row's time ``t``."""
-    events = events.sort_values([entity, "t"], kind="stable")
-    running = events.groupby(entity)[sums].cumsum()
-    tie_keys = [events[entity], events["t"]]
-    tie_end = running.groupby(tie_keys).transform("max")  # totals are non-decreasing within an entity
-    return events.assign(**(tie_end - events[sums].groupby(tie_keys).transform("sum")))
+def _as_records(frame: pd.DataFrame, group: FeatureGroup) -> pd.DataFrame:
+    """The record columns of ``group``, event time in seconds (as the Spark job writes them)."""
+    out = frame.assign(**{group.event_time: frame["t"] / 1_000_000.0})
+    return out[group.feature_names()].reset_index(drop=True)
 
 
-def product_history_features(orders: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Leak-free product history per order: smoothed return/cancel rates of its products' known outcomes."""
-    pairs = (
-        items[["order_id", "product_id"]]
-        .drop_duplicates()
-        .merge(orders[["order_id", "order_ts", "updated_at", "status"]], on="order_id")
-    )
-    done = pairs[pairs["status"].isin(LABEL_CLASSES)]
+def customer_records(orders: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Customer-history feature records (``mlops.schema.feature_groups.CUSTOMER_HISTORY``), as the Spark job."""
+    done = orders[orders["status"].isin(LABEL_CLASSES)]
+    t_placed = _micros(orders["order_ts"]).to_numpy()
     events = pd.concat(
         [
-            pd.DataFrame({"product_id": pairs["product_id"], "order_id": pairs["order_id"],
-                          "t": _micros(pairs["order_ts"]), "term": 0, "ret": 0, "canc": 0}),
-            pd.DataFrame({"product_id": done["product_id"], "order_id": -1, "t": _micros(done["updated_at"]),
-                          "term": 1, "ret": (done["status"] == "returned").astype(int),
-                          "canc": (done["status"] == "cancelled").astype(int)}),
+            pd.DataFrame({"customer_id": orders["customer_id"].to_numpy(), "t": t_placed, "orders": 1,
+                          "spend": orders["basket_value"].to_numpy(), "terminal_orders": 0, "returned_orders": 0,
+                          "cancelled_orders": 0, "last_order_micros": t_placed.astype("float64")}),
+            pd.DataFrame({"customer_id": done["customer_id"].to_numpy(), "t": _micros(done["updated_at"]).to_numpy(),
+                          "orders": 0, "spend": 0.0, "terminal_orders": 1,
+                          "returned_orders": (done["status"] == "returned").astype(int).to_numpy(),
+                          "cancelled_orders": (done["status"] == "cancelled").astype(int).to_numpy(),
+                          "last_order_micros": np.nan}),
         ],
         ignore_index=True,
     )  # fmt: skip
-    prior = _before_each_instant(events, "product_id", ["term", "ret", "canc"])
-    prior = prior[prior["order_id"] >= 0]
+    counts = ["orders", "spend", "terminal_orders", "returned_orders", "cancelled_orders"]
+    running = _running_records(events, "customer_id", counts)
+    last = events.groupby(["customer_id", "t"], sort=True)["last_order_micros"].max().reset_index(drop=True)
+    running["last_order_micros"] = last.groupby(running["customer_id"]).ffill()
+    base = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(), "t": 0, **dict.fromkeys(counts, 0)})
+    profile = pd.DataFrame({
+        "customer_id": customers["customer_id"].to_numpy(), "country": customers["country"].to_numpy(),
+        "segment": customers["segment"].to_numpy(), "birth_year": customers["birth_year"].astype("float64").to_numpy(),
+        "marketing_opt_in": customers["marketing_opt_in"].astype(int).to_numpy(),
+        "signup_micros": _micros(customers["signup_ts"]).to_numpy(),
+    })  # fmt: skip
+    records = pd.concat([running, base], ignore_index=True).merge(profile, on="customer_id", how="left")
+    return _as_records(records, CUSTOMER_HISTORY)
+
+
+def product_records(orders: pd.DataFrame, items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Product-history feature records (``PRODUCT_HISTORY``), as the Spark job."""
+    pairs = (
+        items[["order_id", "product_id"]].drop_duplicates()
+        .merge(orders[["order_id", "updated_at", "status"]], on="order_id")
+    )  # fmt: skip
+    done = pairs[pairs["status"].isin(LABEL_CLASSES)]
+    events = pd.DataFrame({
+        "product_id": done["product_id"].to_numpy(), "t": _micros(done["updated_at"]).to_numpy(), "terminal_orders": 1,
+        "returned_orders": (done["status"] == "returned").astype(int).to_numpy(),
+        "cancelled_orders": (done["status"] == "cancelled").astype(int).to_numpy(),
+    })  # fmt: skip
+    running = _running_records(events, "product_id", list(PRODUCT_COUNTERS))
+    base = pd.DataFrame({"product_id": products["product_id"].to_numpy(), "t": 0, **dict.fromkeys(PRODUCT_COUNTERS, 0)})
+    attributes = pd.DataFrame({
+        "product_id": products["product_id"].to_numpy(), "category": products["category"].to_numpy(),
+        "weight_kg": products["weight_kg"].astype("float64").to_numpy(),
+        "is_fragile": products["is_fragile"].astype(int).to_numpy(),
+    })  # fmt: skip
+    records = pd.concat([running, base], ignore_index=True).merge(attributes, on="product_id", how="left")
+    return _as_records(records, PRODUCT_HISTORY)
+
+
+def entity_records(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every feature group's records (group name -> frame) from the latest raw tables."""
+    orders = orders_with_baskets(tables)
+    return {
+        CUSTOMER_HISTORY.name: customer_records(orders, tables["customers"]),
+        PRODUCT_HISTORY.name: product_records(orders, tables["order_items"], tables["products"]),
+    }
+
+
+def point_in_time(
+    probes: pd.DataFrame, records: pd.DataFrame, group: FeatureGroup, columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """``probes`` (entity column and ``t``, micros) with ``columns`` of the entity's record with the latest event
+    time strictly before ``t`` (NaN without one)."""
+    entity = group.record_identifier
+    recs = records[[entity, *columns]].assign(_t=(records[group.event_time] * 1_000_000.0).round().astype("int64"))
+    left = probes.assign(t=probes["t"].astype("int64"), **{entity: probes[entity].astype("int64")}).sort_values("t")
+    right = recs.assign(**{entity: recs[entity].astype("int64")}).sort_values("_t")
+    return pd.merge_asof(left, right, left_on="t", right_on="_t", by=entity, allow_exact_matches=False).drop(
+        columns="_t"
+    )
+
+
+def history_features(orders: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Customer history per order from the point-in-time customer records."""
+    probes = pd.DataFrame({"order_id": orders["order_id"].to_numpy(), "customer_id": orders["customer_id"].to_numpy(),
+                           "t": _micros(orders["order_ts"]).to_numpy()})  # fmt: skip
+    seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
+    term = seen["terminal_orders"].fillna(0)
+    return pd.DataFrame(
+        {
+            "order_id": seen["order_id"],
+            "prior_orders": seen["orders"].fillna(0).astype("int32"),
+            "prior_spend": seen["spend"].fillna(0.0),
+            "prior_terminal_orders": term.astype("int32"),
+            "prior_return_rate": np.where(term > 0, seen["returned_orders"] / term.where(term > 0, 1), 0.0),
+            "prior_cancel_rate": np.where(term > 0, seen["cancelled_orders"] / term.where(term > 0, 1), 0.0),
+            "days_since_prev_order": (seen["t"] - seen["last_order_micros"]) / MICROS_PER_DAY,
+        }
+    )
+
+
+def product_history_features(orders: pd.DataFrame, items: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Product history per order from the point-in-time product records."""
+    pairs = items[["order_id", "product_id"]].drop_duplicates().merge(orders[["order_id", "order_ts"]], on="order_id")
+    probes = pd.DataFrame({"order_id": pairs["order_id"].to_numpy(), "product_id": pairs["product_id"].to_numpy(),
+                           "t": _micros(pairs["order_ts"]).to_numpy()})  # fmt: skip
+    seen = point_in_time(probes, records, PRODUCT_HISTORY, PRODUCT_COUNTERS)
+    prior = {c: seen[c].fillna(0) for c in PRODUCT_COUNTERS}
     k = PRODUCT_RATE_PRIOR_ORDERS
-    prior = prior.assign(
-        ret_rate=(prior["ret"] + k * PRODUCT_RATE_PRIOR["returned"]) / (prior["term"] + k),
-        canc_rate=(prior["canc"] + k * PRODUCT_RATE_PRIOR["cancelled"]) / (prior["term"] + k),
+    seen = seen.assign(
+        term=prior["terminal_orders"],
+        ret_rate=(prior["returned_orders"] + k * PRODUCT_RATE_PRIOR["returned"]) / (prior["terminal_orders"] + k),
+        canc_rate=(prior["cancelled_orders"] + k * PRODUCT_RATE_PRIOR["cancelled"]) / (prior["terminal_orders"] + k),
     )
     return (
-        prior.groupby("order_id")
+        seen.groupby("order_id")
         .agg(
             product_return_rate_max=("ret_rate", "max"),
             product_return_rate_mean=("ret_rate", "mean"),
@@ -193,9 +234,8 @@ def product_history_features(orders: pd.DataFrame, items: pd.DataFrame) -> pd.Da
     )
 
 
-def build_features(tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0) -> pd.DataFrame:
-    """Latest-state raw frames -> the curated frame (same columns and rules as the Spark job)."""
-    customers = tables["customers"].rename(columns={"country": "customer_country", "segment": "customer_segment"})
+def orders_with_baskets(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Latest orders with their basket aggregates (zeros / ``none`` without lines)."""
     baskets = basket_features(tables["order_items"], tables["products"])
     orders = tables["orders"].merge(baskets, on="order_id", how="left")
     for column in ("basket_lines", "basket_units", "distinct_categories", "fragile_units"):
@@ -204,7 +244,19 @@ def build_features(tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0
     for column in (*zero_when_no_lines, "max_discount_pct", *(f"share_{c}" for c in SHARE_CATEGORIES)):
         orders[column] = orders[column].fillna(0.0)
     orders["top_category"] = orders["top_category"].fillna("none")
-    orders = orders.merge(product_history_features(orders, tables["order_items"]), on="order_id", how="left")
+    return orders
+
+
+def build_features(
+    tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0, records: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Latest-state raw frames (and the feature groups' records; computed from them when not given) -> the
+    curated frame (same columns and rules as the Spark job)."""
+    records = records or entity_records(tables)
+    customers = tables["customers"].rename(columns={"country": "customer_country", "segment": "customer_segment"})
+    orders = orders_with_baskets(tables)
+    product_history = product_history_features(orders, tables["order_items"], records[PRODUCT_HISTORY.name])
+    orders = orders.merge(product_history, on="order_id", how="left")
     orders = orders.fillna(
         {
             "product_return_rate_max": PRODUCT_RATE_PRIOR["returned"],
@@ -213,11 +265,11 @@ def build_features(tables: dict[str, pd.DataFrame], sample_fraction: float = 1.0
             "product_prior_terminal_min": 0,
         }
     )
-    history = history_features(orders)
     labelled = orders[orders["status"].isin(LABEL_CLASSES)]
     if sample_fraction < 1.0:
         keep = _hash_bucket(labelled["order_id"], 9) % 10_000 < round(sample_fraction * 10_000)
         labelled = labelled[keep]
+    history = history_features(labelled, records[CUSTOMER_HISTORY.name])
     frame = labelled.merge(customers, on="customer_id", how="inner").merge(history, on="order_id", how="left")
     ts = frame["order_ts"].astype("datetime64[us]")
     dow = ts.dt.dayofweek + 1

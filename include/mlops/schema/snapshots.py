@@ -111,6 +111,24 @@ class LakeFiles:
             )
         self.delete_tree(src)
 
+    def merge_tree(self, src: str, dst: str) -> None:
+        """Move every Parquet file under ``src`` to the same relative path under ``dst``, keeping what ``dst``
+        holds already (an append), then remove ``src``."""
+        scheme, bucket, src_path = self._split(src)
+        _, _, dst_path = self._split(dst)
+        if scheme == "file":
+            for folder, _dirs, names in os.walk(src_path):
+                for name in (n for n in names if n.endswith(".parquet")):
+                    rel = os.path.relpath(os.path.join(folder, name), src_path)
+                    os.renames(os.path.join(folder, name), os.path.join(dst_path, rel))
+            shutil.rmtree(src_path, ignore_errors=True)
+            return
+        src_prefix, dst_prefix = src_path.strip("/") + "/", dst_path.strip("/") + "/"
+        for key in (k for k in self._keys(bucket, src_prefix) if k.endswith(".parquet")):
+            rel = key[len(src_prefix) :]
+            self.s3().copy_object(Bucket=bucket, Key=dst_prefix + rel, CopySource={"Bucket": bucket, "Key": key})
+        self.delete_tree(src)
+
     def put_tree(self, local_dir: str, uri: str) -> None:
         """Copy every file under the local folder ``local_dir`` to the prefix ``uri`` (same relative keys)."""
         scheme, bucket, path = self._split(uri)

@@ -50,9 +50,18 @@ def process_name(endpoint: str, role: str) -> str:
     return f"endpoint-{endpoint}" if role == "router" else f"endpoint-{endpoint}-{role}"
 
 
+def _feature_store_environment() -> dict[str, str]:
+    from mlops.config import load_config
+    from mlops.feature_store import endpoint_environment
+
+    return endpoint_environment(load_config())
+
+
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **(extra or {})}
     env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
+    for name, value in _feature_store_environment().items():  # raw orders: the local online store
+        env.setdefault(name, value)
     env.setdefault("MLOPS_ORT_THREADS", "1")  # one intra-op thread per request: lowest latency on few cores
     env.setdefault("OMP_NUM_THREADS", "1")
     return env

@@ -10,7 +10,14 @@ Contract
     (per-class decision thresholds chosen on the validation split, :mod:`mlops.training.decision`).
 ``input_fn(body, content_type)``
     ``application/json``: ``{"instances": [{feature: value, ...}, ...]}``, a bare list of such
-    objects, one object, or rows as lists in ``feature_spec.json`` column order.
+    objects, one object, or rows as lists in ``feature_spec.json`` column order. An instance may
+    instead be a **raw order** as a checkout knows it (``customer_id``, ``order_ts``, ``channel``,
+    ``payment_method``, ``shipping_method``, ``ship_country``, ``promised_days``, ``shipping_fee``,
+    ``discount_code``, ``lines: [{product_id, quantity, unit_price, discount_pct}]``): the customer's
+    and products' features are looked up in the online store (``MLOPS_ONLINE_STORE``, the local
+    SQLite store; else SageMaker Feature Store's BatchGetRecord, groups ``<MLOPS_FEATURE_GROUP_PREFIX>-
+    customer-history`` / ``-product-history``) and the row is built as the features jobs build it
+    (``mlops.schema.raw_order``, shipped beside this file).
     ``text/csv``: one row per line in column order, no key or label; a header line equal to
     the column names is allowed. Missing values: JSON ``null`` / empty CSV field.
 ``predict_fn(data, model)``
@@ -265,12 +272,50 @@ def _feed(records: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, np.n
     return feed
 
 
+def _online_lookup(model: dict[str, Any]) -> Any:
+    """BatchGetRecord of the online store (created on the first raw order): the local SQLite store named by
+    ``MLOPS_ONLINE_STORE``, else SageMaker Feature Store's runtime client."""
+    if model.get("lookup") is None:
+        path = os.environ.get("MLOPS_ONLINE_STORE")
+        if path:
+            from mlops.schema.online_store import OnlineStore
+
+            model["lookup"] = OnlineStore(path).batch_get_record
+        else:
+            import boto3
+
+            model["lookup"] = boto3.client("sagemaker-featurestore-runtime").batch_get_record
+    return model["lookup"]
+
+
+def _featurized(records: list[dict[str, Any]], model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Records with every raw order (an instance with ``lines``) replaced by its feature row, its customer
+    and products looked up in the online store (``mlops.schema.raw_order``); featurized rows unchanged."""
+    if not any("lines" in record for record in records):
+        return records
+    try:
+        from mlops.schema import raw_order
+    except ImportError:
+        raise InvalidInput("instances", "this model package cannot featurize raw orders; send feature rows") from None
+    prefix = os.environ.get("MLOPS_FEATURE_GROUP_PREFIX", "mlops-dev")
+    out = []
+    for i, record in enumerate(records):
+        if not raw_order.is_raw_order(record):
+            out.append(record)
+            continue
+        try:
+            out.append(raw_order.featurize(record, _online_lookup(model), prefix, f"instances[{i}]"))
+        except raw_order.RawOrderError as exc:
+            raise InvalidInput(exc.field, exc.message) from None
+    return out
+
+
 def predict_fn(input_data: Any, model: dict[str, Any]) -> Any:
-    """Run the ONNX model on the records."""
+    """Run the ONNX model on the records (raw orders featurized first)."""
     if isinstance(input_data, _Refused):
         return input_data
     try:
-        records = _records(list(input_data), model["columns"])
+        records = _featurized(_records(list(input_data), model["columns"]), model)
         feed = _feed(records, model["spec"]) if records else None
     except InvalidInput as exc:
         return _refuse(exc)

@@ -61,6 +61,16 @@ BUNDLED_WHEELS = TRAINING_DIR.parents[1] / WHEELHOUSE
 MODEL_CODE_DIR = "/opt/ml/model/code"  # SAGEMAKER_SUBMIT_DIRECTORY of the serving container
 
 
+RAW_ORDER_MODULES = (
+    "mlops/__init__.py",
+    "mlops/schema/__init__.py",
+    "mlops/schema/curated.py",
+    "mlops/schema/feature_groups.py",
+    "mlops/schema/online_store.py",
+    "mlops/schema/raw_order.py",
+)
+
+
 class WheelhouseError(ValueError):
     """The configured wheelhouse does not fit this code; the message names the fix."""
 
@@ -117,6 +127,8 @@ def source_files(wheelhouse: dict[str, bytes] | None = None) -> dict[str, bytes]
     files["mlops/__init__.py"] = (TRAINING_DIR.parent / "__init__.py").read_bytes()
     for path in sorted(TRAINING_DIR.glob("*.py")):
         files[f"mlops/training/{path.name}"] = path.read_bytes()
+    for module in RAW_ORDER_MODULES:  # write_model_dir ships them beside inference.py
+        files[module] = (TRAINING_DIR.parent.parent / module).read_bytes()
     if wheelhouse:
         files["requirements.txt"] = offline_requirements(SOURCE_REQUIREMENTS, WHEELHOUSE).encode()
         files.update({f"{WHEELHOUSE}/{name}": content for name, content in wheelhouse.items()})
@@ -174,6 +186,9 @@ def write_model_dir(
     (model_dir / "model.onnx").write_bytes(onnx_model)
     spec.save(model_dir / "feature_spec.json")
     shutil.copyfile(TRAINING_DIR / "inference.py", code / "inference.py")
+    for module in RAW_ORDER_MODULES:  # raw-order featurization and the online store lookup, beside inference.py
+        (code / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TRAINING_DIR.parent.parent / module, code / module)
     written = ["model.onnx", "feature_spec.json", "code/inference.py"]
     for name, content in sorted(inference_code_files(wheels_dir).items()):
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,11 @@ class LocalGlueFeaturesJobOperator(BuildFeaturesStep, LocalStandIn):
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.etl.bundle import FEATURES_SCRIPT, features_bundle, publish_locally
         from mlops.etl.local_glue import run_job_locally
+        from mlops.feature_store import local_online_store
 
         request = self.request(publish_locally(features_bundle(), local_artifacts()))
+        # local only: the job also fills the local online store (on aws, PutRecord is not wired yet)
+        request["Arguments"]["--online_store_uri"] = local_online_store().as_uri()
         self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
         response = run_job_locally(request, FEATURES_SCRIPT, log=self.log.info)
         result = response["Result"] or {}

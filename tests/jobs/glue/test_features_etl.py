@@ -45,6 +45,7 @@ def _args(root: Path, raw: Path, run_key: str = "manual__2025-04-01T00:00:00+00:
         "curated_uri": (root / "curated" / "features").as_uri(),
         "staging_uri": (root / "_staging" / "curated" / "features").as_uri(),
         "run_key": run_key,
+        "offline_store_uri": (root / "curated" / "feature-store").as_uri(),
     }
 
 

@@ -40,9 +40,13 @@ TRAINING_ROWS = 1500
 HYPERPARAMETERS = {"n_estimators": 40, "num_leaves": 15, "early_stopping_rounds": 0}
 
 
-def train_model_dir(workdir: Path, seed: int, rows: int = TRAINING_ROWS) -> Path:
-    """Run ``train.py``'s training on synthetic curated features; return the model directory it wrote."""
-    synthetic.write_dataset(synthetic.curated_features(rows, seed=seed), workdir / "data")
+def train_model_dir(workdir: Path, seed: int, rows: int = TRAINING_ROWS, data: str | None = None) -> Path:
+    """Run ``train.py``'s training on synthetic curated features (or the curated dataset folder ``data``, laid out
+    as the curated table); return the model directory it wrote."""
+    if data:
+        shutil.copytree(data, workdir / "data")
+    else:
+        synthetic.write_dataset(synthetic.curated_features(rows, seed=seed), workdir / "data")
     argv = [f"--{name}={value}" for name, value in {**HYPERPARAMETERS, "seed": seed}.items()]
     for channel in ("train", "validation", "test"):  # one channel holding all splits; the script filters
         argv.append(f"--{channel}={workdir / 'data'}")
@@ -83,23 +87,26 @@ def describe(archive: Path, model_dir: Path) -> dict[str, Any]:
 
 def build_packages(out_dir: Path, packages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Build ``out_dir/<name>/model.tar.gz`` for each ``name -> {"seed": int, "broken": str | None,
-    "native": bool}``; ``native`` also keeps the fitted sklearn pipeline as ``native_model.joblib``."""
+    "native": bool, "data": a curated dataset folder or None}``; ``native`` also keeps the fitted sklearn
+    pipeline as ``native_model.joblib``."""
     manifest: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        trained: dict[int, Path] = {}
+        trained: dict[tuple[int, str], Path] = {}
         for name, options in packages.items():
-            seed = int(options.get("seed", 7))
-            if seed not in trained:
-                trained[seed] = train_model_dir(Path(tmp) / f"seed-{seed}", seed)
+            seed, data = int(options.get("seed", 7)), options.get("data") or ""
+            if (seed, data) not in trained:
+                trained[seed, data] = train_model_dir(
+                    Path(tmp) / f"seed-{seed}-{len(trained)}", seed, data=data or None
+                )
             model_dir = Path(tmp) / "packages" / name
-            shutil.copytree(trained[seed], model_dir)
+            shutil.copytree(trained[seed, data], model_dir)
             if options.get("broken"):
                 break_package(model_dir, options["broken"])
             archive = model_package.tar_directory(model_dir, out_dir / name / "model.tar.gz")
             manifest[name] = describe(archive, model_dir)
             if options.get("native"):
                 native = out_dir / name / "native_model.joblib"
-                shutil.copyfile(trained[seed].parent / "output" / "data" / "native_model.joblib", native)
+                shutil.copyfile(trained[seed, data].parent / "output" / "data" / "native_model.joblib", native)
                 manifest[name]["native_model"] = str(native)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -1,0 +1,57 @@
+"""Every SageMaker Feature Store request of the entity feature groups is valid for botocore's service models."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.aws import feature_store_requests as fsr
+from mlops.config import load_config
+from mlops.schema.curated import curated_types
+from mlops.schema.feature_groups import CUSTOMER_HISTORY, FEATURE_GROUPS, PRODUCT_HISTORY
+from tests.aws.botocore_validation import assert_valid_request
+
+ROLE = "arn:aws:iam::123456789012:role/mlops-dev-feature-store"
+KMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(environ={})
+
+
+@pytest.mark.parametrize("group", FEATURE_GROUPS, ids=lambda g: g.name)
+def test_create_feature_group_is_valid_with_both_stores_encrypted(config, group):
+    request = fsr.create_feature_group_request(config, group, ROLE, KMS)
+    assert_valid_request("sagemaker", "CreateFeatureGroup", request)
+    assert request["FeatureGroupName"] == f"mlops-dev-{group.name}"
+    assert request["OnlineStoreConfig"]["SecurityConfig"]["KmsKeyId"] == KMS
+    offline = request["OfflineStoreConfig"]
+    assert offline["S3StorageConfig"] == {"S3Uri": "s3://mlops-lake-dev/curated/feature-store", "KmsKeyId": KMS}
+    assert offline["DataCatalogConfig"]["Database"] == "mlops_dev"
+    names = [d["FeatureName"] for d in request["FeatureDefinitions"]]
+    assert names[:2] == [group.record_identifier, group.event_time] and len(set(names)) == len(names)
+
+
+def test_groups_derive_curated_columns():
+    types = curated_types()
+    for group in FEATURE_GROUPS:
+        assert group.derives and all(column in types for column in group.derives)
+    assert set(CUSTOMER_HISTORY.derives).isdisjoint(PRODUCT_HISTORY.derives)
+
+
+def test_put_record_is_valid_and_leaves_missing_values_out():
+    record = {"customer_id": 7, "event_time": 1735689600.123456, "orders": 3, "spend": 12.5, "last_order_micros": None}
+    request = fsr.put_record_request("mlops-dev-customer-history", CUSTOMER_HISTORY, record)
+    assert_valid_request("sagemaker-featurestore-runtime", "PutRecord", request)
+    values = {v["FeatureName"]: v["ValueAsString"] for v in request["Record"]}
+    assert values == {"customer_id": "7", "event_time": "1735689600.123456", "orders": "3", "spend": "12.5"}
+    with pytest.raises(ValueError, match="event_time"):
+        fsr.put_record_request("mlops-dev-customer-history", CUSTOMER_HISTORY, {"customer_id": 7})
+
+
+def test_batch_get_record_is_valid_and_bounded():
+    request = fsr.batch_get_record_request({"mlops-dev-customer-history": [7], "mlops-dev-product-history": [3, 3, 5]})
+    assert_valid_request("sagemaker-featurestore-runtime", "BatchGetRecord", request)
+    assert request["Identifiers"][1]["RecordIdentifiersValueAsString"] == ["3", "5"]
+    with pytest.raises(ValueError, match="at most 100"):
+        fsr.batch_get_record_request({"g": range(101)})

@@ -1,0 +1,109 @@
+"""The features job's offline store (SageMaker's layout) and its point-in-time joins, on local Spark (glue runtime)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+from mlops.etl import build_features as job
+from mlops.schema.feature_groups import CUSTOMER_HISTORY, FEATURE_GROUPS, OFFLINE_COLUMNS, PRODUCT_HISTORY
+from tests.jobs.glue.test_features_etl import _args, _read_current
+from tests.unit.test_etl_fixtures import write_fixture
+
+LAYOUT = re.compile(
+    r"000000000000/sagemaker/local/offline-store/mlops-local-(?P<group>[a-z-]+)-\d+/data/"
+    r"year=\d{4}/month=\d\d/day=\d\d/hour=\d\d/[^/]+\.parquet$"
+)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = job.spark_session("mlops-feature-store-tests", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    return write_fixture(tmp_path_factory.mktemp("lake") / "raw" / "dms" / "shop")
+
+
+def test_job_writes_the_offline_store_in_sagemakers_layout_and_trains_from_it(spark, raw, tmp_path):
+    pointer = job.run_job(spark, _args(tmp_path, raw))
+    store = tmp_path / "curated" / "feature-store"
+    files = [str(p.relative_to(store)) for p in store.rglob("*.parquet")]
+    assert files and all(LAYOUT.search(f) for f in files), files[:3]
+    assert {LAYOUT.search(f)["group"] for f in files} == {g.name for g in FEATURE_GROUPS}
+    for group in FEATURE_GROUPS:
+        stored = pd.read_parquet(Path(pointer["offline_store"][group.name].removeprefix("file://")))
+        assert set(stored.columns) >= {*group.feature_names(), *OFFLINE_COLUMNS}
+    in_memory = job.build_features(job.load_latest_tables(spark, raw.as_uri())).toPandas()
+    pd.testing.assert_frame_equal(
+        _read_current(tmp_path).drop(columns="split"),
+        in_memory.sort_values("order_id").reset_index(drop=True).drop(columns="split"),
+        check_dtype=False,
+    )
+    job.run_job(spark, _args(tmp_path, raw, run_key="again"))  # appended again: reads keep one row per record
+    again = job.read_offline_store(spark, pointer["offline_store"])[CUSTOMER_HISTORY.name]
+    assert again.count() == again.select("customer_id", "event_time").distinct().count()
+
+
+def _with_record(spark, records, group, entity_id: int, event_micros: int, **values):
+    """``records`` plus one record of ``entity_id`` at ``event_micros`` (other counters 0, attributes kept)."""
+    base = records.filter(records[group.record_identifier] == entity_id).orderBy("event_time").first().asDict()
+    row = base | {"event_time": event_micros / 1_000_000.0, **values}
+    return records.unionByName(spark.createDataFrame([tuple(row[c] for c in records.columns)], schema=records.schema))
+
+
+def test_a_feature_value_recorded_after_an_order_never_reaches_its_training_row(spark, raw):
+    tables = job.load_latest_tables(spark, raw.as_uri())
+    records = job.entity_records(tables)
+    order = job.build_features(tables).orderBy("order_id").first()
+    t = int(pd.Timestamp(order["order_ts"]).tz_localize("UTC").value // 1000)
+    product_id = tables["order_items"].filter(f"order_id = {order['order_id']}").first()["product_id"]
+    for at in (t, t + 1, t + 86_400_000_000):  # at the order's instant, just after it, a day after it
+        poisoned = {
+            CUSTOMER_HISTORY.name: _with_record(
+                spark, records[CUSTOMER_HISTORY.name], CUSTOMER_HISTORY, order["customer_id"], at,
+                orders=999, terminal_orders=999, returned_orders=999,
+            ),
+            PRODUCT_HISTORY.name: _with_record(
+                spark, records[PRODUCT_HISTORY.name], PRODUCT_HISTORY, product_id, at,
+                terminal_orders=999, returned_orders=999,
+            ),
+        }  # fmt: skip
+        row = job.build_features(tables, records=poisoned).filter(f"order_id = {order['order_id']}").first()
+        assert row.asDict() == order.asDict(), f"a record at {at - t} us after the order reached it"
+    seen = {
+        CUSTOMER_HISTORY.name: _with_record(
+            spark, records[CUSTOMER_HISTORY.name], CUSTOMER_HISTORY, order["customer_id"], t - 1, orders=999
+        ),
+        PRODUCT_HISTORY.name: records[PRODUCT_HISTORY.name],
+    }
+    row = job.build_features(tables, records=seen).filter(f"order_id = {order['order_id']}").first()
+    assert row["prior_orders"] == 999, "a record one microsecond before the order is the one it sees"
+
+
+def test_the_job_fills_the_online_store_with_each_entitys_latest_record(spark, raw, tmp_path):
+    from mlops.schema.feature_groups import record_values
+    from mlops.schema.online_store import OnlineStore
+
+    store = tmp_path / "online.sqlite"
+    job.run_job(spark, {**_args(tmp_path, raw), "online_store_uri": store.as_uri()})
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))[CUSTOMER_HISTORY.name].toPandas()
+    latest = records.sort_values("event_time").drop_duplicates("customer_id", keep="last").set_index("customer_id")
+    ids = [str(i) for i in latest.index]
+    found = OnlineStore(str(store)).batch_get_record(
+        Identifiers=[{"FeatureGroupName": "mlops-local-customer-history", "RecordIdentifiersValueAsString": ids}]
+    )["Records"]
+    assert len(found) == len(ids)
+    for item in found:
+        values = record_values(CUSTOMER_HISTORY, item["Record"])
+        expected = latest.loc[values["customer_id"]]
+        assert values["event_time"] == expected["event_time"] and values["orders"] == expected["orders"]
