@@ -25,6 +25,12 @@ The ONNX model is also measured through a full local endpoint (router + model se
 path boto3 ``invoke_endpoint`` takes. Goals: onnx throughput >= 3x baseline, onnx p99 < 10 ms at
 200 requests/s. The run prints a table and a JSON line and exits 1 when a goal is missed.
 
+``--raw-orders`` measures the ONNX model server with the online-store lookup (issue 18): a model trained on
+a synthetic lake's curated table (every curated feature an input), the local online store filled with every
+customer's and product's latest record, and the same test orders sent as curated rows and as raw orders
+(featurized in ``inference.py`` with one BatchGetRecord per request); both request sets go to one server
+process, alternating per fixed-rate run. See ``bench/serving_raw_orders.py``.
+
 ``--multi-model`` measures a multi-model container instead (``python -m mlops.serving.server
 --multi-model``): ``--targets`` copies of the ONNX package under one prefix, each invoked with
 ``X-Amzn-SageMaker-Target-Model``. The first request to a target is **cold** (fetch, extract,
@@ -96,9 +102,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(archive: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_server(archive: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "MLOPS_ORT_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env.update(extra_env or {})
     proc = subprocess.Popen(
         [
             runtime_python("sagemaker"),
@@ -363,6 +370,58 @@ def multi_model_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def raw_orders_main(args: argparse.Namespace) -> int:
+    """The same model server answering curated rows and raw orders (online-store lookup), in one run."""
+    from serving_raw_orders import PREFIX, build
+
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-serving-raw-") as tmp:
+        work = Path(tmp)
+        setup = build(work, args.orders, requests=500)
+        env = {"MLOPS_ONLINE_STORE": str(setup["store"]), "MLOPS_FEATURE_GROUP_PREFIX": PREFIX}
+        proc, port = start_server(setup["archive"], work / "server", env)
+        results: dict[str, dict[str, Any]] = {"featurized": {"runs": []}, "raw": {"runs": []}}
+        try:
+            for kind in results:  # closed loop once each, then the fixed-rate runs alternate
+                BODIES[:] = setup["bodies"][kind]
+                results[kind]["closed_loop"] = _quiet(closed_loop(port, "/invocations", args.seconds, args.concurrency))
+            for _ in range(args.repeats):
+                for kind in results:
+                    BODIES[:] = setup["bodies"][kind]
+                    results[kind]["runs"].append(_quiet(open_loop(port, "/invocations", args.seconds, args.rate)))
+        finally:
+            stop(proc)
+    for r in results.values():
+        runs = r.pop("runs")
+        median = sorted(runs, key=lambda run: run["p99_ms"])[len(runs) // 2]
+        r["fixed_rate"] = {**median, "p99_ms_all_runs": [round(run["p99_ms"], 2) for run in runs]}
+    load = os.getloadavg()[0]
+    print(
+        f"\nRaw orders vs curated rows, one ONNX model server ({setup['features']} model inputs, online store "
+        f"of {setup['records']:,} records, lake of {args.orders:,} orders) on {platform.machine()} "
+        f"({os.cpu_count()} CPUs, load average {load_at_start:.1f} -> {load:.1f}), Python "
+        f"{platform.python_version()}; batch 1 JSON; closed loop {args.concurrency} clients "
+        f"x {args.seconds:.0f}s; fixed rate {args.rate:.0f}/s x {args.seconds:.0f}s, "
+        f"{args.repeats} runs each (median p99 shown)\n"
+    )
+    print(
+        "| request | max req/s | p50 ms | p99 ms | served @rate | p50 ms @rate | p99 ms @rate | errors "
+        "| p99 of each run |\n|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    )
+    for kind, r in results.items():
+        c, f = r["closed_loop"], r["fixed_rate"]
+        print(
+            f"| {kind} | {c['throughput_rps']:.0f} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {f['achieved_rps']:.0f} | "
+            f"{f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {int(f['errors'])} | "
+            f"{', '.join(f'{v:.1f}' for v in f['p99_ms_all_runs'])} |"
+        )
+    ratio = results["raw"]["fixed_rate"]["p99_ms"] / results["featurized"]["fixed_rate"]["p99_ms"]
+    print(f"\nraw / featurized p99 at {args.rate:.0f} req/s: {ratio:.2f}x")
+    print(json.dumps({"raw_orders": results, "p99_ratio": ratio, "load_average": [load_at_start, load]}))
+    errors = sum(r["fixed_rate"]["errors"] for r in results.values())
+    return 0 if errors == 0 and results["raw"]["fixed_rate"]["p99_ms"] < 10.0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load phase")
@@ -380,7 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--multi-model", action="store_true", help="measure cold and warm target models instead")
     parser.add_argument("--targets", type=int, default=20, help="--multi-model: target models under the prefix")
     parser.add_argument("--warm-requests", type=int, default=2000, help="--multi-model: warm requests")
+    parser.add_argument("--raw-orders", action="store_true", help="measure raw orders (online-store lookup) instead")
+    parser.add_argument("--orders", type=int, default=5000, help="--raw-orders: orders in the synthetic lake")
     args = parser.parse_args(argv)
+    if args.raw_orders:
+        return raw_orders_main(args)
     if args.multi_model:
         return multi_model_main(args)
     if args.nice:
