@@ -32,6 +32,7 @@ class OnlineStore:
     def __init__(self, path: str, identifiers: dict[str, tuple[str, str]] | None = None) -> None:
         """``identifiers``: group name -> (record identifier, event time) feature names, needed to write."""
         self.path, self.identifiers = path, identifiers or {}
+        self._reader: sqlite3.Connection | None = None  # opened on the first read, kept (an endpoint reads per request)
 
     def _connect(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -64,20 +65,28 @@ class OnlineStore:
     def batch_get_record(self, **request: Any) -> dict[str, Any]:
         """BatchGetRecord (boto3's keyword form): the records found (an unknown identifier is left out)."""
         records = []
-        if not os.path.exists(self.path):
-            raise FileNotFoundError(f"online store {self.path} does not exist; run the features DAG to fill it")
-        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30) as con:
-            for ask in request["Identifiers"]:
-                group, ids = ask["FeatureGroupName"], list(ask["RecordIdentifiersValueAsString"])
-                marks = ",".join("?" * len(ids))
-                query = f"SELECT record_id, record FROM records WHERE group_name = ? AND record_id IN ({marks})"  # nosec B608  # placeholders only
-                found = dict(con.execute(query, [group, *ids]).fetchall())
-                for record_id in ids:
-                    if record_id not in found:
-                        continue
-                    values = json.loads(found[record_id])
-                    record = [{"FeatureName": k, "ValueAsString": v} for k, v in values.items()]
-                    records.append(
-                        {"FeatureGroupName": group, "RecordIdentifierValueAsString": record_id, "Record": record}
-                    )
+        con = self._read_connection()
+        for ask in request["Identifiers"]:
+            group, ids = ask["FeatureGroupName"], list(ask["RecordIdentifiersValueAsString"])
+            marks = ",".join("?" * len(ids))
+            query = f"SELECT record_id, record FROM records WHERE group_name = ? AND record_id IN ({marks})"  # nosec B608  # placeholders only
+            found = dict(con.execute(query, [group, *ids]).fetchall())
+            for record_id in ids:
+                if record_id not in found:
+                    continue
+                values = json.loads(found[record_id])
+                record = [{"FeatureName": k, "ValueAsString": v} for k, v in values.items()]
+                found_record = {"FeatureGroupName": group, "RecordIdentifierValueAsString": record_id, "Record": record}
+                records.append(found_record)
         return {"Records": records, "Errors": [], "UnprocessedIdentifiers": []}
+
+    def _read_connection(self) -> sqlite3.Connection:
+        """A read-only connection, opened once: every query in autocommit mode sees the last committed writes
+        (the features job upserts in place), and an endpoint does not pay a connect per request."""
+        if self._reader is None:
+            if not os.path.exists(self.path):
+                raise FileNotFoundError(f"online store {self.path} does not exist; run the features DAG to fill it")
+            self._reader = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False
+            )
+        return self._reader
