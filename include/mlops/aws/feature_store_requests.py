@@ -8,9 +8,9 @@ in SageMaker's layout.
 
 On ``aws`` the groups are CloudFormation resources (``infra/cfn/data.yaml``, equal to
 :func:`create_feature_group_request`, ``tests/infra/test_feature_store_template.py``); the features Glue
-job puts each entity's latest record from its Spark executors (``--online_store_uri`` =
-:func:`online_store_uri`; never from the MWAA worker), and the endpoint's container finds the groups by
-:func:`lookup_environment` (its CreateModel ``Environment``).
+job puts each entity's latest record from its Spark executors (``--online_store_uri featurestore://<region>``
+of :func:`mlops.aws.glue_requests.job_arguments`; never from the MWAA worker), and the endpoint's container
+finds the groups by :func:`lookup_environment` (its CreateModel ``Environment``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ BATCH_GET_MAX_IDS = 100  # BatchGetRecord: at most 100 record identifiers per fe
 
 
 PREFIX_ENV = "MLOPS_FEATURE_GROUP_PREFIX"  # inference.py looks records up in <prefix>-<group name>
-ONLINE_STORE_SCHEME = "featurestore://"  # the features job's --online_store_uri on aws: featurestore://<region>
 
 
 def feature_group_prefix(config: PipelineConfig) -> str:
@@ -39,11 +38,6 @@ def feature_group_prefix(config: PipelineConfig) -> str:
 def lookup_environment(config: PipelineConfig) -> dict[str, str]:
     """Container variables that let ``inference.py`` find the groups (the region is ``SAGEMAKER_REGION``)."""
     return {PREFIX_ENV: feature_group_prefix(config)}
-
-
-def online_store_uri(config: PipelineConfig) -> str:
-    """The features job's ``--online_store_uri`` on aws: SageMaker Feature Store in the pipeline's region."""
-    return f"{ONLINE_STORE_SCHEME}{config.aws.region}"
 
 
 def feature_group_name(config: PipelineConfig, group: FeatureGroup) -> str:
