@@ -1,11 +1,13 @@
-"""Where the local feature store lives and what its groups are called (both targets name groups alike)."""
+"""Where the local feature store lives and what a local model server needs to read it (groups are named
+alike on both targets: :func:`mlops.aws.feature_store_requests.feature_group_prefix`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlops.aws.glue_requests import stack_names
+from mlops.aws.feature_store_requests import lookup_environment
 from mlops.config import PipelineConfig, mlops_home
+from mlops.schema.online_store import ENV_PATH
 
 
 def local_online_store() -> Path:
@@ -13,12 +15,7 @@ def local_online_store() -> Path:
     return mlops_home() / "feature-store" / "online.sqlite"
 
 
-def feature_group_prefix(config: PipelineConfig) -> str:
-    """``<project>-<environment>``: a group is ``<prefix>-customer-history`` / ``<prefix>-product-history``."""
-    names = stack_names(config)
-    return f"{names.project}-{names.environment}"
-
-
 def endpoint_environment(config: PipelineConfig) -> dict[str, str]:
-    """What a local model server needs to featurize raw orders: the online store file and the group prefix."""
-    return {"MLOPS_ONLINE_STORE": str(local_online_store()), "MLOPS_FEATURE_GROUP_PREFIX": feature_group_prefix(config)}
+    """What a local model server needs to featurize raw orders: the online store file and, as every
+    CreateModel carries it, the group prefix."""
+    return {ENV_PATH: str(local_online_store()), **lookup_environment(config)}

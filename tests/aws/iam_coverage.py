@@ -16,7 +16,10 @@ Three sources of *checks* (an IAM action on a resource ARN, with the request's c
    its logs and metrics; an endpoint's model reads ``ModelDataUrl`` and writes data capture under
    ``DestinationS3Uri/<endpoint>/<variant>/``; a Glue run reads its script and ``--extra-py-files``
    and reads/writes the URIs of its arguments as :data:`mlops.aws.glue_requests.ARGUMENT_ACCESS`
-   declares; DMS's S3 target role writes the raw objects the seeded full load put under
+   declares (``put-records``: PutRecord into the feature groups); an endpoint's model whose container
+   names the feature groups (``MLOPS_FEATURE_GROUP_PREFIX``) BatchGetRecords them; the groups' offline-store
+   role (``create_feature_group_request``) writes the offline store and keeps its Glue tables; DMS's S3
+   target role writes the raw objects the seeded full load put under
    ``raw/dms/`` (the local replicator writes DMS's layout) and its Secrets Manager role reads the
    source secret.
 3. **Platform calls** documented by AWS and derived from the templates (:func:`platform_checks`):
@@ -53,6 +56,7 @@ PRINCIPALS = {
     "glue-curate-features": ("iam.yaml", "GlueJobRole"),
     "glue-validate-features": ("iam.yaml", "GlueValidationJobRole"),
     "sagemaker-execution": ("iam.yaml", "SageMakerExecutionRole"),
+    "feature-store-offline": ("iam.yaml", "FeatureStoreOfflineRole"),
     "dms-s3-target": ("iam.yaml", "DmsS3TargetRole"),
     "dms-secrets": ("iam.yaml", "DmsSecretsAccessRole"),
     "reporting-lambda": ("reporting.yaml", "ReportingFunctionRole"),
@@ -379,6 +383,9 @@ def job_checks(env: Environment, calls: list[RecordedCall], glue_roles: dict[str
             container = p["PrimaryContainer"]
             checks += s3_read(env, "sagemaker-execution", container["ModelDataUrl"], source)
             checks += _container(env, "sagemaker-execution", container["Image"], "/aws/sagemaker/Endpoints", source)
+            prefix = container.get("Environment", {}).get("MLOPS_FEATURE_GROUP_PREFIX")
+            if prefix:  # inference.py looks raw orders up in the groups' online stores
+                checks += _online_store(env, "sagemaker-execution", "sagemaker:BatchGetRecord", prefix, source)
         elif call.operation == "CreateEndpointConfig" and p.get("DataCaptureConfig"):
             destination = p["DataCaptureConfig"]["DestinationS3Uri"].rstrip("/")
             for variant in p["ProductionVariants"]:
@@ -430,9 +437,53 @@ def _glue_run(env: Environment, p: dict[str, Any], roles: dict[str, str], access
                 checks += s3_write(env, role, uri.rstrip("/") + "/part-00000.parquet", source)
             elif mode == "code":
                 checks += s3_read(env, role, uri, source)
+            elif mode == "put-records":
+                if uri != f"featurestore://{env.arns.region}":
+                    raise AssertionError(f"{job}: {name} {uri} is not Feature Store in {env.arns.region}")
+                prefix = p["Arguments"]["--feature_group_prefix"]
+                checks += _online_store(env, role, "sagemaker:PutRecord", prefix, source)
     logs = env.arns.of("logs", "log-group:/aws-glue/jobs/output:*")
     checks += [_check(role, a, logs, source) for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
     return [*checks, _check(role, "cloudwatch:PutMetricData", "*", source, cloudwatch__namespace="Glue")]
+
+
+def _online_store(env: Environment, principal: str, action: str, prefix: str, source: str) -> list[Check]:
+    """``action`` (PutRecord, BatchGetRecord) on each feature group ``<prefix>-<group>``; data-plane calls on a
+    KMS-encrypted online store need kms:Decrypt on its key (through SageMaker)."""
+    from mlops.schema.feature_groups import FEATURE_GROUPS
+
+    arns = [env.arns.of("sagemaker", f"feature-group/{prefix}-{group.name}") for group in FEATURE_GROUPS]
+    return [_check(principal, action, arn, source) for arn in arns] + _kms_via(
+        env, principal, "sagemaker", ["kms:Decrypt"], source
+    )
+
+
+def feature_store_checks(env: Environment, config: Any) -> list[Check]:
+    """The offline store's writes with the groups' RoleArn (``data.yaml``, as ``create_feature_group_request``
+    builds them): Parquet in SageMaker's layout under the offline store's S3 URI, the bucket's ACL read, the
+    group's Glue table created and kept, the data key through S3 and Glue (the Data Catalog is encrypted)."""
+    from mlops.aws.feature_store_requests import create_feature_group_request
+    from mlops.schema.feature_groups import FEATURE_GROUPS, offline_table_uri
+
+    role, arns, checks = "feature-store-offline", env.arns, []
+    for group in FEATURE_GROUPS:
+        request = create_feature_group_request(config, group, "arn:aws:iam::0:role/r", env.data_key_arn)
+        source = f"derived from CreateFeatureGroup {request['FeatureGroupName']} (data.yaml)"
+        store = request["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"]
+        data = offline_table_uri(store, arns.account, arns.region, request["FeatureGroupName"], 1767225600)
+        key = f"{data}/year=2026/month=01/day=01/hour=00/20260101T000000Z_record.parquet"
+        checks += s3_write(env, role, key, source)
+        checks.append(_check(role, "s3:PutObjectAcl", arns.s3(*_split_uri(key)), source))
+        checks += s3_read(env, role, f"{store}/{arns.account}/sagemaker/{arns.region}/offline-store/metadata.json",
+                          source)  # fmt: skip
+        checks.append(_check(role, "s3:GetBucketAcl", arns.s3(_split_uri(store)[0]), source))
+        catalog = request["OfflineStoreConfig"]["DataCatalogConfig"]
+        table = f"table/{catalog['Database']}/{catalog['TableName']}"
+        for action in ("glue:CreateTable", "glue:GetTable", "glue:UpdateTable"):
+            checks += [_check(role, action, arns.of("glue", r), source)
+                       for r in ("catalog", f"database/{catalog['Database']}", table)]  # fmt: skip
+        checks += _kms_via(env, role, "glue", ["kms:Decrypt", "kms:GenerateDataKey"], source)
+    return checks
 
 
 def dms_checks(env: Environment, config: Any, lake_bucket: str, secret_name: str) -> list[Check]:

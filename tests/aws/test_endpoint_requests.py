@@ -295,3 +295,28 @@ def test_startup_timeouts_outside_sagemakers_range_are_refused_before_any_call()
          "ContainerStartupHealthCheckTimeoutInSeconds": 30}]}  # fmt: skip
     with pytest.raises(AssertionError):  # botocore's service model agrees: its minimum is 60
         assert_valid_request("sagemaker", "CreateEndpointConfig", request)
+
+
+@pytest.mark.parametrize("variants", [None, "ab"])
+def test_every_model_can_find_the_feature_groups_of_raw_orders(variants):
+    """inference.py featurizes raw orders from the online store: each container knows the groups' prefix and
+    its region (the execution role may BatchGetRecord on exactly these groups, infra/cfn/iam.yaml)."""
+    from mlops.aws.feature_store_requests import PREFIX_ENV, feature_group_name
+    from mlops.schema.feature_groups import FEATURE_GROUPS
+
+    serving = {}
+    if variants:
+        serving["variants"] = tuple(ServingVariant(name=n, weight=0.5) for n in ("champion", "challenger"))
+    requests = er.deploy_requests(
+        PipelineConfig(serving=ServingConfig(**serving)), model_data_url=MODEL_URL, model_version=3, run_id="r",
+        image_uri=IMAGE, capture_uri="s3://mlops-lake-dev/capture", champion_model_data_url=MODEL_URL,
+        champion_version=2,
+    )  # fmt: skip
+    config = PipelineConfig()
+    for model in requests["models"]:
+        assert_valid_request("sagemaker", "CreateModel", model)
+        environment = model["PrimaryContainer"]["Environment"]
+        assert environment[PREFIX_ENV] == "mlops-dev" and environment["SAGEMAKER_REGION"] == config.aws.region
+        names = [f"{environment[PREFIX_ENV]}-{g.name}" for g in FEATURE_GROUPS]
+        assert names == [feature_group_name(config, g) for g in FEATURE_GROUPS]
+    assert len(requests["models"]) == (2 if variants else 1)

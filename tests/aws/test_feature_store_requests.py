@@ -55,3 +55,31 @@ def test_batch_get_record_is_valid_and_bounded():
     assert request["Identifiers"][1]["RecordIdentifiersValueAsString"] == ["3", "5"]
     with pytest.raises(ValueError, match="at most 100"):
         fsr.batch_get_record_request({"g": range(101)})
+
+
+@pytest.mark.parametrize("group", FEATURE_GROUPS, ids=lambda g: g.name)
+def test_put_record_of_a_full_record_is_valid(group):
+    """A record with every feature, typed as its group defines it (as the Glue job's rows are), is a valid PutRecord."""
+    samples = {"bigint": 1_735_689_600_000_000, "int": 3, "double": 0.25, "string": "DE"}
+    record = {group.record_identifier: 42, group.event_time: 1735689600.123456}
+    record |= {name: samples[kind] for name, kind in group.columns}
+    request = fsr.put_record_request(f"mlops-dev-{group.name}", group, record)
+    assert_valid_request("sagemaker-featurestore-runtime", "PutRecord", request)
+    assert [v["FeatureName"] for v in request["Record"]] == group.feature_names()
+
+
+def test_the_features_job_puts_records_into_feature_store_on_aws(config):
+    """The job's StartJobRun names SageMaker Feature Store in the pipeline's region as its online store, in the
+    scheme the job script recognises (the local stand-in swaps in its SQLite file)."""
+    from mlops.aws import glue_requests
+    from mlops.etl import build_features
+    from mlops.lake import Lake
+
+    arguments = glue_requests.job_arguments(Lake.for_target(config, "aws"), config, "r")
+    assert arguments["--online_store_uri"] == f"featurestore://{config.aws.region}"
+    assert build_features.FEATURE_STORE_SCHEME == glue_requests.ONLINE_STORE_SCHEME
+    assert f"{arguments['--feature_group_prefix']}-{CUSTOMER_HISTORY.name}" == fsr.feature_group_name(
+        config, CUSTOMER_HISTORY
+    )
+    assert glue_requests.ARGUMENT_ACCESS["curate-features"]["--online_store_uri"] == "put-records"
+    assert fsr.lookup_environment(config) == {fsr.PREFIX_ENV: "mlops-dev"}

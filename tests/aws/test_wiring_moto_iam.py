@@ -92,6 +92,7 @@ def _all_checks(deployment: Deployment, calls: list[RecordedCall]) -> list[iam.C
         iam.task_checks(env, calls)
         + iam.job_checks(env, calls, glue_roles, glue_access, glue_scripts)
         + iam.dms_checks(env, config, wiring.LAKE_BUCKET, secret)
+        + iam.feature_store_checks(env, config)
         + iam.mwaa_platform_checks(env, deployment, config.aws.conn_id)
         + iam.reporting_checks(env, deployment)
         + iam.codebuild_deploy_checks(env, deployment, buildspec)
@@ -127,6 +128,9 @@ def test_every_call_is_allowed_by_its_principals_policies(coverage):
         ("sagemaker-execution", "ReadFeaturesCaptureAndModels", "s3:GetObject"),
         ("glue-validate-features", "WriteFeatureReportsViaStaging", "s3:PutObject"),
         ("codebuild-deploy", "UpdateMwaaEnvironmentKeyGrants", "kms:CreateGrant"),
+        ("glue-curate-features", "PutFeatureRecords", "sagemaker:PutRecord"),
+        ("sagemaker-execution", "ReadFeatureRecords", "sagemaker:BatchGetRecord"),
+        ("feature-store-offline", "WriteOfflineStore", "s3:PutObject"),
     ],
 )
 def test_removing_a_needed_statement_denies_its_calls(coverage, principal, sid, action):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote, urlparse
 
+from mlops.aws.feature_store_requests import lookup_environment
 from mlops.config import PipelineConfig
 
 NAME_MAX = 63
@@ -139,8 +140,10 @@ def create_model_request(
     region: str,
     tags: Sequence[dict[str, str]] = (),
     multi_model: dict[str, Any] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``.
+    """CreateModel: the framework image serving ``model_data_url`` with its ``code/inference.py``; ``environment``
+    adds container variables (the feature groups ``inference.py`` looks raw orders up in).
 
     With ``multi_model`` (``{"max_models", "max_bytes", "model_cache"}``) the container is ``Mode: MultiModel``
     and ``model_data_url`` must be the S3 prefix holding the target models.
@@ -149,7 +152,7 @@ def create_model_request(
         "Image": image_uri,
         "ModelDataUrl": model_data_url,
         "Mode": "SingleModel",
-        "Environment": container_environment(region),
+        "Environment": {**container_environment(region), **(environment or {})},
     }
     if multi_model is not None:
         if not model_data_url.endswith("/"):
@@ -286,7 +289,8 @@ def _models(
     """The CreateModel requests: the candidate (or the multi-model prefix), plus an A/B champion."""
     serving, region = config.serving, config.aws.region
     role = serving.execution_role_arn or config.training.role_arn or LOCAL_ROLE_ARN
-    common = {"image_uri": image_uri, "role_arn": role, "region": region}
+    common: dict[str, Any] = {"image_uri": image_uri, "role_arn": role, "region": region}
+    common["environment"] = lookup_environment(config)  # raw orders: the feature groups inference.py reads
     if multi_model_url is not None:
         settings = serving.multi_model.model_dump(include={"max_models", "max_bytes", "model_cache"})
         return [

@@ -2,12 +2,15 @@
 
 Pure functions; ``tests/aws/test_feature_store_requests.py`` validates each against botocore's service
 models (``sagemaker`` for CreateFeatureGroup, ``sagemaker-featurestore-runtime`` for PutRecord and
-BatchGetRecord). Locally the online store (:mod:`mlops.features.online_store`) answers the same
+BatchGetRecord). Locally the online store (:mod:`mlops.schema.online_store`) answers the same
 BatchGetRecord dicts and takes the same PutRecord dicts; the offline store is written by the features job
 in SageMaker's layout.
 
-Not wired into a DAG on ``aws`` yet: creating the groups and ingesting records there is a later step (the
-features job would PutRecord the latest record per entity, from Glue, never from the MWAA worker).
+On ``aws`` the groups are CloudFormation resources (``infra/cfn/data.yaml``, equal to
+:func:`create_feature_group_request`, ``tests/infra/test_feature_store_template.py``); the features Glue
+job puts each entity's latest record from its Spark executors (``--online_store_uri featurestore://<region>``
+of :func:`mlops.aws.glue_requests.job_arguments`; never from the MWAA worker), and the endpoint's container
+finds the groups by :func:`lookup_environment` (its CreateModel ``Environment``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,27 @@ from mlops.aws.glue_requests import OFFLINE_STORE_DATASET, stack_names
 from mlops.config import PipelineConfig
 from mlops.schema.feature_groups import FeatureGroup, put_record_request  # noqa: F401 - PutRecord lives with the groups (the Glue job builds it too)
 
+WHERE = "mlops.schema.feature_groups"  # named in the groups' Description
 BATCH_GET_MAX_IDS = 100  # BatchGetRecord: at most 100 record identifiers per feature group
+
+
+PREFIX_ENV = "MLOPS_FEATURE_GROUP_PREFIX"  # inference.py looks records up in <prefix>-<group name>
+
+
+def feature_group_prefix(config: PipelineConfig) -> str:
+    """``<project>-<environment>``: every group is ``<prefix>-<group name>``."""
+    names = stack_names(config)
+    return f"{names.project}-{names.environment}"
+
+
+def lookup_environment(config: PipelineConfig) -> dict[str, str]:
+    """Container variables that let ``inference.py`` find the groups (the region is ``SAGEMAKER_REGION``)."""
+    return {PREFIX_ENV: feature_group_prefix(config)}
 
 
 def feature_group_name(config: PipelineConfig, group: FeatureGroup) -> str:
     """``<project>-<environment>-<group>``, like the other resources of the stacks."""
-    names = stack_names(config)
-    return f"{names.project}-{names.environment}-{group.name}"
+    return f"{feature_group_prefix(config)}-{group.name}"
 
 
 def offline_table_name(config: PipelineConfig, group: FeatureGroup) -> str:
@@ -57,7 +74,7 @@ def create_feature_group_request(
             "TableFormat": "Glue",
         },
         "RoleArn": role_arn,
-        "Description": f"{group.name} records by {group.record_identifier}; derive {', '.join(group.derives)}"[:128],
+        "Description": f"{group.name} records by {group.record_identifier} and {group.event_time}; defined in {WHERE}",
     }
 
 

@@ -29,6 +29,7 @@ GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the script keeps to the Spark 3.
 FEATURES_TABLE = "features"
 PREVIOUS_FEATURES_TABLE = "features_previous"
 OFFLINE_STORE_DATASET = "feature-store"  # the feature groups' offline store, under the curated prefix
+ONLINE_STORE_SCHEME = "featurestore://"  # --online_store_uri featurestore://<region>: SageMaker Feature Store
 SCRIPT_KEY = "glue/scripts/curate_features.py"  # data.yaml GlueScriptKey default
 VALIDATION_SCRIPT_KEY = "glue/scripts/validate_features.py"  # data.yaml GlueValidationScriptKey default
 GX_MODULE = "great_expectations==1.24.1"  # the validation job's --additional-python-modules (envs/glue pins it too)
@@ -36,13 +37,15 @@ VALIDATION_TIMEOUT_MINUTES = 30
 #: Arguments Glue documents as internal ("Do not set"): Glue passes ``--JOB_NAME`` to the script itself.
 RESERVED_ARGUMENTS = frozenset({"--JOB_NAME", "--conf", "--debug", "--mode"})
 #: What each job's script does with the S3 URIs of its run arguments: ``read``, ``write`` (both joined by
-#: ``+``) or ``code`` (imported). The IAM coverage test derives the job roles' S3 needs from it.
+#: ``+``) or ``code`` (imported); ``put-records``: PutRecord into the feature groups ``<--feature_group_prefix>-
+#: <group>`` of the Feature Store the argument names. The IAM coverage test derives the job roles' needs from it.
 ARGUMENT_ACCESS: dict[str, dict[str, str]] = {
     "curate-features": {
         "--raw_uri": "read",
         "--curated_uri": "read+write",
         "--staging_uri": "read+write",
         "--extra-py-files": "code",
+        "--online_store_uri": "put-records",
     },
     "validate-features": {
         "--curated_uri": "read",
@@ -142,6 +145,9 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
         # 25x slower (40k folders for 20k orders); the job option stays, tested, until that is fixed
         "--feature_group_prefix": f"{stack_names(config).project}-{stack_names(config).environment}",
         "--region": config.aws.region,
+        # each entity's latest record into the online store (PutRecord from the job's executors); the local
+        # stand-in swaps in its SQLite store's file:// URI
+        "--online_store_uri": f"{ONLINE_STORE_SCHEME}{config.aws.region}",
     }
 
 

@@ -54,6 +54,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mlops.schema.curated import (
@@ -96,8 +97,12 @@ JOB_DEFAULTS = {
     "feature_group_prefix": "mlops-local",
     "account": "",  # empty: the caller's account (STS) on S3, 000000000000 in a local lake
     "region": "local",
-    "online_store_uri": "",  # file:// of the local online store (SQLite) to fill; empty: none
+    "online_store_uri": "",  # featurestore://<region> (aws) or file:// (local SQLite) to fill; empty: none
 }
+FEATURE_STORE_SCHEME = "featurestore://"  # --online_store_uri of SageMaker Feature Store (PutRecord)
+PUT_RECORD_ATTEMPTS = 5
+PUT_RECORD_BACKOFF_S = 0.2
+RETRYABLE_ERRORS = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalFailure"})
 LOCAL_ACCOUNT = "000000000000"
 ZERO_WITHOUT_LINES = (
     "basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg", "max_discount_pct",
@@ -525,12 +530,18 @@ def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
-    """Put the latest record per entity of every group into the local online store (PutRecord dicts, one
-    transaction per group, older records never overwrite newer ones); returns how many were put."""
+def latest_records(records: Any, group: FeatureGroup) -> Any:
+    """The record with the latest event time of each entity (what an online store holds)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    newest = Window.partitionBy(group.record_identifier).orderBy(F.col(group.event_time).desc())
+    return records.withColumn("_rn", F.row_number().over(newest)).filter("_rn = 1").drop("_rn")
+
+
+def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
+    """Put the latest record per entity of every group into the local online store (PutRecord dicts, one
+    transaction per group, older records never overwrite newer ones); returns how many were put."""
     from mlops.schema.online_store import OnlineStore
 
     names = {group.name: f"{args['feature_group_prefix']}-{group.name}" for group in FEATURE_GROUPS}
@@ -538,11 +549,83 @@ def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
     store = OnlineStore(args["online_store_uri"].removeprefix("file://"), identifiers)
     put = 0
     for group in FEATURE_GROUPS:
-        newest = Window.partitionBy(group.record_identifier).orderBy(F.col(group.event_time).desc())
-        latest = records[group.name].withColumn("_rn", F.row_number().over(newest)).filter("_rn = 1").drop("_rn")
+        latest = latest_records(records[group.name], group)
         rows = (put_record_request(names[group.name], group, row.asDict()) for row in latest.toLocalIterator())
         put += store.put_records(rows)
     return put
+
+
+# ------------------------------------------------------- the online store on aws (Feature Store)
+
+
+def _error_code(exc: Exception) -> str | None:
+    """The AWS error code of a botocore ClientError (None for any other exception)."""
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def put_with_retries(client: Any, request: dict[str, Any], sleep: Callable[[float], None] = time.sleep) -> None:
+    """One PutRecord, retried with exponential backoff while Feature Store throttles (at most
+    :data:`PUT_RECORD_ATTEMPTS` tries); any other error, or throttling past the last try, raises."""
+    for attempt in range(PUT_RECORD_ATTEMPTS):
+        try:
+            client.put_record(**request)
+            return
+        except Exception as exc:
+            if _error_code(exc) not in RETRYABLE_ERRORS:
+                raise
+            if attempt == PUT_RECORD_ATTEMPTS - 1:
+                record = request["Record"][0]["ValueAsString"]
+                raise RuntimeError(
+                    f"PutRecord {request['FeatureGroupName']} record {record}: still {_error_code(exc)} after "
+                    f"{PUT_RECORD_ATTEMPTS} tries; rerun the job or raise the account's Feature Store throughput"
+                ) from exc
+            sleep(min(PUT_RECORD_BACKOFF_S * 2**attempt, 5.0))
+
+
+def put_partition(rows: Iterable[Mapping[str, Any]], group_name: str, group: FeatureGroup, client: Any) -> int:
+    """PutRecord every record of one partition (the same dicts as the local store takes); returns how many."""
+    put = 0
+    for row in rows:
+        put_with_retries(client, put_record_request(group_name, group, row))
+        put += 1
+    return put
+
+
+def _partition_writer(group_name: str, group: FeatureGroup, region: str, counter: Any) -> Callable[[Any], None]:
+    """The function each Spark task runs on its partition: its own boto3 client, then :func:`put_partition`."""
+
+    def write(rows: Iterable[Any]) -> None:
+        import boto3  # on the executors (Glue has it)
+
+        client = boto3.client("sagemaker-featurestore-runtime", region_name=region)
+        counter.add(put_partition((row.asDict() for row in rows), group_name, group, client))
+
+    return write
+
+
+def put_online_records(records: dict[str, Any], args: dict[str, str]) -> int:
+    """On aws: the latest record per entity of every group, PutRecord from the Spark executors (one
+    Feature Store client per partition, never on the driver or the MWAA worker); returns how many were put."""
+    region = args["online_store_uri"].removeprefix(FEATURE_STORE_SCHEME) or args["region"]
+    put = 0
+    for group in FEATURE_GROUPS:
+        latest = latest_records(records[group.name], group)
+        name, counter = f"{args['feature_group_prefix']}-{group.name}", latest.sparkSession.sparkContext.accumulator(0)
+        latest.foreachPartition(_partition_writer(name, group, region, counter))
+        put += counter.value
+    return put
+
+
+def write_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
+    """Fill the online store ``--online_store_uri`` names: ``featurestore://<region>`` (SageMaker Feature
+    Store) or ``file://`` (the local SQLite store); returns how many records were put."""
+    uri = args["online_store_uri"]
+    if uri.startswith(FEATURE_STORE_SCHEME):
+        return put_online_records(records, args)
+    if uri.startswith("file://"):
+        return fill_online_store(records, args)
+    raise ValueError(f"--online_store_uri {uri!r}: use featurestore://<region> (aws) or file://<path> (local)")
 
 
 # --------------------------------------------------------------------------------- the job
@@ -612,8 +695,8 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
     if args.get("offline_store_uri"):
         offline = write_offline_store(records, args, staged_uri, files)
         records = read_offline_store(spark, offline)
-    if args.get("online_store_uri"):
-        print(f"online store: {fill_online_store(records, args)} records put", flush=True)
+    online_put = write_online_store(records, args) if args.get("online_store_uri") else 0
+    print(f"online store: {online_put} records put", flush=True)
     frame = build_features(tables, float(args.get("sample_fraction", "1.0")), records)
     write_staged(frame, staged_uri)
     manifest = {
@@ -625,6 +708,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
         "sample_fraction": float(args.get("sample_fraction", "1.0")),
         "orders_through": orders_through(spark, args["raw_uri"]),
         "offline_store": offline,
+        "online_records_put": online_put,
     }
     pointer = swap_in(files, staged_uri, args["curated_uri"], run_key, manifest)
     print(f"MLOPS_FEATURES_RESULT {json.dumps(pointer, sort_keys=True)}", flush=True)

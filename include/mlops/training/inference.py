@@ -274,7 +274,7 @@ def _feed(records: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, np.n
 
 def _online_lookup(model: dict[str, Any]) -> Any:
     """BatchGetRecord of the online store (created on the first raw order): the local SQLite store named by
-    ``MLOPS_ONLINE_STORE``, else SageMaker Feature Store's runtime client."""
+    ``MLOPS_ONLINE_STORE``, else SageMaker Feature Store's runtime client in ``SAGEMAKER_REGION``."""
     if model.get("lookup") is None:
         path = os.environ.get("MLOPS_ONLINE_STORE")
         if path:
@@ -284,7 +284,8 @@ def _online_lookup(model: dict[str, Any]) -> Any:
         else:
             import boto3
 
-            model["lookup"] = boto3.client("sagemaker-featurestore-runtime").batch_get_record
+            region = os.environ.get("SAGEMAKER_REGION") or None  # CreateModel's Environment (endpoint_requests)
+            model["lookup"] = boto3.client("sagemaker-featurestore-runtime", region_name=region).batch_get_record
     return model["lookup"]
 
 

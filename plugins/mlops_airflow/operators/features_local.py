@@ -41,7 +41,7 @@ class LocalGlueFeaturesJobOperator(BuildFeaturesStep, LocalStandIn):
         from mlops.feature_store import local_online_store
 
         request = self.request(publish_locally(features_bundle(), local_artifacts()))
-        # local only: the job also fills the local online store (on aws, PutRecord is not wired yet)
+        # the local online store instead of SageMaker Feature Store (the request's featurestore://<region>)
         request["Arguments"]["--online_store_uri"] = local_online_store().as_uri()
         self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
         response = run_job_locally(request, FEATURES_SCRIPT, log=self.log.info)
