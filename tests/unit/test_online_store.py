@@ -56,3 +56,12 @@ def test_a_missing_store_names_the_dag_that_fills_it(tmp_path):
 def test_an_unknown_group_is_refused_before_anything_is_written(store):
     with pytest.raises(ValueError, match="not known to this online store"):
         store.put_records([{"FeatureGroupName": "other", "Record": []}])
+
+
+def test_a_replaced_store_file_is_reopened(store, tmp_path):
+    _put(store, 1, 100.0, 1)
+    assert _get(store, 1)[1]["returned_orders"] == 1
+    fresh = OnlineStore(str(tmp_path / "fresh.sqlite"), store.identifiers)
+    _put(fresh, 1, 50.0, 7)
+    (tmp_path / "fresh.sqlite").replace(store.path)  # a fresh local state: the file is a new one
+    assert _get(store, 1)[1]["returned_orders"] == 7

@@ -33,6 +33,7 @@ class OnlineStore:
         """``identifiers``: group name -> (record identifier, event time) feature names, needed to write."""
         self.path, self.identifiers = path, identifiers or {}
         self._reader: sqlite3.Connection | None = None  # opened on the first read, kept (an endpoint reads per request)
+        self._reader_identity = 0  # the inode the reader has open
 
     def _connect(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -81,12 +82,20 @@ class OnlineStore:
         return {"Records": records, "Errors": [], "UnprocessedIdentifiers": []}
 
     def _read_connection(self) -> sqlite3.Connection:
-        """A read-only connection, opened once: every query in autocommit mode sees the last committed writes
-        (the features job upserts in place), and an endpoint does not pay a connect per request."""
-        if self._reader is None:
-            if not os.path.exists(self.path):
-                raise FileNotFoundError(f"online store {self.path} does not exist; run the features DAG to fill it")
+        """A read-only connection, kept while the file stays the same: every query in autocommit mode sees the
+        last committed writes (the features job upserts in place), so an endpoint does not pay a connect per
+        request; a store file replaced or recreated (a fresh local state) is reopened."""
+        try:
+            identity = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"online store {self.path} does not exist; run the features DAG to fill it"
+            ) from None
+        if self._reader is None or self._reader_identity != identity:
+            if self._reader is not None:
+                self._reader.close()
             self._reader = sqlite3.connect(
                 f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False
             )
+            self._reader_identity = identity
         return self._reader
