@@ -1,8 +1,8 @@
 """Benchmark: the whole closed loop (`make demo`) at several sizes, stage by stage.
 
-For each size it runs ``python -m mlops_tools.demo --size N`` exactly as ``make demo SIZE=N`` does, in
-its own state folder (``MLOPS_HOME``), and records for every stage its wall time (from the demo's
-``summary.json``) and the peak resident memory of everything the demo runs: its own process tree and
+For each size it runs ``make demo SIZE=N SEED=S`` (the Makefile's environment: Airflow home, DAG and
+plugin folders, runtimes) in its own state folder (``MLOPS_HOME``), and records for every stage its wall
+time (from the demo's ``summary.json``) and the peak resident memory of everything the demo runs: its own process tree and
 the processes tagged as the project's (Glue/SageMaker job subprocesses, endpoint servers), sampled
 every 0.25 s and attributed to the stage whose ``==>`` line came last. The first size is the baseline:
 each stage's cost per order at the other sizes is printed as a ratio against it, so the stage whose
@@ -67,7 +67,7 @@ def run_demo(size: int, seed: int, home: Path, timeout_s: float) -> Run:
     """Run the demo at ``size`` in ``home``; sample memory until it exits."""
     env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_TARGET": "local", "TERM": "dumb", "COLUMNS": "200"}
     os.environ["MLOPS_HOME"] = str(home)  # processes.owned_pids() looks for this home's owner tag
-    command = [sys.executable, "-m", "mlops_tools.demo", "--size", str(size), "--seed", str(seed)]
+    command = ["make", "--no-print-directory", "demo", f"SIZE={size}", f"SEED={seed}"]
     started = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     marks: list[tuple[float, str]] = []
@@ -91,6 +91,8 @@ def run_demo(size: int, seed: int, home: Path, timeout_s: float) -> Run:
         tail = " | ".join(log[-5:])
         raise SystemExit(f"the demo at SIZE={size} wrote no summary (exit {proc.returncode}); last output: {tail}")
     summary = json.loads(summary_path.read_text())
+    if not summary["ok"]:
+        print("\n".join(f"    | {line}" for line in log[-25:]), flush=True)
     stages = [
         {"name": s["name"], "status": s["status"], "seconds": s["seconds"], "peak_gib": peaks.get(s["name"], 0) / 2**30}
         for s in summary["stages"]
