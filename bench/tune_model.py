@@ -6,7 +6,9 @@
 Per seed the demo data and its curated table are built once, as ``bench_model_quality.py`` does
 (generator, pandas features job), and cached as parquet under ``--cache``. Each candidate (the
 configured hyperparameters overlaid with the candidate's; extra LightGBM parameters under
-``"lgbm"`` are set on the classifier) is then fitted with :func:`mlops.training.model.fit` (early
+``"lgbm"`` are set on the classifier; ``"derive": a`` adds trial customer-history columns computed from
+the curated ones: the known returned/cancelled counts and the empirical-Bayes rates
+``(count + a * prior) / (terminal + a)``) is then fitted with :func:`mlops.training.model.fit` (early
 stopping on validation logloss, as ``train.py`` does) in the SageMaker runtime and scored by the
 training metric on the validation split. Candidates are ranked by mean validation mAP over the
 seeds; the test split is never read by the fit or the score. Pick one, make it the configured
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,28 +38,43 @@ from mlops.config import load_config  # noqa: E402
 from mlops.etl import pandas_features  # noqa: E402
 from mlops.runtimes import runtime_python  # noqa: E402
 
-DEFAULT_CANDIDATES: list[dict[str, Any]] = [
+DEFAULT_CANDIDATES: list[dict[str, Any]] = [  # overrides of the configured hyperparameters; {} = as configured
     {},
-    {"num_leaves": 7, "min_child_samples": 100},
-    {"learning_rate": 0.015, "n_estimators": 2000, "early_stopping_rounds": 100},
-    {"reg_lambda": 10.0},
+    {"num_leaves": 15, "min_child_samples": 40, "reg_lambda": 1.0, "n_estimators": 500},  # the defaults before
+    {"num_leaves": 4, "min_child_samples": 100},
+    {"num_leaves": 5, "min_child_samples": 200},
+    {"learning_rate": 0.015, "early_stopping_rounds": 100},
     {"lgbm": {"path_smooth": 20.0}},
-    {"colsample_bytree": 0.5},
+    {"derive": 10},
 ]
 
 FIT_SNIPPET = """
-import contextlib, io, json, sys
+import contextlib, dataclasses, io, json, sys
 from pathlib import Path
 from mlops.training import features, metrics, model
 cache, hyper, candidates = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 frame, parts = features.read_channel(cache)
 train, valid = features.select_split(frame, "train"), features.select_split(frame, "validation")
 spec = features.spec_from_frame(train, parts)
-xt, yt = features.model_inputs(train, spec), features.labels(train, spec)
-xv, yv = features.model_inputs(valid, spec), features.labels(valid, spec)
+xt0, yt = features.model_inputs(train, spec), features.labels(train, spec)
+xv0, yv = features.model_inputs(valid, spec), features.labels(valid, spec)
+spec0 = spec
+def derive(x, strength):
+    x = x.copy()
+    for kind, prior in (("return", 0.14), ("cancel", 0.09)):
+        known = x[f"prior_{kind}_rate"] * x["prior_terminal_orders"]
+        x[f"derived_{kind}s"] = known.round()
+        x[f"derived_{kind}_eb"] = (known + strength * prior) / (x["prior_terminal_orders"] + strength)
+    return x
 for cand in candidates:
-    extra = cand.get("lgbm", {})
-    hp = model.coerce_hyperparameters({**hyper, **{k: v for k, v in cand.items() if k != "lgbm"}})
+    extra, strength = cand.get("lgbm", {}), cand.get("derive")
+    hp = model.coerce_hyperparameters({**hyper, **{k: v for k, v in cand.items() if k not in ("lgbm", "derive")}})
+    if strength:
+        xt, xv = derive(xt0, strength), derive(xv0, strength)
+        added = tuple(c for c in xt.columns if c.startswith("derived_"))
+        spec = dataclasses.replace(spec0, numeric=spec0.numeric + added)
+    else:
+        xt, xv, spec = xt0, xv0, spec0
     pipe = model.build_pipeline(spec, hp)
     pipe.named_steps["classifier"].set_params(**extra)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -75,6 +93,7 @@ def curated_path(seed: int, orders: int, cache: Path) -> Path:
         with tempfile.TemporaryDirectory(prefix="tune-model-") as tmp:
             curated = pandas_features.build_features(source_tables(seed, orders, Path(tmp)))
         staged = cache / f".staging-{seed}-{orders}"
+        shutil.rmtree(staged, ignore_errors=True)  # a run stopped mid-write
         curated[curated["split"] != "test"].to_parquet(staged, partition_cols=["split"], index=False)
         staged.rename(path)
     return path
@@ -83,8 +102,9 @@ def curated_path(seed: int, orders: int, cache: Path) -> Path:
 def score_candidates(data: Path, hyperparameters: dict[str, Any], candidates: list[dict]) -> list[dict[str, Any]]:
     """Fit every candidate on one seed's table in the SageMaker runtime; their validation figures."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    command = [runtime_python("sagemaker"), "-c", FIT_SNIPPET, str(data), json.dumps(hyperparameters)]
     done = subprocess.run(
-        [runtime_python("sagemaker"), "-c", FIT_SNIPPET, str(data), json.dumps(hyperparameters), json.dumps(candidates)],
+        [*command, json.dumps(candidates)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     if done.returncode != 0:
