@@ -343,6 +343,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def command_options(argv: list[str]) -> str:
+    """The command line's options for the report, each ``--note`` text shortened to ``...`` (it is printed below)."""
+    return " ".join("..." if i and argv[i - 1] == "--note" else arg for i, arg in enumerate(argv))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=50_000)
@@ -352,7 +357,7 @@ def main() -> int:
     args = parser.parse_args()
     hyperparameters = dict(load_config().training.hyperparameters)
     report: dict[str, Any] = {
-        "command": "PYTHONPATH=include .venv/bin/python bench/bench_model_quality.py " + " ".join(sys.argv[1:]),
+        "command": "PYTHONPATH=include .venv/bin/python bench/bench_model_quality.py " + command_options(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         "date": time.strftime("%Y-%m-%d"),
         "orders": args.orders,
