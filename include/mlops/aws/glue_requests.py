@@ -42,6 +42,7 @@ ARGUMENT_ACCESS: dict[str, dict[str, str]] = {
         "--raw_uri": "read",
         "--curated_uri": "read+write",
         "--staging_uri": "read+write",
+        "--offline_store_uri": "read",  # SageMaker Feature Store writes it (from PutRecord); the job reads it
         "--extra-py-files": "code",
     },
     "validate-features": {
@@ -138,8 +139,10 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
         "--staging_uri": lake.staging(config.lake.curated_prefix, FEATURES_TABLE),
         "--run_key": run_key_safe(run_key),
         "--sample_fraction": f"{float(sample_fraction):g}",
-        # no --offline_store_uri yet: SageMaker's hourly event-time partitions made the demo's features job
-        # 25x slower (40k folders for 20k orders); the job option stays, tested, until that is fixed
+        # the training table's entity features come from the feature groups' offline store: on aws SageMaker
+        # Feature Store writes it from PutRecord, the job only reads it; the local stand-in says "job" instead
+        "--offline_store_uri": lake.curated(OFFLINE_STORE_DATASET),
+        "--offline_store_writer": "feature-store",
         "--feature_group_prefix": f"{stack_names(config).project}-{stack_names(config).environment}",
         "--region": config.aws.region,
     }

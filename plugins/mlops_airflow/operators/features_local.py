@@ -41,8 +41,10 @@ class LocalGlueFeaturesJobOperator(BuildFeaturesStep, LocalStandIn):
         from mlops.feature_store import local_online_store
 
         request = self.request(publish_locally(features_bundle(), local_artifacts()))
-        # local only: the job also fills the local online store (on aws, PutRecord is not wired yet)
+        # local only: the job also fills the local online store (on aws, PutRecord is not wired yet) and appends
+        # what changed to the offline store, standing in for SageMaker's replication of put records into it
         request["Arguments"]["--online_store_uri"] = local_online_store().as_uri()
+        request["Arguments"]["--offline_store_writer"] = "job"
         self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
         response = run_job_locally(request, FEATURES_SCRIPT, log=self.log.info)
         result = response["Result"] or {}
