@@ -2,9 +2,9 @@
 
 For each size it runs ``make demo SIZE=N SEED=S`` (the Makefile's environment: Airflow home, DAG and
 plugin folders, runtimes) in its own state folder (``MLOPS_HOME``), and records for every stage its wall
-time (from the demo's ``summary.json``) and the peak resident memory of everything the demo runs: its own process tree and
-the processes tagged as the project's (Glue/SageMaker job subprocesses, endpoint servers), sampled
-every 0.25 s and attributed to the stage whose ``==>`` line came last. The first size is the baseline:
+time (from the demo's ``summary.json``) and the peak resident memory of everything the demo runs: its own
+process tree and the processes tagged as the project's (Glue/SageMaker job subprocesses, endpoint servers),
+sampled every 0.25 s and attributed to the stage whose ``==>`` line came last. The first size is the baseline:
 each stage's cost per order at the other sizes is printed as a ratio against it, so the stage whose
 cost grows with the data stands out.
 

@@ -141,8 +141,11 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
         "--staging_uri": lake.staging(config.lake.curated_prefix, FEATURES_TABLE),
         "--run_key": run_key_safe(run_key),
         "--sample_fraction": f"{float(sample_fraction):g}",
-        # no --offline_store_uri yet: SageMaker's hourly event-time partitions made the demo's features job
-        # 25x slower (40k folders for 20k orders); the job option stays, tested, until that is fixed
+        # No --offline_store_uri yet: the job's point-in-time join uses the entity records it computes (the
+        # offline store's read-back equals them, tests/jobs/glue/test_feature_store.py). On aws SageMaker fills
+        # the offline store from PutRecord minutes later, and the job puts only each entity's latest record, so
+        # a first run would find no store and later runs only per-run snapshots; wiring it needs the job to
+        # PutRecord every new or changed history record and train on store + those (a follow-up issue).
         "--feature_group_prefix": f"{stack_names(config).project}-{stack_names(config).environment}",
         "--region": config.aws.region,
         # each entity's latest record into the online store (PutRecord from the job's executors); the local

@@ -30,6 +30,15 @@ Steps
    **Product history** follows the same rule per product: an order sees the outcomes of its
    products' earlier orders that were terminal before ``t`` (smoothed rates, see
    :mod:`mlops.schema.curated`), never its own or a later one's.
+   **Offline store.** With ``--offline_store_uri`` the entity features come from the feature groups' offline
+   store (SageMaker's Glue table format: ``.../offline-store/<group>-<created>/data/year=/month=/day=/hour=``
+   by event time). Who writes it is ``--offline_store_writer``: ``feature-store`` on aws (SageMaker replicates
+   the put records into it; the job only reads it, and fails naming the fix if a group has no store yet) or
+   ``job`` locally (the job stands in for that replication). A writer reads the store once (the files listed
+   in one call and read with pyarrow in the Spark tasks, not by Spark's per-file reader), appends only the
+   records that are new or changed since their latest write and a deletion (``is_deleted``) of each record
+   the source no longer yields, one Parquet file per hour written with pyarrow in a staging folder that is
+   moved in afterwards; a rerun over the same source appends nothing. The first run backfills every hour.
 4. **Label + split.** Only terminal orders are kept (non-terminal ones have no label yet).
    ``split`` comes from ``sha256(str(order_id))``: bucket = int(first 8 hex digits, 16) % 100;
    ``< 80`` train, ``< 90`` validation, else test. Athena/Trino can recompute it.
@@ -94,6 +103,9 @@ JOB_DEFAULTS = {
     "sample_fraction": "1.0",
     "shuffle_partitions": "8",
     "offline_store_uri": "",  # empty: the entity records are joined in memory, no offline store written
+    # who writes the offline store: "job" (this job appends what changed, as the local stand-in of SageMaker's
+    # offline-store replication) or "feature-store" (SageMaker writes it from PutRecord; the job only reads it)
+    "offline_store_writer": "job",
     "feature_group_prefix": "mlops-local",
     "account": "",  # empty: the caller's account (STS) on S3, 000000000000 in a local lake
     "region": "local",
@@ -104,6 +116,8 @@ PUT_RECORD_ATTEMPTS = 5
 PUT_RECORD_BACKOFF_S = 0.2
 RETRYABLE_ERRORS = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalFailure"})
 LOCAL_ACCOUNT = "000000000000"
+OFFLINE_PARTITIONS = ("year", "month", "day", "hour")  # SageMaker's Glue table format: event-time hours
+OFFLINE_WRITERS = ("job", "feature-store")
 ZERO_WITHOUT_LINES = (
     "basket_gross", "basket_value", "avg_unit_price", "max_unit_price", "basket_weight_kg", "max_discount_pct",
 )  # fmt: skip
@@ -466,14 +480,19 @@ def load_latest_tables(spark: Any, raw_uri: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------- the offline store
 
 
-def offline_group_uri(files: LakeFiles, args: dict[str, str], group: FeatureGroup) -> str:
+def offline_group_uri(files: LakeFiles, args: dict[str, str], group: FeatureGroup, must_exist: bool = False) -> str:
     """The group's offline-store data folder (SageMaker's layout); an existing ``<group>-<created>`` folder
-    is reused, else ``created`` is now (the feature group's creation time)."""
+    is reused, else ``created`` is now (the feature group's creation time), or ValueError if ``must_exist``."""
     store = args["offline_store_uri"].rstrip("/")
     name = f"{args['feature_group_prefix']}-{group.name}"
     account = args["account"] or (_caller_account() if store.startswith("s3://") else LOCAL_ACCOUNT)
     base = f"{store}/{account}/sagemaker/{args['region']}/offline-store"
     existing = [n for n in files.list_children(base) if n.rsplit("-", 1)[0] == name and n.rsplit("-", 1)[1].isdigit()]
+    if must_exist and not existing:
+        raise ValueError(
+            f"no offline store of feature group {name} under {base}: create the feature groups and put their "
+            "records (PutRecord) first, or run with --offline_store_writer job"
+        )
     created = int(existing[0].rsplit("-", 1)[1]) if existing else int(time.time())
     return offline_table_uri(store, account, args["region"], name, created)
 
@@ -484,7 +503,7 @@ def _caller_account() -> str:
     return str(boto3.client("sts").get_caller_identity()["Account"])
 
 
-def offline_rows(records: Any, written_at: float) -> Any:
+def offline_rows(records: Any, written_at: float, deleted: bool = False) -> Any:
     """Records as the offline store holds them: the three columns it adds and the hourly event-time partitions."""
     from pyspark.sql import functions as F
 
@@ -493,7 +512,7 @@ def offline_rows(records: Any, written_at: float) -> Any:
         "*",
         F.timestamp_micros(F.lit(int(written_at * 1_000_000))).alias("write_time"),
         F.timestamp_micros(F.lit(int(written_at * 1_000_000))).alias("api_invocation_time"),
-        F.lit(False).alias("is_deleted"),
+        F.lit(deleted).alias("is_deleted"),
         F.date_format(event, "yyyy").alias("year"),
         F.date_format(event, "MM").alias("month"),
         F.date_format(event, "dd").alias("day"),
@@ -501,36 +520,146 @@ def offline_rows(records: Any, written_at: float) -> Any:
     )
 
 
-def write_offline_store(records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles) -> dict:
-    """Append every group's records to its offline store (staged, then moved in); group name -> data URI."""
-    uris, written_at = {}, time.time()
-    for group in FEATURE_GROUPS:
-        staged = f"{staging}/offline-store/{group.name}"
-        rows = offline_rows(records[group.name], written_at)
-        rows.write.mode("overwrite").partitionBy("year", "month", "day", "hour").parquet(staged)
-        uris[group.name] = offline_group_uri(files, args, group)
-        files.merge_tree(staged, uris[group.name])
-    return uris
+def offline_schema(group: FeatureGroup) -> str:
+    """The Spark DDL of a group's offline-store rows (record columns, then the three the store adds)."""
+    pairs = ((group.record_identifier, "bigint"), (group.event_time, "double"), *group.columns)
+    added = "write_time timestamp, api_invocation_time timestamp, is_deleted boolean"
+    return ", ".join(f"{name} {kind}" for name, kind in pairs) + ", " + added
 
 
-def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:
-    """Every group's records from its offline store: per record identifier and event time the latest write,
-    deleted records left out."""
+def _arrow_schema(group: FeatureGroup) -> Any:
+    """The pyarrow schema of the offline store's Parquet files (timestamps in microseconds, UTC)."""
+    import pyarrow as pa
+
+    kinds = {"bigint": pa.int64(), "double": pa.float64(), "string": pa.string()}
+    pairs = ((group.record_identifier, "bigint"), (group.event_time, "double"), *group.columns)
+    stamp = pa.timestamp("us", tz="UTC")
+    added = [("write_time", stamp), ("api_invocation_time", stamp), ("is_deleted", pa.bool_())]
+    return pa.schema([(name, kinds[kind]) for name, kind in pairs] + added)
+
+
+def _write_hours(frames: Any, staged: str, group: FeatureGroup, stamp: str) -> Any:
+    """(runs in the Spark tasks) Write each hour partition of the task's rows as one Parquet file with pyarrow,
+    under ``staged/year=/month=/day=/hour=``; yields (files, rows) written. No Hadoop committer: the staged
+    folder is moved in only after every task succeeded."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+    from pyspark import TaskContext
+
+    filesystem, root = pafs.FileSystem.from_uri(staged)
+    schema, task = _arrow_schema(group), TaskContext.get().partitionId()
+    batches = list(frames)  # Arrow batches of the task: an hour may span several, and gets one file
+    frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=[*schema.names])
+    files = 0
+    for (year, month, day, hour), part in frame.groupby(list(OFFLINE_PARTITIONS), sort=False):
+        folder = f"{root}/year={year}/month={month}/day={day}/hour={hour}"
+        filesystem.create_dir(folder, recursive=True)
+        table = pa.Table.from_pandas(part[schema.names], schema=schema, preserve_index=False)
+        pq.write_table(table, f"{folder}/{stamp}_{task:05d}.parquet", filesystem=filesystem)
+        files += 1
+    yield pd.DataFrame({"files": [files], "rows": [len(frame)]})
+
+
+def write_offline_rows(rows: Any, group: FeatureGroup, staged: str, written_at: float) -> tuple[int, int]:
+    """Write ``rows`` (:func:`offline_rows`) to ``staged`` in the hourly layout, one file per hour; (files, rows)."""
+    from pyspark.sql import functions as F
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(written_at)) + f"{int(written_at * 1e6) % 1_000_000:06d}"
+    tasks = rows.sparkSession.sparkContext.defaultParallelism
+    hours = rows.repartition(tasks, *OFFLINE_PARTITIONS)
+    written = hours.mapInPandas(lambda it: _write_hours(it, staged, group, stamp), "files long, rows long")
+    totals = written.agg(F.sum("files"), F.sum("rows")).first()
+    return int(totals[0] or 0), int(totals[1] or 0)
+
+
+def offline_files(data_uri: str) -> list[str]:
+    """Every Parquet file under a group's offline-store data folder (one listing call; none if it is absent)."""
+    from pyarrow import fs as pafs
+
+    filesystem, root = pafs.FileSystem.from_uri(data_uri)
+    found = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    scheme = data_uri.split("://", 1)[0]
+    return sorted(f"{scheme}://{f.path}" for f in found if f.is_file and f.path.endswith(".parquet"))
+
+
+def _read_files(frames: Any, group: FeatureGroup) -> Any:
+    """(runs in the Spark tasks) The rows of the task's offline-store files, read with pyarrow."""
+    import pyarrow.dataset as ds
+    from pyarrow import fs as pafs
+
+    schema = _arrow_schema(group)
+    for frame in frames:
+        paths = list(frame["path"])
+        if paths:
+            filesystem = pafs.FileSystem.from_uri(paths[0])[0]
+            located = [pafs.FileSystem.from_uri(p)[1] for p in paths]
+            yield ds.dataset(located, schema=schema, format="parquet", filesystem=filesystem).to_table().to_pandas()
+
+
+def read_offline_rows(spark: Any, data_uri: str, group: FeatureGroup) -> Any:
+    """Every row (all writes, deleted ones too) of a group's offline store: the files are listed once and read
+    with pyarrow in the Spark tasks (Spark's own reader opens tens of thousands of tiny hourly files slowly)."""
+    files = offline_files(data_uri)
+    if not files:
+        return spark.createDataFrame([], offline_schema(group))
+    slices = max(1, min(len(files), spark.sparkContext.defaultParallelism * 2))
+    paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(slices)
+    return paths.mapInPandas(lambda it: _read_files(it, group), offline_schema(group))
+
+
+def latest_records(rows: Any, group: FeatureGroup) -> Any:
+    """Per record identifier and event time the latest write (SageMaker's offline-store semantics), deleted
+    records left out: the group's records as the store holds them."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    out = {}
+    latest = Window.partitionBy(group.record_identifier, group.event_time).orderBy(
+        F.col("write_time").desc(), F.col("api_invocation_time").desc()
+    )
+    ranked = rows.withColumn("_rn", F.row_number().over(latest))
+    return ranked.filter((F.col("_rn") == 1) & ~F.col("is_deleted")).select(*group.feature_names())
+
+
+def offline_changes(records: Any, stored: Any, group: FeatureGroup, written_at: float) -> Any:
+    """The offline-store rows a run appends: records new or changed since the store's latest write of them,
+    and a deletion (``is_deleted``) of each stored record the source no longer yields; none on a rerun."""
+    columns, keys = group.feature_names(), [group.record_identifier, group.event_time]
+    changed = records.select(*columns).subtract(stored)
+    gone = stored.join(records.select(*keys), keys, "left_anti")
+    return offline_rows(changed, written_at).unionByName(offline_rows(gone, written_at, deleted=True))
+
+
+def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles):
+    """Bring every group's offline store up to ``records`` (append only what changed, staged then moved in) and
+    read the groups' records back as the store holds them; (records, group name -> data URI, counts)."""
+    out, uris, counts, written_at = {}, {}, {}, time.time()
     for group in FEATURE_GROUPS:
-        rows = spark.read.option("recursiveFileLookup", "true").parquet(uris[group.name])
-        latest = Window.partitionBy(group.record_identifier, group.event_time).orderBy(
-            F.col("write_time").desc(), F.col("api_invocation_time").desc()
+        started = time.monotonic()
+        uris[group.name] = offline_group_uri(files, args, group)
+        existing = read_offline_rows(spark, uris[group.name], group).cache()
+        appended = offline_changes(records[group.name], latest_records(existing, group), group, written_at).cache()
+        staged = f"{staging}/offline-store/{group.name}"
+        written_files, written_rows = write_offline_rows(appended, group, staged, written_at)
+        counts[group.name] = {"files": written_files, "rows": written_rows}
+        files.merge_tree(staged, uris[group.name])
+        print(
+            f"offline store {group.name}: {existing.count()} rows stored before, appended {counts[group.name]}, "
+            f"in {time.monotonic() - started:.1f}s",
+            flush=True,
         )
-        ranked = rows.withColumn("_rn", F.row_number().over(latest))
-        out[group.name] = ranked.filter((F.col("_rn") == 1) & ~F.col("is_deleted")).select(*group.feature_names())
-    return out
+        out[group.name] = latest_records(existing.unionByName(appended.drop(*OFFLINE_PARTITIONS)), group)
+    return out, uris, counts
 
 
-def latest_records(records: Any, group: FeatureGroup) -> Any:
+def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:
+    """Every group's records from its offline store (the latest write per record, deleted ones left out): what
+    the job reads where SageMaker Feature Store writes the store itself (``--offline_store_writer feature-store``)."""
+    return {g.name: latest_records(read_offline_rows(spark, uris[g.name], g), g) for g in FEATURE_GROUPS}
+
+
+def newest_per_entity(records: Any, group: FeatureGroup) -> Any:
     """The record with the latest event time of each entity (what an online store holds)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -549,7 +678,7 @@ def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
     store = OnlineStore(args["online_store_uri"].removeprefix("file://"), identifiers)
     put = 0
     for group in FEATURE_GROUPS:
-        latest = latest_records(records[group.name], group)
+        latest = newest_per_entity(records[group.name], group)
         rows = (put_record_request(names[group.name], group, row.asDict()) for row in latest.toLocalIterator())
         put += store.put_records(rows)
     return put
@@ -610,7 +739,7 @@ def put_online_records(records: dict[str, Any], args: dict[str, str]) -> int:
     region = args["online_store_uri"].removeprefix(FEATURE_STORE_SCHEME) or args["region"]
     put = 0
     for group in FEATURE_GROUPS:
-        latest = latest_records(records[group.name], group)
+        latest = newest_per_entity(records[group.name], group)
         name, counter = f"{args['feature_group_prefix']}-{group.name}", latest.sparkSession.sparkContext.accumulator(0)
         latest.foreachPartition(_partition_writer(name, group, region, counter))
         put += counter.value
@@ -641,6 +770,7 @@ def spark_session(app_name: str, shuffle_partitions: int) -> Any:
     except ImportError:
         from pyspark.sql import SparkSession
 
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the tasks' Python: this runtime (pandas, pyarrow)
         spark = (
             SparkSession.builder.master(os.environ.get("MLOPS_SPARK_MASTER", "local[*]"))
             .appName(app_name)
@@ -684,6 +814,21 @@ def summarise(spark: Any, staged_uri: str) -> dict[str, Any]:
     return {"rows": sum(splits.values()), "splits": splits, "labels": labels, "columns": columns}
 
 
+def offline_store_records(spark: Any, records: dict, args: dict[str, str], staging: str, files: LakeFiles):
+    """The groups' records the training table is built from, the offline stores' data URIs and what this run
+    appended to them: ``records`` as they are without ``--offline_store_uri``; else read from the offline store,
+    after appending what changed when this job is its writer."""
+    if not args.get("offline_store_uri"):
+        return records, {}, {}
+    writer = args.get("offline_store_writer", "job")
+    if writer not in OFFLINE_WRITERS:
+        raise ValueError(f"--offline_store_writer must be one of {OFFLINE_WRITERS}, got {writer!r}")
+    if writer == "job":
+        return sync_offline_store(spark, {name: frame.cache() for name, frame in records.items()}, args, staging, files)
+    uris = {group.name: offline_group_uri(files, args, group, must_exist=True) for group in FEATURE_GROUPS}
+    return read_offline_store(spark, uris), uris, {}
+
+
 def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) -> dict[str, Any]:
     """Read raw, transform, stage, swap in. Returns the new pointer (also printed as JSON)."""
     files, args = files or LakeFiles(), {**JOB_DEFAULTS, **args}
@@ -691,10 +836,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
     staged_uri = f"{args['staging_uri'].rstrip('/')}/{run_key}"
     started = time.monotonic()
     tables = load_latest_tables(spark, args["raw_uri"])
-    records, offline = entity_records(tables), {}
-    if args.get("offline_store_uri"):
-        offline = write_offline_store(records, args, staged_uri, files)
-        records = read_offline_store(spark, offline)
+    records, offline, appended = offline_store_records(spark, entity_records(tables), args, staged_uri, files)
     online_put = write_online_store(records, args) if args.get("online_store_uri") else 0
     print(f"online store: {online_put} records put", flush=True)
     frame = build_features(tables, float(args.get("sample_fraction", "1.0")), records)
@@ -709,6 +851,7 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
         "orders_through": orders_through(spark, args["raw_uri"]),
         "offline_store": offline,
         "online_records_put": online_put,
+        "offline_store_appended": appended,
     }
     pointer = swap_in(files, staged_uri, args["curated_uri"], run_key, manifest)
     print(f"MLOPS_FEATURES_RESULT {json.dumps(pointer, sort_keys=True)}", flush=True)

@@ -49,9 +49,12 @@ def test_job_writes_the_offline_store_in_sagemakers_layout_and_trains_from_it(sp
         in_memory.sort_values("order_id").reset_index(drop=True).drop(columns="split"),
         check_dtype=False,
     )
-    job.run_job(spark, _args(tmp_path, raw, run_key="again"))  # appended again: reads keep one row per record
-    again = job.read_offline_store(spark, pointer["offline_store"])[CUSTOMER_HISTORY.name]
-    assert again.count() == again.select("customer_id", "event_time").distinct().count()
+    assert all(pointer["offline_store_appended"][g.name]["rows"] > 0 for g in FEATURE_GROUPS)
+    again = job.run_job(spark, _args(tmp_path, raw, run_key="again"))  # the same source: nothing to append
+    assert all(again["offline_store_appended"][g.name] == {"files": 0, "rows": 0} for g in FEATURE_GROUPS)
+    assert sorted(str(p.relative_to(store)) for p in store.rglob("*.parquet")) == sorted(files)
+    reread = job.read_offline_store(spark, pointer["offline_store"])[CUSTOMER_HISTORY.name]
+    assert reread.count() == reread.select("customer_id", "event_time").distinct().count()
 
 
 def _with_record(spark, records, group, entity_id: int, event_micros: int, **values):
@@ -107,3 +110,48 @@ def test_the_job_fills_the_online_store_with_each_entitys_latest_record(spark, r
         values = record_values(CUSTOMER_HISTORY, item["Record"])
         expected = latest.loc[values["customer_id"]]
         assert values["event_time"] == expected["event_time"] and values["orders"] == expected["orders"]
+
+
+def _sorted(frame, group) -> pd.DataFrame:
+    keys = [group.record_identifier, group.event_time]
+    return frame.toPandas()[group.feature_names()].sort_values(keys).reset_index(drop=True)
+
+
+def test_a_sync_appends_only_what_changed_and_deletes_what_the_source_no_longer_yields(spark, raw, tmp_path):
+    from mlops.schema.snapshots import LakeFiles
+
+    args, staging = {**job.JOB_DEFAULTS, **_args(tmp_path, raw)}, (tmp_path / "stage").as_uri()
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))
+    job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    products = records[PRODUCT_HISTORY.name]
+    kept, dropped = products.orderBy("product_id", "event_time").limit(2).collect()
+    key = lambda row: (products.product_id == row["product_id"]) & (products.event_time == row["event_time"])  # noqa: E731
+    changed_row = spark.createDataFrame([kept.asDict() | {"terminal_orders": 999}], schema=products.schema)
+    now = products.filter(~key(kept) & ~key(dropped)).unionByName(changed_row)
+    synced, uris, counts = job.sync_offline_store(
+        spark, {**records, PRODUCT_HISTORY.name: now}, args, staging, LakeFiles()
+    )
+    assert counts[CUSTOMER_HISTORY.name]["rows"] == 0, "an unchanged group appends nothing"
+    assert counts[PRODUCT_HISTORY.name]["rows"] == 2, "one changed record and one deletion"
+    expected = _sorted(now, PRODUCT_HISTORY)
+    pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected, check_dtype=False)
+    read = job.read_offline_store(spark, uris)[PRODUCT_HISTORY.name]
+    pd.testing.assert_frame_equal(_sorted(read, PRODUCT_HISTORY), expected, check_dtype=False)
+
+
+def test_where_sagemaker_writes_the_offline_store_the_job_only_reads_it(spark, raw, tmp_path):
+    from mlops.schema.snapshots import LakeFiles
+
+    args = {**job.JOB_DEFAULTS, **_args(tmp_path, raw), "offline_store_writer": "feature-store"}
+    staging, store = (tmp_path / "stage").as_uri(), tmp_path / "curated" / "feature-store"
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))
+    with pytest.raises(ValueError, match=r"no offline store of feature group .*PutRecord"):
+        job.offline_store_records(spark, records, args, staging, LakeFiles())
+    job.sync_offline_store(spark, records, {**args, "offline_store_writer": "job"}, staging, LakeFiles())
+    stored = sorted(store.rglob("*.parquet"))
+    read, _uris, appended = job.offline_store_records(spark, records, args, staging, LakeFiles())
+    assert appended == {} and sorted(store.rglob("*.parquet")) == stored, "a reader writes nothing"
+    for group in FEATURE_GROUPS:
+        pd.testing.assert_frame_equal(_sorted(read[group.name], group), _sorted(records[group.name], group))
+    with pytest.raises(ValueError, match="--offline_store_writer must be one of"):
+        job.offline_store_records(spark, records, {**args, "offline_store_writer": "glue"}, staging, LakeFiles())

@@ -142,7 +142,7 @@ def test_the_job_puts_each_entitys_latest_record_from_the_executors(spark, tmp_p
     for group in (CUSTOMER_HISTORY, PRODUCT_HISTORY):
         name = f"mlops-dev-{group.name}"
         sent = sorted((p["request"] for p in puts if p["request"]["FeatureGroupName"] == name), key=json.dumps)
-        latest = job.latest_records(records[group.name], group).collect()
+        latest = job.newest_per_entity(records[group.name], group).collect()
         assert sent == sorted((put_record_request(name, group, row.asDict()) for row in latest), key=json.dumps)
         assert len(sent) == entities[group.name]
 
