@@ -21,6 +21,7 @@ from mlops.validation.outcome import ValidationFailedError, summary_lines
 __all__ = ["Outcome", "ValidationFailedError", "describe", "summary_lines", "validate_features"]
 
 DOCS_SITE = "mlops_reports"
+RESULT_FORMAT = "SUMMARY"  # counts and the first unexpected values: what describe() reports
 QUIET_LOGGERS = ("great_expectations", "great_expectations.core", "great_expectations.data_context")
 
 
@@ -95,13 +96,26 @@ def validate_features(
     run_time: datetime | None = None,
     raise_on_failure: bool = True,
 ) -> dict[str, Any]:
-    """Validate ``frame`` against the suite; write Data Docs to ``docs_dir``; raise on failure."""
-    _context, checkpoint = _checkpoint(bounds, docs_dir)  # imports GX with its loggers quiet
+    """Validate ``frame`` against the suite; write Data Docs to ``docs_dir``; raise on failure.
+
+    The table's expectations run on the whole frame and each column's on that column alone: GX's pandas
+    engine copies its whole batch (every column) for each column check it filters, which made the suite
+    5x slower on the 51-column curated table at 1M rows (171 s; 33 s column by column, BENCHMARKS.md).
+    The results are put together as one validation of the suite, and that is what the Data Docs show.
+    """
+    context, batch_definition = _context(docs_dir)  # imports GX with its loggers quiet
     from great_expectations.core.run_identifier import RunIdentifier
 
+    suite = build_suite(bounds)
+    results: list[Any] = []
+    for column, expectations in _by_domain(suite.expectations):
+        part = frame if column is None else frame[[column] if column in frame.columns else []]
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": part})
+        results += batch.validate(_sub_suite(column, expectations), result_format=RESULT_FORMAT).results
     run_id = RunIdentifier(run_name=run_name, run_time=run_time or datetime(1970, 1, 1, tzinfo=UTC))
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
-    outcomes = _outcomes(result, {str(c): str(t) for c, t in frame.dtypes.items()})
+    if docs_dir is not None:
+        _write_data_docs(context, suite, results, run_id, batch.id)
+    outcomes = _outcomes(results, {str(c): str(t) for c, t in frame.dtypes.items()})
     failures = [
         f"{o.expectation}" + (f" on {o.column}" if o.column else "") + f": {o.detail}"
         for o in outcomes
@@ -122,11 +136,54 @@ def validate_features(
     return summary
 
 
-def _checkpoint(bounds: SuiteBounds | None, docs_dir: Path | None) -> tuple[Any, Any]:
-    """An ephemeral GX context and a checkpoint of the suite over an in-memory DataFrame (Data Docs to ``docs_dir``)."""
+def _by_domain(expectations: list[Any]) -> list[tuple[str | None, list[Any]]]:
+    """The suite's expectations grouped by column (None: the table's), the table's first, then in suite order."""
+    groups: dict[str | None, list[Any]] = {None: []}
+    for expectation in expectations:
+        groups.setdefault(getattr(expectation, "column", None), []).append(expectation)
+    return [(column, group) for column, group in groups.items() if group]
+
+
+def _sub_suite(column: str | None, expectations: list[Any]) -> Any:
+    """An unsaved suite of one domain's expectations (a validation of the column alone)."""
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(name=f"{SUITE_NAME}.{column or 'table'}", expectations=[e.copy() for e in expectations])
+
+
+def _write_data_docs(context: Any, suite: Any, results: list[Any], run_id: Any, batch_id: str) -> None:
+    """Store the domains' results as one validation of ``suite`` in ``context`` and build its Data Docs."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    passed = sum(bool(r.success) for r in results)
+    combined = ExpectationSuiteValidationResult(
+        success=passed == len(results),
+        results=results,
+        suite_name=SUITE_NAME,
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(results) - passed,
+            "success_percent": 100.0 * passed / len(results) if results else None,
+        },
+        meta={"run_id": run_id, "validation_time": run_id.run_time, "active_batch_definition": None},
+        batch_id=batch_id,
+    )
+    suite_id = ExpectationSuiteIdentifier(name=SUITE_NAME)
+    context.suites.add(suite)
+    key = ValidationResultIdentifier(expectation_suite_identifier=suite_id, run_id=run_id, batch_identifier=batch_id)
+    context.validation_results_store.set(key, combined)
+    context.build_data_docs(site_names=[DOCS_SITE])
+
+
+def _context(docs_dir: Path | None) -> tuple[Any, Any]:
+    """An ephemeral GX context with a Data Docs site in ``docs_dir`` and a whole-DataFrame batch definition."""
     _quiet_gx()
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
 
     _quiet_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -134,7 +191,6 @@ def _checkpoint(bounds: SuiteBounds | None, docs_dir: Path | None) -> tuple[Any,
     context = gx.get_context(mode="ephemeral")
     _quiet_gx()
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    actions = []
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name=DOCS_SITE,
@@ -144,23 +200,16 @@ def _checkpoint(bounds: SuiteBounds | None, docs_dir: Path | None) -> tuple[Any,
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-        actions.append(UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE]))
-    batch = context.data_sources.add_pandas("features").add_dataframe_asset("curated")
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(
-            name=SUITE_NAME,
-            data=batch.add_batch_definition_whole_dataframe("snapshot"),
-            suite=context.suites.add(build_suite(bounds)),
+    batch_definition = (
+        context.data_sources.add_pandas("features").add_dataframe_asset("curated").add_batch_definition_whole_dataframe(
+            "snapshot"
         )
     )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name=SUITE_NAME, validation_definitions=[definition], actions=actions, result_format="SUMMARY")
-    )
-    return context, checkpoint
+    return context, batch_definition
 
 
-def _outcomes(result: Any, dtypes: dict[str, str]) -> list[Outcome]:
-    """One Outcome per evaluated expectation of a checkpoint result, with a readable detail when it failed."""
+def _outcomes(results: list[Any], dtypes: dict[str, str]) -> list[Outcome]:
+    """One Outcome per evaluated expectation's result, with a readable detail when it failed."""
     return [
         Outcome(
             r.expectation_config.type,
@@ -170,6 +219,5 @@ def _outcomes(result: Any, dtypes: dict[str, str]) -> list[Outcome]:
             if r.success
             else describe(r.expectation_config.type, r.expectation_config.kwargs, r.result or {}, dtypes),
         )
-        for validation in result.run_results.values()
-        for r in validation.results
+        for r in results
     ]
