@@ -22,6 +22,7 @@ HYPERPARAMETER_TYPES: dict[str, type] = {
     "seed": int,
     "early_stopping_rounds": int,
     "n_jobs": int,
+    "max_train_rows": int,
 }
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "n_estimators": 300,
@@ -36,6 +37,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "seed": 42,
     "early_stopping_rounds": 30,
     "n_jobs": 0,
+    "max_train_rows": 0,  # 0 = every training row; else a seeded random sample of this many (a training budget)
 }
 
 
@@ -62,4 +64,8 @@ def coerce_value(name: str, value: Any) -> Any:
 
 def coerce_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
     """Defaults overlaid with ``raw``, each value typed; an unknown name or a mistyped value raises."""
-    return {**DEFAULT_HYPERPARAMETERS, **{name: coerce_value(name, value) for name, value in raw.items()}}
+    typed = {**DEFAULT_HYPERPARAMETERS, **{name: coerce_value(name, value) for name, value in raw.items()}}
+    if typed["max_train_rows"] < 0:
+        rows = typed["max_train_rows"]
+        raise ValueError(f"hyperparameter max_train_rows={rows} must be 0 (every row) or a row count")
+    return typed

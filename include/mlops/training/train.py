@@ -75,6 +75,18 @@ def load_split(path: str, split: str) -> tuple[Any, tuple[str, ...]]:
     return select_split(frame, split), partitions
 
 
+def training_sample(frame: Any, max_rows: int, seed: int) -> Any:
+    """``frame``, or a seeded random sample of ``max_rows`` of its rows when it has more (``max_rows`` 0: all).
+
+    The training budget: LightGBM's time grows with the rows and the rounds, and past a few hundred thousand
+    rows more rows add little here (BENCHMARKS.md "Training budget"); validation and test stay whole.
+    """
+    if not max_rows or len(frame) <= max_rows:
+        return frame
+    print(f"training on a random {max_rows} of {len(frame)} train rows (max_train_rows={max_rows})", flush=True)
+    return frame.sample(n=max_rows, random_state=seed).sort_index()
+
+
 def validation_summary(
     pipeline: Any, train_xy: tuple[Any, Any], valid_xy: tuple[Any, Any], spec: Any, args: argparse.Namespace
 ) -> tuple[dict[str, float], dict[str, Any]]:
@@ -113,6 +125,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     test_path = args.test if Path(args.test).exists() else args.validation
     test_frame, _ = load_split(test_path, "test" if test_path == args.test else "validation")
     spec = features.spec_from_frame(train_frame, partitions)
+    available = len(train_frame)
+    train_frame = training_sample(train_frame, hyperparameters["max_train_rows"], hyperparameters["seed"])
     print(f"rows train={len(train_frame)} validation={len(valid_frame)} test={len(test_frame)}", flush=True)
     print(f"features numeric={list(spec.numeric)} categorical={list(spec.categorical)} ignored={list(spec.ignored)}")
 
@@ -143,7 +157,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "metrics": summary | {"test:onnx_max_abs_diff": worst},
         "hyperparameters": hyperparameters,
         "best_iteration": int(best_iteration) if best_iteration else None,
-        "rows": {"train": len(train_frame), "validation": len(valid_frame), "test": len(test_frame)},
+        "rows": {
+            "train": len(train_frame),
+            "train_available": available,
+            "validation": len(valid_frame),
+            "test": len(test_frame),
+        },
         "feature_spec": json.loads(spec.to_json()),
         "decision": chosen,
         "model_files": written,

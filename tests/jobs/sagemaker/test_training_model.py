@@ -68,6 +68,19 @@ def test_hyperparameters_are_typed_and_checked():
         model.coerce_hyperparameters({"n_trees": 3})
     with pytest.raises(ValueError, match="not a valid int"):
         model.coerce_hyperparameters({"num_leaves": "many"})
+    with pytest.raises(ValueError, match="max_train_rows=-5 must be 0"):
+        model.coerce_hyperparameters({"max_train_rows": "-5"})
+
+
+def test_training_budget_samples_train_rows_reproducibly():
+    from mlops.training.train import training_sample
+
+    frame = pd.DataFrame({"order_id": range(1000), "x": np.arange(1000) % 7})
+    assert training_sample(frame, 0, 42) is frame and training_sample(frame, 1000, 42) is frame
+    first, again, other = (training_sample(frame, 300, seed) for seed in (42, 42, 7))
+    assert len(first) == 300 and first["order_id"].is_unique and first.index.is_monotonic_increasing
+    assert first.equals(again) and not first.equals(other)
+    assert set(first["order_id"]) <= set(frame["order_id"])
 
 
 def test_float32_threshold_snapping_keeps_predictions(fitted):
