@@ -41,6 +41,7 @@ from mlops import processes  # noqa: E402
 
 SECTION = "## Whole loop (make demo)"
 STAGE_LINE = re.compile(r"^==> (?P<name>.+?)\s*$")
+STATUS_LINE = re.compile(r"^(?P<status>ok|failed|gated) in (?P<seconds>[0-9.]+)s")
 SAMPLE_EVERY_S = 0.25
 
 
@@ -53,14 +54,44 @@ class Run:
     load: float = 0.0  # mean 1-minute load average while it ran
 
 
-def _follow(stream, marks: list[tuple[float, str]], log: list[str]) -> None:
-    """Record (time, stage name) for every ``==>`` line the demo prints; keep the output."""
+def _follow(stream, marks: list[tuple[float, str]], ends: list[tuple[str, float]], log: list[str]) -> None:
+    """Record (time, stage name) for every ``==>`` line the demo prints and (status, seconds) for every stage's
+    result line; keep the output."""
     for raw in stream:
         line = raw.decode(errors="replace").rstrip("\n")
         log.append(line)
-        match = STAGE_LINE.match(line.strip())
-        if match:
+        if match := STAGE_LINE.match(line.strip()):
             marks.append((time.monotonic(), match.group("name")))
+        elif match := STATUS_LINE.match(line.strip()):
+            ends.append((match.group("status"), float(match.group("seconds"))))
+
+
+def _kill_tree(process: psutil.Process) -> None:
+    """Kill the demo and everything it started (job subprocesses, endpoint servers of this home)."""
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
+    for pid in processes.owned_pids():
+        try:
+            members.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    for member in members:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _stages_seen(marks: list[tuple[float, str]], ends: list[tuple[str, float]], stopped: float) -> list[dict]:
+    """The stages a killed demo printed: each with the result it printed, the last one ``killed`` after the
+    time it had run when the demo was stopped."""
+    stages = []
+    for i, (at, name) in enumerate(marks):
+        status, seconds = ends[i] if i < len(ends) else ("killed", stopped - at)
+        stages.append({"name": name, "status": status, "seconds": seconds})
+    return stages
 
 
 def run_demo(size: int, seed: int, home: Path, timeout_s: float) -> Run:
@@ -71,36 +102,45 @@ def run_demo(size: int, seed: int, home: Path, timeout_s: float) -> Run:
     started = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     marks: list[tuple[float, str]] = []
+    ends: list[tuple[str, float]] = []
     log: list[str] = []
-    reader = threading.Thread(target=_follow, args=(proc.stdout, marks, log), daemon=True)
+    reader = threading.Thread(target=_follow, args=(proc.stdout, marks, ends, log), daemon=True)
     reader.start()
-    me, peaks, loads = psutil.Process(proc.pid), {}, []
+    me, peaks, loads, killed = psutil.Process(proc.pid), {}, [], False
     while proc.poll() is None:
         if time.monotonic() - started > timeout_s:
-            proc.kill()
+            _kill_tree(me)
+            killed = True
             break
         stage = marks[-1][1] if marks else "(start-up)"
         peaks[stage] = max(peaks.get(stage, 0), tree_rss(me, processes.owned_pids()))
         loads.append(os.getloadavg()[0])
         time.sleep(SAMPLE_EVERY_S)
+    stopped = time.monotonic()
     proc.wait()
     reader.join(timeout=10)
-    elapsed = time.monotonic() - started
+    elapsed = stopped - started
     summary_path = home / "summary.json"
-    if not summary_path.exists():
-        tail = " | ".join(log[-5:])
-        raise SystemExit(f"the demo at SIZE={size} wrote no summary (exit {proc.returncode}); last output: {tail}")
-    summary = json.loads(summary_path.read_text())
-    if not summary["ok"]:
-        print("\n".join(f"    | {line}" for line in log[-25:]), flush=True)
+    if killed or not summary_path.exists():
+        print(f"    killed after {elapsed:.0f} s (--timeout {timeout_s:g})" if killed else
+              f"    no summary (exit {proc.returncode}); last output: {' | '.join(log[-5:])}", flush=True)  # fmt: skip
+        seen = _stages_seen(marks, ends, stopped)
+    else:
+        summary = json.loads(summary_path.read_text())
+        if not summary["ok"]:
+            print("\n".join(f"    | {line}" for line in log[-25:]), flush=True)
+        seen = summary["stages"]
     stages = [
         {"name": s["name"], "status": s["status"], "seconds": s["seconds"], "peak_gib": peaks.get(s["name"], 0) / 2**30}
-        for s in summary["stages"]
+        for s in seen
     ]
-    return Run(size, elapsed, bool(summary["ok"]), stages, sum(loads) / max(1, len(loads)))
+    ok = not killed and summary_path.exists() and bool(json.loads(summary_path.read_text())["ok"])
+    return Run(size, elapsed, ok, stages, sum(loads) / max(1, len(loads)))
 
 
 def _verdict(run: Run) -> str:
+    if any(s["status"] == "killed" for s in run.stages):
+        return "killed at the timeout"
     return "passed" if run.ok else "FAILED"
 
 
