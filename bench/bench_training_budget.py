@@ -14,13 +14,14 @@ against the baseline of the same run.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
+
+from snapshot_args import parse_snapshot_args, snapshot_parser  # noqa: E402  (bench/ is on the path)
 
 from mlops.config import load_config  # noqa: E402
 from mlops.training import features, metrics, model  # noqa: E402
@@ -52,12 +53,7 @@ def fit_once(spec, splits: dict[str, tuple], hyperparameters: dict, budget: int)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--snapshot", type=Path, required=True, help="a curated snapshot folder (split=... inside)")
-    parser.add_argument("--rows", type=int, nargs="+", default=[250_000, 500_000], help="budgets to compare")
-    args = parser.parse_args()
-    if not (args.snapshot / "split=train").is_dir():
-        parser.error(f"{args.snapshot} has no split=train folder; pass .mlops/lake/curated/features/snapshots/<id>")
+    args = parse_snapshot_args(snapshot_parser(__doc__.splitlines()[0], [250_000, 500_000], "budgets to compare"))
     hyperparameters = model.coerce_hyperparameters(load_config().training.hyperparameters)
     spec, splits = load(args.snapshot)
     print(f"snapshot {args.snapshot.name}: {len(splits['train'][0]):,} train rows", flush=True)
