@@ -201,9 +201,9 @@ def _context(docs_dir: Path | None) -> tuple[Any, Any]:
             },
         )
     batch_definition = (
-        context.data_sources.add_pandas("features").add_dataframe_asset("curated").add_batch_definition_whole_dataframe(
-            "snapshot"
-        )
+        context.data_sources.add_pandas("features")
+        .add_dataframe_asset("curated")
+        .add_batch_definition_whole_dataframe("snapshot")
     )
     return context, batch_definition
 
