@@ -123,12 +123,13 @@ def test_model_comes_from_the_endpoint_live_event(monitor_env):
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from mlops_airflow.assets import ENDPOINT_LIVE
     from mlops_tools.dag_runner import run_dag
 
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.name == "mlops_endpoint_live"))
         if asset is None:
-            asset = AssetModel(name="mlops_endpoint_live", uri="mlops://serving/endpoint", group="mlops")
+            asset = AssetModel(name=ENDPOINT_LIVE.name, uri=ENDPOINT_LIVE.uri, group=ENDPOINT_LIVE.group)
             session.add(asset)
             session.flush()
         for version, endpoint in (("5", ENDPOINT), ("6", "some-other-endpoint")):
