@@ -1,9 +1,12 @@
 """DAG integrity: every DAG file imports cleanly and follows the project's DAG rules.
 
 Rules: tags, an owner, retries >= 2, an execution_timeout on every task, catchup off, a doc_md.
-Parse cost: a DAG file imports no heavy library at module level, and parses in under 1 s of
-CPU once Airflow itself is imported (what the DAG processor pays per file). CPU time, best of
-three fresh processes, keeps the bound meaningful on a loaded 2-core machine.
+Parse cost: a DAG file imports no heavy library at module level, and once Airflow itself is
+imported (what the DAG processor pays once) it parses in a small share of the CPU that importing
+``airflow.sdk`` took in the same process. CPU time keeps the bound meaningful on a loaded machine;
+the share against a same-process baseline keeps it meaningful on a slow one (CI's runners are 2x
+slower than a laptop, which an absolute budget either fails on or is too loose to notice). Best of
+three fresh processes.
 """
 
 from __future__ import annotations
@@ -38,11 +41,18 @@ HEAVY_MODULES = (
     "sqlglot",
     "s3fs",
 )
-PARSE_BUDGET_SECONDS = 1.0
+# On local nothing at parse time needs AWS; on aws the provider's operators bring boto3 in.
+HEAVY_ON = {"local": (*HEAVY_MODULES, "boto3", "botocore"), "aws": HEAVY_MODULES}
+# A DAG file's parse CPU as a share of `import airflow.sdk`'s. Today's DAG files take 0.05-0.08; a
+# module-level `import boto3` takes 0.14, an Asset with an s3:// URI (the Amazon provider's
+# normaliser) 0.19.
+PARSE_BUDGET_SHARE = 0.15
 
 PROBE = r"""
 import importlib.util, json, sys, time
-import airflow.sdk  # paid once by the DAG processor, not per file
+started = time.process_time()
+import airflow.sdk  # paid once by the DAG processor, not per file: the baseline
+sdk_seconds = time.process_time() - started
 if sys.argv[2] == "aws":
     # MWAA's DAG processor has the Amazon provider loaded (its secrets backend uses it).
     import airflow.providers.amazon.aws.hooks.base_aws
@@ -53,7 +63,7 @@ spec = importlib.util.spec_from_file_location("dag_under_test", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 elapsed = time.process_time() - started
-print(json.dumps({"seconds": elapsed, "new_modules": sorted(set(sys.modules) - before)}))
+print(json.dumps({"seconds": elapsed, "sdk_seconds": sdk_seconds, "new_modules": sorted(set(sys.modules) - before)}))
 """
 
 
@@ -153,36 +163,74 @@ def test_steps_are_named_by_their_task_ids(dagbag):
             raise AssertionError(f"task {task_id} runs step {sorted(steps_of[path])}: name it after the step")
 
 
+def _probe(dag_file: Path, target: str) -> dict:
+    """Parse ``dag_file`` in a fresh interpreter as ``target``'s DAG processor would; its CPU and new modules."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}", "MLOPS_TARGET": target}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(dag_file), target],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    probe["share"] = probe["seconds"] / probe["sdk_seconds"]
+    probe["heavy"] = sorted({m.split(".")[0] for m in probe["new_modules"]} & set(HEAVY_ON[target]))
+    return probe
+
+
+def _parse_cost_problem(dag_file: Path, target: str) -> str | None:
+    """None when the file parses within budget (best of three), else what is wrong with it."""
+    shares = []
+    for _attempt in range(3):
+        probe = _probe(dag_file, target)
+        if probe["heavy"]:
+            return f"{dag_file.name} imports heavy modules at parse time: {probe['heavy']}; import them inside tasks"
+        if probe["share"] < PARSE_BUDGET_SHARE:
+            return None
+        shares.append((probe["share"], probe["seconds"], probe["sdk_seconds"]))
+    share, seconds, sdk_seconds = min(shares)
+    return (
+        f"{dag_file.name} ({target}) took {seconds:.2f}s of CPU to parse, {share:.2f} of the {sdk_seconds:.2f}s "
+        f"`import airflow.sdk` took (budget {PARSE_BUDGET_SHARE}, best of 3); move the work into tasks"
+    )
+
+
 @pytest.mark.parametrize("target", ["local", "aws"])
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_fast_without_heavy_imports(dag_file, target):
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}", "MLOPS_TARGET": target}
-    timings = []
-    for _attempt in range(3):
-        result = subprocess.run(
-            [sys.executable, "-c", PROBE, str(dag_file), target],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        probe = json.loads(result.stdout.strip().splitlines()[-1])
-        heavy = sorted({m.split(".")[0] for m in probe["new_modules"]} & set(HEAVY_MODULES))
-        assert not heavy, f"{dag_file.name} imports heavy modules at parse time: {heavy}; import them inside tasks"
-        timings.append(probe["seconds"])
-        if probe["seconds"] < PARSE_BUDGET_SECONDS:
-            return
-    pytest.fail(f"{dag_file.name} ({target}) took {min(timings):.2f}s of CPU to parse (best of 3)")
+    problem = _parse_cost_problem(dag_file, target)
+    assert problem is None, problem
 
 
 def test_heavy_import_guard_catches_a_heavy_dag(tmp_path):
     """The guard itself can fail: a DAG importing pandas at module level is reported."""
     bad = tmp_path / "bad_dag.py"
     bad.write_text("import pandas\nfrom airflow.sdk import DAG\ndag = DAG('bad', schedule=None)\n")
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(bad), "local"], capture_output=True, text=True, check=True
+    assert "pandas" in (_parse_cost_problem(bad, "local") or "")
+
+
+def test_parse_budget_catches_an_s3_asset(tmp_path):
+    """The regression this budget was tuned on: an s3:// Asset loads the Amazon provider's URI normaliser (S3Hook,
+    boto3) at parse time on the local target."""
+    bad = tmp_path / "s3_asset_dag.py"
+    bad.write_text(
+        "from airflow.sdk import DAG, Asset\n"
+        "lake = Asset(name='lake', uri='s3://bucket/lake')\n"
+        "dag = DAG('s3_asset', schedule=[lake])\n"
     )
-    probe = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "pandas" in {m.split(".")[0] for m in probe["new_modules"]}
+    assert "boto3" in (_parse_cost_problem(bad, "local") or "")
+
+
+def test_parse_budget_catches_slow_module_level_work(tmp_path):
+    """Work at module level that imports nothing heavy is caught by its CPU share."""
+    slow = tmp_path / "slow_dag.py"
+    slow.write_text(
+        "from airflow.sdk import DAG\n"
+        "checksum = sum(i * i for i in range(10_000_000))\n"  # ~1 s of CPU: a config crawl, a schema walk, ...
+        "dag = DAG('slow', schedule=None)\n"
+    )
+    problem = _parse_cost_problem(slow, "local")
+    assert problem is not None and "of the" in problem, problem
