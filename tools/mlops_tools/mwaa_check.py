@@ -223,8 +223,9 @@ def install_environment(uv: str, work: Path, requirements: Path, plugins: Path) 
     python = str(venv / "bin" / "python")
     wheelhouse = plugins / WHEELHOUSE
     project = canonical(project_metadata()["name"])  # the project: always this build, never one uv cached earlier
-    run([uv, "pip", "install", "--quiet", "-p", python, "-c", str(constraints), "--find-links", str(wheelhouse),
-         "--refresh-package", project, "--reinstall-package", project,
+    # --compile-bytecode: the wiring tests' processes import from .pyc files (MWAA's image ships them too)
+    run([uv, "pip", "install", "--quiet", "--compile-bytecode", "-p", python, "-c", str(constraints),
+         "--find-links", str(wheelhouse), "--refresh-package", project, "--reinstall-package", project,
          f"apache-airflow=={versions.airflow}", "-r", str(requirements), *WIRING_TEST_TOOLS])  # fmt: skip
     installed = parse_pins(run([uv, "pip", "freeze", "-p", python]).stdout)
     wanted = parse_pins(requirements.read_text())
