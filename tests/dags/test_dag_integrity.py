@@ -43,10 +43,12 @@ HEAVY_MODULES = (
 )
 # On local nothing at parse time needs AWS; on aws the provider's operators bring boto3 in.
 HEAVY_ON = {"local": (*HEAVY_MODULES, "boto3", "botocore"), "aws": HEAVY_MODULES}
-# A DAG file's parse CPU as a share of `import airflow.sdk`'s. Today's DAG files take 0.05-0.08; a
-# module-level `import boto3` takes 0.14, an Asset with an s3:// URI (the Amazon provider's
-# normaliser) 0.19.
-PARSE_BUDGET_SHARE = 0.15
+# A DAG file's parse CPU as a share of `import airflow.sdk`'s (~1.1 s from .pyc files). Today's DAG
+# files take 0.05-0.10 (their own modules compile from source where PYTHONDONTWRITEBYTECODE is set);
+# 0.25 leaves CI's noise room and still fails ~0.3 s of module-level work. The regression it was tuned
+# on, an Asset with an s3:// URI (the Amazon provider's normaliser: S3Hook, boto3), is caught on local
+# as a heavy import.
+PARSE_BUDGET_SHARE = 0.25
 
 PROBE = r"""
 import importlib.util, json, sys, time
@@ -181,10 +183,10 @@ def _probe(dag_file: Path, target: str) -> dict:
     return probe
 
 
-def _parse_cost_problem(dag_file: Path, target: str) -> str | None:
-    """None when the file parses within budget (best of three), else what is wrong with it."""
+def _parse_cost_problem(dag_file: Path, target: str, attempts: int = 3) -> str | None:
+    """None when the file parses within budget (best of ``attempts``), else what is wrong with it."""
     shares = []
-    for _attempt in range(3):
+    for _attempt in range(attempts):
         probe = _probe(dag_file, target)
         if probe["heavy"]:
             return f"{dag_file.name} imports heavy modules at parse time: {probe['heavy']}; import them inside tasks"
@@ -194,7 +196,7 @@ def _parse_cost_problem(dag_file: Path, target: str) -> str | None:
     share, seconds, sdk_seconds = min(shares)
     return (
         f"{dag_file.name} ({target}) took {seconds:.2f}s of CPU to parse, {share:.2f} of the {sdk_seconds:.2f}s "
-        f"`import airflow.sdk` took (budget {PARSE_BUDGET_SHARE}, best of 3); move the work into tasks"
+        f"`import airflow.sdk` took (budget {PARSE_BUDGET_SHARE}, best of {attempts}); move the work into tasks"
     )
 
 
@@ -229,8 +231,8 @@ def test_parse_budget_catches_slow_module_level_work(tmp_path):
     slow = tmp_path / "slow_dag.py"
     slow.write_text(
         "from airflow.sdk import DAG\n"
-        "checksum = sum(i * i for i in range(10_000_000))\n"  # ~1 s of CPU: a config crawl, a schema walk, ...
+        "checksum = sum(i * i for i in range(10_000_000))\n"  # ~0.8 s of CPU: a config crawl, a schema walk, ...
         "dag = DAG('slow', schedule=None)\n"
     )
-    problem = _parse_cost_problem(slow, "local")
+    problem = _parse_cost_problem(slow, "local", attempts=1)
     assert problem is not None and "of the" in problem, problem
