@@ -442,9 +442,32 @@ def _glue_run(env: Environment, p: dict[str, Any], roles: dict[str, str], access
                     raise AssertionError(f"{job}: {name} {uri} is not Feature Store in {env.arns.region}")
                 prefix = p["Arguments"]["--feature_group_prefix"]
                 checks += _online_store(env, role, "sagemaker:PutRecord", prefix, source)
+            elif mode == "offline-store":
+                if uri != f"featurestore://{env.arns.region}":
+                    raise AssertionError(f"{job}: {name} {uri} is not Feature Store in {env.arns.region}")
+                checks += _offline_store_appends(env, role, p["Arguments"], source)
     logs = env.arns.of("logs", "log-group:/aws-glue/jobs/output:*")
     checks += [_check(role, a, logs, source) for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
     return [*checks, _check(role, "cloudwatch:PutMetricData", "*", source, cloudwatch__namespace="Glue")]
+
+
+def _offline_store_appends(env: Environment, principal: str, arguments: dict[str, str], source: str) -> list[Check]:
+    """The features job resolves each group's offline-store folder (DescribeFeatureGroup), reads what it holds
+    and appends hourly Parquet to it; the folder is the groups' ``S3Uri`` (the lake's curated prefix, as
+    ``create_feature_group_request`` builds it) with SageMaker's layout below it."""
+    from mlops.aws.glue_requests import OFFLINE_STORE_DATASET
+    from mlops.schema.feature_groups import FEATURE_GROUPS, offline_table_uri
+
+    store = f"{arguments['--curated_uri'].rstrip('/').rsplit('/', 1)[0]}/{OFFLINE_STORE_DATASET}"
+    checks = []
+    for group in FEATURE_GROUPS:
+        name = f"{arguments['--feature_group_prefix']}-{group.name}"
+        arn = env.arns.of("sagemaker", f"feature-group/{name}")
+        checks.append(_check(principal, "sagemaker:DescribeFeatureGroup", arn, source))
+        data = offline_table_uri(store, env.arns.account, env.arns.region, name, 1767225600)
+        key = f"{data}/year=2026/month=01/day=01/hour=00/20260101T000000Z000000_00000.parquet"
+        checks += s3_read(env, principal, key, source, prefix=True) + s3_write(env, principal, key, source)
+    return checks
 
 
 def _online_store(env: Environment, principal: str, action: str, prefix: str, source: str) -> list[Check]:

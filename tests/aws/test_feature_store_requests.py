@@ -77,9 +77,42 @@ def test_the_features_job_puts_records_into_feature_store_on_aws(config):
 
     arguments = glue_requests.job_arguments(Lake.for_target(config, "aws"), config, "r")
     assert arguments["--online_store_uri"] == f"featurestore://{config.aws.region}"
-    assert build_features.FEATURE_STORE_SCHEME == glue_requests.ONLINE_STORE_SCHEME
+    assert build_features.FEATURE_STORE_SCHEME == glue_requests.FEATURE_STORE_SCHEME
     assert f"{arguments['--feature_group_prefix']}-{CUSTOMER_HISTORY.name}" == fsr.feature_group_name(
         config, CUSTOMER_HISTORY
     )
     assert glue_requests.ARGUMENT_ACCESS["curate-features"]["--online_store_uri"] == "put-records"
     assert fsr.lookup_environment(config) == {fsr.PREFIX_ENV: "mlops-dev"}
+
+
+def test_the_features_job_trains_from_the_offline_stores_feature_store_resolves(config):
+    """On aws the job's offline store is Feature Store's own (``featurestore://<region>``: each group's folder
+    comes from DescribeFeatureGroup), which the job appends to; the describe request is valid, and the folder
+    is read from a response shaped as botocore's model defines it."""
+    from mlops.aws import glue_requests
+    from mlops.lake import Lake
+    from mlops.schema.feature_groups import describe_feature_group_request, resolved_offline_uri
+    from tests.aws.botocore_validation import assert_valid_request, output_member_names
+
+    assert {"FeatureGroupName", "FeatureGroupStatus", "FailureReason", "OfflineStoreConfig"} <= output_member_names(
+        "sagemaker", "DescribeFeatureGroupResponse"
+    )
+    assert "ResolvedOutputS3Uri" in output_member_names("sagemaker", "S3StorageConfig")
+    arguments = glue_requests.job_arguments(Lake.for_target(config, "aws"), config, "r")
+    assert arguments["--offline_store_uri"] == f"featurestore://{config.aws.region}"
+    assert arguments["--offline_store_writer"] == "job"
+    assert glue_requests.ARGUMENT_ACCESS["curate-features"]["--offline_store_uri"] == "offline-store"
+    name = fsr.feature_group_name(config, CUSTOMER_HISTORY)
+    assert_valid_request("sagemaker", "DescribeFeatureGroup", describe_feature_group_request(name))
+    data = f"s3://mlops-lake-dev/curated/feature-store/123456789012/sagemaker/eu-west-1/offline-store/{name}-1767225600/data"
+    described = {
+        "FeatureGroupName": name,
+        "FeatureGroupStatus": "Created",
+        "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://mlops-lake-dev/curated/feature-store",
+                                                   "ResolvedOutputS3Uri": data + "/"}},
+    }  # fmt: skip
+    assert resolved_offline_uri(described) == data
+    with pytest.raises(ValueError, match="is Creating, not Created"):
+        resolved_offline_uri({**described, "FeatureGroupStatus": "Creating"})
+    with pytest.raises(ValueError, match="no offline store"):
+        resolved_offline_uri({**described, "OfflineStoreConfig": {}})

@@ -62,7 +62,8 @@ def test_start_job_run_request_is_valid_and_parsed_by_the_script(lake, config):
     assert args["curated_uri"] == "s3://mlops-lake-dev/curated/features"
     assert args["staging_uri"] == "s3://mlops-lake-dev/_staging/curated/features"
     assert args["run_key"] == "scheduled__2026-01-01T00-00-00-00-00" and args["sample_fraction"] == "0.5"
-    assert args["offline_store_uri"] == "", "the offline store is not the training set's source on either target yet"
+    assert args["offline_store_uri"] == "featurestore://eu-west-1", "the groups' offline stores feed the training set"
+    assert args["offline_store_writer"] == "job"
     with pytest.raises(ValueError, match="sample_fraction"):
         glue_requests.start_job_run_request(lake, config, "r", ETL_CODE_URI, 0.0)
 

@@ -129,6 +129,7 @@ def test_every_call_is_allowed_by_its_principals_policies(coverage):
         ("glue-validate-features", "WriteFeatureReportsViaStaging", "s3:PutObject"),
         ("codebuild-deploy", "UpdateMwaaEnvironmentKeyGrants", "kms:CreateGrant"),
         ("glue-curate-features", "PutFeatureRecords", "sagemaker:PutRecord"),
+        ("glue-curate-features", "DescribeFeatureGroups", "sagemaker:DescribeFeatureGroup"),
         ("sagemaker-execution", "ReadFeatureRecords", "sagemaker:BatchGetRecord"),
         ("feature-store-offline", "WriteOfflineStore", "s3:PutObject"),
     ],

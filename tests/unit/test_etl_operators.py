@@ -39,10 +39,13 @@ class _TI:
 
 
 def test_local_chain_builds_registers_explores_and_validates(home):
+    from mlops.aws.feature_store_requests import offline_table_name
     from mlops.eda import EDA_QUERIES
+    from mlops.schema.feature_groups import FEATURE_GROUPS
     from mlops_airflow.assets import VALIDATED_FEATURES
     from mlops_airflow.operators import features_local as ops
     from mlops_airflow.operators.features import FeaturesEdaReportOperator
+    from mlops_airflow.targets import pipeline_config
 
     built = ops.LocalGlueFeaturesJobOperator(task_id="build_features", run_key=RUN).execute({})
     assert built["state"] == "SUCCEEDED" and built["rows"] > 1000 and sum(built["splits"].values()) == built["rows"]
@@ -50,6 +53,15 @@ def test_local_chain_builds_registers_explores_and_validates(home):
 
     catalog = ops.LocalCatalogRegisterOperator(task_id="register_catalog").execute({})
     assert {"features", "features_previous", "raw_orders", "orders"} <= set(catalog["views"])
+    # the training table came from the feature groups' offline stores: SageMaker's layout under the groups'
+    # S3Uri in the local lake, registered in the catalog as SageMaker names their tables
+    store = home / "lake" / "curated" / "feature-store"
+    for group in FEATURE_GROUPS:
+        hours = list(
+            store.glob(f"*/sagemaker/*/offline-store/*-{group.name}-*/data/year=*/month=*/day=*/hour=*/*.parquet")
+        )
+        assert hours, f"no offline store of {group.name} under {store}"
+        assert offline_table_name(pipeline_config(), group) in catalog["views"]
 
     described = [
         ops.LocalAthenaEdaQueryOperator(task_id="eda_query", query_name=name, run_key=RUN).execute({})
@@ -57,9 +69,7 @@ def test_local_chain_builds_registers_explores_and_validates(home):
     ]
     assert all(Path(d["output_uri"].removeprefix("file://")).exists() for d in described)
 
-    report = FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute(
-        {"ti": _TI({"eda_query": described})}
-    )
+    report = FeaturesEdaReportOperator(task_id="eda_report", run_key=RUN).execute({"ti": _TI({"eda_query": described})})
     assert Path(report["report_uri"].removeprefix("file://")).read_text().count("<svg ") == 4
 
     outlet_events = {VALIDATED_FEATURES: SimpleNamespace(extra=None)}

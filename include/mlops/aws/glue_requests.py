@@ -29,7 +29,7 @@ GLUE_VERSION = "5.0"  # Spark 3.5, Python 3.11: the script keeps to the Spark 3.
 FEATURES_TABLE = "features"
 PREVIOUS_FEATURES_TABLE = "features_previous"
 OFFLINE_STORE_DATASET = "feature-store"  # the feature groups' offline store, under the curated prefix
-ONLINE_STORE_SCHEME = "featurestore://"  # --online_store_uri featurestore://<region>: SageMaker Feature Store
+FEATURE_STORE_SCHEME = "featurestore://"  # --online/offline_store_uri featurestore://<region>: SageMaker Feature Store
 SCRIPT_KEY = "glue/scripts/curate_features.py"  # data.yaml GlueScriptKey default
 VALIDATION_SCRIPT_KEY = "glue/scripts/validate_features.py"  # data.yaml GlueValidationScriptKey default
 GX_MODULE = "great_expectations==1.24.1"  # the validation job's --additional-python-modules (envs/glue pins it too)
@@ -46,6 +46,7 @@ ARGUMENT_ACCESS: dict[str, dict[str, str]] = {
         "--staging_uri": "read+write",
         "--extra-py-files": "code",
         "--online_store_uri": "put-records",
+        "--offline_store_uri": "offline-store",
     },
     "validate-features": {
         "--curated_uri": "read",
@@ -141,16 +142,19 @@ def job_arguments(lake: Lake, config: PipelineConfig, run_key: str, sample_fract
         "--staging_uri": lake.staging(config.lake.curated_prefix, FEATURES_TABLE),
         "--run_key": run_key_safe(run_key),
         "--sample_fraction": f"{float(sample_fraction):g}",
-        # No --offline_store_uri yet: the job's point-in-time join uses the entity records it computes (the
-        # offline store's read-back equals them, tests/jobs/glue/test_feature_store.py). On aws SageMaker fills
-        # the offline store from PutRecord minutes later, and the job puts only each entity's latest record, so
-        # a first run would find no store and later runs only per-run snapshots; wiring it needs the job to
-        # PutRecord every new or changed history record and train on store + those (a follow-up issue).
+        # The feature groups' offline stores are the training table's source: the job resolves each group's
+        # folder (DescribeFeatureGroup's ResolvedOutputS3Uri), appends the history records that are new or
+        # changed there in SageMaker's layout, as the Feature Store Spark connector's offline-store batch
+        # ingestion does, and builds the point-in-time joins from what the store then holds. SageMaker's own
+        # replication of the online puts below lands in the same folder; the job keeps each record's latest
+        # write, as SageMaker's offline store queries do. The local stand-in swaps in a file:// store root.
+        "--offline_store_uri": f"{FEATURE_STORE_SCHEME}{config.aws.region}",
+        "--offline_store_writer": "job",
         "--feature_group_prefix": f"{stack_names(config).project}-{stack_names(config).environment}",
         "--region": config.aws.region,
         # each entity's latest record into the online store (PutRecord from the job's executors); the local
         # stand-in swaps in its SQLite store's file:// URI
-        "--online_store_uri": f"{ONLINE_STORE_SCHEME}{config.aws.region}",
+        "--online_store_uri": f"{FEATURE_STORE_SCHEME}{config.aws.region}",
     }
 
 

@@ -32,9 +32,13 @@ Steps
    :mod:`mlops.schema.curated`), never its own or a later one's.
    **Offline store.** With ``--offline_store_uri`` the entity features come from the feature groups' offline
    store (SageMaker's Glue table format: ``.../offline-store/<group>-<created>/data/year=/month=/day=/hour=``
-   by event time). Who writes it is ``--offline_store_writer``: ``feature-store`` on aws (SageMaker replicates
-   the put records into it; the job only reads it, and fails naming the fix if a group has no store yet) or
-   ``job`` locally (the job stands in for that replication). A writer reads the store once (the files listed
+   by event time): ``featurestore://<region>`` on aws (each group's folder is the one Feature Store resolved,
+   DescribeFeatureGroup's ``ResolvedOutputS3Uri``) or a store root (``file://`` locally). Who writes it is
+   ``--offline_store_writer``: ``job`` on both targets (the job appends the history records in SageMaker's
+   layout, the batch ingestion the Feature Store Spark connector does with ``target_stores=["OfflineStore"]``;
+   SageMaker's replication of the online puts adds the latest records again, and a record's latest write is
+   what counts) or ``feature-store`` (SageMaker alone writes it; the job only reads it, and fails naming the
+   fix if a group has no store yet). A writer reads the store once (the files listed
    in one call and read with pyarrow in the Spark tasks, not by Spark's per-file reader), appends only the
    records that are new or changed since their latest write and a deletion (``is_deleted``) of each record
    the source no longer yields, one Parquet file per hour written with pyarrow in a staging folder that is
@@ -92,8 +96,10 @@ from mlops.schema.feature_groups import (
     PRODUCT_COUNTERS,
     PRODUCT_HISTORY,
     FeatureGroup,
+    describe_feature_group_request,
     offline_table_uri,
     put_record_request,
+    resolved_offline_uri,
 )
 from mlops.schema.job_args import parse_job_args
 from mlops.schema.snapshots import LakeFiles, run_key_safe, swap_in
@@ -102,16 +108,18 @@ JOB_ARGS = ("JOB_NAME", "raw_uri", "curated_uri", "staging_uri", "run_key")
 JOB_DEFAULTS = {
     "sample_fraction": "1.0",
     "shuffle_partitions": "8",
-    "offline_store_uri": "",  # empty: the entity records are joined in memory, no offline store written
-    # who writes the offline store: "job" (this job appends what changed, as the local stand-in of SageMaker's
-    # offline-store replication) or "feature-store" (SageMaker writes it from PutRecord; the job only reads it)
+    # featurestore://<region> (aws: the groups' own stores) or a store root (file:// locally); empty: the entity
+    # records are joined in memory, no offline store written
+    "offline_store_uri": "",
+    # who writes the offline store: "job" (this job appends what changed: batch ingestion into the offline store)
+    # or "feature-store" (SageMaker alone writes it from PutRecord; the job only reads it)
     "offline_store_writer": "job",
     "feature_group_prefix": "mlops-local",
     "account": "",  # empty: the caller's account (STS) on S3, 000000000000 in a local lake
     "region": "local",
     "online_store_uri": "",  # featurestore://<region> (aws) or file:// (local SQLite) to fill; empty: none
 }
-FEATURE_STORE_SCHEME = "featurestore://"  # --online_store_uri of SageMaker Feature Store (PutRecord)
+FEATURE_STORE_SCHEME = "featurestore://"  # --online/--offline_store_uri of SageMaker Feature Store
 PUT_RECORD_ATTEMPTS = 5
 PUT_RECORD_BACKOFF_S = 0.2
 RETRYABLE_ERRORS = frozenset({"ThrottlingException", "ServiceUnavailable", "InternalFailure"})
@@ -481,10 +489,14 @@ def load_latest_tables(spark: Any, raw_uri: str) -> dict[str, Any]:
 
 
 def offline_group_uri(files: LakeFiles, args: dict[str, str], group: FeatureGroup, must_exist: bool = False) -> str:
-    """The group's offline-store data folder (SageMaker's layout); an existing ``<group>-<created>`` folder
-    is reused, else ``created`` is now (the feature group's creation time), or ValueError if ``must_exist``."""
+    """The group's offline-store data folder (SageMaker's layout). ``featurestore://<region>``: the one SageMaker
+    Feature Store resolved for the group (DescribeFeatureGroup). A store root (``file://``, ``s3://``): an
+    existing ``<group>-<created>`` folder is reused, else ``created`` is now (the feature group's creation
+    time), or ValueError if ``must_exist``."""
     store = args["offline_store_uri"].rstrip("/")
     name = f"{args['feature_group_prefix']}-{group.name}"
+    if store.startswith(FEATURE_STORE_SCHEME):
+        return feature_group_offline_uri(name, store.removeprefix(FEATURE_STORE_SCHEME) or args["region"])
     account = args["account"] or (_caller_account() if store.startswith("s3://") else LOCAL_ACCOUNT)
     base = f"{store}/{account}/sagemaker/{args['region']}/offline-store"
     existing = [n for n in files.list_children(base) if n.rsplit("-", 1)[0] == name and n.rsplit("-", 1)[1].isdigit()]
@@ -495,6 +507,26 @@ def offline_group_uri(files: LakeFiles, args: dict[str, str], group: FeatureGrou
         )
     created = int(existing[0].rsplit("-", 1)[1]) if existing else int(time.time())
     return offline_table_uri(store, account, args["region"], name, created)
+
+
+def feature_group_offline_uri(group_name: str, region: str, client: Any = None) -> str:
+    """The data folder SageMaker Feature Store resolved for a group's offline store (its ``ResolvedOutputS3Uri``:
+    ``<S3Uri>/<account>/sagemaker/<region>/offline-store/<group>-<created>/data``); ValueError naming the fix
+    if the group does not exist, is not created yet or has no offline store."""
+    if client is None:
+        import boto3  # only on aws (Glue has it)
+
+        client = boto3.client("sagemaker", region_name=region)
+    try:
+        described = client.describe_feature_group(**describe_feature_group_request(group_name))
+    except Exception as exc:
+        if _error_code(exc) in {"ResourceNotFound", "ValidationException"}:
+            raise ValueError(
+                f"feature group {group_name} not found in {region}: deploy infra/cfn/data.yaml (it creates the "
+                "feature groups) or fix --feature_group_prefix"
+            ) from exc
+        raise
+    return resolved_offline_uri(described)
 
 
 def _caller_account() -> str:
@@ -634,10 +666,10 @@ def offline_changes(records: Any, stored: Any, group: FeatureGroup, written_at: 
 def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles):
     """Bring every group's offline store up to ``records`` (append only what changed, staged then moved in) and
     read the groups' records back as the store holds them; (records, group name -> data URI, counts)."""
-    out, uris, counts, written_at = {}, {}, {}, time.time()
+    out, counts, written_at = {}, {}, time.time()
+    uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
         started = time.monotonic()
-        uris[group.name] = offline_group_uri(files, args, group)
         existing = read_offline_rows(spark, uris[group.name], group).cache()
         appended = offline_changes(records[group.name], latest_records(existing, group), group, written_at).cache()
         staged = f"{staging}/offline-store/{group.name}"

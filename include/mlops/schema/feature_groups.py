@@ -178,3 +178,26 @@ def record_values(group: FeatureGroup, record: Sequence[Mapping[str, str]]) -> d
     texts = {item["FeatureName"]: item["ValueAsString"] for item in record}
     parse = {"bigint": lambda t: int(float(t)), "double": float, "string": str}
     return {name: (parse[kind](texts[name]) if name in texts else None) for name, kind in kinds.items()}
+
+
+def describe_feature_group_request(group_name: str) -> dict[str, Any]:
+    """DescribeFeatureGroup: where the group's offline store lives (``ResolvedOutputS3Uri``) and its status."""
+    return {"FeatureGroupName": group_name}
+
+
+def resolved_offline_uri(described: Mapping[str, Any]) -> str:
+    """The data folder of a group's offline store from its DescribeFeatureGroup response; ValueError naming
+    the fix if the group is not ``Created`` or has no offline store."""
+    name, status = described.get("FeatureGroupName"), described.get("FeatureGroupStatus")
+    if status != "Created":
+        raise ValueError(
+            f"feature group {name} is {status}, not Created: wait for its stack (infra/cfn/data.yaml) to finish "
+            f"or see its FailureReason ({described.get('FailureReason') or 'none given'})"
+        )
+    uri = ((described.get("OfflineStoreConfig") or {}).get("S3StorageConfig") or {}).get("ResolvedOutputS3Uri")
+    if not uri:
+        raise ValueError(
+            f"feature group {name} has no offline store (no ResolvedOutputS3Uri): recreate it from "
+            "infra/cfn/data.yaml, which configures one"
+        )
+    return str(uri).rstrip("/")

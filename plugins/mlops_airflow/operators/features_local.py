@@ -36,13 +36,18 @@ class LocalGlueFeaturesJobOperator(BuildFeaturesStep, LocalStandIn):
     ignored_provider_args = (*AWS_CONNECTION, *DEFERRAL, *GLUE_JOB)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.aws.glue_requests import OFFLINE_STORE_DATASET
         from mlops.etl.bundle import FEATURES_SCRIPT, features_bundle, publish_locally
         from mlops.etl.local_glue import run_job_locally
         from mlops.feature_store import local_online_store
+        from mlops_airflow.targets import lake
 
         request = self.request(publish_locally(features_bundle(), local_artifacts()))
-        # the local online store instead of SageMaker Feature Store (the request's featurestore://<region>)
+        # SageMaker Feature Store's stores (the request's featurestore://<region>) stand in locally: the online
+        # store is a SQLite file; the offline store is the groups' S3Uri in the local lake (curated/feature-store),
+        # where the job creates each group's <group>-<created> folder on its first run
         request["Arguments"]["--online_store_uri"] = local_online_store().as_uri()
+        request["Arguments"]["--offline_store_uri"] = lake().curated(OFFLINE_STORE_DATASET)
         self.log.info("StartJobRun %s with %s", request["JobName"], request["Arguments"])
         response = run_job_locally(request, FEATURES_SCRIPT, log=self.log.info)
         result = response["Result"] or {}

@@ -155,3 +155,54 @@ def test_where_sagemaker_writes_the_offline_store_the_job_only_reads_it(spark, r
         pd.testing.assert_frame_equal(_sorted(read[group.name], group), _sorted(records[group.name], group))
     with pytest.raises(ValueError, match="--offline_store_writer must be one of"):
         job.offline_store_records(spark, records, {**args, "offline_store_writer": "glue"}, staging, LakeFiles())
+
+
+class _FakeSageMaker:
+    """``describe_feature_group`` answering as SageMaker does for the groups in ``folders`` (name -> data URI),
+    ResourceNotFound (botocore's ClientError shape) for any other."""
+
+    def __init__(self, folders: dict[str, str]) -> None:
+        self.folders, self.calls = folders, []
+
+    def describe_feature_group(self, **request):
+        self.calls.append(request)
+        name = request["FeatureGroupName"]
+        if name not in self.folders:
+            error = Exception(f"{name} not found")
+            error.response = {"Error": {"Code": "ResourceNotFound", "Message": "not found"}}
+            raise error
+        store = {"S3Uri": "s3://lake/curated/feature-store", "ResolvedOutputS3Uri": self.folders[name]}
+        offline = {"S3StorageConfig": store}
+        return {"FeatureGroupName": name, "FeatureGroupStatus": "Created", "OfflineStoreConfig": offline}
+
+
+def test_on_aws_the_job_appends_to_the_folders_feature_store_resolved(spark, raw, tmp_path, monkeypatch):
+    """``--offline_store_uri featurestore://<region>``: each group's folder is DescribeFeatureGroup's
+    ResolvedOutputS3Uri (here file:// folders), the job appends there and trains from what it holds; a group
+    that does not exist fails before anything is written, naming the stack that creates it."""
+    import sys
+    import types
+
+    from mlops.schema.snapshots import LakeFiles
+
+    created = {g.name: tmp_path / "store" / f"mlops-dev-{g.name}-1767225600" / "data" for g in FEATURE_GROUPS}
+    fake = _FakeSageMaker({f"mlops-dev-{name}": path.as_uri() for name, path in created.items()})
+    regions = []
+    boto3 = types.SimpleNamespace(client=lambda service, region_name: regions.append((service, region_name)) or fake)
+    monkeypatch.setitem(sys.modules, "boto3", boto3)
+    args = {**job.JOB_DEFAULTS, **_args(tmp_path, raw), "offline_store_uri": "featurestore://eu-west-1",
+            "feature_group_prefix": "mlops-dev"}  # fmt: skip
+    staging = (tmp_path / "stage").as_uri()
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))
+    synced, uris, appended = job.offline_store_records(spark, records, args, staging, LakeFiles())
+    assert uris == {name: path.as_uri() for name, path in created.items()}
+    assert set(regions) == {("sagemaker", "eu-west-1")}
+    assert [c["FeatureGroupName"] for c in fake.calls] == [f"mlops-dev-{g.name}" for g in FEATURE_GROUPS]
+    for group in FEATURE_GROUPS:
+        assert appended[group.name]["rows"] == records[group.name].count() > 0
+        assert list(created[group.name].rglob("year=*/month=*/day=*/hour=*/*.parquet"))
+        pd.testing.assert_frame_equal(_sorted(synced[group.name], group), _sorted(records[group.name], group))
+    before = sorted((tmp_path / "store").rglob("*.parquet"))
+    with pytest.raises(ValueError, match=r"feature group mlops-qa-customer-history not found in eu-west-1: deploy"):
+        job.offline_store_records(spark, records, {**args, "feature_group_prefix": "mlops-qa"}, staging, LakeFiles())
+    assert sorted((tmp_path / "store").rglob("*.parquet")) == before
