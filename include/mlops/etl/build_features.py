@@ -670,19 +670,31 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
         started = time.monotonic()
-        existing = read_offline_rows(spark, uris[group.name], group).cache()
-        appended = offline_changes(records[group.name], latest_records(existing, group), group, written_at).cache()
+        existing = read_offline_rows(spark, uris[group.name], group)
+        stored = latest_records(existing, group).cache()
+        appended = offline_changes(records[group.name], stored, group, written_at).cache()
         staged = f"{staging}/offline-store/{group.name}"
         written_files, written_rows = write_offline_rows(appended, group, staged, written_at)
         counts[group.name] = {"files": written_files, "rows": written_rows}
         files.merge_tree(staged, uris[group.name])
         print(
-            f"offline store {group.name}: {existing.count()} rows stored before, appended {counts[group.name]}, "
+            f"offline store {group.name}: {stored.count()} records stored before, appended {counts[group.name]}, "
             f"in {time.monotonic() - started:.1f}s",
             flush=True,
         )
-        out[group.name] = latest_records(existing.unionByName(appended.drop(*OFFLINE_PARTITIONS)), group)
+        out[group.name] = after_appending(stored, appended, group)
     return out, uris, counts
+
+
+def after_appending(stored: Any, appended: Any, group: FeatureGroup) -> Any:
+    """The group's records as the store holds them after ``appended`` (rows written after every stored one):
+    ``latest_records`` of everything, without a second pass over the whole store: a stored record whose key
+    (record identifier, event time) was rewritten gives way to its new write, and deleted ones are left out."""
+    from pyspark.sql import functions as F
+
+    keys, columns = [group.record_identifier, group.event_time], group.feature_names()
+    kept = stored.join(appended.select(*keys), keys, "left_anti").select(*columns)
+    return kept.unionByName(appended.filter(~F.col("is_deleted")).select(*columns))
 
 
 def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:
