@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -54,6 +54,7 @@ class Measurement:
     peak_rss_gib: float
     outcome: str  # "ok", "out of memory (killed at N GiB)", "timeout", "failed: ..."
     load: float = 0.0  # mean 1-minute load average while it ran (other processes share the CPUs)
+    output: str = field(default="", repr=False)  # what the command printed (stdout and stderr)
 
 
 def measure(command: list[str], env: dict[str, str], max_rss_gib: float, timeout_s: float) -> Measurement:
@@ -79,10 +80,10 @@ def measure(command: list[str], env: dict[str, str], max_rss_gib: float, timeout
     proc.wait()
     reader.join(timeout=5)
     elapsed = time.monotonic() - started
+    text = b"".join(output).decode(errors="replace")
     if outcome == "ok" and proc.returncode != 0:
-        tail = b"".join(output).decode(errors="replace").strip().splitlines()[-3:]
-        outcome = "failed: " + " | ".join(tail)
-    return Measurement(elapsed, peak / 2**30, outcome, sum(loads) / max(1, len(loads)))
+        outcome = "failed: " + " | ".join(text.strip().splitlines()[-3:])
+    return Measurement(elapsed, peak / 2**30, outcome, sum(loads) / max(1, len(loads)), text)
 
 
 def run_size(n_orders: int, work: Path, args: argparse.Namespace) -> dict:
