@@ -199,15 +199,21 @@ def _version(name: str, python: str = sys.executable) -> str:
     return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
-    parser.add_argument("--work", type=Path, default=ROOT / ".mlops" / "bench" / "etl")
+def spark_job_parser(description: str, sizes: list[int], work: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that runs the features job on synthetic raw output of ``--sizes`` orders."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes)
+    parser.add_argument("--work", type=Path, default=ROOT / ".mlops" / "bench" / work)
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--max-rss-gib", type=float, default=18.0)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    return parser
+
+
+def main() -> None:
+    parser = spark_job_parser(__doc__.splitlines()[0], [100_000, 1_000_000, 5_000_000], "etl")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = [run_size(n, args.work, args) for n in args.sizes]

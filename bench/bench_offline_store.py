@@ -32,7 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from bench_etl import Measurement, measure  # noqa: E402  (bench/ is on the path: the script's folder)
+from bench_etl import Measurement, measure, spark_job_parser  # noqa: E402  (bench/ is on the path: the script's folder)
 from benchmarks_md import write_section  # noqa: E402
 
 from mlops.etl import build_features  # noqa: E402
@@ -111,14 +111,7 @@ def render(results: dict[int, dict[str, tuple[Measurement, int, int]]], args: ar
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--work", type=Path, default=ROOT / ".mlops" / "bench" / "offline-store")
-    parser.add_argument("--driver-memory", default="6g")
-    parser.add_argument("--shuffle-partitions", type=int, default=16)
-    parser.add_argument("--max-rss-gib", type=float, default=18.0)
-    parser.add_argument("--timeout", type=float, default=1800.0)
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser = spark_job_parser(__doc__.splitlines()[0], [100_000, 1_000_000], "offline-store")
     parser.add_argument("--note", default="", help="a paragraph written below the table (what the figures show)")
     parser.add_argument("--no-write", action="store_true", help="print the section without writing BENCHMARKS.md")
     args = parser.parse_args()
