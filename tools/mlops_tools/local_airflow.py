@@ -3,10 +3,11 @@
 ``start`` runs ``airflow standalone`` (LocalExecutor, the API server on 127.0.0.1) in its own
 process group, waits until the metadata database, scheduler, DAG processor and triggerer all
 report healthy (``/api/v2/monitor/health``) and names any that does not, then unpauses the
-project's DAGs, which Airflow creates paused. ``status`` reports each component and exits
-non-zero when one is down (standalone does not restart a dead scheduler). ``stop`` stops every
-process of the project: Airflow, endpoints, and job subprocesses a killed task left behind
-(:func:`mlops.processes.stop_all`).
+project's DAGs, which Airflow creates paused (``MLOPS_AIRFLOW_UNPAUSE``: a comma-separated list of
+the ones to unpause instead, or ``none``; unpaused hourly DAGs start a run at once). ``status``
+reports each component and exits non-zero when one is down (standalone does not restart a dead
+scheduler). ``stop`` stops every process of the project: Airflow, endpoints, and job subprocesses
+a killed task left behind (:func:`mlops.processes.stop_all`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ def project_dag_ids(folder: Path = DAGS_FOLDER) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
+def dags_to_unpause(setting: str | None, project: list[str]) -> list[str]:
+    """The DAGs ``start`` unpauses: every project DAG without ``MLOPS_AIRFLOW_UNPAUSE``, none for ``none``,
+    else the listed ones; ValueError naming any that is not a project DAG."""
+    if setting is None:
+        return project
+    listed = [] if setting.strip().lower() == "none" else [d.strip() for d in setting.split(",") if d.strip()]
+    unknown = sorted(set(listed) - set(project))
+    if unknown:
+        raise ValueError(
+            f"MLOPS_AIRFLOW_UNPAUSE names {unknown}, which are not DAGs of this project ({', '.join(project)}); "
+            "list some of those, or `none`"
+        )
+    return listed
+
+
 def describe(health: dict[str, str]) -> str:
     return ", ".join(f"{component} {status}" for component, status in health.items())
 
@@ -103,6 +119,12 @@ def wait(condition: Any, timeout: float, what: str, alive: Any) -> None:
 def start(timeout: float = 240.0) -> int:
     """Start standalone, wait for every component, unpause the project's DAGs."""
     port = os.environ.get("AIRFLOW__API__PORT", "8080")
+    wanted = project_dag_ids()
+    try:
+        unpaused = dags_to_unpause(os.environ.get("MLOPS_AIRFLOW_UNPAUSE"), wanted)
+    except ValueError as exc:  # before anything starts
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     env = {
         **os.environ,
         # standalone starts its components as `airflow ...` commands: they must come from this venv.
@@ -118,18 +140,17 @@ def start(timeout: float = 240.0) -> int:
     record = processes.start(NAME, [sys.executable, "-m", "airflow", "standalone"], env=env)
     print(f"==> airflow standalone starting (process group {record.pgid}); log: {record.log_path}", flush=True)
     api, alive = AirflowApi(port), lambda: processes.is_alive(record.pgid)
-    wanted = project_dag_ids()
     try:
         wait(lambda: set(api.health().values()) == {"healthy"}, timeout, "every component to be healthy", alive)
         print(f"==> healthy: {describe(api.health())}", flush=True)
         wait(lambda: set(wanted) <= set(api.dags()), timeout, f"the DAGs {', '.join(wanted)} to be parsed", alive)
-        for dag_id in wanted:
+        for dag_id in unpaused:
             api.unpause(dag_id)
     except RuntimeError as exc:
         print(f"error: {exc}; components: {describe(api.health())}; see {record.log_path}", file=sys.stderr)
         processes.stop(NAME)
         return 1
-    print(f"==> unpaused: {', '.join(wanted)}")
+    print(f"==> unpaused: {', '.join(unpaused) or 'none (MLOPS_AIRFLOW_UNPAUSE)'}")
     print(f"==> Airflow UI: http://127.0.0.1:{port}  (every local user is admin; stop with `make stop`)")
     return 0
 
