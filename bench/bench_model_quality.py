@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,10 @@ def as_of_sums(entity: np.ndarray, event_t: np.ndarray, values: np.ndarray, quer
     return running[:n_query]
 
 
-def feasible_probabilities(orders: pd.DataFrame, lines: pd.DataFrame, combos: np.ndarray) -> np.ndarray:
-    """Mix the eight combinations with the leak-free posteriors of the hidden traits."""
+def trait_posteriors(orders: pd.DataFrame, lines: pd.DataFrame, combos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per order, the leak-free posteriors of the hidden traits: (orders, 4) over the customer's
+    (serial returner, frequent canceller) pairs, in ``combo >> 1`` order, and (orders,) that the
+    basket holds a defective product."""
     outcome = orders["status"].map({c: i for i, c in enumerate(CLASSES)}).fillna(-1).to_numpy(np.int64)
     terminal = outcome >= 0
     customer_ll, product_ll = (
@@ -200,8 +203,12 @@ def feasible_probabilities(orders: pd.DataFrame, lines: pd.DataFrame, combos: np
     log_post = known + customer_prior
     post_rc = np.exp(log_post - log_post.max(axis=1, keepdims=True))
     post_rc /= post_rc.sum(axis=1, keepdims=True)
-    p_defective = _basket_defect_posterior(orders, lines, product_ll, terminal)
-    mixed = np.zeros((len(orders), 3))
+    return post_rc, _basket_defect_posterior(orders, lines, product_ll, terminal)
+
+
+def feasible_probabilities(post_rc: np.ndarray, p_defective: np.ndarray, combos: np.ndarray) -> np.ndarray:
+    """Mix the eight combinations with the leak-free posteriors of the hidden traits."""
+    mixed = np.zeros((len(post_rc), 3))
     for combo in range(8):
         rc, defective = combo >> 1, combo & 1
         weight = post_rc[:, rc] * (p_defective if defective else 1 - p_defective)
@@ -282,8 +289,9 @@ def run_seed(seed: int, orders: int, workdir: Path, hyperparameters: dict[str, A
     curated = pandas_features.build_features(tables)
     facts, lines = order_facts(tables)
     oracle, observable = true_logits(facts, lines)
-    feasible = feasible_probabilities(facts, lines, combo_probabilities(observable))
-    model_proba, fit = train_model(curated, workdir / f"seed-{seed}", hyperparameters)
+    combos = combo_probabilities(observable)
+    feasible = feasible_probabilities(*trait_posteriors(facts, lines, combos), combos)
+    model_proba, fit = train_model(curated, workdir, hyperparameters)
     test = curated[curated["split"] == "test"][["order_id", "label"]]
     rows = facts.reset_index(names="pos").set_index("order_id").loc[test["order_id"], "pos"].to_numpy()
     model_rows = model_proba.set_index("order_id").loc[test["order_id"], list(CLASSES)].to_numpy()
@@ -348,32 +356,43 @@ def command_options(argv: list[str]) -> str:
     return " ".join("..." if i and argv[i - 1] == "--note" else arg for i, arg in enumerate(argv))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def seed_report(
+    doc: str, script: str, run: Callable[[int, Path, dict[str, Any]], dict[str, Any]], render: Callable[[dict], str]
+) -> int:
+    """The seeds loop both model benchmarks share: parse the options, ``run(seed, orders, workdir, hyperparameters)``
+    per seed (each result printed as a JSON line), print ``render(report)`` and, with ``--write``, put it in
+    BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--orders", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 123])
-    parser.add_argument("--write", action="store_true", help="replace the Model quality section of BENCHMARKS.md")
+    parser.add_argument("--write", action="store_true", help="replace this benchmark's section of BENCHMARKS.md")
     parser.add_argument("--note", action="append", default=[], help="a line appended under the table")
     args = parser.parse_args()
     hyperparameters = dict(load_config().training.hyperparameters)
     report: dict[str, Any] = {
-        "command": "PYTHONPATH=include .venv/bin/python bench/bench_model_quality.py " + command_options(sys.argv[1:]),
+        "command": f"PYTHONPATH=include .venv/bin/python bench/{script} " + command_options(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         "date": time.strftime("%Y-%m-%d"),
         "orders": args.orders,
         "results": [],
         "notes": args.note,
     }
-    with tempfile.TemporaryDirectory(prefix="bench-model-quality-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{Path(script).stem}-") as tmp:
         for seed in args.seeds:
-            result = run_seed(seed, args.orders, Path(tmp), hyperparameters)
+            workdir = Path(tmp) / f"seed-{seed}"
+            workdir.mkdir()
+            result = run(seed, args.orders, workdir, hyperparameters)
             report["results"].append(result)
             print(json.dumps(result), flush=True)
-    section = markdown(report)
+    section = render(report)
     print(section)
     if args.write:
         write_section(section)
     return 0
+
+
+def main() -> int:
+    return seed_report(__doc__, "bench_model_quality.py", run_seed, markdown)
 
 
 if __name__ == "__main__":
