@@ -6,9 +6,7 @@
 Per seed the demo data and its curated table are built once, as ``bench_model_quality.py`` does
 (generator, pandas features job), and cached as parquet under ``--cache``. Each candidate (the
 configured hyperparameters overlaid with the candidate's; extra LightGBM parameters under
-``"lgbm"`` are set on the classifier; ``"derive": a`` adds trial customer-history columns computed from
-the curated ones: the known returned/cancelled counts and the empirical-Bayes rates
-``(count + a * prior) / (terminal + a)``) is then fitted with :func:`mlops.training.model.fit` (early
+``"lgbm"`` are set on the classifier) is then fitted with :func:`mlops.training.model.fit` (early
 stopping on validation logloss, as ``train.py`` does) in the SageMaker runtime and scored by the
 training metric on the validation split. Candidates are ranked by mean validation mAP over the
 seeds; the test split is never read by the fit or the score. Pick one, make it the configured
@@ -45,36 +43,21 @@ DEFAULT_CANDIDATES: list[dict[str, Any]] = [  # overrides of the configured hype
     {"num_leaves": 5, "min_child_samples": 200},
     {"learning_rate": 0.015, "early_stopping_rounds": 100},
     {"lgbm": {"path_smooth": 20.0}},
-    {"derive": 10},
 ]
 
 FIT_SNIPPET = """
-import contextlib, dataclasses, io, json, sys
+import contextlib, io, json, sys
 from pathlib import Path
 from mlops.training import features, metrics, model
 cache, hyper, candidates = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 frame, parts = features.read_channel(cache)
 train, valid = features.select_split(frame, "train"), features.select_split(frame, "validation")
 spec = features.spec_from_frame(train, parts)
-xt0, yt = features.model_inputs(train, spec), features.labels(train, spec)
-xv0, yv = features.model_inputs(valid, spec), features.labels(valid, spec)
-spec0 = spec
-def derive(x, strength):
-    x = x.copy()
-    for kind, prior in (("return", 0.14), ("cancel", 0.09)):
-        known = x[f"prior_{kind}_rate"] * x["prior_terminal_orders"]
-        x[f"derived_{kind}s"] = known.round()
-        x[f"derived_{kind}_eb"] = (known + strength * prior) / (x["prior_terminal_orders"] + strength)
-    return x
+xt, yt = features.model_inputs(train, spec), features.labels(train, spec)
+xv, yv = features.model_inputs(valid, spec), features.labels(valid, spec)
 for cand in candidates:
-    extra, strength = cand.get("lgbm", {}), cand.get("derive")
-    hp = model.coerce_hyperparameters({**hyper, **{k: v for k, v in cand.items() if k not in ("lgbm", "derive")}})
-    if strength:
-        xt, xv = derive(xt0, strength), derive(xv0, strength)
-        added = tuple(c for c in xt.columns if c.startswith("derived_"))
-        spec = dataclasses.replace(spec0, numeric=spec0.numeric + added)
-    else:
-        xt, xv, spec = xt0, xv0, spec0
+    extra = cand.get("lgbm", {})
+    hp = model.coerce_hyperparameters({**hyper, **{k: v for k, v in cand.items() if k != "lgbm"}})
     pipe = model.build_pipeline(spec, hp)
     pipe.named_steps["classifier"].set_params(**extra)
     with contextlib.redirect_stdout(io.StringIO()):

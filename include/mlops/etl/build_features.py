@@ -73,6 +73,8 @@ from typing import Any
 from mlops.schema.curated import (
     BASKET_FEATURES,
     CATEGORICAL_FEATURES,
+    CUSTOMER_RATE_PRIOR,
+    CUSTOMER_RATE_PRIOR_ORDERS,
     DMS_COLUMNS,
     HISTORY_FEATURES,
     KEY,
@@ -335,6 +337,10 @@ def history_features(orders: Any, records: Any) -> Any:
     seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
     terminal = F.coalesce(F.col("terminal_orders"), F.lit(0))
     rate = lambda col: F.when(terminal > 0, F.col(col) / terminal).otherwise(0.0)  # noqa: E731
+    k = CUSTOMER_RATE_PRIOR_ORDERS
+    smoothed = lambda outcome: (  # noqa: E731
+        (F.coalesce(F.col(f"{outcome}_orders"), F.lit(0)) + k * CUSTOMER_RATE_PRIOR[outcome]) / (terminal + k)
+    )
     return seen.select(
         "order_id",
         F.coalesce(F.col("orders"), F.lit(0)).cast("int").alias("prior_orders"),
@@ -342,6 +348,8 @@ def history_features(orders: Any, records: Any) -> Any:
         terminal.cast("int").alias("prior_terminal_orders"),
         rate("returned_orders").cast("double").alias("prior_return_rate"),
         rate("cancelled_orders").cast("double").alias("prior_cancel_rate"),
+        smoothed("returned").cast("double").alias("prior_return_rate_smoothed"),
+        smoothed("cancelled").cast("double").alias("prior_cancel_rate_smoothed"),
         ((F.col("t") - F.col("last_order_micros")) / 86_400_000_000.0).alias("days_since_prev_order"),
     )
 

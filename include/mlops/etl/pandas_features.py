@@ -16,6 +16,8 @@ import pyarrow.dataset as ds
 
 from mlops.schema.curated import (
     CURATED_COLUMNS,
+    CUSTOMER_RATE_PRIOR,
+    CUSTOMER_RATE_PRIOR_ORDERS,
     DMS_COMMIT_TS_FORMAT,
     INT_COLUMNS,
     LABEL_CLASSES,
@@ -195,7 +197,7 @@ def history_features(orders: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
     probes = pd.DataFrame({"order_id": orders["order_id"].to_numpy(), "customer_id": orders["customer_id"].to_numpy(),
                            "t": _micros(orders["order_ts"]).to_numpy()})  # fmt: skip
     seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
-    term = seen["terminal_orders"].fillna(0)
+    term, k = seen["terminal_orders"].fillna(0), CUSTOMER_RATE_PRIOR_ORDERS
     return pd.DataFrame(
         {
             "order_id": seen["order_id"],
@@ -204,6 +206,10 @@ def history_features(orders: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
             "prior_terminal_orders": term.astype("int32"),
             "prior_return_rate": np.where(term > 0, seen["returned_orders"] / term.where(term > 0, 1), 0.0),
             "prior_cancel_rate": np.where(term > 0, seen["cancelled_orders"] / term.where(term > 0, 1), 0.0),
+            "prior_return_rate_smoothed": (seen["returned_orders"].fillna(0) + k * CUSTOMER_RATE_PRIOR["returned"])
+            / (term + k),
+            "prior_cancel_rate_smoothed": (seen["cancelled_orders"].fillna(0) + k * CUSTOMER_RATE_PRIOR["cancelled"])
+            / (term + k),
             "days_since_prev_order": (seen["t"] - seen["last_order_micros"]) / MICROS_PER_DAY,
         }
     )

@@ -51,6 +51,11 @@ prior_spend                 double      their summed basket_value
 prior_terminal_orders       int         prior orders whose outcome was known before this one
 prior_return_rate           double      returned / prior_terminal_orders (0 if none)
 prior_cancel_rate           double      cancelled / prior_terminal_orders (0 if none)
+prior_return_rate_smoothed  double      the customer's returned count shrunk to the prior:
+                                        ``(returned + CUSTOMER_RATE_PRIOR_ORDERS * prior) /
+                                        (prior_terminal_orders + CUSTOMER_RATE_PRIOR_ORDERS)`` with the
+                                        ``CUSTOMER_RATE_PRIOR`` of the outcome (the prior with no history)
+prior_cancel_rate_smoothed  double      the same for cancelled orders
 days_since_prev_order       double      days since the previous order; NULL for a first order
 product_return_rate_max     double      over the order's products, the largest smoothed return rate
                                         of the product's prior orders whose outcome was known before
@@ -119,6 +124,11 @@ BASKET_FEATURES = (
     *SHARE_FEATURES,
 )
 PRODUCT_RATE_PRIOR_ORDERS = 10.0
+# The customer's smoothed rates: a customer with a few known outcomes is evidence, not a verdict. Their value
+# to the model equals that of the exact hidden-trait posteriors (bench/bench_model_gap.py, BENCHMARKS.md);
+# the priors are about the outcomes' shares in the demo data.
+CUSTOMER_RATE_PRIOR_ORDERS = 10.0
+CUSTOMER_RATE_PRIOR = {"returned": 0.14, "cancelled": 0.09}
 PRODUCT_RATE_PRIOR = {"returned": 0.10, "cancelled": 0.05}
 PRODUCT_HISTORY_FEATURES = (
     "product_return_rate_max",
@@ -132,6 +142,8 @@ HISTORY_FEATURES = (
     "prior_terminal_orders",
     "prior_return_rate",
     "prior_cancel_rate",
+    "prior_return_rate_smoothed",
+    "prior_cancel_rate_smoothed",
     "days_since_prev_order",
 )
 NUMERIC_FEATURES = (

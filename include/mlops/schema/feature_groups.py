@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.schema.curated import (
+    CUSTOMER_RATE_PRIOR,
+    CUSTOMER_RATE_PRIOR_ORDERS,
     HISTORY_FEATURES,
     PRODUCT_HISTORY_FEATURES,
     PRODUCT_RATE_PRIOR,
@@ -109,7 +111,7 @@ def customer_history_values(record: Mapping[str, Any] | None, order_micros: int)
     """The curated customer-history columns of an order placed at ``order_micros`` from the customer's
     latest record strictly before it (``None``: no record, a first order)."""
     record = record or {}
-    terminal = int(record.get("terminal_orders") or 0)
+    terminal, k = int(record.get("terminal_orders") or 0), CUSTOMER_RATE_PRIOR_ORDERS
     last = record.get("last_order_micros")
     return {
         "prior_orders": int(record.get("orders") or 0),
@@ -117,6 +119,10 @@ def customer_history_values(record: Mapping[str, Any] | None, order_micros: int)
         "prior_terminal_orders": terminal,
         "prior_return_rate": int(record.get("returned_orders") or 0) / terminal if terminal else 0.0,
         "prior_cancel_rate": int(record.get("cancelled_orders") or 0) / terminal if terminal else 0.0,
+        "prior_return_rate_smoothed": (int(record.get("returned_orders") or 0) + k * CUSTOMER_RATE_PRIOR["returned"])
+        / (terminal + k),
+        "prior_cancel_rate_smoothed": (int(record.get("cancelled_orders") or 0) + k * CUSTOMER_RATE_PRIOR["cancelled"])
+        / (terminal + k),
         "days_since_prev_order": None if last is None else (order_micros - int(last)) / MICROS_PER_DAY,
     }
 

@@ -73,6 +73,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "prior_spend": (0, None),
     "prior_terminal_orders": (0, None),
     "prior_return_rate": (0, 1),
+    "prior_return_rate_smoothed": (0, 1),
+    "prior_cancel_rate_smoothed": (0, 1),
     "prior_cancel_rate": (0, 1),
     "days_since_prev_order": (0, None),
     "max_discount_pct": (0, 100),

@@ -45,6 +45,8 @@ SELECT
     round(avg(CASE WHEN prior_terminal_orders IS NULL THEN 1.0 ELSE 0.0 END), 6) AS prior_terminal_orders_null_rate,
     round(avg(CASE WHEN prior_return_rate IS NULL THEN 1.0 ELSE 0.0 END), 6) AS prior_return_rate_null_rate,
     round(avg(CASE WHEN prior_cancel_rate IS NULL THEN 1.0 ELSE 0.0 END), 6) AS prior_cancel_rate_null_rate,
+    round(avg(CASE WHEN prior_return_rate_smoothed IS NULL THEN 1.0 ELSE 0.0 END), 6) AS prior_return_rate_smoothed_null_rate,
+    round(avg(CASE WHEN prior_cancel_rate_smoothed IS NULL THEN 1.0 ELSE 0.0 END), 6) AS prior_cancel_rate_smoothed_null_rate,
     round(avg(CASE WHEN days_since_prev_order IS NULL THEN 1.0 ELSE 0.0 END), 6) AS days_since_prev_order_null_rate,
     round(avg(CASE WHEN product_return_rate_max IS NULL THEN 1.0 ELSE 0.0 END), 6) AS product_return_rate_max_null_rate,
     round(avg(CASE WHEN product_return_rate_mean IS NULL THEN 1.0 ELSE 0.0 END), 6) AS product_return_rate_mean_null_rate,
