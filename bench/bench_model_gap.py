@@ -73,7 +73,8 @@ for name, extra in variants.items():
     y_valid = features.labels(valid, spec)
     with contextlib.redirect_stdout(io.StringIO()):
         model.fit(pipe, features.model_inputs(train, spec), features.labels(train, spec),
-                  features.model_inputs(valid, spec), y_valid, hp["early_stopping_rounds"])
+                  features.model_inputs(valid, spec), y_valid,
+                  hp["early_stopping_rounds"], hp["early_stopping_min_delta"])
     proba = pipe.predict_proba(features.model_inputs(valid, spec))
     print(json.dumps({"variant": name, "classes": list(spec.classes),
                       "validation_map": metrics.mean_average_precision(y_valid, proba, spec.classes)}), flush=True)

@@ -42,7 +42,14 @@ def fit_once(spec, splits: dict[str, tuple], hyperparameters: dict, budget: int)
     y_train = y_all[x_all.index.get_indexer(x_train.index)]
     pipeline = model.build_pipeline(spec, hyperparameters)
     started = time.monotonic()
-    model.fit(pipeline, x_train, y_train, *splits["validation"], hyperparameters["early_stopping_rounds"])
+    model.fit(
+        pipeline,
+        x_train,
+        y_train,
+        *splits["validation"],
+        hyperparameters["early_stopping_rounds"],
+        hyperparameters["early_stopping_min_delta"],
+    )
     seconds = time.monotonic() - started
     scores = {
         s: metrics.mean_average_precision(splits[s][1], pipeline.predict_proba(splits[s][0]), spec.classes)

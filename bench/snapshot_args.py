@@ -6,11 +6,15 @@ import argparse
 from pathlib import Path
 
 
-def snapshot_parser(description: str, rows_default: list[int], rows_help: str) -> argparse.ArgumentParser:
-    """A parser with ``--snapshot`` (a curated snapshot folder) and ``--rows`` (row counts to compare)."""
+def snapshot_parser(
+    description: str, rows_default: list[int] | None = None, rows_help: str = ""
+) -> argparse.ArgumentParser:
+    """A parser with ``--snapshot`` (a curated snapshot folder) and, given ``rows_default``, ``--rows`` (row
+    counts to compare)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--snapshot", type=Path, required=True, help="a curated snapshot folder (split=... inside)")
-    parser.add_argument("--rows", type=int, nargs="+", default=rows_default, help=rows_help)
+    if rows_default is not None:
+        parser.add_argument("--rows", type=int, nargs="+", default=rows_default, help=rows_help)
     return parser
 
 

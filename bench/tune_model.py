@@ -61,7 +61,7 @@ for cand in candidates:
     pipe = model.build_pipeline(spec, hp)
     pipe.named_steps["classifier"].set_params(**extra)
     with contextlib.redirect_stdout(io.StringIO()):
-        model.fit(pipe, xt, yt, xv, yv, hp["early_stopping_rounds"])
+        model.fit(pipe, xt, yt, xv, yv, hp["early_stopping_rounds"], hp["early_stopping_min_delta"])
     proba = pipe.predict_proba(xv)
     print(json.dumps({"candidate": cand, "validation_map": metrics.mean_average_precision(yv, proba, spec.classes),
                       "validation_mlogloss": metrics.log_loss(yv, proba, spec.classes),

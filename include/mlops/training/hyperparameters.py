@@ -21,6 +21,7 @@ HYPERPARAMETER_TYPES: dict[str, type] = {
     "class_weight": str,
     "seed": int,
     "early_stopping_rounds": int,
+    "early_stopping_min_delta": float,
     "n_jobs": int,
     "max_train_rows": int,
 }
@@ -36,6 +37,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "class_weight": "none",
     "seed": 42,
     "early_stopping_rounds": 30,
+    "early_stopping_min_delta": 0.0,  # a validation logloss gain below this does not count as an improvement
     "n_jobs": 0,
     "max_train_rows": 0,  # 0 = every training row; else a seeded random sample of this many (a training budget)
 }
@@ -68,4 +70,7 @@ def coerce_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
     if typed["max_train_rows"] < 0:
         rows = typed["max_train_rows"]
         raise ValueError(f"hyperparameter max_train_rows={rows} must be 0 (every row) or a row count")
+    if typed["early_stopping_min_delta"] < 0:
+        delta = typed["early_stopping_min_delta"]
+        raise ValueError(f"hyperparameter early_stopping_min_delta={delta} must be 0 (any gain counts) or positive")
     return typed

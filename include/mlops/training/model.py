@@ -51,8 +51,17 @@ def build_pipeline(spec: FeatureSpec, hyperparameters: dict[str, Any]) -> Any:
     return Pipeline([("preprocess", ColumnTransformer(transformers, sparse_threshold=0.0)), ("classifier", classifier)])
 
 
-def fit(pipeline: Any, x_train: Any, y_train: Any, x_valid: Any, y_valid: Any, early_stopping_rounds: int) -> Any:
-    """Fit with early stopping on validation (logloss logged to stdout), then snap thresholds to float32."""
+def fit(
+    pipeline: Any,
+    x_train: Any,
+    y_train: Any,
+    x_valid: Any,
+    y_valid: Any,
+    early_stopping_rounds: int,
+    min_delta: float = 0.0,
+) -> Any:
+    """Fit with early stopping on validation (logloss logged to stdout): it stops after ``early_stopping_rounds``
+    rounds without a gain of more than ``min_delta``; then snap thresholds to float32."""
     import warnings
 
     import lightgbm
@@ -62,7 +71,7 @@ def fit(pipeline: Any, x_train: Any, y_train: Any, x_valid: Any, y_valid: Any, e
     valid_matrix = preprocess.transform(x_valid)
     callbacks = [lightgbm.log_evaluation(period=50)]
     if early_stopping_rounds > 0:
-        callbacks.append(lightgbm.early_stopping(early_stopping_rounds, verbose=True))
+        callbacks.append(lightgbm.early_stopping(early_stopping_rounds, verbose=True, min_delta=min_delta))
     pipeline.named_steps["classifier"].fit(
         preprocess.transform(x_train),
         y_train,

@@ -133,7 +133,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     x_train, y_train = features.model_inputs(train_frame, spec), features.labels(train_frame, spec)
     x_valid, y_valid = features.model_inputs(valid_frame, spec), features.labels(valid_frame, spec)
     pipeline = model.build_pipeline(spec, hyperparameters)
-    model.fit(pipeline, x_train, y_train, x_valid, y_valid, hyperparameters["early_stopping_rounds"])
+    model.fit(
+        pipeline,
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
+        hyperparameters["early_stopping_rounds"],
+        hyperparameters["early_stopping_min_delta"],
+    )
     fit_seconds = time.monotonic() - started
 
     summary, chosen = validation_summary(pipeline, (x_train, y_train), (x_valid, y_valid), spec, args)

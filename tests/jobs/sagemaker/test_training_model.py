@@ -70,6 +70,23 @@ def test_hyperparameters_are_typed_and_checked():
         model.coerce_hyperparameters({"num_leaves": "many"})
     with pytest.raises(ValueError, match="max_train_rows=-5 must be 0"):
         model.coerce_hyperparameters({"max_train_rows": "-5"})
+    assert model.coerce_hyperparameters({})["early_stopping_min_delta"] == 0.0
+    with pytest.raises(ValueError, match=r"early_stopping_min_delta=-0\.001 must be 0"):
+        model.coerce_hyperparameters({"early_stopping_min_delta": "-0.001"})
+
+
+def test_early_stopping_min_delta_stops_when_gains_get_small():
+    frame = synthetic.curated_features(3000, seed=5)
+    train, valid = frame[frame.split == "train"], frame[frame.split != "train"]
+    spec = features.spec_from_frame(train)
+    data = (features.model_inputs(train, spec), features.labels(train, spec))
+    data += (features.model_inputs(valid, spec), features.labels(valid, spec))
+    rounds = {}
+    for delta in (0.0, 1e-3):
+        pipeline = model.build_pipeline(spec, {"n_estimators": 400, "learning_rate": 0.05, "num_leaves": 7})
+        model.fit(pipeline, *data, early_stopping_rounds=10, min_delta=delta)
+        rounds[delta] = pipeline.named_steps["classifier"].best_iteration_
+    assert 0 < rounds[1e-3] < rounds[0.0], rounds  # a gain below 1e-3 logloss no longer counts
 
 
 def test_training_budget_samples_train_rows_reproducibly():
