@@ -578,28 +578,41 @@ def _arrow_schema(group: FeatureGroup) -> Any:
     return pa.schema([(name, kinds[kind]) for name, kind in pairs] + added)
 
 
-def _write_hours(frames: Any, staged: str, group: FeatureGroup, stamp: str) -> Any:
-    """(runs in the Spark tasks) Write each hour partition of the task's rows as one Parquet file with pyarrow,
-    under ``staged/year=/month=/day=/hour=``; yields (files, rows) written. No Hadoop committer: the staged
-    folder is moved in only after every task succeeded."""
-    import pandas as pd
+def _write_hours(batches: Any, staged: str, group: FeatureGroup, stamp: str) -> Any:
+    """(runs in the Spark tasks) Write the task's Arrow batches under ``staged/year=/month=/day=/hour=`` with
+    pyarrow's partitioned dataset writer, one file per hour (the rows are sorted by hour and written in order,
+    so each hour is written once); yields (files, rows) written. No Hadoop committer: the staged folder is moved
+    in only after every task succeeded. The hours are thousands per run, so the per-file work stays in Arrow's
+    C++ writer."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as ds
     from pyarrow import fs as pafs
     from pyspark import TaskContext
 
+    counts = pa.schema([("files", pa.int64()), ("rows", pa.int64())])
+    received = list(batches)
+    if not received or not any(batch.num_rows for batch in received):
+        yield pa.RecordBatch.from_pydict({"files": [0], "rows": [0]}, schema=counts)
+        return
+    hours = pa.schema([(name, pa.string()) for name in OFFLINE_PARTITIONS])
+    schema = pa.schema([*_arrow_schema(group), *hours])
+    table = pa.Table.from_batches(received).select(schema.names).cast(schema)
+    table = table.sort_by([(name, "ascending") for name in OFFLINE_PARTITIONS])
     filesystem, root = pafs.FileSystem.from_uri(staged)
-    schema, task = _arrow_schema(group), TaskContext.get().partitionId()
-    batches = list(frames)  # Arrow batches of the task: an hour may span several, and gets one file
-    frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=[*schema.names])
-    files = 0
-    for (year, month, day, hour), part in frame.groupby(list(OFFLINE_PARTITIONS), sort=False):
-        folder = f"{root}/year={year}/month={month}/day={day}/hour={hour}"
-        filesystem.create_dir(folder, recursive=True)
-        table = pa.Table.from_pandas(part[schema.names], schema=schema, preserve_index=False)
-        pq.write_table(table, f"{folder}/{stamp}_{task:05d}.parquet", filesystem=filesystem)
-        files += 1
-    yield pd.DataFrame({"files": [files], "rows": [len(frame)]})
+    written: list[str] = []
+    ds.write_dataset(
+        table,
+        root,
+        filesystem=filesystem,
+        format="parquet",
+        partitioning=ds.partitioning(hours, flavor="hive"),
+        basename_template=f"{stamp}_{TaskContext.get().partitionId():05d}_{{i}}.parquet",
+        existing_data_behavior="overwrite_or_ignore",
+        max_partitions=table.num_rows,  # at most one hour per row
+        use_threads=False,  # the batches in order: each hour's rows arrive together and make one file
+        file_visitor=lambda file: written.append(file.path),
+    )
+    yield pa.RecordBatch.from_pydict({"files": [len(written)], "rows": [table.num_rows]}, schema=counts)
 
 
 def write_offline_rows(rows: Any, group: FeatureGroup, staged: str, written_at: float) -> tuple[int, int]:
@@ -609,7 +622,7 @@ def write_offline_rows(rows: Any, group: FeatureGroup, staged: str, written_at: 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(written_at)) + f"{int(written_at * 1e6) % 1_000_000:06d}"
     tasks = rows.sparkSession.sparkContext.defaultParallelism
     hours = rows.repartition(tasks, *OFFLINE_PARTITIONS)
-    written = hours.mapInPandas(lambda it: _write_hours(it, staged, group, stamp), "files long, rows long")
+    written = hours.mapInArrow(lambda it: _write_hours(it, staged, group, stamp), "files long, rows long")
     totals = written.agg(F.sum("files"), F.sum("rows")).first()
     return int(totals[0] or 0), int(totals[1] or 0)
 

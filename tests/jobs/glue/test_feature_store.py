@@ -50,6 +50,8 @@ def test_job_writes_the_offline_store_in_sagemakers_layout_and_trains_from_it(sp
         check_dtype=False,
     )
     assert all(pointer["offline_store_appended"][g.name]["rows"] > 0 for g in FEATURE_GROUPS)
+    hours = {str(Path(f).parent) for f in files}  # one write: one file per hour, and the counts say so
+    assert len(hours) == len(files) == sum(pointer["offline_store_appended"][g.name]["files"] for g in FEATURE_GROUPS)
     again = job.run_job(spark, _args(tmp_path, raw, run_key="again"))  # the same source: nothing to append
     assert all(again["offline_store_appended"][g.name] == {"files": 0, "rows": 0} for g in FEATURE_GROUPS)
     assert sorted(str(p.relative_to(store)) for p in store.rglob("*.parquet")) == sorted(files)
