@@ -357,7 +357,10 @@ def command_options(argv: list[str]) -> str:
 
 
 def seed_report(
-    doc: str, script: str, run: Callable[[int, Path, dict[str, Any]], dict[str, Any]], render: Callable[[dict], str]
+    doc: str,
+    script: str,
+    run: Callable[[int, int, Path, dict[str, Any]], dict[str, Any]],
+    render: Callable[[dict], str],
 ) -> int:
     """The seeds loop both model benchmarks share: parse the options, ``run(seed, orders, workdir, hyperparameters)``
     per seed (each result printed as a JSON line), print ``render(report)`` and, with ``--write``, put it in

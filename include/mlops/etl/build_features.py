@@ -89,6 +89,7 @@ from mlops.schema.curated import (
     SPLIT_BOUNDS,
     SPLITS,
     curated_types,
+    smoothed_rate,
 )
 from mlops.schema.feature_groups import (
     CUSTOMER_COUNTERS,
@@ -337,9 +338,11 @@ def history_features(orders: Any, records: Any) -> Any:
     seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
     terminal = F.coalesce(F.col("terminal_orders"), F.lit(0))
     rate = lambda col: F.when(terminal > 0, F.col(col) / terminal).otherwise(0.0)  # noqa: E731
-    k = CUSTOMER_RATE_PRIOR_ORDERS
-    smoothed = lambda outcome: (  # noqa: E731
-        (F.coalesce(F.col(f"{outcome}_orders"), F.lit(0)) + k * CUSTOMER_RATE_PRIOR[outcome]) / (terminal + k)
+    smoothed = lambda outcome: smoothed_rate(  # noqa: E731
+        F.coalesce(F.col(f"{outcome}_orders"), F.lit(0)),
+        terminal,
+        CUSTOMER_RATE_PRIOR[outcome],
+        CUSTOMER_RATE_PRIOR_ORDERS,
     )
     return seen.select(
         "order_id",
@@ -364,14 +367,15 @@ def product_history_features(orders: Any, items: Any, records: Any) -> Any:
     )  # fmt: skip
     seen = point_in_time(probes, records, PRODUCT_HISTORY, PRODUCT_COUNTERS)
     prior = {c: F.coalesce(F.col(c), F.lit(0)) for c in PRODUCT_COUNTERS}
-    k = PRODUCT_RATE_PRIOR_ORDERS
-    rate = lambda name, p: (prior[name] + k * p) / (prior["terminal_orders"] + k)  # noqa: E731
+    rate = lambda outcome: smoothed_rate(  # noqa: E731
+        prior[f"{outcome}_orders"], prior["terminal_orders"], PRODUCT_RATE_PRIOR[outcome], PRODUCT_RATE_PRIOR_ORDERS
+    )
     return (
         seen.select(
             "order_id",
             prior["terminal_orders"].alias("term"),
-            rate("returned_orders", PRODUCT_RATE_PRIOR["returned"]).alias("ret_rate"),
-            rate("cancelled_orders", PRODUCT_RATE_PRIOR["cancelled"]).alias("canc_rate"),
+            rate("returned").alias("ret_rate"),
+            rate("cancelled").alias("canc_rate"),
         )
         .groupBy("order_id")
         .agg(

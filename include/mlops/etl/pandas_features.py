@@ -26,6 +26,7 @@ from mlops.schema.curated import (
     RAW_TABLES,
     SHARE_CATEGORIES,
     SPLIT_BOUNDS,
+    smoothed_rate,
 )
 from mlops.schema.feature_groups import (
     CUSTOMER_COUNTERS,
@@ -197,7 +198,10 @@ def history_features(orders: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
     probes = pd.DataFrame({"order_id": orders["order_id"].to_numpy(), "customer_id": orders["customer_id"].to_numpy(),
                            "t": _micros(orders["order_ts"]).to_numpy()})  # fmt: skip
     seen = point_in_time(probes, records, CUSTOMER_HISTORY, CUSTOMER_COUNTERS)
-    term, k = seen["terminal_orders"].fillna(0), CUSTOMER_RATE_PRIOR_ORDERS
+    term = seen["terminal_orders"].fillna(0)
+    smoothed = lambda outcome: smoothed_rate(  # noqa: E731
+        seen[f"{outcome}_orders"].fillna(0), term, CUSTOMER_RATE_PRIOR[outcome], CUSTOMER_RATE_PRIOR_ORDERS
+    )
     return pd.DataFrame(
         {
             "order_id": seen["order_id"],
@@ -206,10 +210,8 @@ def history_features(orders: pd.DataFrame, records: pd.DataFrame) -> pd.DataFram
             "prior_terminal_orders": term.astype("int32"),
             "prior_return_rate": np.where(term > 0, seen["returned_orders"] / term.where(term > 0, 1), 0.0),
             "prior_cancel_rate": np.where(term > 0, seen["cancelled_orders"] / term.where(term > 0, 1), 0.0),
-            "prior_return_rate_smoothed": (seen["returned_orders"].fillna(0) + k * CUSTOMER_RATE_PRIOR["returned"])
-            / (term + k),
-            "prior_cancel_rate_smoothed": (seen["cancelled_orders"].fillna(0) + k * CUSTOMER_RATE_PRIOR["cancelled"])
-            / (term + k),
+            "prior_return_rate_smoothed": smoothed("returned"),
+            "prior_cancel_rate_smoothed": smoothed("cancelled"),
             "days_since_prev_order": (seen["t"] - seen["last_order_micros"]) / MICROS_PER_DAY,
         }
     )
@@ -222,12 +224,10 @@ def product_history_features(orders: pd.DataFrame, items: pd.DataFrame, records:
                            "t": _micros(pairs["order_ts"]).to_numpy()})  # fmt: skip
     seen = point_in_time(probes, records, PRODUCT_HISTORY, PRODUCT_COUNTERS)
     prior = {c: seen[c].fillna(0) for c in PRODUCT_COUNTERS}
-    k = PRODUCT_RATE_PRIOR_ORDERS
-    seen = seen.assign(
-        term=prior["terminal_orders"],
-        ret_rate=(prior["returned_orders"] + k * PRODUCT_RATE_PRIOR["returned"]) / (prior["terminal_orders"] + k),
-        canc_rate=(prior["cancelled_orders"] + k * PRODUCT_RATE_PRIOR["cancelled"]) / (prior["terminal_orders"] + k),
+    rate = lambda outcome: smoothed_rate(  # noqa: E731
+        prior[f"{outcome}_orders"], prior["terminal_orders"], PRODUCT_RATE_PRIOR[outcome], PRODUCT_RATE_PRIOR_ORDERS
     )
+    seen = seen.assign(term=prior["terminal_orders"], ret_rate=rate("returned"), canc_rate=rate("cancelled"))
     return (
         seen.groupby("order_id")
         .agg(

@@ -82,6 +82,8 @@ the job reads are ``RAW_TABLES`` (table -> key), each with the ``DMS_COLUMNS`` D
 
 from __future__ import annotations
 
+from typing import Any
+
 KEY = "order_id"
 LABEL = "label"
 SPLIT = "split"
@@ -180,6 +182,15 @@ INT_COLUMNS = (
     "product_prior_terminal_min",
 )
 NULLABLE_COLUMNS = ("customer_age", "days_since_prev_order")
+
+
+def smoothed_rate(count: Any, terminal: Any, prior: float, prior_orders: float) -> Any:
+    """An entity's outcome rate shrunk to ``prior``: ``(count + prior_orders * prior) / (terminal + prior_orders)``
+    (the ``smoothed rate`` above). Plain arithmetic, so the one definition serves the Spark job (Columns), the
+    pandas job (Series) and serving (numbers)."""
+    return (count + prior_orders * prior) / (terminal + prior_orders)
+
+
 CURATED_COLUMNS = (*ID_COLUMNS, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES, LABEL, SPLIT)
 
 

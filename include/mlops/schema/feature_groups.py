@@ -33,6 +33,7 @@ from mlops.schema.curated import (
     PRODUCT_HISTORY_FEATURES,
     PRODUCT_RATE_PRIOR,
     PRODUCT_RATE_PRIOR_ORDERS,
+    smoothed_rate,
 )
 
 #: SQL type of a record column -> SageMaker Feature Store FeatureType.
@@ -111,7 +112,10 @@ def customer_history_values(record: Mapping[str, Any] | None, order_micros: int)
     """The curated customer-history columns of an order placed at ``order_micros`` from the customer's
     latest record strictly before it (``None``: no record, a first order)."""
     record = record or {}
-    terminal, k = int(record.get("terminal_orders") or 0), CUSTOMER_RATE_PRIOR_ORDERS
+    terminal = int(record.get("terminal_orders") or 0)
+    smoothed = lambda outcome: smoothed_rate(  # noqa: E731
+        int(record.get(f"{outcome}_orders") or 0), terminal, CUSTOMER_RATE_PRIOR[outcome], CUSTOMER_RATE_PRIOR_ORDERS
+    )
     last = record.get("last_order_micros")
     return {
         "prior_orders": int(record.get("orders") or 0),
@@ -119,10 +123,8 @@ def customer_history_values(record: Mapping[str, Any] | None, order_micros: int)
         "prior_terminal_orders": terminal,
         "prior_return_rate": int(record.get("returned_orders") or 0) / terminal if terminal else 0.0,
         "prior_cancel_rate": int(record.get("cancelled_orders") or 0) / terminal if terminal else 0.0,
-        "prior_return_rate_smoothed": (int(record.get("returned_orders") or 0) + k * CUSTOMER_RATE_PRIOR["returned"])
-        / (terminal + k),
-        "prior_cancel_rate_smoothed": (int(record.get("cancelled_orders") or 0) + k * CUSTOMER_RATE_PRIOR["cancelled"])
-        / (terminal + k),
+        "prior_return_rate_smoothed": smoothed("returned"),
+        "prior_cancel_rate_smoothed": smoothed("cancelled"),
         "days_since_prev_order": None if last is None else (order_micros - int(last)) / MICROS_PER_DAY,
     }
 
@@ -131,9 +133,12 @@ def product_rates(record: Mapping[str, Any] | None) -> tuple[int, float, float]:
     """(known outcomes, smoothed return rate, smoothed cancel rate) of one product record (``None``: none)."""
     record = record or {}
     terminal = int(record.get("terminal_orders") or 0)
-    k = PRODUCT_RATE_PRIOR_ORDERS
-    ret = (int(record.get("returned_orders") or 0) + k * PRODUCT_RATE_PRIOR["returned"]) / (terminal + k)
-    canc = (int(record.get("cancelled_orders") or 0) + k * PRODUCT_RATE_PRIOR["cancelled"]) / (terminal + k)
+    ret, canc = (
+        smoothed_rate(
+            int(record.get(f"{outcome}_orders") or 0), terminal, PRODUCT_RATE_PRIOR[outcome], PRODUCT_RATE_PRIOR_ORDERS
+        )
+        for outcome in ("returned", "cancelled")
+    )
     return terminal, ret, canc
 
 
