@@ -38,8 +38,10 @@ Steps
    layout, the batch ingestion the Feature Store Spark connector does with ``target_stores=["OfflineStore"]``;
    SageMaker's replication of the online puts adds the latest records again, and a record's latest write is
    what counts) or ``feature-store`` (SageMaker alone writes it; the job only reads it, and fails naming the
-   fix if a group has no store yet). A writer reads the store once (the files listed
-   in one call and read with pyarrow in the Spark tasks, not by Spark's per-file reader), appends only the
+   fix if a group has no store yet). A writer lists the store once and reads each key's latest write from
+   its compacted copy (``<group>-<created>/compacted`` beside ``data``: the latest writes and the files they
+   cover, rewritten after each append) plus any file written since (read with pyarrow in the Spark tasks,
+   not by Spark's per-file reader); without a usable copy it reads every file. It appends only the
    records that are new or changed since their latest write and a deletion (``is_deleted``) of each record
    the source no longer yields, one Parquet file per hour written with pyarrow in a staging folder that is
    moved in afterwards; a rerun over the same source appends nothing. The first run backfills every hour.
@@ -585,25 +587,24 @@ def _arrow_schema(group: FeatureGroup) -> Any:
 def _write_hours(batches: Any, staged: str, group: FeatureGroup, stamp: str) -> Any:
     """(runs in the Spark tasks) Write the task's Arrow batches under ``staged/year=/month=/day=/hour=`` with
     pyarrow's partitioned dataset writer, one file per hour (the rows are sorted by hour and written in order,
-    so each hour is written once); yields (files, rows) written. No Hadoop committer: the staged folder is moved
-    in only after every task succeeded. The hours are thousands per run, so the per-file work stays in Arrow's
-    C++ writer."""
+    so each hour is written once); yields (path relative to ``staged``, rows) of each file written. No Hadoop
+    committer: the staged folder is moved in only after every task succeeded. The hours are thousands per run,
+    so the per-file work stays in Arrow's C++ writer."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     from pyarrow import fs as pafs
     from pyspark import TaskContext
 
-    counts = pa.schema([("files", pa.int64()), ("rows", pa.int64())])
+    files = pa.schema([("path", pa.string()), ("rows", pa.int64())])
     received = list(batches)
     if not received or not any(batch.num_rows for batch in received):
-        yield pa.RecordBatch.from_pydict({"files": [0], "rows": [0]}, schema=counts)
         return
     hours = pa.schema([(name, pa.string()) for name in OFFLINE_PARTITIONS])
     schema = pa.schema([*_arrow_schema(group), *hours])
     table = pa.Table.from_batches(received).select(schema.names).cast(schema)
     table = table.sort_by([(name, "ascending") for name in OFFLINE_PARTITIONS])
     filesystem, root = pafs.FileSystem.from_uri(staged)
-    written: list[str] = []
+    written: list[tuple[str, int]] = []
     ds.write_dataset(
         table,
         root,
@@ -614,61 +615,64 @@ def _write_hours(batches: Any, staged: str, group: FeatureGroup, stamp: str) -> 
         existing_data_behavior="overwrite_or_ignore",
         max_partitions=table.num_rows,  # at most one hour per row
         use_threads=False,  # the batches in order: each hour's rows arrive together and make one file
-        file_visitor=lambda file: written.append(file.path),
+        file_visitor=lambda file: written.append((file.path[len(root.rstrip("/")) + 1 :], file.metadata.num_rows)),
     )
-    yield pa.RecordBatch.from_pydict({"files": [len(written)], "rows": [table.num_rows]}, schema=counts)
+    yield pa.RecordBatch.from_pydict({"path": [p for p, _ in written], "rows": [n for _, n in written]}, schema=files)
 
 
-def write_offline_rows(rows: Any, group: FeatureGroup, staged: str, written_at: float) -> tuple[int, int]:
-    """Write ``rows`` (:func:`offline_rows`) to ``staged`` in the hourly layout, one file per hour; (files, rows)."""
-    from pyspark.sql import functions as F
-
+def write_offline_rows(rows: Any, group: FeatureGroup, staged: str, written_at: float) -> tuple[list[str], int]:
+    """Write ``rows`` (:func:`offline_rows`) to ``staged`` in the hourly layout, one file per hour; the files'
+    paths relative to ``staged`` and the rows written."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(written_at)) + f"{int(written_at * 1e6) % 1_000_000:06d}"
     tasks = rows.sparkSession.sparkContext.defaultParallelism
     hours = rows.repartition(tasks, *OFFLINE_PARTITIONS)
-    written = hours.mapInArrow(lambda it: _write_hours(it, staged, group, stamp), "files long, rows long")
-    totals = written.agg(F.sum("files"), F.sum("rows")).first()
-    return int(totals[0] or 0), int(totals[1] or 0)
+    written = hours.mapInArrow(lambda it: _write_hours(it, staged, group, stamp), "path string, rows long").collect()
+    return sorted(row["path"] for row in written), sum(row["rows"] for row in written)
 
 
 def offline_files(data_uri: str) -> list[str]:
-    """Every Parquet file under a group's offline-store data folder (one listing call; none if it is absent)."""
+    """Every Parquet file under a group's offline-store data folder, relative to it (one listing call; none if
+    the folder is absent)."""
     from pyarrow import fs as pafs
 
     filesystem, root = pafs.FileSystem.from_uri(data_uri)
     found = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-    scheme = data_uri.split("://", 1)[0]
-    return sorted(f"{scheme}://{f.path}" for f in found if f.is_file and f.path.endswith(".parquet"))
+    prefix = root.rstrip("/") + "/"
+    return sorted(f.path.removeprefix(prefix) for f in found if f.is_file and f.path.endswith(".parquet"))
 
 
-def _read_files(frames: Any, group: FeatureGroup) -> Any:
+def _read_files(frames: Any, data_uri: str, group: FeatureGroup) -> Any:
     """(runs in the Spark tasks) The rows of the task's offline-store files, read with pyarrow."""
     import pyarrow.dataset as ds
     from pyarrow import fs as pafs
 
     schema = _arrow_schema(group)
+    filesystem, root = pafs.FileSystem.from_uri(data_uri)
     for frame in frames:
-        paths = list(frame["path"])
+        paths = [f"{root.rstrip('/')}/{path}" for path in frame["path"]]
         if paths:
-            filesystem = pafs.FileSystem.from_uri(paths[0])[0]
-            located = [pafs.FileSystem.from_uri(p)[1] for p in paths]
-            yield ds.dataset(located, schema=schema, format="parquet", filesystem=filesystem).to_table().to_pandas()
+            yield ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem).to_table().to_pandas()
+
+
+def read_offline_files(spark: Any, data_uri: str, group: FeatureGroup, paths: list[str]) -> Any:
+    """Every row (all writes, deleted ones too) of the given files of a group's offline store (paths relative to
+    its data folder), read with pyarrow in the Spark tasks: Spark's own reader opens tens of thousands of tiny
+    hourly files slowly."""
+    if not paths:
+        return spark.createDataFrame([], offline_schema(group))
+    slices = max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2))
+    listed = spark.createDataFrame([(p,) for p in paths], "path string").repartition(slices)
+    return listed.mapInPandas(lambda it: _read_files(it, data_uri, group), offline_schema(group))
 
 
 def read_offline_rows(spark: Any, data_uri: str, group: FeatureGroup) -> Any:
-    """Every row (all writes, deleted ones too) of a group's offline store: the files are listed once and read
-    with pyarrow in the Spark tasks (Spark's own reader opens tens of thousands of tiny hourly files slowly)."""
-    files = offline_files(data_uri)
-    if not files:
-        return spark.createDataFrame([], offline_schema(group))
-    slices = max(1, min(len(files), spark.sparkContext.defaultParallelism * 2))
-    paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(slices)
-    return paths.mapInPandas(lambda it: _read_files(it, group), offline_schema(group))
+    """Every row (all writes, deleted ones too) of a group's offline store (its files listed once)."""
+    return read_offline_files(spark, data_uri, group, offline_files(data_uri))
 
 
-def latest_records(rows: Any, group: FeatureGroup) -> Any:
-    """Per record identifier and event time the latest write (SageMaker's offline-store semantics), deleted
-    records left out: the group's records as the store holds them."""
+def latest_writes(rows: Any, group: FeatureGroup) -> Any:
+    """Per record identifier and event time the latest write (SageMaker's offline-store semantics), deletions
+    included, with the columns the store adds."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -676,50 +680,130 @@ def latest_records(rows: Any, group: FeatureGroup) -> Any:
         F.col("write_time").desc(), F.col("api_invocation_time").desc()
     )
     ranked = rows.withColumn("_rn", F.row_number().over(latest))
-    return ranked.filter((F.col("_rn") == 1) & ~F.col("is_deleted")).select(*group.feature_names())
+    return ranked.filter(F.col("_rn") == 1).drop("_rn")
 
 
-def offline_changes(records: Any, stored: Any, group: FeatureGroup, written_at: float) -> Any:
+def latest_records(rows: Any, group: FeatureGroup) -> Any:
+    """The group's records as the store holds them: each record's latest write, deleted records left out."""
+    from pyspark.sql import functions as F
+
+    return latest_writes(rows, group).filter(~F.col("is_deleted")).select(*group.feature_names())
+
+
+def offline_changes(records: Any, stored: Any | None, group: FeatureGroup, written_at: float) -> Any:
     """The offline-store rows a run appends: records new or changed since the store's latest write of them,
-    and a deletion (``is_deleted``) of each stored record the source no longer yields; none on a rerun."""
+    and a deletion (``is_deleted``) of each stored record the source no longer yields; none on a rerun.
+    ``stored`` None: the store is empty, every record is new (no comparison)."""
     columns, keys = group.feature_names(), [group.record_identifier, group.event_time]
+    if stored is None:
+        return offline_rows(records.select(*columns), written_at)
     changed = records.select(*columns).subtract(stored)
     gone = stored.join(records.select(*keys), keys, "left_anti")
     return offline_rows(changed, written_at).unionByName(offline_rows(gone, written_at, deleted=True))
 
 
+# A compacted copy of each group's store: every key's latest write (deletions too) and the store files it
+# covers, so a run reads one Parquet folder and the few files written since instead of every hourly file
+# again. It lives beside the store's data folder (outside the Glue table's location, so Athena never reads a
+# row twice) and is only a cache: a copy that does not match the store (a covered file gone, another schema)
+# is ignored and the store read in full.
+COMPACTED_MANIFEST = "_covers.json"
+
+
+def compacted_root(data_uri: str) -> str:
+    """The folder of a group store's compacted copies: ``<group>-<created>/compacted`` beside its ``data``."""
+    base = data_uri.rstrip("/")
+    return f"{base.removesuffix('/data')}/compacted" if base.endswith("/data") else f"{base}-compacted"
+
+
+def read_compacted(spark: Any, files: LakeFiles, root: str, group: FeatureGroup, listed: set[str]):
+    """The newest complete compacted copy under ``root`` that matches the store: (its rows, the store files it
+    covers, copy URI), or (None, empty set, reason) when there is none to use."""
+    for stamp in reversed(files.list_children(root)):
+        text = files.read_text(f"{root}/{stamp}/{COMPACTED_MANIFEST}")
+        if text is None:
+            continue  # a copy whose writer did not finish
+        manifest = json.loads(text)
+        covered = set(manifest.get("files", []))
+        if manifest.get("schema") != offline_schema(group):
+            return None, set(), f"compacted copy {stamp} has another schema"
+        if not covered <= listed:
+            return None, set(), f"compacted copy {stamp} covers {len(covered - listed)} files the store lacks"
+        return spark.read.schema(offline_schema(group)).parquet(f"{root}/{stamp}/rows"), covered, stamp
+    return None, set(), "no compacted copy"
+
+
+def stored_writes(spark: Any, files: LakeFiles, args: dict[str, str], data_uri: str, group: FeatureGroup):
+    """Every key's latest write in a group's store (None when the store is empty), the store files that
+    covers, how it was read, and whether the compacted copy is still current: the compacted copy plus the files
+    written since, else every file."""
+    listed = offline_files(data_uri)
+    compacted, covered, how = read_compacted(spark, files, compacted_root(data_uri), group, set(listed))
+    new = [path for path in listed if path not in covered]
+    if compacted is not None and not new:
+        return compacted, covered, f"compacted copy {how}", True
+    if compacted is None and not new:
+        return None, set(), "empty store", False
+    rows = read_offline_files(spark, data_uri, group, new)
+    if compacted is None:
+        return latest_writes(rows, group), set(listed), f"{how}: read {len(new)} files", False
+    merged = latest_writes(compacted.unionByName(rows), group)
+    return merged, set(listed), f"compacted copy {how} + {len(new)} newer files", False
+
+
+def write_compacted(spark: Any, files: LakeFiles, root: str, writes: Any, group: FeatureGroup, covered: set[str]):
+    """Write the store's latest writes as a new compacted copy (rows, then the manifest that makes it
+    complete), drop the older copies, and return the new copy's rows (read back: the older ones are gone)."""
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000)) + f"{now % 1_000_000_000:09d}"
+    writes.write.mode("overwrite").parquet(f"{root}/{stamp}/rows")
+    manifest = {"schema": offline_schema(group), "files": sorted(covered)}
+    files.write_text_atomic(f"{root}/{stamp}/{COMPACTED_MANIFEST}", json.dumps(manifest))
+    for older in files.list_children(root):
+        if older < stamp:
+            files.delete_tree(f"{root}/{older}")
+    return spark.read.schema(offline_schema(group)).parquet(f"{root}/{stamp}/rows")
+
+
 def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles):
-    """Bring every group's offline store up to ``records`` (append only what changed, staged then moved in) and
-    read the groups' records back as the store holds them; (records, group name -> data URI, counts)."""
+    """Bring every group's offline store up to ``records`` (append only what changed, staged then moved in),
+    keep its compacted copy current, and return the groups' records as the store holds them; (records, group
+    name -> data URI, counts)."""
+    from pyspark.sql import functions as F
+
     out, counts, written_at = {}, {}, time.time()
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
         started = time.monotonic()
-        existing = read_offline_rows(spark, uris[group.name], group)
-        stored = latest_records(existing, group).cache()
+        writes, covered, how, current = stored_writes(spark, files, args, uris[group.name], group)
+        writes = writes.cache() if writes is not None else None
+        stored = None if writes is None else writes.filter(~F.col("is_deleted")).select(*group.feature_names())
         appended = offline_changes(records[group.name], stored, group, written_at).cache()
         staged = f"{staging}/offline-store/{group.name}"
-        written_files, written_rows = write_offline_rows(appended, group, staged, written_at)
-        counts[group.name] = {"files": written_files, "rows": written_rows}
+        written, rows = write_offline_rows(appended, group, staged, written_at)
+        counts[group.name] = {"files": len(written), "rows": rows}
         files.merge_tree(staged, uris[group.name])
+        after = after_appending(writes, appended, group)
+        if written or not current:
+            root = compacted_root(uris[group.name])
+            after = write_compacted(spark, files, root, after, group, covered | set(written))
         print(
-            f"offline store {group.name}: {stored.count()} records stored before, appended {counts[group.name]}, "
-            f"in {time.monotonic() - started:.1f}s",
+            f"offline store {group.name}: {0 if writes is None else writes.count()} keys stored before ({how}), "
+            f"appended {counts[group.name]}, in {time.monotonic() - started:.1f}s",
             flush=True,
         )
-        out[group.name] = after_appending(stored, appended, group)
+        out[group.name] = after.filter(~F.col("is_deleted")).select(*group.feature_names())
     return out, uris, counts
 
 
-def after_appending(stored: Any, appended: Any, group: FeatureGroup) -> Any:
-    """The group's records as the store holds them after ``appended`` (rows written after every stored one):
-    ``latest_records`` of everything, without a second pass over the whole store: a stored record whose key
-    (record identifier, event time) was rewritten gives way to its new write, and deleted ones are left out."""
-    from pyspark.sql import functions as F
-
-    keys, columns = [group.record_identifier, group.event_time], group.feature_names()
-    kept = stored.join(appended.select(*keys), keys, "left_anti").select(*columns)
-    return kept.unionByName(appended.filter(~F.col("is_deleted")).select(*columns))
+def after_appending(writes: Any | None, appended: Any, group: FeatureGroup) -> Any:
+    """Every key's latest write after ``appended`` (rows written after every stored one): ``latest_writes`` of
+    everything, without a second pass over the whole store: a stored key rewritten gives way to its new write."""
+    keys, columns = [group.record_identifier, group.event_time], _arrow_schema(group).names
+    if writes is None:
+        return appended.select(*columns)
+    kept = writes.join(appended.select(*keys), keys, "left_anti").select(*columns)
+    return kept.unionByName(appended.select(*columns))
 
 
 def read_offline_store(spark: Any, uris: dict[str, str]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def raw(tmp_path_factory) -> Path:
 def test_job_writes_the_offline_store_in_sagemakers_layout_and_trains_from_it(spark, raw, tmp_path):
     pointer = job.run_job(spark, _args(tmp_path, raw))
     store = tmp_path / "curated" / "feature-store"
-    files = [str(p.relative_to(store)) for p in store.rglob("*.parquet")]
+    files = [str(p.relative_to(store)) for p in store.rglob("data/**/*.parquet")]
     assert files and all(LAYOUT.search(f) for f in files), files[:3]
     assert {LAYOUT.search(f)["group"] for f in files} == {g.name for g in FEATURE_GROUPS}
     for group in FEATURE_GROUPS:
@@ -54,7 +54,7 @@ def test_job_writes_the_offline_store_in_sagemakers_layout_and_trains_from_it(sp
     assert len(hours) == len(files) == sum(pointer["offline_store_appended"][g.name]["files"] for g in FEATURE_GROUPS)
     again = job.run_job(spark, _args(tmp_path, raw, run_key="again"))  # the same source: nothing to append
     assert all(again["offline_store_appended"][g.name] == {"files": 0, "rows": 0} for g in FEATURE_GROUPS)
-    assert sorted(str(p.relative_to(store)) for p in store.rglob("*.parquet")) == sorted(files)
+    assert sorted(str(p.relative_to(store)) for p in store.rglob("data/**/*.parquet")) == sorted(files)
     reread = job.read_offline_store(spark, pointer["offline_store"])[CUSTOMER_HISTORY.name]
     assert reread.count() == reread.select("customer_id", "event_time").distinct().count()
 
@@ -139,6 +139,57 @@ def test_a_sync_appends_only_what_changed_and_deletes_what_the_source_no_longer_
     pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected, check_dtype=False)
     read = job.read_offline_store(spark, uris)[PRODUCT_HISTORY.name]
     pd.testing.assert_frame_equal(_sorted(read, PRODUCT_HISTORY), expected, check_dtype=False)
+
+
+def test_the_compacted_copy_stands_in_for_the_files_it_covers_and_never_hides_the_store(spark, raw, tmp_path, capsys):
+    """A later sync reads the compacted copy instead of every hourly file; a file another writer added since
+    (SageMaker's replication of a put) is read on top of it; a copy covering a file the store lacks is not used."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops.schema.snapshots import LakeFiles
+
+    args, staging = {**job.JOB_DEFAULTS, **_args(tmp_path, raw)}, (tmp_path / "stage").as_uri()
+    records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))
+    _, uris, first = job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    copies = sorted((tmp_path / "curated" / "feature-store").rglob("compacted/*/_covers.json"))
+    assert len(copies) == len(FEATURE_GROUPS)
+    capsys.readouterr()
+    synced, _, again = job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    log = capsys.readouterr().out
+    assert log.count("(compacted copy ") == len(FEATURE_GROUPS) and "newer files" not in log, log
+    assert all(again[g.name] == {"files": 0, "rows": 0} for g in FEATURE_GROUPS)
+    for group in FEATURE_GROUPS:
+        pd.testing.assert_frame_equal(_sorted(synced[group.name], group), _sorted(records[group.name], group))
+
+    # another writer deletes one product record: the next sync sees the deletion and writes the record back
+    data = Path(uris[PRODUCT_HISTORY.name].removeprefix("file://"))
+    victim = records[PRODUCT_HISTORY.name].orderBy("product_id", "event_time").first().asDict()
+    now = pd.Timestamp.now(tz="UTC")  # after the syncs so far, before the next
+    row = {**victim, "write_time": now, "api_invocation_time": now, "is_deleted": True}
+    schema = job._arrow_schema(PRODUCT_HISTORY)
+    hour = pd.Timestamp(victim["event_time"], unit="s", tz="UTC")
+    folder = data / f"year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}"
+    pq.write_table(pa.Table.from_pylist([row], schema=schema), folder / "replicated.parquet")
+    capsys.readouterr()
+    synced, _, healed = job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    assert "+ 1 newer files" in capsys.readouterr().out
+    assert healed[PRODUCT_HISTORY.name]["rows"] == 1 and healed[CUSTOMER_HISTORY.name]["rows"] == 0
+    expected = _sorted(records[PRODUCT_HISTORY.name], PRODUCT_HISTORY)
+    pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected)
+
+    # a covered file removed from the store: the copy no longer matches it, every file is read again
+    gone = next(path for path in sorted(data.rglob("*.parquet")) if path.parent != folder)
+    lost = pd.read_parquet(gone)
+    gone.unlink()
+    capsys.readouterr()
+    synced, _, rebuilt = job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    assert "files the store lacks" in capsys.readouterr().out
+    assert rebuilt[PRODUCT_HISTORY.name]["rows"] == int((~lost["is_deleted"]).sum()) > 0
+    pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected)
+    read = job.read_offline_store(spark, uris)[PRODUCT_HISTORY.name]
+    pd.testing.assert_frame_equal(_sorted(read, PRODUCT_HISTORY), expected, check_dtype=False)
+    assert first[PRODUCT_HISTORY.name]["rows"] == records[PRODUCT_HISTORY.name].count()
 
 
 def test_where_sagemaker_writes_the_offline_store_the_job_only_reads_it(spark, raw, tmp_path):
