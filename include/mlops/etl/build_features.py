@@ -100,6 +100,7 @@ from mlops.schema.feature_groups import (
     FEATURE_GROUPS,
     PRODUCT_COUNTERS,
     PRODUCT_HISTORY,
+    RECORD_DECIMALS,
     FeatureGroup,
     describe_feature_group_request,
     offline_table_uri,
@@ -304,14 +305,18 @@ def product_records(orders: Any, items: Any, products: Any) -> Any:
 
 
 def _as_records(frame: Any, group: FeatureGroup) -> Any:
-    """The record columns of ``group`` in order, event time in seconds (Fractional), SQL types as defined."""
+    """The record columns of ``group`` in order, event time in seconds (Fractional), SQL types as defined,
+    doubles rounded to ``RECORD_DECIMALS``."""
     from pyspark.sql import functions as F
 
-    types = dict(group.columns)
+    def typed(name: str, kind: str) -> Any:
+        value = F.col(name).cast(kind)
+        return (F.round(value, RECORD_DECIMALS) if kind == "double" else value).alias(name)
+
     return frame.select(
         F.col(group.record_identifier).cast("long").alias(group.record_identifier),
         (F.col("t") / 1_000_000.0).alias(group.event_time),
-        *(F.col(name).cast(types[name]).alias(name) for name, _ in group.columns),
+        *(typed(name, kind) for name, kind in group.columns),
     )
 
 

@@ -34,6 +34,7 @@ from mlops.schema.feature_groups import (
     MICROS_PER_DAY,
     PRODUCT_COUNTERS,
     PRODUCT_HISTORY,
+    RECORD_DECIMALS,
     FeatureGroup,
 )
 
@@ -110,8 +111,10 @@ def _running_records(events: pd.DataFrame, entity: str, sums: list[str]) -> pd.D
 
 
 def _as_records(frame: pd.DataFrame, group: FeatureGroup) -> pd.DataFrame:
-    """The record columns of ``group``, event time in seconds (as the Spark job writes them)."""
-    out = frame.assign(**{group.event_time: frame["t"] / 1_000_000.0})
+    """The record columns of ``group``, event time in seconds, doubles rounded (as the Spark job writes them)."""
+    doubles = [name for name, kind in group.columns if kind == "double"]
+    rounded = {name: frame[name].astype("float64").round(RECORD_DECIMALS) for name in doubles}
+    out = frame.assign(**{group.event_time: frame["t"] / 1_000_000.0}, **rounded)
     return out[group.feature_names()].reset_index(drop=True)
 
 

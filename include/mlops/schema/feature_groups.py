@@ -96,6 +96,10 @@ PRODUCT_HISTORY = FeatureGroup(
     derives=PRODUCT_HISTORY_FEATURES,
 )
 FEATURE_GROUPS = (CUSTOMER_HISTORY, PRODUCT_HISTORY)
+#: Decimals a record's double columns keep: ``spend`` is a sum of money amounts over order lines and orders
+#: whose last bits depend on the order Spark adds them in, which changes with the plan (caching, partitions,
+#: data volume); unrounded, the offline store's sync would take such noise for changed records.
+RECORD_DECIMALS = 6
 #: The history counters of a record (the rest are profile/attribute columns).
 CUSTOMER_COUNTERS = ("orders", "spend", "terminal_orders", "returned_orders", "cancelled_orders", "last_order_micros")
 PRODUCT_COUNTERS = ("terminal_orders", "returned_orders", "cancelled_orders")
