@@ -723,7 +723,7 @@ def compacted_root(data_uri: str) -> str:
 
 def read_compacted(spark: Any, files: LakeFiles, root: str, group: FeatureGroup, listed: set[str]):
     """The newest complete compacted copy under ``root`` that matches the store: (its rows, the store files it
-    covers, copy URI), or (None, empty set, reason) when there is none to use."""
+    covers, its stamp), or (None, empty set, why not) when there is none to use."""
     for stamp in reversed(files.list_children(root)):
         text = files.read_text(f"{root}/{stamp}/{COMPACTED_MANIFEST}")
         if text is None:
@@ -738,7 +738,7 @@ def read_compacted(spark: Any, files: LakeFiles, root: str, group: FeatureGroup,
     return None, set(), "no compacted copy"
 
 
-def stored_writes(spark: Any, files: LakeFiles, args: dict[str, str], data_uri: str, group: FeatureGroup):
+def stored_writes(spark: Any, files: LakeFiles, data_uri: str, group: FeatureGroup):
     """Every key's latest write in a group's store (None when the store is empty), the store files that
     covers, how it was read, and whether the compacted copy is still current: the compacted copy plus the files
     written since, else every file."""
@@ -780,8 +780,9 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
         started = time.monotonic()
-        writes, covered, how, current = stored_writes(spark, files, args, uris[group.name], group)
+        writes, covered, how, current = stored_writes(spark, files, uris[group.name], group)
         writes = writes.cache() if writes is not None else None
+        keys_before = 0 if writes is None else writes.count()  # before a new copy replaces the one read
         stored = None if writes is None else writes.filter(~F.col("is_deleted")).select(*group.feature_names())
         appended = offline_changes(records[group.name], stored, group, written_at).cache()
         staged = f"{staging}/offline-store/{group.name}"
@@ -793,7 +794,7 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
             root = compacted_root(uris[group.name])
             after = write_compacted(spark, files, root, after, group, covered | set(written))
         print(
-            f"offline store {group.name}: {0 if writes is None else writes.count()} keys stored before ({how}), "
+            f"offline store {group.name}: {keys_before} keys stored before ({how}), "
             f"appended {counts[group.name]}, in {time.monotonic() - started:.1f}s",
             flush=True,
         )
