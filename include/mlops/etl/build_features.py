@@ -734,26 +734,27 @@ def read_compacted(spark: Any, files: LakeFiles, root: str, group: FeatureGroup,
             return None, set(), f"compacted copy {stamp} has another schema"
         if not covered <= listed:
             return None, set(), f"compacted copy {stamp} covers {len(covered - listed)} files the store lacks"
-        return spark.read.schema(offline_schema(group)).parquet(f"{root}/{stamp}/rows"), covered, stamp
+        return _compacted_rows(spark, root, stamp, group), covered, stamp
     return None, set(), "no compacted copy"
 
 
-def stored_writes(spark: Any, files: LakeFiles, data_uri: str, group: FeatureGroup):
-    """Every key's latest write in a group's store (None when the store is empty), the store files that
-    covers, how it was read, and whether the compacted copy is still current: the compacted copy plus the files
-    written since, else every file."""
-    listed = offline_files(data_uri)
+def _compacted_rows(spark: Any, root: str, stamp: str, group: FeatureGroup) -> Any:
+    return spark.read.schema(offline_schema(group)).parquet(f"{root}/{stamp}/rows")
+
+
+def stored_writes(spark: Any, files: LakeFiles, data_uri: str, group: FeatureGroup, listed: list[str]):
+    """Every key's latest write in a group's store whose files are ``listed`` (None when it is empty), how it
+    was read, and whether the compacted copy is still current: the copy plus the files written since, else
+    every file."""
     compacted, covered, how = read_compacted(spark, files, compacted_root(data_uri), group, set(listed))
     new = [path for path in listed if path not in covered]
-    if compacted is not None and not new:
-        return compacted, covered, f"compacted copy {how}", True
-    if compacted is None and not new:
-        return None, set(), "empty store", False
+    if not new:
+        return compacted, (f"compacted copy {how}", True) if compacted is not None else ("empty store", False)
     rows = read_offline_files(spark, data_uri, group, new)
     if compacted is None:
-        return latest_writes(rows, group), set(listed), f"{how}: read {len(new)} files", False
+        return latest_writes(rows, group), (f"{how}: read {len(new)} files", False)
     merged = latest_writes(compacted.unionByName(rows), group)
-    return merged, set(listed), f"compacted copy {how} + {len(new)} newer files", False
+    return merged, (f"compacted copy {how} + {len(new)} newer files", False)
 
 
 def write_compacted(spark: Any, files: LakeFiles, root: str, writes: Any, group: FeatureGroup, covered: set[str]):
@@ -767,7 +768,7 @@ def write_compacted(spark: Any, files: LakeFiles, root: str, writes: Any, group:
     for older in files.list_children(root):
         if older < stamp:
             files.delete_tree(f"{root}/{older}")
-    return spark.read.schema(offline_schema(group)).parquet(f"{root}/{stamp}/rows")
+    return _compacted_rows(spark, root, stamp, group)
 
 
 def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles):
@@ -780,7 +781,8 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
         started = time.monotonic()
-        writes, covered, how, current = stored_writes(spark, files, uris[group.name], group)
+        listed = offline_files(uris[group.name])
+        writes, (how, current) = stored_writes(spark, files, uris[group.name], group, listed)
         writes = writes.cache() if writes is not None else None
         keys_before = 0 if writes is None else writes.count()  # before a new copy replaces the one read
         stored = None if writes is None else writes.filter(~F.col("is_deleted")).select(*group.feature_names())
@@ -792,7 +794,7 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
         after = after_appending(writes, appended, group)
         if written or not current:
             root = compacted_root(uris[group.name])
-            after = write_compacted(spark, files, root, after, group, covered | set(written))
+            after = write_compacted(spark, files, root, after, group, {*listed, *written})
         print(
             f"offline store {group.name}: {keys_before} keys stored before ({how}), "
             f"appended {counts[group.name]}, in {time.monotonic() - started:.1f}s",
