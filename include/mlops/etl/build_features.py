@@ -728,8 +728,11 @@ def read_compacted(spark: Any, files: LakeFiles, root: str, group: FeatureGroup,
         text = files.read_text(f"{root}/{stamp}/{COMPACTED_MANIFEST}")
         if text is None:
             continue  # a copy whose writer did not finish
-        manifest = json.loads(text)
-        covered = set(manifest.get("files", []))
+        try:
+            manifest = json.loads(text)
+            covered = set(manifest["files"])
+        except (ValueError, TypeError, KeyError):
+            return None, set(), f"compacted copy {stamp} has an unreadable manifest"
         if manifest.get("schema") != offline_schema(group):
             return None, set(), f"compacted copy {stamp} has another schema"
         if not covered <= listed:

@@ -208,6 +208,15 @@ def test_the_compacted_copy_stands_in_for_the_files_it_covers_and_never_hides_th
     pd.testing.assert_frame_equal(_sorted(read, PRODUCT_HISTORY), expected, check_dtype=False)
     assert first[PRODUCT_HISTORY.name]["rows"] == records[PRODUCT_HISTORY.name].count()
 
+    # a corrupt manifest (a truncated upload) makes the copy unusable, not the sync
+    manifest = next((data.parent / "compacted").glob("*/_covers.json"))
+    manifest.write_text('{"schema": "tru')
+    capsys.readouterr()
+    synced, _, after_corruption = job.sync_offline_store(spark, records, args, staging, LakeFiles())
+    assert "has an unreadable manifest" in capsys.readouterr().out
+    assert after_corruption[PRODUCT_HISTORY.name]["rows"] == 0
+    pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected)
+
 
 def test_where_sagemaker_writes_the_offline_store_the_job_only_reads_it(spark, raw, tmp_path):
     from mlops.schema.snapshots import LakeFiles
