@@ -23,7 +23,7 @@ from mlops.config import PipelineConfig
 from mlops.lake import Lake, local_path
 from mlops.replication import validation
 from mlops.replication.checks import ReplicationCheckError, check_replication, raise_on_failures
-from mlops.replication.reconcile import RangeDigests, RowDiff, diff_rows, row_hashes, value_hashes
+from mlops.replication.reconcile import RangeDigests, RowDiff, diff_rows, row_hashes
 from mlops.replication.replicator import LocalReplicator
 from mlops.source.db import create_schema, make_engine
 from mlops.source.schema import customers, products
@@ -200,9 +200,13 @@ def test_row_hashes_cover_every_column_and_tell_null_from_values() -> None:
     assert len(set(hashes.tolist())) == 4, "'' vs NULL and 1.10 vs 1.01 all differ"
     assert row_hashes([amounts, names]).tolist() != hashes.tolist(), "column order matters"
     chunked = pa.chunked_array([names[:2], names[2:]])
-    assert value_hashes(chunked).tolist() == value_hashes(names).tolist()
+    assert row_hashes([chunked, amounts]).tolist() == hashes.tolist()
+    assert row_hashes([names.cast(pa.large_string()), amounts]).tolist() == hashes.tolist(), "text form, not type"
+    counts = pa.array([7, None, 7, 8], pa.int32())
+    assert row_hashes([counts.cast(pa.int64())]).tolist() == row_hashes([counts]).tolist(), "any integer width"
+    assert row_hashes([names, names]).tolist() != row_hashes([names]).tolist(), "every column counts"
     stamps = pa.array([datetime(2025, 1, 1, 0, 0, 0, 1), datetime(2025, 1, 1)], pa.timestamp("us"))
-    assert value_hashes(stamps)[0] != value_hashes(stamps)[1], "microseconds count"
+    assert row_hashes([stamps])[0] != row_hashes([stamps])[1], "microseconds count"
 
 
 def test_range_digests_and_row_diffs() -> None:

@@ -50,6 +50,8 @@ VALIDATION_HINTS = {
     "Error": "validation failed with an unexpected error; see the task log",
     "Cancelled": "validation was cancelled",
 }
+
+
 def revalidate_hint(table: str) -> str:
     """What to do about records of ``table`` that failed or could not be validated."""
     name = table.rpartition(".")[2]
@@ -381,9 +383,7 @@ def check_quarantine(
             f"({examples}); replication went on without them. Fix the rows in the source (the new change "
             f"supersedes the quarantined one), or {reload_fix([table])}"
         )
-        results.append(
-            CheckResult("quarantine", table, "QuarantinedOpen", open_entries, 0, not open_entries, message)
-        )
+        results.append(CheckResult("quarantine", table, "QuarantinedOpen", open_entries, 0, not open_entries, message))
     return results
 
 

@@ -3,8 +3,8 @@
 Latest state = every file of the table, ordered by ``dms_change_seq`` (full load first), the last
 row per primary key, minus keys whose last operation is a delete.
 
-A row hash is a 64-bit hash over *every* replicated column of a row (FNV-1a of each value's
-text form, folded column by column). A source row and its lake copy hash alike because both are
+A row hash is a 64-bit hash over *every* replicated column of a row (DuckDB's ``hash`` of each
+value's text form, combined in column order). A source row and its lake copy hash alike because both are
 Arrow arrays of the table's source schema. A key-range digest is the row count and the
 wrap-around sum of the row hashes of each range of ``partition_size`` consecutive key values (DMS's
 ``PartitionSize``): equal digests mean equal ranges, and only a range whose digests differ is read
@@ -16,8 +16,10 @@ seq, op, row hash) per change; whole rows are held for one differing range at a 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,10 +33,9 @@ KeyRange = tuple[int, int]
 MISSING_TARGET = "missing in the lake"
 MISSING_SOURCE = "not in the source"
 UNFIT_VALUE = "value the lake cannot carry"
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 _MASK = (1 << 64) - 1
+_LAKE_BATCH_ROWS = 200_000
+_connections = threading.local()
 
 
 @dataclass(frozen=True)
@@ -155,41 +156,35 @@ def latest_state(
     return _latest(pa.concat_tables(parts).combine_chunks(), primary_key).select(wanted)
 
 
-def _mix(values: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a well-spread 64-bit hash of each value."""
-    z = values.astype(np.uint64, copy=True)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def value_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit FNV-1a of each value's text form (Arrow's cast to string); one constant for NULL."""
-    text = pc.cast(values, pa.large_string())
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    count = len(text)
-    _, offsets_buffer, data_buffer = text.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[text.offset : text.offset + count + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    hashes = np.full(count, _FNV_OFFSET, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for position in range(int(lengths.max(initial=0))):
-            live = lengths > position
-            hashes[live] = (hashes[live] ^ data[starts[live] + position].astype(np.uint64)) * _FNV_PRIME
-    hashes[text.is_null().to_numpy(zero_copy_only=False)] = _NULL_HASH
-    return hashes
-
-
 def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
-    """A 64-bit hash of each row over all ``columns`` (order matters, NULL differs from any value)."""
-    hashes = np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for position, column in enumerate(columns):
-            hashes = _mix(hashes * _FNV_PRIME ^ _mix(value_hashes(column) + np.uint64(position)))
-    return hashes
+    """A 64-bit hash of each row over all ``columns`` (order matters, NULL differs from any value).
+
+    Each value is hashed in its text form (a cast to VARCHAR), so a source row and its lake copy
+    hash alike whatever integer width or string type either side's Arrow arrays use. DuckDB's
+    ``hash`` does the work in native code, on every core: at 1M rows of 12 columns, 0.24 s against
+    1.8 s for the NumPy FNV-1a it replaced. Hashes are compared only within one validation run,
+    never stored, so they need not be stable across DuckDB versions.
+    """
+    if not columns:
+        return np.zeros(0, dtype=np.uint64)
+    values = ", ".join(f"c{position}::VARCHAR" for position in range(len(columns)))
+    statement = f"SELECT hash({values}) FROM row_values"  # nosec B608 - positional column names, no input
+    con = _duckdb()
+    con.register("row_values", pa.table({f"c{position}": column for position, column in enumerate(columns)}))
+    try:
+        hashes = con.execute(statement).fetch_arrow_table().column(0)
+    finally:
+        con.unregister("row_values")
+    return hashes.to_numpy().astype(np.uint64, copy=False)
+
+
+def _duckdb() -> Any:
+    """This thread's in-memory DuckDB connection (connections are not shared between threads; one costs ~9 ms)."""
+    if (con := getattr(_connections, "con", None)) is None:
+        import duckdb
+
+        con = _connections.con = duckdb.connect()
+    return con
 
 
 def integer_keys(keys: pa.Array | pa.ChunkedArray, table: str) -> np.ndarray:
@@ -231,14 +226,21 @@ class RangeDigests:
         return index * self.partition_size, (index + 1) * self.partition_size
 
 
-def lake_digests(
-    lake_table_uri: str, primary_key: str, source: pa.Schema, partition_size: int, skip: np.ndarray
-) -> RangeDigests:
-    """Key-range digests of the table's latest state over the ``source`` columns, leaving out the keys in ``skip``.
+def digests_of(keys: np.ndarray, hashes: np.ndarray, partition_size: int, skip: np.ndarray) -> RangeDigests:
+    """Key-range digests of rows given as int64 keys and their row hashes, leaving out the keys in ``skip``."""
+    digests = RangeDigests(partition_size)
+    keep = ~np.isin(keys, skip)
+    digests.add(keys[keep], hashes[keep])
+    return digests
+
+
+def lake_row_hashes(lake_table_uri: str, primary_key: str, source: pa.Schema) -> tuple[np.ndarray, np.ndarray]:
+    """The int64 key and row hash (over the ``source`` columns) of every row of the table's latest state.
 
     Files are read batch by batch and each batch is reduced to (key, seq, op, row hash) at once,
     so memory holds four numbers per change rather than whole rows. Columns the source gained
     after the files were written hash as NULL, as the source's rows that predate them hold NULL.
+    Releases the GIL for most of its work (Parquet reads, DuckDB), so it can run beside the source pass.
     """
     table_files = _table_files(lake_table_uri, source)
     narrow = []
@@ -246,7 +248,10 @@ def lake_digests(
     for info, schema in zip(table_files.files, table_files.schemas, strict=True):
         try:
             with table_files.lake_fs.filesystem.open_input_file(info.path) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(columns=[n for n in read if n in schema.names]):
+                batches = pq.ParquetFile(handle).iter_batches(
+                    batch_size=_LAKE_BATCH_ROWS, columns=[n for n in read if n in schema.names]
+                )
+                for batch in batches:
                     full = _with_missing(pa.Table.from_batches([batch]), table_files.schema, read)
                     narrow.append(
                         pa.table(
@@ -260,13 +265,10 @@ def lake_digests(
                     )
         except (pa.ArrowInvalid, OSError) as exc:
             raise unreadable(table_files.key(info), exc) from None
-    digests = RangeDigests(partition_size)
-    if narrow:
-        latest = _latest(pa.concat_tables(narrow), primary_key)
-        keys = integer_keys(latest[primary_key], lake_table_uri)
-        keep = ~np.isin(keys, skip)
-        digests.add(keys[keep], latest["row_hash"].to_numpy()[keep])
-    return digests
+    if not narrow:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    latest = _latest(pa.concat_tables(narrow), primary_key)
+    return integer_keys(latest[primary_key], lake_table_uri), latest["row_hash"].to_numpy()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ The table's ``ValidationState`` is ``Mismatched records``, else ``Suspended reco
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,9 @@ from mlops.replication.reconcile import (
     RangeDigests,
     RowDiff,
     diff_rows,
+    digests_of,
     integer_keys,
-    lake_digests,
+    lake_row_hashes,
     latest_state,
     row_hashes,
 )
@@ -127,15 +129,18 @@ def validate_table(
     """
     key = table_key(table)
     rejected: list[Rejected] = []
-    try:
-        pending = np.array(sorted({int(k) for k in pending_keys(conn, table.name, checkpoint)}), dtype=np.int64)
-        source = source_digests(conn, table, partition_size, pending, rejected)
-        unfit = _unfit_records(rejected, pending)
-        # rows the source pass could not take are not in its digests: leave their keys out of the lake's too
-        skip = np.union1d(pending, np.array(sorted({int(r.key) for r in rejected}), dtype=np.int64))
-        lake = lake_digests(lake_table_uri, key, source_schema(table), partition_size, skip)
-    except (FileNotFoundError, ValueError) as exc:
-        return TableValidation(table.name, VALIDATION_ERROR, details=str(exc))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"validate-{table.name}") as lake_reader:
+        # the lake's side (Parquet and DuckDB, mostly outside the GIL) runs beside the source's (SQLite)
+        lake_rows = lake_reader.submit(lake_row_hashes, lake_table_uri, key, source_schema(table))
+        try:
+            pending = np.array(sorted({int(k) for k in pending_keys(conn, table.name, checkpoint)}), dtype=np.int64)
+            source = source_digests(conn, table, partition_size, pending, rejected)
+            unfit = _unfit_records(rejected, pending)
+            # rows the source pass could not take are not in its digests: leave their keys out of the lake's too
+            skip = np.union1d(pending, np.array(sorted({int(r.key) for r in rejected}), dtype=np.int64))
+            lake = digests_of(*lake_rows.result(), partition_size, skip)
+        except (FileNotFoundError, ValueError) as exc:
+            return TableValidation(table.name, VALIDATION_ERROR, details=str(exc))
     diffs: list[RowDiff] = list(unfit)
     suspended = 0
     for index in source.differing(lake):
