@@ -112,3 +112,12 @@ def test_failure_exception_lists_each_problem(good, tmp_path):
     assert caught.value.summary["failed"] == len(caught.value.failures) >= 3
     assert any("order_dow" in line for line in caught.value.failures)
     assert Path(caught.value.summary["data_docs"]).exists(), "Data Docs are written for a failed run too"
+
+
+def test_columns_validated_in_worker_processes_give_the_same_results_in_suite_order(good):
+    bad = good.copy()
+    bad.loc[bad.index[:3], "basket_value"] = -1.0  # one failing column, so a failure must travel back too
+    bad.loc[bad.index[:2], "label"] = "lost"
+    one, two = (validate_features(bad, raise_on_failure=False, workers=n) for n in (1, 2))
+    assert not one["success"] and len(one["failures"]) == 2
+    assert two == one, "forked workers return every result, and the summary keeps the suite's order"
