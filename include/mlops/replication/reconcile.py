@@ -168,7 +168,7 @@ def row_hashes(columns: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
     if not columns:
         return np.zeros(0, dtype=np.uint64)
     values = ", ".join(f"c{position}::VARCHAR" for position in range(len(columns)))
-    statement = f"SELECT hash({values}) FROM row_values"  # nosec B608 - positional column names, no input
+    statement = f"SELECT hash({values}) FROM row_values"  # nosec B608  # positional column names only
     con = _duckdb()
     con.register("row_values", pa.table({f"c{position}": column for position, column in enumerate(columns)}))
     try:
