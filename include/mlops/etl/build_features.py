@@ -774,6 +774,22 @@ def write_compacted(spark: Any, files: LakeFiles, root: str, writes: Any, group:
     return _compacted_rows(spark, root, stamp, group)
 
 
+class Phases:
+    """Wall seconds of consecutive phases of one piece of work, for its log line."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        """End ``phase`` now (it began when the previous one ended)."""
+        now = time.monotonic()
+        self.seconds[phase], self._mark = now - self._mark, now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in self.seconds.items())
+
+
 def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str], staging: str, files: LakeFiles):
     """Bring every group's offline store up to ``records`` (append only what changed, staged then moved in),
     keep its compacted copy current, and return the groups' records as the store holds them; (records, group
@@ -783,24 +799,30 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
     out, counts, written_at = {}, {}, time.time()
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
-        started = time.monotonic()
+        started, phases = time.monotonic(), Phases()
         listed = offline_files(uris[group.name])
         writes, (how, current) = stored_writes(spark, files, uris[group.name], group, listed)
         writes = writes.cache() if writes is not None else None
         keys_before = 0 if writes is None else writes.count()  # before a new copy replaces the one read
+        phases.lap("read")
         stored = None if writes is None else writes.filter(~F.col("is_deleted")).select(*group.feature_names())
         appended = offline_changes(records[group.name], stored, group, written_at).cache()
+        appended.count()  # the records built and compared here, so the phases below time only their own work
+        phases.lap("compare")
         staged = f"{staging}/offline-store/{group.name}"
         written, rows = write_offline_rows(appended, group, staged, written_at)
         counts[group.name] = {"files": len(written), "rows": rows}
+        phases.lap("write")
         files.merge_tree(staged, uris[group.name])
+        phases.lap("move")
         after = after_appending(writes, appended, group)
         if written or not current:
             root = compacted_root(uris[group.name])
             after = write_compacted(spark, files, root, after, group, {*listed, *written})
+        phases.lap("compacted copy")
         print(
             f"offline store {group.name}: {keys_before} keys stored before ({how}), "
-            f"appended {counts[group.name]}, in {time.monotonic() - started:.1f}s",
+            f"appended {counts[group.name]}, in {time.monotonic() - started:.1f}s ({phases})",
             flush=True,
         )
         out[group.name] = after.filter(~F.col("is_deleted")).select(*group.feature_names())
@@ -1001,10 +1023,13 @@ def run_job(spark: Any, args: dict[str, str], files: LakeFiles | None = None) ->
     started = time.monotonic()
     tables = load_latest_tables(spark, args["raw_uri"])
     records, offline, appended = offline_store_records(spark, entity_records(tables), args, staged_uri, files)
+    step = time.monotonic()
     online_put = write_online_store(records, args) if args.get("online_store_uri") else 0
-    print(f"online store: {online_put} records put", flush=True)
+    print(f"online store: {online_put} records put in {time.monotonic() - step:.1f}s", flush=True)
+    step = time.monotonic()
     frame = build_features(tables, float(args.get("sample_fraction", "1.0")), records)
     write_staged(frame, staged_uri)
+    print(f"training table (point-in-time joins) staged in {time.monotonic() - step:.1f}s", flush=True)
     manifest = {
         **summarise(spark, staged_uri),
         "run_key": run_key,
