@@ -196,6 +196,7 @@ class TrainingConfig(_Section):
     map_threshold: float = Field(0.40, ge=0.0, le=1.0)
     champion_tolerance: float = Field(0.01, ge=0.0, le=1.0)
     parity_tolerance: float = Field(1e-4, gt=0.0, le=0.1)
+    parity_rows: int = Field(20_000, ge=0)
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     recent_days: int = Field(30, ge=1, le=3650)
     min_recent_rows: int = Field(200, ge=1)

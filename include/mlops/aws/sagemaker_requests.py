@@ -88,6 +88,7 @@ def training_job_request(
     training = config.training
     values: dict[str, Any] = {**training.hyperparameters, **(hyperparameters or {})}
     values["parity_tolerance"] = training.parity_tolerance
+    values["parity_rows"] = training.parity_rows
     values["decision_objective"] = training.decision.objective
     if training.decision.cost_matrix:
         values["cost_matrix"] = json.dumps(training.decision.cost_matrix, sort_keys=True)  # one string argument

@@ -7,6 +7,7 @@ columns in ``FeatureSpec.classes`` order).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from mlops.training.features import FeatureSpec
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+Scorer = Callable[[pd.DataFrame], np.ndarray]  # model inputs -> class probabilities (columns in spec.classes order)
 
 
 class ParityError(RuntimeError):
@@ -62,21 +64,38 @@ def onnx_feed(frame: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
     return feed
 
 
-def onnx_probabilities(model_bytes: bytes, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """Class probabilities from ONNX Runtime, columns in ``spec.classes`` order."""
+def onnx_scorer(model_bytes: bytes, spec: FeatureSpec) -> Scorer:
+    """One ONNX Runtime session for ``model_bytes``: frame (``features.model_inputs``) -> class probabilities,
+    columns in ``spec.classes`` order."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    _, probabilities = session.run(None, onnx_feed(frame, spec))
-    return np.asarray(probabilities, dtype=np.float64)
+
+    def probabilities(frame: pd.DataFrame) -> np.ndarray:
+        _, proba = session.run(None, onnx_feed(frame, spec))
+        return np.asarray(proba, dtype=np.float64)
+
+    return probabilities
+
+
+def onnx_probabilities(model_bytes: bytes, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Class probabilities from ONNX Runtime, columns in ``spec.classes`` order."""
+    return onnx_scorer(model_bytes, spec)(frame)
 
 
 def check_parity(pipeline: Any, model_bytes: bytes, frame: pd.DataFrame, spec: FeatureSpec, tolerance: float) -> float:
     """Max |Δp| between native and ONNX probabilities on ``frame``; raise ParityError above ``tolerance``."""
+    return check_scorer_parity(pipeline, onnx_scorer(model_bytes, spec), frame, spec, tolerance)
+
+
+def check_scorer_parity(
+    pipeline: Any, scorer: Scorer, frame: pd.DataFrame, spec: FeatureSpec, tolerance: float
+) -> float:
+    """:func:`check_parity` with the ONNX session already open (``onnx_scorer``)."""
     if list(pipeline.classes_) != list(spec.classes):
         raise ParityError(f"native classes {list(pipeline.classes_)} differ from the spec's {list(spec.classes)}")
     native = pipeline.predict_proba(frame)
-    exported = onnx_probabilities(model_bytes, frame, spec)
+    exported = scorer(frame)
     worst = float(np.max(np.abs(native - exported))) if len(frame) else 0.0
     if not worst <= tolerance:
         row = int(np.argmax(np.max(np.abs(native - exported), axis=1)))

@@ -100,6 +100,32 @@ def test_training_budget_samples_train_rows_reproducibly():
     assert set(first["order_id"]) <= set(frame["order_id"])
 
 
+def test_training_scores_validation_with_the_export_and_checks_parity_on_a_test_sample(tmp_path, capsys):
+    from mlops.training import metrics, train
+
+    frame = synthetic.curated_features(3000, seed=5)
+    data = synthetic.write_dataset(frame, tmp_path / "data")
+    argv = ["--n_estimators=30", "--num_leaves=7", "--early_stopping_rounds=0", "--parity_rows=100"]
+    argv += [f"--{channel}={data}" for channel in ("train", "validation", "test")]
+    argv += [f"--model-dir={tmp_path / 'model'}", f"--output-data-dir={tmp_path / 'out'}", f"--output-dir={tmp_path}"]
+    result = train.train(train.parse_args(argv))
+
+    test_rows = int((frame.split == "test").sum())
+    assert test_rows > 100 and result["rows"] == {**result["rows"], "test": test_rows, "parity": 100}
+    assert "ONNX parity checked on 100 of" in capsys.readouterr().out
+    # the validation metrics are the exported model's, equal to the native model's on the same rows
+    import joblib
+
+    native = joblib.load(tmp_path / "out" / "native_model.joblib")
+    valid = frame[frame.split == "validation"]
+    spec = features.FeatureSpec.load(tmp_path / "model" / "feature_spec.json")
+    x_valid, y_valid = features.model_inputs(valid, spec), features.labels(valid, spec)
+    onnx_proba = onnx_export.onnx_probabilities((tmp_path / "model" / "model.onnx").read_bytes(), x_valid, spec)
+    assert result["metrics"]["validation:mAP"] == metrics.mean_average_precision(y_valid, onnx_proba, spec.classes)
+    native_map = metrics.mean_average_precision(y_valid, native.predict_proba(x_valid), spec.classes)
+    assert abs(result["metrics"]["validation:mAP"] - native_map) < 1e-6
+
+
 def test_float32_threshold_snapping_keeps_predictions(fitted):
     _, pipeline, x_train, _, _ = fitted
     before = pipeline.predict_proba(x_train)
