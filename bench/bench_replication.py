@@ -15,6 +15,11 @@ changes. ``LocalReplicator.drain`` applies it in batches of ``replication.cdc_ba
 until caught up, against the baseline of one batch holding the whole backlog
 (``cdc_batch(max_changes=<all>)``), both from copies of the same state in the same run.
 
+Source writers (``--case source``): the source's own writes the demo makes (generation, OLTP activity, the
+drift knob with capture on, so each row also writes its change-log row) and the full load between them, with
+SQLite's page cache at the shipped ``mlops.source.db.SQLITE_CACHE_KIB`` against SQLite's default (2 MiB), each
+repeat from an empty home, the two alternating.
+
 Crash safety (``--case kill``): the replicator is killed with SIGKILL at a random moment of a
 full reload, of a reload of one table, or of a CDC drain after some OLTP activity, ``--kills``
 times; after each kill the same operation runs again to the end, and DMS validation must find
@@ -26,6 +31,7 @@ Each phase runs in its own process so peak memory (max RSS) is per phase. Median
     .venv/bin/python bench/bench_replication.py --orders 1000000 --repeat 3
     .venv/bin/python bench/bench_replication.py --case backlog --orders 1000000 --repeat 3
     .venv/bin/python bench/bench_replication.py --case kill --orders 100000 --kills 30
+    .venv/bin/python bench/bench_replication.py --case source --orders 1000000 --repeat 3
 """
 
 from __future__ import annotations
@@ -170,8 +176,10 @@ def kill_case(args: argparse.Namespace) -> int:
             lost += 0 if check["rows"] else 1
             print(f"  kill {kill + 1} ({name}, {time.perf_counter() - started:.1f}s): validated {check['rows']:,} rows",
                   flush=True)  # fmt: skip
-    print(f"\n{sum(landed.values())} of {args.kills} SIGKILLs landed mid-operation ({landed}); after each, the same "
-          f"operation finished and DMS validation found every table equal to the source; records lost: {lost}")
+    print(
+        f"\n{sum(landed.values())} of {args.kills} SIGKILLs landed mid-operation ({landed}); after each, the same "
+        f"operation finished and DMS validation found every table equal to the source; records lost: {lost}"
+    )
     return 0
 
 
@@ -280,9 +288,46 @@ def backlog_case(args: argparse.Namespace) -> int:
     for label, r in ((f"drain, batches of {_batch_size():,} ({drain[0]['batches']} batches)", dr),
                      ("baseline: the whole backlog as one batch", ob)):  # fmt: skip
         print(f"{label:<44}{r['seconds']:>9.2f}{r['rows_per_second']:>12,.0f}{r['peak_rss_mb']:>9.0f}")
-    print(f"drain vs one batch: {ob['seconds'] / dr['seconds']:.2f}x the speed, "
-          f"{ob['peak_rss_mb'] / dr['peak_rss_mb']:.2f}x less peak memory")
+    print(
+        f"drain vs one batch: {ob['seconds'] / dr['seconds']:.2f}x the speed, "
+        f"{ob['peak_rss_mb'] / dr['peak_rss_mb']:.2f}x less peak memory"
+    )
     print(json.dumps({"orders": args.orders, "drift": drift, "drain": dr, "baseline_one_batch": ob}))
+    return 0
+
+
+SQLITE_DEFAULT_CACHE_KIB = 2000  # SQLite's default_cache_size (-2000: KiB)
+SOURCE_PHASES = ("generate", "full_load", "activity", "drift")
+
+
+def source_case(args: argparse.Namespace) -> int:
+    """The source writers and the full load with the shipped page cache vs SQLite's default, alternating."""
+    from mlops.source.db import SQLITE_CACHE_KIB
+
+    caches = {f"page cache {SQLITE_CACHE_KIB // 1024} MiB (shipped)": SQLITE_CACHE_KIB,
+              "baseline: SQLite's default 2 MiB": SQLITE_DEFAULT_CACHE_KIB}  # fmt: skip
+    runs: dict[str, dict[str, list[dict]]] = {label: {p: [] for p in SOURCE_PHASES} for label in caches}
+    with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
+        for i in range(args.repeat):
+            for label, kib in caches.items():
+                home = Path(tmp) / f"home{i}-{kib}"
+                options = {"orders": args.orders, "steps": args.steps, "sqlite_cache_kib": kib}
+                for phase in SOURCE_PHASES:
+                    wanted = {k: v for k, v in options.items() if k != "steps" or phase == "activity"}
+                    runs[label][phase].append(run_phase(phase, home, **wanted))
+                shutil.rmtree(home)
+                done = ", ".join(f"{p} {runs[label][p][-1]['seconds']:.1f}s" for p in SOURCE_PHASES)
+                print(f"  repeat {i + 1}, {label}: {done}", flush=True)
+    medians = {label: {p: median_of(r) for p, r in phases.items()} for label, phases in runs.items()}
+    print(f"\nmedians of {args.repeat} runs, {args.orders:,} orders (drift knob: {max(args.orders // 2, 500):,} more):")
+    print(f"{'phase':<12}" + "".join(f"{label:>40}" for label in caches) + f"{'speed-up':>10}")
+    shipped, baseline = (medians[label] for label in caches)
+    for phase in SOURCE_PHASES:
+        cells = "".join(f"{m[phase]['seconds']:>32.2f}s {m[phase]['peak_rss_mb']:>4.0f}MB" for m in (shipped, baseline))
+        print(f"{phase:<12}{cells}{baseline[phase]['seconds'] / shipped[phase]['seconds']:>9.2f}x")
+    total = {label: sum(m[p]["seconds"] for p in SOURCE_PHASES) for label, m in medians.items()}
+    print(f"together: {total[next(iter(caches))]:.1f}s vs {total[list(caches)[1]]:.1f}s")
+    print(json.dumps({"orders": args.orders, "medians": medians}))
     return 0
 
 
@@ -297,12 +342,17 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=3, help="days of OLTP activity in the CDC batch")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--case", choices=("throughput", "backlog", "kill"), default="throughput")
+    parser.add_argument("--case", choices=("throughput", "backlog", "kill", "source"), default="throughput")
     parser.add_argument("--kills", type=int, default=30, help="SIGKILLs of the kill case")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--sqlite_cache_kib", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
+        if args.sqlite_cache_kib:
+            from mlops.source import db
+
+            db.SQLITE_CACHE_KIB = args.sqlite_cache_kib
         figures = PHASES[args.phase](args)
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(figures))
@@ -311,6 +361,8 @@ def main() -> int:
         return backlog_case(args)
     if args.case == "kill":
         return kill_case(args)
+    if args.case == "source":
+        return source_case(args)
 
     with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
         base = Path(tmp) / "generated"
@@ -358,11 +410,15 @@ def main() -> int:
         ("baseline: pandas whole-table compare", pc),
     ):
         print(f"{label:<34}{r['seconds']:>9.2f}{r['rows_per_second']:>12,.0f}{r['peak_rss_mb']:>9.0f}")
-    print(f"full load vs pandas export: {ex['seconds'] / fl['seconds']:.2f}x faster, "
-          f"{ex['peak_rss_mb'] / fl['peak_rss_mb']:.2f}x less peak memory")
+    print(
+        f"full load vs pandas export: {ex['seconds'] / fl['seconds']:.2f}x faster, "
+        f"{ex['peak_rss_mb'] / fl['peak_rss_mb']:.2f}x less peak memory"
+    )
     print(f"CDC batch vs full reload to pick up the same changes: {rl['seconds'] / cb['seconds']:.1f}x faster")
-    print(f"validation vs pandas whole-table compare: {pc['seconds'] / va['seconds']:.2f}x faster, "
-          f"{pc['peak_rss_mb'] / va['peak_rss_mb']:.2f}x less peak memory")
+    print(
+        f"validation vs pandas whole-table compare: {pc['seconds'] / va['seconds']:.2f}x faster, "
+        f"{pc['peak_rss_mb'] / va['peak_rss_mb']:.2f}x less peak memory"
+    )
     print(json.dumps(results))
     return 0
 

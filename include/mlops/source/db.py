@@ -76,13 +76,21 @@ def parse_source_url(url: str) -> URL:
     )
 
 
+#: SQLite's page cache per connection, in KiB (allocated as pages are touched). The 2 MiB default thrashes once
+#: the indexes outgrow it: bulk inserts into a million-order source (each row also writes its change-log row)
+#: spend most of their time re-reading index pages (BENCHMARKS.md "Source").
+SQLITE_CACHE_KIB = 262_144
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
+    """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys, a page cache that
+    holds the indexes of a large source."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
