@@ -78,7 +78,7 @@ def parse_source_url(url: str) -> URL:
 
 #: SQLite's page cache per connection, in KiB (allocated as pages are touched). The 2 MiB default thrashes once
 #: the indexes outgrow it: bulk inserts into a million-order source (each row also writes its change-log row)
-#: spend most of their time re-reading index pages (BENCHMARKS.md "Source").
+#: spend their time re-reading index pages (BENCHMARKS.md "Source writers: SQLite page cache").
 SQLITE_CACHE_KIB = 262_144
 
 
