@@ -9,7 +9,7 @@ import pytest
 
 from mlops import registry
 from mlops.aws import sagemaker_requests as sr
-from mlops.config import load_config
+from mlops.config import ConfigError, load_config
 from mlops.training.steps import LOCAL_ROLE_ARN
 from tests.aws.botocore_validation import assert_valid_request
 
@@ -47,6 +47,14 @@ def test_training_job_request_is_valid(config):
     names = [m["Name"] for m in request["AlgorithmSpecification"]["MetricDefinitions"]]
     assert "validation:mAP" in names and "test:onnx_max_abs_diff" in names
     assert json.loads(hp["decision_objective"]) == "macro_f1" and "cost_matrix" not in hp
+    assert json.loads(hp["parity_tolerance"]) == 1e-4 and json.loads(hp["parity_rows"]) == 20_000
+
+
+def test_parity_rows_reach_train_py_and_a_negative_count_is_refused_at_load():
+    hp = _training(load_config(environ={"MLOPS__TRAINING__PARITY_ROWS": "0"}))["HyperParameters"]
+    assert json.loads(hp["parity_rows"]) == 0  # every test row
+    with pytest.raises(ConfigError, match="parity_rows"):
+        load_config(environ={"MLOPS__TRAINING__PARITY_ROWS": "-5"})
 
 
 def test_a_configured_cost_matrix_reaches_train_py_as_one_json_argument():
