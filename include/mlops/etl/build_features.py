@@ -774,7 +774,7 @@ def write_compacted(spark: Any, files: LakeFiles, root: str, writes: Any, group:
     return _compacted_rows(spark, root, stamp, group)
 
 
-class Phases:
+class PhaseTimer:
     """Wall seconds of consecutive phases of one piece of work, for its log line."""
 
     def __init__(self) -> None:
@@ -799,7 +799,7 @@ def sync_offline_store(spark: Any, records: dict[str, Any], args: dict[str, str]
     out, counts, written_at = {}, {}, time.time()
     uris = {group.name: offline_group_uri(files, args, group) for group in FEATURE_GROUPS}  # all, before any write
     for group in FEATURE_GROUPS:
-        started, phases = time.monotonic(), Phases()
+        started, phases = time.monotonic(), PhaseTimer()
         listed = offline_files(uris[group.name])
         writes, (how, current) = stored_writes(spark, files, uris[group.name], group, listed)
         writes = writes.cache() if writes is not None else None
