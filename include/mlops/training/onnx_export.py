@@ -83,15 +83,9 @@ def onnx_probabilities(model_bytes: bytes, frame: pd.DataFrame, spec: FeatureSpe
     return onnx_scorer(model_bytes, spec)(frame)
 
 
-def check_parity(pipeline: Any, model_bytes: bytes, frame: pd.DataFrame, spec: FeatureSpec, tolerance: float) -> float:
-    """Max |Δp| between native and ONNX probabilities on ``frame``; raise ParityError above ``tolerance``."""
-    return check_scorer_parity(pipeline, onnx_scorer(model_bytes, spec), frame, spec, tolerance)
-
-
-def check_scorer_parity(
-    pipeline: Any, scorer: Scorer, frame: pd.DataFrame, spec: FeatureSpec, tolerance: float
-) -> float:
-    """:func:`check_parity` with the ONNX session already open (``onnx_scorer``)."""
+def check_parity(pipeline: Any, scorer: Scorer, frame: pd.DataFrame, spec: FeatureSpec, tolerance: float) -> float:
+    """Max |Δp| between the native model's and the ONNX model's probabilities (``scorer``: :func:`onnx_scorer`)
+    on ``frame``; raise ParityError above ``tolerance``."""
     if list(pipeline.classes_) != list(spec.classes):
         raise ParityError(f"native classes {list(pipeline.classes_)} differ from the spec's {list(spec.classes)}")
     native = pipeline.predict_proba(frame)

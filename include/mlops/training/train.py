@@ -19,13 +19,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # script mode: import the bundled ``mlops`` package, not sibling modules
     _here = Path(__file__).resolve().parent
     sys.path[0] = str(_here if (_here / "mlops").is_dir() else _here.parents[1])
 
 from mlops.training.model import HYPERPARAMETER_TYPES
+
+if TYPE_CHECKING:
+    from mlops.training.onnx_export import Scorer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,7 +105,7 @@ def training_sample(frame: Any, max_rows: int, seed: int) -> Any:
 
 
 def validation_summary(
-    scorer: Any, train_xy: tuple[Any, Any], valid_xy: tuple[Any, Any], spec: Any, args: argparse.Namespace
+    scorer: Scorer, train_xy: tuple[Any, Any], valid_xy: tuple[Any, Any], spec: Any, args: argparse.Namespace
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Train/validation loss and mAP, and the decision thresholds chosen on validation for the objective, from
     ``scorer``'s probabilities (the exported model's: what the endpoint will serve)."""
@@ -162,7 +165,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     onnx_model = onnx_export.to_onnx(pipeline, spec)
     scorer = onnx_export.onnx_scorer(onnx_model, spec)
     x_parity = row_sample(features.model_inputs(test_frame, spec), args.parity_rows, hyperparameters["seed"])
-    worst = onnx_export.check_scorer_parity(pipeline, scorer, x_parity, spec, args.parity_tolerance)
+    worst = onnx_export.check_parity(pipeline, scorer, x_parity, spec, args.parity_tolerance)
     print(f"ONNX parity checked on {len(x_parity)} of {len(test_frame)} test rows (parity_rows={args.parity_rows})")
     emit("test:onnx_max_abs_diff", worst)
 

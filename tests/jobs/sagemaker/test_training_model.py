@@ -135,7 +135,7 @@ def test_float32_threshold_snapping_keeps_predictions(fitted):
 
 def test_onnx_parity_on_test_split(fitted):
     spec, pipeline, _, x_test, onnx_bytes = fitted
-    worst = onnx_export.check_parity(pipeline, onnx_bytes, x_test, spec, tolerance=1e-4)
+    worst = onnx_export.check_parity(pipeline, onnx_export.onnx_scorer(onnx_bytes, spec), x_test, spec, tolerance=1e-4)
     assert worst <= 1e-4
     labels = pipeline.predict(x_test)
     proba = onnx_export.onnx_probabilities(onnx_bytes, x_test, spec)
@@ -146,8 +146,9 @@ def test_parity_failure_raises_actionable_error(fitted):
     spec, pipeline, x_train, x_test, _ = fitted
     other = model.build_pipeline(spec, {"n_estimators": 5, "seed": 3, "num_leaves": 4})
     model.fit(other, x_train, pipeline.predict(x_train), x_test, pipeline.predict(x_test), 0)
+    scorer = onnx_export.onnx_scorer(onnx_export.to_onnx(other, spec), spec)
     with pytest.raises(onnx_export.ParityError, match=r"ONNX parity failed: max \|delta p\|"):
-        onnx_export.check_parity(pipeline, onnx_export.to_onnx(other, spec), x_test, spec, tolerance=1e-4)
+        onnx_export.check_parity(pipeline, scorer, x_test, spec, tolerance=1e-4)
 
 
 @pytest.fixture(scope="module")
