@@ -114,6 +114,39 @@ def test_pandas_baseline_matches_spark_on_fixture_and_synthetic(spark, raw, tmp_
                 assert (left.astype(str) == right.astype(str)).all(), column
 
 
+def test_basket_categories_agree_with_the_sort_based_aggregate_for_many_categories(spark, tmp_path):
+    """The per-category hash aggregate and the fallback for catalogues with more categories than columns
+    (collect_set, a maximum over a struct) give the same baskets: ties on a line's value go to the greater
+    category name, a line without a product counts as ``unknown``, a line without a price ranks lowest."""
+    synthetic = tmp_path / "synthetic"
+    write_raw(synthetic, 2000, seed=5)
+    tables = job.load_latest_tables(spark, synthetic.as_uri())
+    assert len(job.line_categories(tables["products"])) > 2
+    lines = spark.createDataFrame(
+        [(1, 10, 2, 5.0, None), (1, 11, 1, 10.0, None), (2, 99, 1, 3.0, None), (2, 10, 1, 1.0, None),
+         (3, 10, 1, None, None), (3, 11, 1, None, None), (4, 12, 1, None, None), (4, 10, 1, 0.5, None)],
+        "order_id long, product_id long, quantity int, unit_price double, discount_pct double",
+    )  # fmt: skip
+    products = spark.createDataFrame(
+        [(10, "toys", 1.0, False), (11, "books", 1.0, True), (12, "apparel", 1.0, False)],
+        "product_id long, category string, weight_kg double, is_fragile boolean",
+    )
+    cases = [(tables["order_items"], tables["products"]), (lines, products)]
+    for items, catalogue in cases:
+        hashed = job.basket_features(items, catalogue).toPandas()
+        sorted_based = job.basket_features(items, catalogue, max_category_columns=1).toPandas()
+        columns = sorted(hashed.columns)
+        assert columns == sorted(sorted_based.columns)
+        left = hashed[columns].sort_values("order_id").reset_index(drop=True)
+        right = sorted_based[columns].sort_values("order_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-12)
+    hand = hashed.set_index("order_id")
+    assert hand.loc[1, "top_category"] == "toys", "a tie on value (10.0): the greater category name"
+    assert hand.loc[2, "top_category"] == "unknown" and hand.loc[2, "distinct_categories"] == 2
+    assert hand.loc[3, "top_category"] == "toys", "no line has a value: the greatest category"
+    assert hand.loc[4, "top_category"] == "toys", "a line with a value beats one without"
+
+
 def test_two_runs_give_identical_output_without_duplicates(spark, raw, tmp_path):
     first = job.run_job(spark, _args(tmp_path, raw))
     first_rows = _read_current(tmp_path)
