@@ -53,10 +53,12 @@ def read_snapshot_frame(snapshot_uri: str) -> Any:
     from pyarrow import fs
 
     filesystem, path = fs.FileSystem.from_uri(snapshot_uri)
-    frame = pq.read_table(path, filesystem=filesystem, partitioning="hive").to_pandas()
+    table = pq.read_table(path, filesystem=filesystem, partitioning="hive")
+    ordered = [c for c in CURATED_COLUMNS if c in table.column_names]
+    # ordered in Arrow (no copy): reordering the pandas frame copies every column (3.7 s at 1.5M rows)
+    frame = table.select(ordered + [c for c in table.column_names if c not in ordered]).to_pandas()
     frame[SPLIT] = frame[SPLIT].astype(str)
-    ordered = [c for c in CURATED_COLUMNS if c in frame.columns]
-    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+    return frame
 
 
 def counts(frame: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ bad data. That real replicated data passes is checked through the validation job
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,11 @@ def good(tmp_path_factory) -> pd.DataFrame:
     raw = tmp_path_factory.mktemp("raw")
     write_raw(raw, 800, seed=11)
     return pandas_features.run(raw)
+
+
+def _snake(class_name: str) -> str:
+    """GX's expectation type of an Expectation class name (ExpectColumnValuesToBeUnique -> expect_column_...)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
 def _failure(frame: pd.DataFrame, **kwargs) -> str:
@@ -46,6 +52,8 @@ def test_good_data_passes_and_writes_data_docs(good, tmp_path):
     summary = validate_features(good, docs_dir=tmp_path / "docs", run_name="scheduled__2025-01-01")
     assert summary["success"] and summary["failed"] == 0 and summary["rows"] == len(good)
     assert len(summary["expectations"]) == summary["evaluated"] and all(e["success"] for e in summary["expectations"])
+    evaluated = [(e["expectation"], e["column"]) for e in summary["expectations"]]
+    assert sorted(evaluated, key=str) == sorted(((_snake(n), k.get("column")) for n, k in expectation_specs()), key=str)
     assert (tmp_path / "docs" / "index.html").exists()
     assert list((tmp_path / "docs" / "validations").rglob("*.html")), "the validation result page is rendered"
     assert summary_lines(summary)[0].startswith("suite curated_features PASSED")
