@@ -657,7 +657,14 @@ def write_hour_files(table: Any, staged: str, name: str) -> list[tuple[str, int]
     import pyarrow.parquet as pq
     from pyarrow import fs as pafs
 
+    if table.num_rows == 0:
+        return []
     hour = pc.binary_join_element_wise(*(table[part] for part in OFFLINE_PARTITIONS), "/")  # yyyy/MM/dd/HH
+    if hour.null_count:
+        raise ValueError(
+            f"{hour.null_count} offline-store rows have no event time, so no hour to file them under (nothing was "
+            "moved into the store): give their orders an order_ts and updated_at in the source, then rerun the job"
+        )
     order = pc.sort_indices(hour)
     hour, records = hour.take(order), table.drop_columns(list(OFFLINE_PARTITIONS)).take(order)
     changes = pc.not_equal(hour[1:], hour[:-1]).to_numpy(zero_copy_only=False)

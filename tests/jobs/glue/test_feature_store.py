@@ -285,3 +285,24 @@ def test_on_aws_the_job_appends_to_the_folders_feature_store_resolved(spark, raw
     with pytest.raises(ValueError, match=r"feature group mlops-qa-customer-history not found in eu-west-1: deploy"):
         job.offline_store_records(spark, records, {**args, "feature_group_prefix": "mlops-qa"}, staging, LakeFiles())
     assert sorted((tmp_path / "store").rglob("*.parquet")) == before
+
+
+def test_hour_files_one_per_hour_and_rows_without_an_hour_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    hours = {"year": ["2025", "2025", "2025"], "month": ["01", "01", "02"], "day": ["03", "03", "01"]}
+    table = pa.table({"customer_id": [1, 2, 3], **hours, "hour": ["07", "07", "00"]})
+    written = job.write_hour_files(table, tmp_path.as_uri(), "a.parquet")
+    assert sorted(written) == [
+        ("year=2025/month=01/day=03/hour=07/a.parquet", 2),
+        ("year=2025/month=02/day=01/hour=00/a.parquet", 1),
+    ]
+    first, second = (pq.ParquetFile(tmp_path / path).read() for path, _ in sorted(written))  # no path partitions
+    assert first.column_names == ["customer_id"], "the hour is the folder, not a column"
+    assert sorted(first.column("customer_id").to_pylist()) == [1, 2] and second.column("customer_id").to_pylist() == [3]
+    assert job.write_hour_files(table.slice(0, 0), (tmp_path / "none").as_uri(), "a.parquet") == []
+    missing = table.set_column(3, "day", pa.array(["03", None, "01"]))
+    with pytest.raises(ValueError, match="1 offline-store rows have no event time"):
+        job.write_hour_files(missing, (tmp_path / "bad").as_uri(), "a.parquet")
+    assert not (tmp_path / "bad").exists(), "refused before any file is written"
