@@ -199,13 +199,22 @@ def _fail_start_up_runs(api: Api, dag_id: str) -> None:
     active = ("queued", "running", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", "restarting")
 
     def settled() -> bool:
+        """Fail every run and every task instance still active in it. A task whose attempt failed just as
+        its run was failed goes to up_for_retry in a failed run, which the scheduler never picks up again:
+        it has to be failed too."""
         busy = False
         for run in api.runs(dag_id):
+            quoted = urllib.parse.quote(run["dag_run_id"], safe="")
             if run["state"] != "failed":
-                quoted = urllib.parse.quote(run["dag_run_id"], safe="")
                 api.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}", {"state": "failed"})
                 busy = True
-            busy |= any(ti["state"] in active for ti in api.task_instances(dag_id, run["dag_run_id"]))
+            for ti in api.task_instances(dag_id, run["dag_run_id"]):
+                if ti["state"] in active:
+                    task = urllib.parse.quote(ti["task_id"], safe="")
+                    api.call(
+                        "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task}", {"new_state": "failed"}
+                    )
+                    busy = True
         return not busy
 
     _wait(settled, 180, f"the start-up run of {dag_id} to be failed and its tasks stopped")
