@@ -143,15 +143,17 @@ def test_a_sync_appends_only_what_changed_and_deletes_what_the_source_no_longer_
     records = job.entity_records(job.load_latest_tables(spark, raw.as_uri()))
     job.sync_offline_store(spark, records, args, staging, LakeFiles())
     products = records[PRODUCT_HISTORY.name]
-    kept, dropped = products.orderBy("product_id", "event_time").limit(2).collect()
+    kept, dropped, nulled = products.orderBy("product_id", "event_time").limit(3).collect()
     key = lambda row: (products.product_id == row["product_id"]) & (products.event_time == row["event_time"])  # noqa: E731
-    changed_row = spark.createDataFrame([kept.asDict() | {"terminal_orders": 999}], schema=products.schema)
-    now = products.filter(~key(kept) & ~key(dropped)).unionByName(changed_row)
+    changed_rows = spark.createDataFrame(
+        [kept.asDict() | {"terminal_orders": 999}, nulled.asDict() | {"weight_kg": None}], schema=products.schema
+    )  # a value that changes, and one that becomes null (values compare null-safe)
+    now = products.filter(~key(kept) & ~key(dropped) & ~key(nulled)).unionByName(changed_rows)
     synced, uris, counts = job.sync_offline_store(
         spark, {**records, PRODUCT_HISTORY.name: now}, args, staging, LakeFiles()
     )
     assert counts[CUSTOMER_HISTORY.name]["rows"] == 0, "an unchanged group appends nothing"
-    assert counts[PRODUCT_HISTORY.name]["rows"] == 2, "one changed record and one deletion"
+    assert counts[PRODUCT_HISTORY.name]["rows"] == 3, "two changed records and one deletion"
     expected = _sorted(now, PRODUCT_HISTORY)
     pd.testing.assert_frame_equal(_sorted(synced[PRODUCT_HISTORY.name], PRODUCT_HISTORY), expected, check_dtype=False)
     read = job.read_offline_store(spark, uris)[PRODUCT_HISTORY.name]
