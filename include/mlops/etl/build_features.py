@@ -284,12 +284,16 @@ def _micros(column: str) -> Any:
 
 
 def _running_records(events: Any, entity: str, sums: tuple[str, ...], maxes: tuple[str, ...] = ()) -> Any:
-    """One record per (entity, instant ``t``): the entity's totals of ``sums`` (and max of ``maxes``) through ``t``."""
+    """One record per (entity, instant ``t``): the entity's totals of ``sums`` (and max of ``maxes``) through ``t``.
+    The events are shuffled once, by entity: that partitioning serves both the per-instant sums and the running
+    window (grouping by entity and instant would shuffle by both, and the window again by entity)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    per_instant = events.groupBy(entity, "t").agg(
-        *(F.sum(c).alias(c) for c in sums), *(F.max(c).alias(c) for c in maxes)
+    per_instant = (
+        events.repartition(entity)
+        .groupBy(entity, "t")
+        .agg(*(F.sum(c).alias(c) for c in sums), *(F.max(c).alias(c) for c in maxes))
     )
     through = Window.partitionBy(entity).orderBy("t").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     return per_instant.select(
