@@ -777,27 +777,13 @@ def latest_records(rows: Any, group: FeatureGroup) -> Any:
 def offline_changes(records: Any, stored: Any | None, group: FeatureGroup, written_at: float) -> Any:
     """The offline-store rows a run appends: records new or changed since the store's latest write of them,
     and a deletion (``is_deleted``) of each stored record the source no longer yields; none on a rerun.
-    ``stored`` None: the store is empty, every record is new (no comparison).
-
-    Records and stored rows are matched on their key (record identifier and event time, unique on both sides)
-    in one full outer join, the values compared null-safe as one struct: a record is appended when the store
-    has no row of its key or another value, a stored row without a record is deleted. A set difference over
-    every column (``subtract``) would shuffle both sides twice (a distinct, then an anti join on all columns)
-    and the store once more for the deletions."""
-    from pyspark.sql import functions as F
-
+    ``stored`` None: the store is empty, every record is new (no comparison)."""
     columns, keys = group.feature_names(), [group.record_identifier, group.event_time]
     if stored is None:
         return offline_rows(records.select(*columns), written_at)
-    values = [name for name in columns if name not in keys]
-    ours = records.select(*keys, F.struct(*values).alias("_new"))
-    theirs = stored.select(*keys, F.struct(*values).alias("_old"))
-    both = ours.join(theirs, keys, "full_outer")
-    changed = both.filter(F.col("_new").isNotNull() & ~F.col("_new").eqNullSafe(F.col("_old")))
-    gone = both.filter(F.col("_new").isNull())
-    return offline_rows(changed.select(*keys, "_new.*").select(*columns), written_at).unionByName(
-        offline_rows(gone.select(*keys, "_old.*").select(*columns), written_at, deleted=True)
-    )
+    changed = records.select(*columns).subtract(stored)
+    gone = stored.join(records.select(*keys), keys, "left_anti")
+    return offline_rows(changed, written_at).unionByName(offline_rows(gone, written_at, deleted=True))
 
 
 # A compacted copy of each group's store: every key's latest write (deletions too) and the store files it
