@@ -111,8 +111,10 @@ test: test-deps lint ## Install everything, lint, and run the tests
 	test $$suite -eq 0 && test $$side_rc -eq 0
 
 .PHONY: lint
-lint: venv ## ruff (including the AIR3 Airflow 3 rules) and bandit (every finding fixed or marked with its reason)
+lint: venv ## ruff (including the AIR3 Airflow 3 rules), ruff's formatter, and bandit (every finding fixed or marked with its reason)
 	$(VENV)/bin/ruff check dags plugins include tools tests bench
+	@# `ruff format dags plugins include tools tests bench` applies what this check asks for
+	$(VENV)/bin/ruff format --check dags plugins include tools tests bench
 	@# bandit warns for each string on a line it skipped; only its findings matter
 	$(VENV)/bin/bandit -ll -q -r dags plugins include 2> >(grep -v "nosec encountered" >&2)
 

@@ -100,9 +100,7 @@ with DAG(
     stage_target_models = step_operator("stage_target_models")(
         task_id="stage_target_models", target_models=requests["target_models"]
     )
-    create_model = (
-        step_operator("create_model").partial(task_id="create_model").expand(config=model_requests(requests))
-    )
+    create_model = step_operator("create_model").partial(task_id="create_model").expand(config=model_requests(requests))
     create_endpoint_config = step_operator("create_endpoint_config")(
         task_id="create_endpoint_config", config=requests["endpoint_config"]
     )

@@ -77,7 +77,7 @@ with DAG(
             [],
             type="array",
             items={"type": "string"},
-            description="Tables to reload before the check (DMS ReloadTables), e.g. [\"orders\"]; [\"*\"] = every table",
+            description='Tables to reload before the check (DMS ReloadTables), e.g. ["orders"]; ["*"] = every table',
         ),
         "max_validation_pending_seconds": Param(
             None,

@@ -91,13 +91,9 @@ with DAG(
 
     champion = step_operator("find_champion")(task_id="find_champion")
     plan = plan_training()
-    train = step_operator("train")(
-        task_id="train", config=plan["training_request"], force="{{ params.force }}"
-    )
+    train = step_operator("train")(task_id="train", config=plan["training_request"], force="{{ params.force }}")
     evaluation_request = plan_evaluation(plan, train.output, champion.output)
-    evaluate = step_operator("evaluate")(
-        task_id="evaluate", config=evaluation_request, force="{{ params.force }}"
-    )
+    evaluate = step_operator("evaluate")(task_id="evaluate", config=evaluation_request, force="{{ params.force }}")
     register = step_operator("register")(
         task_id="register",
         training=train.output,

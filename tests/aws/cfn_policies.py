@@ -77,7 +77,7 @@ class Deployment:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref" or key.startswith("Fn::"):
                 return self._function(template, key, argument)
         resolved = {k: self.resolve(template, v) for k, v in value.items()}
@@ -169,7 +169,7 @@ class Deployment:
         return self._truth(template, load_template(template).get("Conditions", {})[name])
 
     def _truth(self, template: str, expression: Any) -> bool:
-        (key, argument), = expression.items()
+        ((key, argument),) = expression.items()
         if key == "Fn::Equals":
             left, right = (self.resolve(template, v) for v in argument)
             return str(left) == str(right)

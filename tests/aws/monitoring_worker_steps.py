@@ -111,9 +111,7 @@ def run_steps(s3: Any, sagemaker: Any, dynamodb: Any) -> dict[str, Any]:
     summary = {**window, "model_version": "3", "drift_share": 0.5, "rows": 200, "drifted_features": ["x"]}
     put_json(s3, drift["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"], "drift_summary.json", summary)
     decision = steps.evaluate(config, lake, run_id="r1", processing=drift, s3=s3)
-    sensor = AwsCaptureSensor(
-        task_id="wait", capture_uri=lake.capture("orders"), aws_conn_id=None, **window
-    )
+    sensor = AwsCaptureSensor(task_id="wait", capture_uri=lake.capture("orders"), aws_conn_id=None, **window)
     return quality(config, lake, model, s3, sagemaker) | {
         "source": source,
         "baseline_created": baseline["created"],

@@ -63,8 +63,11 @@ def _deployment() -> Deployment:
         parameters={"ProjectName": names.project, "Environment": names.environment},
         exports=exports,
         # the roles the wiring test passes in its requests (ROLE_ARN, GLUE_ROLE_ARN) are these stacks' roles
-        attributes={"SageMakerExecutionRole.Arn": wiring.ROLE_ARN, "GlueJobRole.Arn": wiring.GLUE_ROLE_ARN,
-                    "GlueValidationJobRole.Arn": wiring.GLUE_ROLE_ARN},
+        attributes={
+            "SageMakerExecutionRole.Arn": wiring.ROLE_ARN,
+            "GlueJobRole.Arn": wiring.GLUE_ROLE_ARN,
+            "GlueValidationJobRole.Arn": wiring.GLUE_ROLE_ARN,
+        },
     )
 
 

@@ -126,4 +126,3 @@ def test_endpoint_summary_invokes_the_newest_target_model(mme):
     summary = endpoint_summary("mme")
     assert summary["target_model"] == "v2.tar.gz" and summary["sample_response"]["predictions"]
     assert "X-Amzn-SageMaker-Target-Model: v2.tar.gz" in summary["replay"]["curl"]
-

@@ -179,7 +179,7 @@ def test_dockerfile_sets_state_runtimes_and_java() -> None:
     assert re.search(r"^ENV JAVA_HOME=\S+", text, flags=re.MULTILINE)
     for runtime in ("glue", "sagemaker"):
         assert (ROOT / "envs" / runtime / "requirements.lock").exists()
-    assert 'envs/${runtime}/requirements.lock' in text, "the Dockerfile must install each job runtime from its lock"
+    assert "envs/${runtime}/requirements.lock" in text, "the Dockerfile must install each job runtime from its lock"
 
 
 def test_packages_txt_installs_java_17_for_spark() -> None:

@@ -68,9 +68,18 @@ def healthy_evidence() -> dict[str, Any]:
     }
     stats = {
         "TableStatistics": [
-            {"SchemaName": "shop", "TableName": t, "TableState": "Table completed", "FullLoadErrorRows": 0,
-             "FullLoadRows": 10, "Inserts": 3, "Deletes": 1, "AppliedInserts": 3, "AppliedDeletes": 1,
-             **VALIDATED_STATS}
+            {
+                "SchemaName": "shop",
+                "TableName": t,
+                "TableState": "Table completed",
+                "FullLoadErrorRows": 0,
+                "FullLoadRows": 10,
+                "Inserts": 3,
+                "Deletes": 1,
+                "AppliedInserts": 3,
+                "AppliedDeletes": 1,
+                **VALIDATED_STATS,
+            }
             for t in TABLES
         ]
     }

@@ -176,7 +176,9 @@ def test_an_airflow_that_does_not_answer_is_named_with_the_command_to_check_it()
     with socket.socket() as sock:  # a loopback port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = CliRunner().invoke(app, ["runs", "status", "mlops_train", "r1", "--airflow-url", f"http://127.0.0.1:{port}"])
+    result = CliRunner().invoke(
+        app, ["runs", "status", "mlops_train", "r1", "--airflow-url", f"http://127.0.0.1:{port}"]
+    )
     assert result.exit_code == 2, result.output
     assert f"local Airflow at http://127.0.0.1:{port} did not answer" in result.output
     assert "make airflow-status" in result.output

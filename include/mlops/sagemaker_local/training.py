@@ -165,9 +165,7 @@ def _lay_out(job: JobDir, request: dict[str, Any], submit: str) -> None:
         (job.opt_ml / folder).mkdir(parents=True, exist_ok=True)
 
 
-def _describe(
-    request: dict[str, Any], job: JobDir, region: str, started: datetime, log_text: str
-) -> dict[str, Any]:
+def _describe(request: dict[str, Any], job: JobDir, region: str, started: datetime, log_text: str) -> dict[str, Any]:
     """DescribeTrainingJob of the finished run, before its status: times, metrics from the log, the request."""
     name, ended = request["TrainingJobName"], datetime.now(UTC)
     return {

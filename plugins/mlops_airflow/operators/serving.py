@@ -231,4 +231,3 @@ class PromoteWinnerStep(StepOperator):
         self.update_weights(request)
         self.log.info("all traffic of %s now goes to %s", decision["endpoint_name"], decision["winner"])
         return {**decision, "promoted": True, "request": request}
-

@@ -119,4 +119,3 @@ class AwsPromoteWinnerOperator(PromoteWinnerStep, AwsBaseOperator[SageMakerHook]
 
     def update_weights(self, request: dict[str, Any]) -> None:
         self.hook.conn.update_endpoint_weights_and_capacities(**request)
-

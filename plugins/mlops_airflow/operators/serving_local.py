@@ -182,4 +182,3 @@ class LocalPromoteWinnerOperator(PromoteWinnerStep, LocalStandIn):
 
     def update_weights(self, request: dict[str, Any]) -> None:
         local_sagemaker().update_endpoint_weights_and_capacities(**request)
-

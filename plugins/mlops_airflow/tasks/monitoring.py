@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-
 def _hook_client(service: str, conn_id: str | None) -> Any:
     """A boto3 client of ``service`` from the provider's hook (the connection's credentials, region, endpoint)."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook

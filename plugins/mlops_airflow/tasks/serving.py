@@ -87,4 +87,3 @@ def ab_test_decision(job: dict[str, Any], context: Context) -> dict[str, Any]:
     )
     print(f"{decision['comparison']}\nreport: {decision['report_uri']}", flush=True)
     return decision
-

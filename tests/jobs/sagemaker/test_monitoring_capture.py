@@ -87,7 +87,11 @@ def test_garbage_lines_are_quarantined_with_their_reason(tmp_path):
     (folder / "00-00-000-a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     quarantine = capture_lines.Quarantine(tmp_path / "out" / "quarantined.jsonl")
     window = capture_reader.read_folder(
-        tmp_path / "capture", columns, categorical=["channel"], quarantine=quarantine, chunk_bytes=512,
+        tmp_path / "capture",
+        columns,
+        categorical=["channel"],
+        quarantine=quarantine,
+        chunk_bytes=512,
         max_line_bytes=4096,
     )
     assert window.records == 3 and len(window.frame) == 3
@@ -126,9 +130,13 @@ def test_a_non_utf8_line_no_longer_fails_the_drift_job(baseline_dir, tmp_path):
     output = tmp_path / "out"
     args = drift_job.parse_args(
         [
-            f"--baseline={baseline_dir}", f"--capture={capture}", f"--output={output}",
-            f"--window-start={T0.isoformat()}", f"--window-end={(T0 + timedelta(hours=2)).isoformat()}",
-            f"--failure-file={tmp_path / 'failure'}", "--min-window-records=10",
+            f"--baseline={baseline_dir}",
+            f"--capture={capture}",
+            f"--output={output}",
+            f"--window-start={T0.isoformat()}",
+            f"--window-end={(T0 + timedelta(hours=2)).isoformat()}",
+            f"--failure-file={tmp_path / 'failure'}",
+            "--min-window-records=10",
         ]
     )
     summary = drift_job.analyse(args)
@@ -143,7 +151,10 @@ def test_a_non_utf8_line_no_longer_fails_the_drift_job(baseline_dir, tmp_path):
 # ---- properties (Hypothesis) -------------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=6,
@@ -152,8 +163,13 @@ json_values = st.recursive(
 
 @pytest.mark.skipif(capture_lines.orjson_loads is None, reason="orjson is not installed")
 @EXAMPLES
-@given(st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60), st.text(max_size=40).map(
-    lambda t: t.encode("utf-8", "surrogatepass"))))
+@given(
+    st.one_of(
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=60),
+        st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    )
+)
 def test_the_stdlib_fallback_agrees_with_orjson(data):
     """On the AWS processing image (no orjson) the job parses with json; both accept and refuse the same lines."""
     try:
@@ -166,8 +182,12 @@ def test_the_stdlib_fallback_agrees_with_orjson(data):
 
 
 @EXAMPLES
-@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12), st.integers(1, 64),
-       st.integers(8, 48), st.booleans())
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12),
+    st.integers(1, 64),
+    st.integers(8, 48),
+    st.booleans(),
+)
 def test_chunked_lines_match_whole_file_lines(lines, chunk, max_line, final_newline):
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     got = list(capture_lines.file_lines(io.BytesIO(data), chunk, max_line))
@@ -177,23 +197,33 @@ def test_chunked_lines_match_whole_file_lines(lines, chunk, max_line, final_newl
         parts.pop()
     for number, part in enumerate(parts, 1):
         complete = len(part) <= max_line
-        expected.append((number, offset, part if complete else part[: capture_lines.QUARANTINED_PREFIX_BYTES],
-                         complete))
+        expected.append(
+            (number, offset, part if complete else part[: capture_lines.QUARANTINED_PREFIX_BYTES], complete)
+        )
         offset += len(part) + 1
     assert got == expected
 
 
 @EXAMPLES
-@given(st.lists(st.one_of(st.integers(0, 40).map(lambda i: ("good", i)), st.binary(max_size=80).map(
-    lambda b: ("raw", b.replace(b"\n", b"")))), max_size=25), st.integers(16, 4096))
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 40).map(lambda i: ("good", i)),
+            st.binary(max_size=80).map(lambda b: ("raw", b.replace(b"\n", b""))),
+        ),
+        max_size=25,
+    ),
+    st.integers(16, 4096),
+)
 def test_any_capture_bytes_are_read_or_quarantined_never_fatal(tmp_path_factory, items, chunk):
     """Every non-blank line is a record (in or outside the window) or quarantined; good rows all arrive."""
     columns = ["basket_value", "basket_units", "prior_orders", "channel"]
     root = tmp_path_factory.mktemp("capture")
     lines = [_good(v, columns) if kind == "good" else v for kind, v in items]
     (root / "f.jsonl").write_bytes(b"\n".join(lines))
-    window = capture_reader.read_folder(root, columns, T0, T0 + timedelta(seconds=30), categorical=["channel"],
-                                        chunk_bytes=chunk)
+    window = capture_reader.read_folder(
+        root, columns, T0, T0 + timedelta(seconds=30), categorical=["channel"], chunk_bytes=chunk
+    )
     blank = sum(1 for line in lines if not line.strip())
     assert window.records + window.skipped_records + window.malformed == len(lines) - blank
     good_in_window = sorted(float(v) for kind, v in items if kind == "good" and v < 30)

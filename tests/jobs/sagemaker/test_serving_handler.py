@@ -213,18 +213,37 @@ def _hostile(package: dict) -> dict[str, tuple[bytes, str, str]]:
         "text_row": (b'{"instances": ["abc"]}', "application/json", "instances[0]"),
         "not_utf8_json": (b'{"instances": [\xff]}', "application/json", "body"),
         "not_utf8_csv": (b"\xff,1\n", "text/csv", "body"),
-        "csv_infinity": (package["csv"].replace(package["csv"].split(",")[0], "inf", 1).encode(), "text/csv",
-                         f"instances[0].{number}"),
+        "csv_infinity": (
+            package["csv"].replace(package["csv"].split(",")[0], "inf", 1).encode(),
+            "text/csv",
+            f"instances[0].{number}",
+        ),
         "csv_field_too_large": (b'"' + b"x" * 200_000 + b'"\n', "text/csv", "body"),
         "other_text_for_a_boolean_feature": (one('"maybe"', boolean), "application/json", f"instances[0].{boolean}"),
     }
 
 
 HOSTILE = [
-    "deeply_nested", "ten_to_the_400", "ten_to_the_5000", "float_overflow", "beyond_float32", "nan_literal",
-    "infinity_literal", "nan_text", "boolean_for_a_number", "list_for_a_number", "object_for_a_number",
-    "boolean_for_a_category", "list_for_a_category", "number_row", "text_row", "not_utf8_json", "not_utf8_csv",
-    "csv_infinity", "csv_field_too_large", "other_text_for_a_boolean_feature",
+    "deeply_nested",
+    "ten_to_the_400",
+    "ten_to_the_5000",
+    "float_overflow",
+    "beyond_float32",
+    "nan_literal",
+    "infinity_literal",
+    "nan_text",
+    "boolean_for_a_number",
+    "list_for_a_number",
+    "object_for_a_number",
+    "boolean_for_a_category",
+    "list_for_a_category",
+    "number_row",
+    "text_row",
+    "not_utf8_json",
+    "not_utf8_csv",
+    "csv_infinity",
+    "csv_field_too_large",
+    "other_text_for_a_boolean_feature",
 ]
 
 
@@ -269,8 +288,10 @@ def test_stock_container_answers_client_errors_with_4xx_not_500(package, monkeyp
             self.response, self.status, self.mimetype = response, status, mimetype
 
     monkeypatch.setattr(inference, "_container_worker", types.SimpleNamespace(Response=Response))
-    model = {"spec": package["feature_spec"], "columns": [*package["feature_spec"]["numeric"],
-                                                          *package["feature_spec"]["categorical"]]}
+    model = {
+        "spec": package["feature_spec"],
+        "columns": [*package["feature_spec"]["numeric"], *package["feature_spec"]["categorical"]],
+    }
     answers = {}
     for case in ("ten_to_the_400", "nan_literal", "boolean_for_a_category", "number_row", "not_utf8_json"):
         payload, content_type, field = _hostile(package)[case]

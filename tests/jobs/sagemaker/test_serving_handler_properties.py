@@ -39,8 +39,11 @@ json_scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 good_numbers = st.one_of(st.none(), st.integers(-(10**6), 10**6), st.floats(-1e30, 1e30, allow_nan=False))
 good_categories = st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["web", "app", "card", "DE"]))
 
