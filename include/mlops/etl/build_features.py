@@ -1025,6 +1025,18 @@ def write_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
 # --------------------------------------------------------------------------------- the job
 
 
+# Local Spark only (Glue sets its own): one process on one machine, where shuffle files and the cached records
+# stay in the page cache, so compressing them spends the two cores' time for nothing; and the throughput
+# collector, not G1's pauses-first one, for a batch job. The features job at 1M orders: BENCHMARKS.md, "Local
+# Spark settings".
+LOCAL_SPARK_TUNING = {
+    "spark.shuffle.compress": "false",
+    "spark.shuffle.spill.compress": "false",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+}
+
+
 def spark_session(app_name: str, shuffle_partitions: int) -> Any:
     """A Glue session when awsglue is importable, else a small local[*] session."""
     try:
@@ -1036,15 +1048,18 @@ def spark_session(app_name: str, shuffle_partitions: int) -> Any:
         from pyspark.sql import SparkSession
 
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the tasks' Python: this runtime (pandas, pyarrow)
-        spark = (
+        builder = (
             SparkSession.builder.master(os.environ.get("MLOPS_SPARK_MASTER", "local[*]"))
             .appName(app_name)
             .config("spark.driver.memory", os.environ.get("MLOPS_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.bindAddress", "127.0.0.1")
-            .getOrCreate()
         )
+        if os.environ.get("MLOPS_SPARK_LOCAL_TUNING", "1") != "0":  # "0": Spark's defaults (bench_spark_local.py)
+            for key, value in LOCAL_SPARK_TUNING.items():
+                builder = builder.config(key, value)
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("MLOPS_SPARK_LOG_LEVEL", "WARN"))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
