@@ -1047,6 +1047,12 @@ def spark_session(app_name: str, shuffle_partitions: int) -> Any:
     except ImportError:
         from pyspark.sql import SparkSession
 
+        tuning = os.environ.get("MLOPS_SPARK_LOCAL_TUNING", "1")  # "0": Spark's defaults (bench_spark_local.py)
+        if tuning not in ("0", "1"):
+            raise ValueError(
+                f"MLOPS_SPARK_LOCAL_TUNING must be 0 (Spark's defaults) or 1 (LOCAL_SPARK_TUNING), got {tuning!r}; "
+                "e.g. `unset MLOPS_SPARK_LOCAL_TUNING` for the default, 1"
+            ) from None
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the tasks' Python: this runtime (pandas, pyarrow)
         builder = (
             SparkSession.builder.master(os.environ.get("MLOPS_SPARK_MASTER", "local[*]"))
@@ -1056,10 +1062,7 @@ def spark_session(app_name: str, shuffle_partitions: int) -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.bindAddress", "127.0.0.1")
         )
-        if os.environ.get("MLOPS_SPARK_LOCAL_TUNING", "1") != "0":  # "0": Spark's defaults (bench_spark_local.py)
-            for key, value in LOCAL_SPARK_TUNING.items():
-                builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        spark = (builder.config(map=LOCAL_SPARK_TUNING) if tuning == "1" else builder).getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("MLOPS_SPARK_LOG_LEVEL", "WARN"))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))

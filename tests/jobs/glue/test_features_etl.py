@@ -38,6 +38,23 @@ def raw(tmp_path_factory) -> Path:
     return write_fixture(tmp_path_factory.mktemp("lake") / "raw" / "dms" / "shop")
 
 
+def test_the_local_session_carries_the_local_settings(spark):
+    conf = spark.sparkContext.getConf()
+    for key, value in job.LOCAL_SPARK_TUNING.items():
+        if key == "spark.driver.extraJavaOptions":
+            assert value in conf.get(key)  # Spark adds its own module options to the same setting
+        else:
+            assert conf.get(key) == value
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert {bean.getName() for bean in beans} == {"PS Scavenge", "PS MarkSweep"}  # the JVM runs the parallel collector
+
+
+def test_an_unknown_local_tuning_value_is_named_before_any_session(monkeypatch):
+    monkeypatch.setenv("MLOPS_SPARK_LOCAL_TUNING", "off")
+    with pytest.raises(ValueError, match=r"MLOPS_SPARK_LOCAL_TUNING must be 0 .* or 1 .*got 'off'.*unset"):
+        job.spark_session("mlops-etl-tests-bad-tuning", shuffle_partitions=2)
+
+
 def _args(root: Path, raw: Path, run_key: str = "manual__2025-04-01T00:00:00+00:00") -> dict[str, str]:
     return {
         "JOB_NAME": "mlops-build-features",
