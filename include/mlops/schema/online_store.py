@@ -44,8 +44,12 @@ class OnlineStore:
     def put_records(self, requests: Iterable[dict[str, Any]]) -> int:
         """Apply PutRecord requests in one transaction; returns how many were given."""
         rows = [self._row(request) for request in requests]
-        with self._connect() as con:
-            con.executemany(UPSERT, rows)
+        con = self._connect()
+        try:
+            with con:  # one transaction: all of them or none
+                con.executemany(UPSERT, rows)
+        finally:
+            con.close()
         return len(rows)
 
     def put_record(self, **request: Any) -> dict[str, Any]:
