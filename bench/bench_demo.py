@@ -12,6 +12,14 @@ cost grows with the data stands out.
         --sizes 50000 1000000 5000000 [--write]
 
 ``--write`` replaces the "Whole loop" section of BENCHMARKS.md with the table.
+
+Comparing two commits on a noisy machine: ``--against DIR`` (another checkout, e.g. a ``git worktree`` of the
+baseline commit; its environments are installed first, outside the timings) runs the demo at the one size given
+``--rounds`` times in each checkout, interleaved and with the order swapped every round (A B, B A, ...), and
+prints every stage's runs and medians side by side with the ratio, so the machine's drift falls on both:
+
+    MLOPS_RUNTIMES=.mlops/venvs PYTHONPATH=include:plugins:tools .venv/bin/python bench/bench_demo.py \
+        --sizes 1000000 --against ../baseline --rounds 2
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,13 +103,13 @@ def _stages_seen(marks: list[tuple[float, str]], ends: list[tuple[str, float]], 
     return stages
 
 
-def run_demo(size: int, seed: int, home: Path, timeout_s: float) -> Run:
-    """Run the demo at ``size`` in ``home``; sample memory until it exits."""
+def run_demo(size: int, seed: int, home: Path, timeout_s: float, checkout: Path = ROOT) -> Run:
+    """Run the demo of ``checkout`` at ``size`` in ``home``; sample memory until it exits."""
     env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_TARGET": "local", "TERM": "dumb", "COLUMNS": "200"}
     os.environ["MLOPS_HOME"] = str(home)  # processes.owned_pids() looks for this home's owner tag
     command = ["make", "--no-print-directory", "demo", f"SIZE={size}", f"SEED={seed}"]
     started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=checkout)
     marks: list[tuple[float, str]] = []
     ends: list[tuple[str, float]] = []
     log: list[str] = []
@@ -184,15 +193,89 @@ def section(lines: list[str], command: str) -> str:
     )
 
 
+def stop_local_processes(home: Path) -> None:
+    """Stop the endpoints and anything else a demo in ``home`` left running."""
+    subprocess.run([sys.executable, "-m", "mlops_tools.local_airflow", "stop"], cwd=ROOT, check=False,
+                   env={**os.environ, "MLOPS_HOME": str(home)})  # fmt: skip
+
+
+def describe_checkout(checkout: Path) -> str:
+    """``<short commit>`` of a checkout, ``+changes`` when its tree differs from the commit."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True, check=True).stdout
+
+    return git("rev-parse", "--short", "HEAD").strip() + ("+changes" if git("status", "--porcelain").strip() else "")
+
+
+def interleaved(size: int, seed: int, other: Path, rounds: int, timeout_s: float, work: Path) -> dict[str, list[Run]]:
+    """``rounds`` demos of each checkout at ``size``, alternating, the order swapped every round; runs by label."""
+    checkouts = {describe_checkout(ROOT) + " (this)": ROOT, describe_checkout(other) + " (against)": other}
+    if len(set(checkouts)) < 2:
+        raise SystemExit(f"--against {other} is this checkout's commit and tree: nothing to compare")
+    for label, checkout in checkouts.items():  # environments installed outside the timings
+        print(f"==> make venv in {checkout} ({label})", flush=True)
+        subprocess.run(["make", "--no-print-directory", "venv"], cwd=checkout, check=True)
+    runs: dict[str, list[Run]] = {label: [] for label in checkouts}
+    for round_ in range(rounds):
+        order = list(checkouts.items()) if round_ % 2 == 0 else list(checkouts.items())[::-1]
+        for label, checkout in order:
+            print(f"==> round {round_ + 1}/{rounds}: make demo SIZE={size:,} in {checkout} ({label})", flush=True)
+            home = work / f"home-{round_}-{list(checkouts).index(label)}"
+            run = run_demo(size, seed, home, timeout_s, checkout)
+            print(f"    {_verdict(run)} in {run.seconds:.0f} s (mean load {run.load:.1f})", flush=True)
+            runs[label].append(run)
+            stop_local_processes(home)
+    return runs
+
+
+def comparison_table(runs: dict[str, list[Run]]) -> list[str]:
+    """Markdown rows: per stage, each checkout's runs and median seconds, and the ratio of the medians (this
+    checkout's over the other's; below 1: this one is faster)."""
+    (this, these), (other, those) = runs.items()
+    head = ["stage", f"{this}: runs s", f"{other}: runs s", "median this", "median against", "this / against"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def seconds(run_list: list[Run], name: str) -> list[float]:
+        return [s["seconds"] for run in run_list for s in run.stages if s["name"] == name and s["status"] == "ok"]
+
+    names = list(dict.fromkeys(s["name"] for run in [*these, *those] for s in run.stages))
+    rows = [(name, seconds(these, name), seconds(those, name)) for name in names]
+    rows.append(("**whole demo**", [r.seconds for r in these if r.ok], [r.seconds for r in those if r.ok]))
+    for name, a, b in rows:
+        ma, mb = (statistics.median(v) if v else None for v in (a, b))
+        ratio = f"{ma / mb:.2f}" if ma and mb else "—"
+        runs_a, runs_b = (", ".join(f"{v:.1f}" for v in values) or "—" for values in (a, b))
+        medians = [f"{m:.1f}" if m is not None else "—" for m in (ma, mb)]
+        lines.append("| " + " | ".join([name, runs_a, runs_b, *medians, ratio]) + " |")
+    failed = [f"{label} round {i + 1}" for label, rs in runs.items() for i, r in enumerate(rs) if not r.ok]
+    if failed:
+        lines.append(f"\nNot passed (left out of the medians): {', '.join(failed)}")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per size before the run is killed")
     parser.add_argument("--write", action="store_true", help="replace the section of BENCHMARKS.md")
+    parser.add_argument("--against", type=Path, help="another checkout to compare with, interleaved (one size)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --against: demos per checkout")
     args = parser.parse_args()
     if sorted(args.sizes) != args.sizes or args.sizes[0] < 100:
         parser.error("--sizes must be ascending and at least 100 orders; the first is the baseline")
+    if args.against is not None:
+        if len(args.sizes) != 1 or args.write or args.rounds < 1:
+            parser.error("--against compares at one size, without --write, with --rounds 1 or more")
+        if not (args.against / "Makefile").is_file():
+            parser.error(f"--against {args.against}: no Makefile there; give a checkout (e.g. `git worktree add`)")
+        with tempfile.TemporaryDirectory(prefix="bench-demo-") as work:
+            compared = interleaved(
+                args.sizes[0], args.seed, args.against.resolve(), args.rounds, args.timeout, Path(work)
+            )
+        print("\n".join(comparison_table(compared)))
+        return 0 if all(r.ok for rs in compared.values() for r in rs) else 1
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as work:
         for size in args.sizes:
@@ -200,8 +283,7 @@ def main() -> int:
             run = run_demo(size, args.seed, Path(work) / f"home-{size}", args.timeout)
             print(f"    {_verdict(run)} in {run.seconds:.0f} s (mean load {run.load:.1f})", flush=True)
             runs.append(run)
-            subprocess.run([sys.executable, "-m", "mlops_tools.local_airflow", "stop"], cwd=ROOT, check=False,
-                           env={**os.environ, "MLOPS_HOME": str(Path(work) / f"home-{size}")})  # fmt: skip
+            stop_local_processes(Path(work) / f"home-{size}")
     lines = table(runs)
     print("\n".join(lines))
     if args.write:
