@@ -937,8 +937,9 @@ def newest_per_entity(records: Any, group: FeatureGroup) -> Any:
 def fill_online_store(records: dict[str, Any], args: dict[str, str]) -> int:
     """Put the latest record per entity of every group into the local online store (PutRecord dicts, older
     records never overwrite newer ones) from the Spark tasks, one transaction per partition, as the aws path
-    puts from the executors (1.6x faster than through the driver: BENCHMARKS.md, "Online store fill"); a failed
-    run leaves whole partitions put, and a rerun puts the same records again. Returns how many were put."""
+    puts from the executors (1.6x faster than through the driver: BENCHMARKS.md, "Online store fill from the
+    Spark tasks"); a failed run leaves whole partitions put, and a rerun puts the same records again. Returns
+    how many were put."""
     path = args["online_store_uri"].removeprefix("file://")
     return _put_newest_records(records, args, functools.partial(_local_partition_writer, path))
 

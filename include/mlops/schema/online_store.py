@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from typing import Any
 
 ENV_PATH = "MLOPS_ONLINE_STORE"  # the endpoint finds the local store's file here
@@ -44,12 +45,8 @@ class OnlineStore:
     def put_records(self, requests: Iterable[dict[str, Any]]) -> int:
         """Apply PutRecord requests in one transaction; returns how many were given."""
         rows = [self._row(request) for request in requests]
-        con = self._connect()
-        try:
-            with con:  # one transaction: all of them or none
-                con.executemany(UPSERT, rows)
-        finally:
-            con.close()
+        with closing(self._connect()) as con, con:  # one transaction: all of them or none; then closed
+            con.executemany(UPSERT, rows)
         return len(rows)
 
     def put_record(self, **request: Any) -> dict[str, Any]:
