@@ -199,8 +199,9 @@ def write_fixture(raw_dir: Path, with_cdc: bool = True) -> Path:
 
 
 # Hand-checked expected features, derived by hand from the rows above (see test_etl.py).
-# Product history: order 6 sees product 1's outcome of order 1 (delivered on 03-05) but not order 8's,
-# known at the very instant order 6 is placed; order 9 sees product 2's delivered order 1 only.
+# Product history (daily records, stamped at the day's last microsecond): order 6 (03-06 00:00) sees product 1's
+# record of 03-05 (order 1 delivered) but not order 8's outcome, known at the very instant order 6 is placed and
+# recorded at the end of 03-06; order 9 sees product 2's delivered order 1 only.
 EXPECTED = {
     1: dict(
         customer_id=1,

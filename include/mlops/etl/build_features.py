@@ -101,6 +101,7 @@ from mlops.schema.feature_groups import (
     FEATURE_GROUPS,
     PRODUCT_COUNTERS,
     PRODUCT_HISTORY,
+    PRODUCT_RECORD_PERIOD_MICROS,
     RECORD_DECIMALS,
     FeatureGroup,
     describe_feature_group_request,
@@ -339,8 +340,10 @@ def customer_records(orders: Any, customers: Any) -> Any:
 
 
 def product_records(orders: Any, items: Any, products: Any) -> Any:
-    """Product-history feature records (``PRODUCT_HISTORY``): per product and instant, the outcomes of its
-    orders known through it (each order once per product), with the product's attributes."""
+    """Product-history feature records (``PRODUCT_HISTORY``): per product and complete UTC day with outcomes, the
+    outcomes of its orders known through the day (each order once per product), stamped at the day's last
+    microsecond (``PRODUCT_RECORD_PERIOD_MICROS``), with the product's attributes. A day is complete once the
+    orders hold a change after it; the day in progress gets its record in a later run."""
     from pyspark.sql import functions as F
 
     pairs = (
@@ -348,12 +351,19 @@ def product_records(orders: Any, items: Any, products: Any) -> Any:
         .distinct()
         .join(orders.select("order_id", "updated_at", "status"), "order_id")
     )
+    period = PRODUCT_RECORD_PERIOD_MICROS
     outcomes = pairs.filter(F.col("status").isin(*LABEL_CLASSES)).select(
-        "product_id", _micros("updated_at").alias("t"), F.lit(1).alias("terminal_orders"),
-        (F.col("status") == "returned").cast("int").alias("returned_orders"),
+        "product_id", ((F.floor(_micros("updated_at") / period) + 1) * period - 1).cast("long").alias("t"),
+        F.lit(1).alias("terminal_orders"), (F.col("status") == "returned").cast("int").alias("returned_orders"),
         (F.col("status") == "cancelled").cast("int").alias("cancelled_orders"),
     )  # fmt: skip
-    running = _running_records(outcomes, "product_id", PRODUCT_COUNTERS)
+    horizon = orders.agg(F.max(_micros("updated_at")).alias("_horizon"))
+    running = (
+        _running_records(outcomes, "product_id", PRODUCT_COUNTERS)
+        .crossJoin(F.broadcast(horizon))
+        .filter(F.col("t") < F.col("_horizon"))
+        .drop("_horizon")
+    )
     attributes = products.select(
         "product_id", "category", F.col("weight_kg").cast("double").alias("weight_kg"),
         F.col("is_fragile").cast("long").alias("is_fragile"),

@@ -34,6 +34,7 @@ from mlops.schema.feature_groups import (
     MICROS_PER_DAY,
     PRODUCT_COUNTERS,
     PRODUCT_HISTORY,
+    PRODUCT_RECORD_PERIOD_MICROS,
     RECORD_DECIMALS,
     FeatureGroup,
 )
@@ -151,18 +152,21 @@ def customer_records(orders: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFr
 
 
 def product_records(orders: pd.DataFrame, items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """Product-history feature records (``PRODUCT_HISTORY``), as the Spark job."""
+    """Product-history feature records (``PRODUCT_HISTORY``): per product and complete UTC day, as the Spark job."""
     pairs = (
         items[["order_id", "product_id"]].drop_duplicates()
         .merge(orders[["order_id", "updated_at", "status"]], on="order_id")
     )  # fmt: skip
     done = pairs[pairs["status"].isin(LABEL_CLASSES)]
+    period = PRODUCT_RECORD_PERIOD_MICROS
+    day_end = (_micros(done["updated_at"]).to_numpy() // period + 1) * period - 1  # the day's last microsecond
     events = pd.DataFrame({
-        "product_id": done["product_id"].to_numpy(), "t": _micros(done["updated_at"]).to_numpy(), "terminal_orders": 1,
-        "returned_orders": (done["status"] == "returned").astype(int).to_numpy(),
+        "product_id": done["product_id"].to_numpy(), "t": day_end,
+        "terminal_orders": 1, "returned_orders": (done["status"] == "returned").astype(int).to_numpy(),
         "cancelled_orders": (done["status"] == "cancelled").astype(int).to_numpy(),
     })  # fmt: skip
     running = _running_records(events, "product_id", list(PRODUCT_COUNTERS))
+    running = running[running["t"] < _micros(orders["updated_at"]).max()]  # complete days only
     base = pd.DataFrame({"product_id": products["product_id"].to_numpy(), "t": 0, **dict.fromkeys(PRODUCT_COUNTERS, 0)})
     attributes = pd.DataFrame({
         "product_id": products["product_id"].to_numpy(), "category": products["category"].to_numpy(),

@@ -308,3 +308,27 @@ def test_hour_files_one_per_hour_and_rows_without_an_hour_refused(tmp_path):
     with pytest.raises(ValueError, match="1 offline-store rows have no event time"):
         job.write_hour_files(missing, (tmp_path / "bad").as_uri(), "a.parquet")
     assert not (tmp_path / "bad").exists(), "refused before any file is written"
+
+
+def test_product_records_are_daily_and_the_day_in_progress_waits(spark):
+    from mlops.etl import pandas_features
+
+    day = pd.Timestamp("2025-03-05", tz="UTC")
+    orders = pd.DataFrame({
+        "order_id": [1, 2, 3, 4],
+        "updated_at": [day + pd.Timedelta(hours=10), day + pd.Timedelta(hours=15),
+                       day + pd.Timedelta(hours=33), day + pd.Timedelta(hours=36)],
+        "status": ["delivered", "returned", "cancelled", "placed"],
+    })  # fmt: skip
+    orders["updated_at"] = orders["updated_at"].dt.tz_localize(None)  # naive UTC, as the raw tables hold it
+    items = pd.DataFrame({"order_id": [1, 2, 2, 3, 4], "product_id": [7, 7, 7, 7, 7]})  # order 2 holds it twice
+    products = pd.DataFrame({"product_id": [7], "category": ["toys"], "weight_kg": [0.5], "is_fragile": [False]})
+    spark_records = job.product_records(*(spark.createDataFrame(f) for f in (orders, items, products))).toPandas()
+    pandas_records = pandas_features.product_records(orders, items, products)
+    columns = ["event_time", "terminal_orders", "returned_orders", "cancelled_orders"]
+    for records in (spark_records, pandas_records):
+        got = records.sort_values("event_time")[columns].to_numpy().tolist()
+        day_end = ((day + pd.Timedelta(days=1)).value // 1000 - 1) / 1_000_000.0  # the day's last microsecond
+        # the baseline, then day 1's two outcomes in one record; day 2 (a cancel, then the newest change at
+        # 12:00) is still in progress: no record until the orders hold a change after it
+        assert got == [[0.0, 0, 0, 0], [day_end, 2, 1, 0]], got
