@@ -27,7 +27,8 @@ export MLOPS_HOME            ?= $(STATE)
 export MLOPS_TARGET          ?= local
 export MLOPS_RUNTIMES        := $(ENVS)
 export PYTHONPATH            := $(ROOT)/include:$(ROOT)/plugins:$(ROOT)/tools
-export AIRFLOW_HOME          ?= $(STATE)/airflow
+# Airflow's runs, asset events and XComs live with the state they name (a demo in another MLOPS_HOME gets its own)
+export AIRFLOW_HOME          ?= $(MLOPS_HOME)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER    := $(ROOT)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES  := False

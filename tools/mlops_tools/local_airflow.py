@@ -68,16 +68,26 @@ class AirflowApi:
         answer = self._call("GET", "/api/v2/dags?limit=100")
         return {dag["dag_id"]: dag["is_paused"] for dag in answer["dags"]}
 
-    def unpause(self, dag_id: str, attempts: int = 5) -> None:
-        """Unpause ``dag_id``; a 5xx (standalone's SQLite busy while the scheduler writes) is retried."""
+    def unpause(self, dag_id: str, attempts: int = 5, pause_s: float = 2.0) -> None:
+        """Unpause ``dag_id``. A 5xx or no answer within ``API_TIMEOUT_S`` (standalone's SQLite busy while the
+        scheduler writes) is retried, the PATCH being idempotent; RuntimeError naming the DAG and the fix after
+        the last try."""
         for attempt in range(1, attempts + 1):
             try:
                 self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
                 return
             except urllib.error.HTTPError as exc:
-                if exc.code < 500 or attempt == attempts:
+                if exc.code < 500:
                     raise
-                time.sleep(2)
+                last = f"HTTP {exc.code}"
+            except (TimeoutError, urllib.error.URLError) as exc:
+                last = f"no answer within {API_TIMEOUT_S} s ({exc})"
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"unpausing {dag_id} failed {attempts} times (last: {last}); unpause it in the UI, or "
+                    "`make stop && make airflow`"
+                )
+            time.sleep(pause_s)
 
 
 def project_dag_ids(folder: Path = DAGS_FOLDER) -> list[str]:
