@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,17 +139,26 @@ def last_error(log_text: str) -> str | None:
 
 
 def run_dag(
-    dag_id: str, conf: dict[str, Any] | None = None, log_path: Path | None = None, retries: int | None = 0
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    log_path: Path | None = None,
+    retries: int | None = 0,
+    keep_queued: bool = False,
 ) -> DagRunResult:
     """Run ``dag_id`` once with ``dag.test()``; never raises for a failed run (see ``state``).
 
     ``retries=0`` (the default) makes a failing task fail the run at once instead of waiting
     out the DAG's retry delays; ``None`` keeps the DAG's own retries.
+
+    The run's Asset events stay (the UI shows them), but the asset-triggered runs they queued for
+    unpaused downstream DAGs are taken off the queue unless ``keep_queued``: the caller (the demo,
+    a test) runs those DAGs itself, and a scheduler started later on this metadata DB (``make
+    airflow``) would otherwise start them at once against whatever state the lake is in by then.
     """
-    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import delete, select
 
     ensure_airflow_db()
     dag = load_dag(dag_id)
@@ -156,7 +166,7 @@ def run_dag(
         for task in dag.tasks:
             task.retries = retries
     start_offset = log_path.stat().st_size if log_path and log_path.exists() else 0
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC)
     with _output_to(log_path):
         dag_run = dag.test(run_conf=conf or None)
     seconds = time.monotonic() - started
@@ -170,10 +180,17 @@ def run_dag(
             ).all()
         )
         events = session.execute(
-            select(AssetModel.name, AssetEvent.extra)
+            select(AssetModel.name, AssetEvent.extra, AssetEvent.asset_id)
             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
             .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == dag_run.run_id)
         ).all()
+        if not keep_queued and events:
+            session.execute(
+                delete(AssetDagRunQueue).where(
+                    AssetDagRunQueue.asset_id.in_({asset_id for _, _, asset_id in events}),
+                    AssetDagRunQueue.created_at >= started_at,
+                )
+            )
     error = None
     if str(dag_run.state) != "success" and log_path is not None:
         with log_path.open("rb") as log:
@@ -186,7 +203,7 @@ def run_dag(
         seconds=seconds,
         task_states=task_states,
         xcoms=xcoms,
-        asset_extras={name: dict(extra or {}) for name, extra in events},
+        asset_extras={name: dict(extra or {}) for name, extra, _ in events},
         error=error,
         log_path=str(log_path) if log_path else None,
     )
