@@ -81,7 +81,8 @@ def _clear_deploy_queue() -> None:
 def _run(conf: dict, home):
     from mlops_tools.dag_runner import run_dag
 
-    return run_dag("mlops_train", conf=conf, log_path=home / "logs" / "mlops_train.log")
+    # keep_queued: the queue is this test's probe of whether a run's event schedules mlops_deploy
+    return run_dag("mlops_train", conf=conf, log_path=home / "logs" / "mlops_train.log", keep_queued=True)
 
 
 @pytest.mark.airflow
