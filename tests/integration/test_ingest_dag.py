@@ -26,6 +26,7 @@ from mlops.source.db import make_engine, reset_schema, table_counts
 from mlops.source.generator import generate
 from mlops_airflow import targets
 from mlops_tools.dag_runner import run_dag
+from tests.asset_queue import clear_queue, queued_dag_ids, set_paused
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -97,46 +98,23 @@ def test_an_idle_source_stays_green_hour_after_hour(local_pipeline, tmp_path):
     assert "the source was idle since the last check" in log.read_text()
 
 
-def _queued_runs() -> set[str]:
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        return set(session.scalars(select(AssetDagRunQueue.target_dag_id)))
-
-
-def _set_paused(dag_id: str, paused: bool) -> None:
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import update
-
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=paused))
-
-
 def test_a_demo_run_leaves_no_asset_triggered_run_queued_for_the_scheduler(local_pipeline, tmp_path):
     """The raw-data event of a dag.test() run queues mlops_features when it is unpaused (as `make airflow`
     leaves it); run_dag takes that off the queue, so the next scheduler does not replay the demo's runs."""
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete
-
     log = tmp_path / "ingest.log"
     assert run_dag("mlops_ingest", log_path=log).succeeded  # the bundle synced: mlops_features is known
-    _set_paused("mlops_features", False)
+    set_paused("mlops_features", False)
     try:
         kept = run_dag("mlops_ingest", log_path=log, keep_queued=True)
         assert kept.succeeded, kept.error
-        assert "mlops_features" in _queued_runs(), "an unpaused consumer of the raw-data Asset is queued"
-        with create_session() as session:
-            session.execute(delete(AssetDagRunQueue))
+        assert "mlops_features" in queued_dag_ids(), "an unpaused consumer of the raw-data Asset is queued"
+        clear_queue()
         dequeued = run_dag("mlops_ingest", log_path=log)
         assert dequeued.succeeded, dequeued.error
         assert "mlops_raw_data" in dequeued.asset_extras, "the event itself stays"
-        assert _queued_runs() == set()
+        assert queued_dag_ids() == set()
     finally:
-        _set_paused("mlops_features", True)
+        set_paused("mlops_features", True)
 
 
 def test_changes_stuck_in_the_source_fail_naming_the_table(local_pipeline, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 
 from mlops.lake import Lake, local_path
 from mlops.training import synthetic
+from tests.asset_queue import clear_queue, queued_dag_ids, set_paused
 
 
 def test_dag_wiring():
@@ -45,37 +46,20 @@ def _sync_deploy_dag() -> None:
     """Put mlops_deploy, unpaused, into the metadata DB, so a registered-model event queues a run of it as under
     the scheduler."""
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import update
 
     from mlops_tools.dag_runner import DAGS_FOLDER
 
     sync_bag_to_db(DagBag(dag_folder=str(DAGS_FOLDER / "mlops_deploy.py")), "dags-folder", None)
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id == "mlops_deploy").values(is_paused=False))
+    set_paused("mlops_deploy", False)
 
 
 def _deploy_queued() -> bool:
     """Whether an Asset event waits to trigger mlops_deploy (the scheduler's AssetDagRunQueue)."""
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        query = (
-            select(func.count()).select_from(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "mlops_deploy")
-        )
-        return bool(session.scalar(query))
+    return "mlops_deploy" in queued_dag_ids()
 
 
 def _clear_deploy_queue() -> None:
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete
-
-    with create_session() as session:
-        session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "mlops_deploy"))
+    clear_queue("mlops_deploy")
 
 
 def _run(conf: dict, home):
