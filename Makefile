@@ -33,7 +33,7 @@ export AIRFLOW__CORE__DAGS_FOLDER    := $(ROOT)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES  := False
 export AIRFLOW__API__HOST            := 127.0.0.1
-export AIRFLOW__API__PORT            := 8080
+export AIRFLOW__API__PORT            ?= 8080
 export SPARK_LOCAL_IP                := 127.0.0.1
 export NO_PROXY                      := *
 
@@ -120,7 +120,7 @@ lint: venv ## ruff (including the AIR3 Airflow 3 rules), ruff's formatter, and b
 	$(VENV)/bin/bandit -ll -q -r dags plugins include 2> >(grep -v "nosec encountered" >&2)
 
 .PHONY: airflow
-airflow: venv ## Start Airflow on http://127.0.0.1:8080, wait for every component, unpause the DAGs (stop with make stop)
+airflow: venv ## Start Airflow on http://127.0.0.1:8080 (or AIRFLOW__API__PORT), wait for every component, unpause the DAGs (stop with make stop)
 	$(PY) -m mlops_tools.local_airflow start
 
 .PHONY: airflow-status

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -110,6 +111,27 @@ def dags_to_unpause(setting: str | None, project: list[str]) -> list[str]:
     return listed
 
 
+def api_port(setting: str | None) -> int:
+    """The API server's port from ``AIRFLOW__API__PORT`` (8080 when unset); ValueError naming a bad value."""
+    text = "8080" if setting is None else setting.strip()
+    port = int(text) if text.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise ValueError(
+            f"AIRFLOW__API__PORT={setting!r} is not a TCP port (1-65535); e.g. `make airflow AIRFLOW__API__PORT=8081`"
+        )
+    return port
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port`` (binding it fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def describe(health: dict[str, str]) -> str:
     return ", ".join(f"{component} {status}" for component, status in health.items())
 
@@ -128,12 +150,19 @@ def wait(condition: Any, timeout: float, what: str, alive: Any) -> None:
 
 def start(timeout: float = 240.0) -> int:
     """Start standalone, wait for every component, unpause the project's DAGs."""
-    port = os.environ.get("AIRFLOW__API__PORT", "8080")
     wanted = project_dag_ids()
     try:
+        port = api_port(os.environ.get("AIRFLOW__API__PORT"))
         unpaused = dags_to_unpause(os.environ.get("MLOPS_AIRFLOW_UNPAUSE"), wanted)
     except ValueError as exc:  # before anything starts
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if port_taken(port):  # else the health checks below would ask whatever serves there, another Airflow too
+        print(
+            f"error: 127.0.0.1:{port} is already in use (another Airflow? `make stop` stops this project's); "
+            f"or serve on another port: `make airflow AIRFLOW__API__PORT={port + 1}`",
+            file=sys.stderr,
+        )
         return 2
     env = {
         **os.environ,
@@ -171,7 +200,11 @@ def status() -> int:
     if record is None or not processes.is_alive(record.pgid):
         print("airflow is not running; start it with `make airflow`", file=sys.stderr)
         return 1
-    api = AirflowApi(os.environ.get("AIRFLOW__API__PORT", "8080"))
+    try:
+        api = AirflowApi(api_port(os.environ.get("AIRFLOW__API__PORT")))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     health = api.health()
     for _ in range(STATUS_CONFIRMATIONS):  # one late heartbeat or a slow answer under load is not an outage
         if all(state == "healthy" for state in health.values()):
