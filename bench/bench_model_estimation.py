@@ -18,22 +18,17 @@ scored by the training metric (mAP) on the validation split:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tune_model import curated_path  # noqa: E402
+from tune_model import add_data_arguments, curated_path, run_in_sagemaker_runtime  # noqa: E402
 
 from mlops.config import load_config  # noqa: E402
-from mlops.runtimes import runtime_python  # noqa: E402
 
 FIT_SNIPPET = """
 import contextlib, dataclasses, hashlib, io, json, sys
@@ -94,22 +89,10 @@ for fit_seed in fit_seeds:
 """
 
 
-def measure(data: Path, hyperparameters: dict, fit_seeds: list[int]) -> list[dict]:
-    """Every comparison on one seed's table, in the SageMaker runtime."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    command = [runtime_python("sagemaker"), "-c", FIT_SNIPPET, str(data), json.dumps(hyperparameters)]
-    done = subprocess.run([*command, json.dumps(fit_seeds)], capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"fitting failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=50_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 123])
+    add_data_arguments(parser)
     parser.add_argument("--fit-seeds", type=int, nargs="+", default=[42, 1, 2])
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "mlops-tune-model")
     args = parser.parse_args()
     hyperparameters = dict(load_config().training.hyperparameters)
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -117,7 +100,9 @@ def main() -> int:
     print("|---|---|---:|---:|---:|---:|")
     gains: dict[str, list[float]] = {"more_rows": [], "linear_logits": []}
     for seed in args.seeds:
-        results = measure(curated_path(seed, args.orders, args.cache), hyperparameters, args.fit_seeds)
+        results = run_in_sagemaker_runtime(
+            FIT_SNIPPET, curated_path(seed, args.orders, args.cache), hyperparameters, args.fit_seeds
+        )
         for comparison in gains:
             before = statistics.fmean(r[comparison][0] for r in results)
             after = statistics.fmean(r[comparison][1] for r in results)

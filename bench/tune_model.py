@@ -82,24 +82,32 @@ def curated_path(seed: int, orders: int, cache: Path) -> Path:
     return path
 
 
-def score_candidates(data: Path, hyperparameters: dict[str, Any], candidates: list[dict]) -> list[dict[str, Any]]:
-    """Fit every candidate on one seed's table in the SageMaker runtime; their validation figures."""
+def run_in_sagemaker_runtime(snippet: str, data: Path, *arguments: Any) -> list[dict[str, Any]]:
+    """Run ``snippet`` on one seed's table in the SageMaker runtime (``arguments`` passed as JSON); the JSON
+    lines it prints."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    command = [runtime_python("sagemaker"), "-c", FIT_SNIPPET, str(data), json.dumps(hyperparameters)]
-    done = subprocess.run(
-        [*command, json.dumps(candidates)],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+    command = [runtime_python("sagemaker"), "-c", snippet, str(data), *(json.dumps(a) for a in arguments)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"fitting failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def score_candidates(data: Path, hyperparameters: dict[str, Any], candidates: list[dict]) -> list[dict[str, Any]]:
+    """Fit every candidate on one seed's table in the SageMaker runtime; their validation figures."""
+    return run_in_sagemaker_runtime(FIT_SNIPPET, data, hyperparameters, candidates)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming the demo data: orders per seed, the seeds, and the cache of curated tables."""
     parser.add_argument("--orders", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 123])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "mlops-tune-model")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_arguments(parser)
     parser.add_argument("--candidates", type=Path, help="a JSON list of candidate overrides")
     args = parser.parse_args()
     candidates = json.loads(args.candidates.read_text()) if args.candidates else DEFAULT_CANDIDATES
