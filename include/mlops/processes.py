@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,19 @@ from pathlib import Path
 from mlops.config import mlops_home
 
 OWNER_ENV = "MLOPS_PROCESS_OWNER"
+LOOPBACK = "127.0.0.1"
+
+
+def bindable(port: int, host: str = LOOPBACK) -> bool:
+    """True if a server could listen on ``host:port`` now (SO_REUSEADDR, as uvicorn and Airflow's API server
+    bind: a port left in TIME_WAIT by a stopped server counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,14 @@ def test_a_taken_port_stops_start_before_anything_runs(monkeypatch, capsys):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        assert local_airflow.port_taken(port)
+        assert not local_airflow.processes.bindable(port)
         monkeypatch.setenv("AIRFLOW__API__PORT", str(port))
         assert local_airflow.start() == 2
     assert started == []
     error = capsys.readouterr().err
     assert f"127.0.0.1:{port} is already in use" in error
     assert f"make airflow AIRFLOW__API__PORT={port + 1}" in error
-    assert not local_airflow.port_taken(port)  # free again once the listener is closed
+    assert local_airflow.processes.bindable(port)  # free again once the listener is closed
 
 
 def test_a_bad_port_is_refused_before_anything_starts(monkeypatch, capsys):

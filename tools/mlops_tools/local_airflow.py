@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -122,16 +121,6 @@ def api_port(setting: str | None) -> int:
     return port
 
 
-def port_taken(port: int) -> bool:
-    """Whether something already listens on 127.0.0.1:``port`` (binding it fails)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def describe(health: dict[str, str]) -> str:
     return ", ".join(f"{component} {status}" for component, status in health.items())
 
@@ -157,10 +146,10 @@ def start(timeout: float = 240.0) -> int:
     except ValueError as exc:  # before anything starts
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if port_taken(port):  # else the health checks below would ask whatever serves there, another Airflow too
+    if not processes.bindable(port):  # else the health checks below would ask whatever serves there
         print(
             f"error: 127.0.0.1:{port} is already in use (another Airflow? `make stop` stops this project's); "
-            f"or serve on another port: `make airflow AIRFLOW__API__PORT={port + 1}`",
+            f"or serve on another port: `make airflow AIRFLOW__API__PORT={port + 1 if port < 65535 else 8081}`",
             file=sys.stderr,
         )
         return 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from mlops import processes
 from mlops.runtimes import runtime_python
 from mlops.serving.errors import DeploymentError
 
-LOOPBACK = "127.0.0.1"
+LOOPBACK = processes.LOOPBACK
 PACKAGE_ROOT = str(Path(mlops.__file__).resolve().parents[1])  # the folder that holds `mlops`
 
 
@@ -30,15 +29,8 @@ def free_port(port_range: tuple[int, int], taken: Iterable[int] = ()) -> int:
     """The first port of the range that nothing listens on and no endpoint has claimed."""
     claimed = set(taken)
     for port in range(port_range[0], port_range[1] + 1):
-        if port in claimed:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-        return port
+        if port not in claimed and processes.bindable(port, LOOPBACK):
+            return port
     raise DeploymentError(
         f"no free port in serving.port_range {port_range[0]}-{port_range[1]}; widen it or "
         "delete endpoints (`make stop` stops them all)"

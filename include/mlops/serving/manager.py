@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any
 
+from mlops import processes
 from mlops.config import ServingConfig, load_config
 from mlops.serving import fleet
 from mlops.serving.bluegreen import Alarm, bake, split_weights, traffic_plan
@@ -302,7 +303,7 @@ class LocalSageMaker:
         variants = self._start_fleet(state, endpoint_config)
         try:
             port = state.get("port")
-            if not port or port in self._taken_ports() - {state.get("port")} or not _bindable(port):
+            if not port or port in self._taken_ports() - {state.get("port")} or not processes.bindable(port):
                 port = fleet.free_port(
                     tuple(self.config.port_range), self._taken_ports() | {v["port"] for v in variants}
                 )
@@ -450,16 +451,3 @@ class LocalSageMaker:
         for record in [state.get("router"), *state.get("variants", [])]:
             if record:
                 fleet.stop(record)
-
-
-def _bindable(port: int) -> bool:
-    """True if a server could listen on ``port`` now (SO_REUSEADDR, as uvicorn binds: TIME_WAIT is fine)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
