@@ -69,15 +69,17 @@ for cand in candidates:
 """
 
 
-def curated_path(seed: int, orders: int, cache: Path) -> Path:
-    """The seed's curated table (train and validation splits only), built once and cached."""
-    path = cache / f"curated-{seed}-{orders}"
+def curated_path(seed: int, orders: int, cache: Path, with_test: bool = False) -> Path:
+    """The seed's curated table, built once and cached: train and validation splits only (what tuning may read),
+    or ``with_test`` every split (for a benchmark that scores on the test split)."""
+    path = cache / f"curated-{seed}-{orders}{'-with-test' if with_test else ''}"
     if not path.exists():
         with tempfile.TemporaryDirectory(prefix="tune-model-") as tmp:
             curated = pandas_features.build_features(source_tables(seed, orders, Path(tmp)))
-        staged = cache / f".staging-{seed}-{orders}"
+        staged = cache / f".staging-{path.name}"
         shutil.rmtree(staged, ignore_errors=True)  # a run stopped mid-write
-        curated[curated["split"] != "test"].to_parquet(staged, partition_cols=["split"], index=False)
+        kept = curated if with_test else curated[curated["split"] != "test"]
+        kept.to_parquet(staged, partition_cols=["split"], index=False)
         staged.rename(path)
     return path
 
