@@ -3,7 +3,8 @@
 Generated source -> mlops_ingest (DMS stand-in) -> mlops_features: the Glue script on local
 Spark, the DuckDB catalog, the EDA queries and report, and the validation Glue job (GX in the
 glue runtime) whose result the gate reads before it emits the validated-features Asset with
-counts. A gate failure fails the run, emits nothing, and leaves the validated pointer where it was.
+counts. Then, on the same lake, a gate failure (with the EDA skipped) fails the run, emits nothing, and leaves
+the validated pointer where the good run put it. One test: each features run is a Spark job and a GX job.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def ingested(tmp_path, monkeypatch):
     targets.pipeline_config.cache_clear()
 
 
-def test_features_dag_builds_explores_validates_and_emits(ingested):
+def test_features_dag_builds_explores_validates_and_emits_then_a_failed_gate_emits_nothing(ingested):
     lake, log = ingested
     results = local_path(lake.athena_results())
     before = set(results.glob("*.csv"))  # ingest's own Athena content checks ran in the fixture
@@ -49,7 +50,8 @@ def test_features_dag_builds_explores_validates_and_emits(ingested):
     assert extra["rows"] == built["rows"] > 1500 and extra["splits"] == built["splits"]
     assert extra["snapshot_id"] == built["snapshot_id"] and extra["curated_uri"].startswith(lake.curated("features"))
     assert sum(extra["splits"].values()) == extra["rows"]
-    assert local_path(lake.curated("features") + "/_validated.json").exists()
+    validated = local_path(lake.curated("features") + "/_validated.json")
+    assert validated.exists()
     assert local_path(extra["data_docs"]).exists()
     assert len(set(results.glob("*.csv")) - before) == len(EDA_QUERIES), "one result per EDA query"
     report = local_path(run.xcoms["eda_report"]["report_uri"])
@@ -57,19 +59,12 @@ def test_features_dag_builds_explores_validates_and_emits(ingested):
     result = json.loads((local_path(extra["data_docs"]).parents[1] / "validation.json").read_text())
     assert result["success"] and result["snapshot_id"] == extra["snapshot_id"], "the Glue job's result"
 
-
-def test_gate_failure_fails_the_run_and_emits_nothing(ingested):
-    lake, log = ingested
-    good = run_dag("mlops_features", conf={"skip_eda": True}, log_path=log)
-    assert good.succeeded, good.error
-    assert good.task_states["eda_report"] == "skipped"
-    validated = local_path(lake.curated("features") + "/_validated.json")
-    before = json.loads(validated.read_text())
-
+    pointer = json.loads(validated.read_text())
     bad = run_dag("mlops_features", conf={"skip_eda": True, "min_rows": 10_000_000}, log_path=log)
     assert bad.state == "failed"
-    assert bad.task_states["validate_features"] == "failed"
+    assert bad.task_states["eda_report"] == "skipped"
+    assert bad.task_states["validate_features"] == "failed", "the gate runs after a skipped EDA"
     assert "expect_table_row_count_to_be_between: " in (bad.error or ""), bad.error
     assert "rows, expected 10000000..10000000" in bad.error and "Data Docs: file://" in bad.error
     assert bad.asset_extras == {}, "a failed gate emits no validated-features event"
-    assert json.loads(validated.read_text()) == before, "the validated pointer did not move"
+    assert json.loads(validated.read_text()) == pointer, "the validated pointer did not move"
