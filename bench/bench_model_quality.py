@@ -380,6 +380,16 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def runtime_versions() -> str:
+    """The model libraries' versions in the SageMaker runtime that trains: a figure that moves between two runs of
+    the same code can then be traced to them (or ruled out)."""
+    names = ("lightgbm", "sklearn", "numpy", "pandas")
+    code = f"import importlib; print(' '.join(m + ' ' + importlib.import_module(m).__version__ for m in {names!r}))"
+    return subprocess.run(
+        [runtime_python("sagemaker"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def command_options(argv: list[str]) -> str:
     """The command line's options for the report, each ``--note`` text shortened to ``...`` (it is printed below)."""
     return " ".join("..." if i and argv[i - 1] == "--note" else arg for i, arg in enumerate(argv))
@@ -403,7 +413,8 @@ def seed_report(
     hyperparameters = dict(load_config().training.hyperparameters)
     report: dict[str, Any] = {
         "command": f"PYTHONPATH=include .venv/bin/python bench/{script} " + command_options(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+        f"training runtime {runtime_versions()}",
         "date": time.strftime("%Y-%m-%d"),
         "orders": args.orders,
         "results": [],
