@@ -3,8 +3,8 @@
 Generated source -> mlops_ingest (DMS stand-in) -> mlops_features: the Glue script on local
 Spark, the DuckDB catalog, the EDA queries and report, and the validation Glue job (GX in the
 glue runtime) whose result the gate reads before it emits the validated-features Asset with
-counts. Then, on the same lake, a gate failure (with the EDA skipped) fails the run, emits nothing, and leaves
-the validated pointer where the good run put it. One test: each features run is a Spark job and a GX job.
+counts. Then, on the same lake, a run with the EDA skipped succeeds, and a gate failure fails the run, emits
+nothing, and leaves the validated pointer where the good run put it. One test, so the three runs share one ingest.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def test_features_dag_builds_explores_validates_and_emits_then_a_failed_gate_emi
     result = json.loads((local_path(extra["data_docs"]).parents[1] / "validation.json").read_text())
     assert result["success"] and result["snapshot_id"] == extra["snapshot_id"], "the Glue job's result"
 
+    skipped = run_dag("mlops_features", conf={"skip_eda": True}, log_path=log)
+    assert skipped.succeeded, skipped.error
+    assert skipped.task_states["eda_report"] == "skipped"
     pointer = json.loads(validated.read_text())
     bad = run_dag("mlops_features", conf={"skip_eda": True, "min_rows": 10_000_000}, log_path=log)
     assert bad.state == "failed"
