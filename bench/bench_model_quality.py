@@ -72,8 +72,8 @@ from mlops.training.metrics import mean_average_precision, per_class_average_pre
 
 SECTION = "## Model quality"
 CLASSES = tuple(LABEL_CLASSES)  # delivered, returned, cancelled: the generator's probability columns
+BOOTSTRAP_ROUNDS = 300  # resamples of the test rows behind the resolution line
 # The generator's weights of its hidden traits (mlops.source.generator.outcome_probabilities).
-BOOTSTRAP_ROUNDS = 300
 SERIAL_RETURNER_WEIGHT, CANCELLER_WEIGHT, DEFECTIVE_WEIGHT = 1.8, 1.6, 1.0
 P_SERIAL, P_CANCELLER, P_DEFECTIVE = 0.10, 0.08, 0.05
 
