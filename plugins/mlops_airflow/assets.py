@@ -14,6 +14,9 @@ URI normaliser (the Amazon provider's imports ``S3Hook`` and boto3, 0.4 s of CPU
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from airflow.sdk import Asset
 
 SCHEME = "x-mlops"
@@ -26,3 +29,19 @@ DRIFT_DETECTED = Asset(name="mlops_drift_detected", uri=f"{SCHEME}://monitoring/
 MODEL_QUALITY_DEGRADED = Asset(
     name="mlops_model_quality_degraded", uri=f"{SCHEME}://monitoring/model-quality", group="mlops"
 )
+
+
+def triggering_events(context: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(asset name, extra)`` of each event that triggered this run (none for a manual run), **oldest first**.
+
+    Airflow lists a run's triggering events per asset in no set order, and one run can consume several:
+    the first scheduled run after ``make demo`` consumed the demo's two features events and the scheduler's
+    own, and took its data from the oldest, a snapshot since pruned. Callers take the newest that says
+    what they need: the last of this list."""
+    events = [
+        (getattr(asset, "name", str(asset)), event)
+        for asset, asset_events in (context.get("triggering_asset_events") or {}).items()
+        for event in asset_events
+    ]
+    events.sort(key=lambda pair: pair[1].timestamp)
+    return [(name, dict(event.extra or {})) for name, event in events]

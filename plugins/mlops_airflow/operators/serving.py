@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops_airflow.assets import ENDPOINT_LIVE
+from mlops_airflow.assets import ENDPOINT_LIVE, triggering_events
 from mlops_airflow.operators.base import StepOperator
 from mlops_airflow.rendered import as_json, is_unset
 
@@ -24,9 +24,8 @@ if TYPE_CHECKING:
 
 
 def registered_model_events(context: Context) -> list[dict[str, Any]]:
-    """Extras of the registered-model events that triggered the run (none for a manual run)."""
-    events = (context.get("triggering_asset_events") or {}).values()
-    return [dict(e.extra or {}) for asset_events in events for e in asset_events]
+    """Extras of the registered-model events that triggered the run, oldest first (none for a manual run)."""
+    return [extra for _, extra in triggering_events(context)]
 
 
 class ResolveModelStep(StepOperator):

@@ -30,15 +30,15 @@ def plan_training(context: Context) -> dict[str, Any]:
     """Curated features from the triggering event (else config), code published, CreateTrainingJob built."""
     from mlops.aws.sagemaker_requests import resolve_image_uri
     from mlops.training.steps import recent_window, training_plan
+    from mlops_airflow.assets import triggering_events
     from mlops_airflow.targets import lake, pipeline_config
 
     config, the_lake = pipeline_config(), lake()
     curated_uri, recent = the_lake.curated("features"), None
-    for asset, asset_events in (context.get("triggering_asset_events") or {}).items():
-        for event in asset_events:
-            curated_uri = (event.extra or {}).get("curated_uri", curated_uri)
-            recent = recent_window(dict(event.extra or {})) or recent
-            print(trigger_line(getattr(asset, "name", str(asset)), dict(event.extra or {})), flush=True)
+    for asset, extra in triggering_events(context):  # oldest first: the newest event's data wins
+        curated_uri = extra.get("curated_uri", curated_uri)
+        recent = recent_window(extra) or recent
+        print(trigger_line(asset, extra), flush=True)
     plan = training_plan(
         config,
         the_lake,
